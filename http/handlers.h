@@ -1,0 +1,13 @@
+/*
+ * handlers.h - the route registration function of each API area. routes.c
+ * calls them all; each lives in the http/h_<area>.c file of its area.
+ */
+#ifndef SV_HTTP_HANDLERS_H
+#define SV_HTTP_HANDLERS_H
+
+#include "http/router.h"
+
+sv_err_t sv_http_routes_health(sv_router_t *r); /* h_health.c */
+sv_err_t sv_http_routes_sys(sv_router_t *r);    /* h_sys.c */
+
+#endif

@@ -1,0 +1,790 @@
+/*
+ * request.c - the request pipeline of request.h.
+ *
+ * The design choice that shapes this file: a response is never sent before
+ * the request's audit entry is safe. So every ending (reply, fail, a write's
+ * completion) funnels into finish(), which hands the entry to the writer and
+ * sends only when the unit comes back; a write and its entry travel in one
+ * unit. The held body lives in our own buffer (secure memory when it carries a
+ * secret) and is handed to h2o without a copy; h2o's pool frees it when the
+ * request is disposed.
+ *
+ * All functions run on the request's worker thread, except unit_apply(),
+ * which the writer runs while the worker leaves the request alone.
+ */
+#include "sv_autoconf.h"
+
+#include "http/request.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/server.h"
+#include "http/steps.h"
+
+#define FREE_LIST_MAX 256
+
+/* ---- the body handed to h2o, freed with the request's pool ---- */
+
+typedef struct {
+    uint8_t *mem;
+    size_t cap;
+    bool secure;
+} pool_body_t;
+
+static void pool_body_dispose(void *p)
+{
+    pool_body_t *b = p;
+    if (b->secure && b->mem != NULL)
+        sodium_memzero(b->mem, b->cap);
+    sv_buf_release_mem(b->mem, b->cap, b->secure);
+}
+
+/* Notices that h2o disposed the request (the client went away) while we still
+ * hold it. */
+typedef struct {
+    sv_req_t *req;
+} pool_link_t;
+
+static void pool_link_dispose(void *p)
+{
+    pool_link_t *link = p;
+    if (link->req != NULL)
+        link->req->h2o = NULL;
+}
+
+/* ---- request ids ---- */
+
+static bool valid_request_id(const char *s, size_t len)
+{
+    if (len == 0 || len > SV_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!(isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* req_ + 26 characters of Crockford base32: 48 bits of milliseconds, then 80
+ * random bits, so ids sort by time like ULIDs. */
+static void new_request_id(char out[SV_REQUEST_ID_MAX + 1])
+{
+    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint8_t bytes[16];
+    uint64_t ms = (uint64_t)(sv_now_us() / 1000);
+    for (int i = 5; i >= 0; i--) {
+        bytes[i] = (uint8_t)ms;
+        ms >>= 8;
+    }
+    randombytes_buf(bytes + 6, 10);
+    memcpy(out, "req_", 4);
+    /* 128 bits → 26 base32 digits (the top 2 bits of the first digit are 0) */
+    unsigned bitpos = 0;
+    for (int i = 0; i < 26; i++) {
+        unsigned v = 0;
+        for (int b = 0; b < 5; b++) {
+            int bit = (int)bitpos - 2; /* pad the front with 2 zero bits */
+            unsigned set = 0;
+            if (bit >= 0)
+                set = (bytes[bit / 8] >> (7 - bit % 8)) & 1;
+            v = (v << 1) | set;
+            bitpos++;
+        }
+        out[4 + i] = alphabet[v];
+    }
+    out[30] = 0;
+}
+
+/* ---- inputs ---- */
+
+const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
+{
+    for (unsigned i = 0; i < req->n_params; i++) {
+        if (strcmp(req->params[i].name, name) == 0 ||
+            (strncmp(req->params[i].name, name, strlen(name)) == 0 && req->params[i].name[strlen(name)] == '*')) {
+            if (len != NULL)
+                *len = req->params[i].len;
+            return req->params[i].value;
+        }
+    }
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes src into dst (cap bytes incl. NUL); plus_is_space for
+ * queries. Returns the length, or -1 on a bad escape, a NUL byte or overflow. */
+static long pct_decode(const char *src, size_t len, char *dst, size_t cap, bool plus_is_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            if (h < 0 || l < 0)
+                return -1;
+            c = h * 16 + l;
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        dst[o++] = (char)c;
+    }
+    dst[o] = 0;
+    return (long)o;
+}
+
+bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *bad)
+{
+    size_t nl = strlen(name);
+    const char *q = req->query, *end = req->query + req->query_len;
+    while (q != NULL && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - q) == nl && memcmp(q, name, nl) == 0) {
+            const char *v = eq ? eq + 1 : pe;
+            long n = pct_decode(v, (size_t)(pe - v), out, cap, true);
+            if (n < 0) {
+                if (bad != NULL)
+                    *bad = true;
+                return false;
+            }
+            return true;
+        }
+        q = amp ? amp + 1 : end;
+    }
+    return false;
+}
+
+const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
+{
+    if (req->h2o == NULL)
+        return NULL;
+    size_t nl = strlen(name);
+    ssize_t i = h2o_find_header_by_str(&req->h2o->headers, name, nl, -1);
+    if (i < 0)
+        return NULL;
+    h2o_iovec_t v = req->h2o->headers.entries[i].value;
+    if (len != NULL)
+        *len = v.len;
+    return v.base;
+}
+
+struct sv_store_reader *sv_req_reader(sv_req_t *req)
+{
+    return req->worker->reader;
+}
+
+sv_json_doc_t *sv_req_json_body(sv_req_t *req)
+{
+    h2o_iovec_t body = req->h2o != NULL ? req->h2o->entity : h2o_iovec_init(NULL, 0);
+    bool secure = (req->route != NULL && (req->route->flags & SV_ROUTE_SECURE_BODY));
+    if (body.len > req->app->cfg->max_body_bytes) {
+        char details[96];
+        snprintf(details, sizeof(details), "{\"limit_bytes\":%zu}", req->app->cfg->max_body_bytes);
+        sv_req_fail(req, SV_E_PAYLOAD_TOO_LARGE, NULL, details);
+        return NULL;
+    }
+    if (body.base == NULL || body.len == 0) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A JSON body is required.", "body");
+        return NULL;
+    }
+    sv_json_doc_t *doc;
+    sv_json_error_t err;
+    sv_json_status_t st = sv_json_parse(body.base, body.len, secure, &doc, &err);
+    if (secure)
+        sodium_memzero(body.base, body.len); /* the raw body held the secret too */
+    if (st == SV_JSON_OK) {
+        if (sv_json_root(doc)->type != SV_JSON_OBJECT) {
+            sv_json_doc_free(doc);
+            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The body must be a JSON object.", "body");
+            return NULL;
+        }
+        return doc;
+    }
+    char msg[160];
+    switch (st) {
+    case SV_JSON_EDEPTH:
+        snprintf(msg, sizeof(msg), "JSON is nested deeper than %d levels.", SV_JSON_MAX_DEPTH);
+        break;
+    case SV_JSON_EDUPKEY: snprintf(msg, sizeof(msg), "JSON object repeats a key."); break;
+    case SV_JSON_ENOMEM: sv_req_fail(req, SV_E_INTERNAL, "Out of memory while parsing the body.", NULL); return NULL;
+    default: snprintf(msg, sizeof(msg), "Malformed JSON near byte %zu.", err.offset); break;
+    }
+    sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, err.field);
+    return NULL;
+}
+
+/* ---- outputs ---- */
+
+void sv_req_audit_path(sv_req_t *req, const char *path, size_t len)
+{
+    if (len >= sizeof(req->audit.path))
+        len = sizeof(req->audit.path) - 1;
+    memcpy(req->audit.path, path, len);
+    req->audit.path[len] = 0;
+}
+
+void sv_req_audit_action(sv_req_t *req, const char *action)
+{
+    snprintf(req->audit.action, sizeof(req->audit.action), "%s", action);
+}
+
+void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name, const char *value)
+{
+    if (req->n_headers == SV_REQ_MAX_HEADERS)
+        return;
+    req->headers[req->n_headers].token = token;
+    req->headers[req->n_headers].name = name;
+    snprintf(req->headers[req->n_headers].value, sizeof(req->headers[0].value), "%s", value);
+    req->n_headers++;
+}
+
+static void finish(sv_req_t *req);
+
+static void set_response(sv_req_t *req, int status, sv_buf_t *body)
+{
+    if (req->finished) {
+        /* a handler bug: keep the first response */
+        if (body != NULL)
+            sv_buf_free(body);
+        return;
+    }
+    req->finished = true;
+    req->status = status;
+    sv_buf_free(&req->body);
+    if (body != NULL) {
+        req->body = *body;
+        sv_buf_init(body, body->secure);
+    } else {
+        sv_buf_init(&req->body, false);
+    }
+}
+
+void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body)
+{
+    set_response(req, status, body);
+    finish(req);
+}
+
+void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body)
+{
+    set_response(req, status, body);
+    finish(req);
+}
+
+static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, const char *details, sv_buf_t *out)
+{
+    const sv_api_error_info_t *info = sv_api_error_info(e);
+    sv_jw_t jw;
+    sv_jw_init(&jw, out);
+    sv_jw_obj_begin(&jw);
+    sv_jw_key(&jw, "error");
+    sv_jw_obj_begin(&jw);
+    sv_jw_key(&jw, "code");
+    sv_jw_cstr(&jw, info->code);
+    sv_jw_key(&jw, "message");
+    sv_jw_cstr(&jw, message != NULL ? message : info->message);
+    sv_jw_key(&jw, "request_id");
+    sv_jw_cstr(&jw, req->request_id);
+    sv_jw_key(&jw, "details");
+    if (details != NULL)
+        sv_jw_raw(&jw, details, strlen(details));
+    else
+        sv_jw_raw(&jw, "{}", 2);
+    sv_jw_obj_end(&jw);
+    sv_jw_obj_end(&jw);
+}
+
+void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details)
+{
+    sv_buf_t body;
+    sv_buf_init(&body, false);
+    build_error(req, e, message, details, &body);
+    const sv_api_error_info_t *info = sv_api_error_info(e);
+    if (!req->finished)
+        snprintf(req->audit.error_code, sizeof(req->audit.error_code), "%s", info->code);
+    set_response(req, info->status, &body);
+    finish(req);
+}
+
+void sv_req_fail_field(sv_req_t *req, sv_api_error_t e, const char *message, const char *field)
+{
+    sv_buf_t d;
+    sv_buf_init(&d, false);
+    sv_jw_t jw;
+    sv_jw_init(&jw, &d);
+    sv_jw_obj_begin(&jw);
+    sv_jw_key(&jw, "field");
+    sv_jw_cstr(&jw, field);
+    sv_jw_obj_end(&jw);
+    sv_buf_putc(&d, 0);
+    sv_req_fail(req, e, message, d.failed ? NULL : (const char *)d.base);
+    sv_buf_free(&d);
+}
+
+void sv_req_fail_err(sv_req_t *req, sv_err_t err)
+{
+    sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
+}
+
+/* ---- sending ---- */
+
+static void write_access_log(sv_req_t *req)
+{
+    if (req->app->cfg->log_level > SV_LOG_INFO)
+        return;
+    char line[1024];
+    char ts[21];
+    sv_time_format(ts, sv_now_s());
+    sv_buf_t b = {.base = (uint8_t *)line, .cap = sizeof(line)};
+    sv_jw_t jw;
+    sv_jw_init(&jw, &b);
+    sv_jw_obj_begin(&jw);
+    sv_jw_key(&jw, "time");
+    sv_jw_cstr(&jw, ts);
+    sv_jw_key(&jw, "level");
+    sv_jw_cstr(&jw, "info");
+    sv_jw_key(&jw, "msg");
+    sv_jw_cstr(&jw, "request");
+    sv_jw_key(&jw, "request_id");
+    sv_jw_cstr(&jw, req->request_id);
+    sv_jw_key(&jw, "method");
+    if (req->h2o != NULL)
+        sv_jw_str(&jw, req->h2o->method.base, req->h2o->method.len > 16 ? 16 : req->h2o->method.len);
+    else
+        sv_jw_cstr(&jw, "-");
+    sv_jw_key(&jw, "route");
+    sv_jw_cstr(&jw, req->route != NULL ? req->route->pattern : "-");
+    sv_jw_key(&jw, "status");
+    sv_jw_int(&jw, req->status);
+    sv_jw_key(&jw, "duration_us");
+    sv_jw_uint(&jw, sv_mono_us() - req->start_us);
+    sv_jw_key(&jw, "identity");
+    sv_jw_cstr(&jw, req->authenticated ? req->principal.identity_id : NULL);
+    sv_jw_key(&jw, "tenant");
+    sv_jw_cstr(&jw, req->tenant_id[0] ? req->tenant_id : NULL);
+    sv_jw_obj_end(&jw);
+    /* the line buffer is fixed: a failed grow means the line was too long */
+    if (b.base == (uint8_t *)line && !b.failed)
+        sv_worker_log(req->worker, line, b.len);
+    else if (b.base != (uint8_t *)line)
+        sv_buf_free(&b);
+}
+
+static void send_response(sv_req_t *req)
+{
+    h2o_req_t *h = req->h2o;
+    write_access_log(req);
+    if (h == NULL) {
+        sv_req_free(req);
+        return;
+    }
+    h->res.status = req->status;
+    h->res.reason = req->status < 400 ? "OK" : "Error";
+    if (req->worker->stopping)
+        h->http1_is_persistent = 0; /* HTTP/1: close after this response while stopping */
+    h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, req->request_id,
+                          strlen(req->request_id));
+    for (unsigned i = 0; i < req->n_headers; i++) {
+        const char *v = h2o_strdup(&h->pool, req->headers[i].value, SIZE_MAX).base;
+        if (req->headers[i].token != NULL)
+            h2o_add_header(&h->pool, &h->res.headers, req->headers[i].token, NULL, v, strlen(v));
+        else
+            h2o_add_header_by_str(&h->pool, &h->res.headers, req->headers[i].name, strlen(req->headers[i].name), 0,
+                                  NULL, v, strlen(v));
+    }
+    h2o_iovec_t iov = h2o_iovec_init(NULL, 0);
+    if (req->body.len > 0) {
+        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+        pool_body_t *pb = h2o_mem_alloc_shared(&h->pool, sizeof(*pb), pool_body_dispose);
+        pb->secure = req->body.secure;
+        pb->cap = req->body.cap;
+        size_t len;
+        pb->mem = sv_buf_detach(&req->body, &len);
+        iov = h2o_iovec_init(pb->mem, len);
+    }
+    h->res.content_length = iov.len;
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_start_response(h, &generator);
+    h2o_send(h, &iov, iov.len > 0 ? 1 : 0, 1);
+    sv_req_free(req);
+}
+
+/* ---- audit ---- */
+
+static void fill_audit_identity(sv_req_t *req)
+{
+    sv_audit_entry_t *a = &req->audit;
+    memcpy(a->request_id, req->request_id, sizeof(a->request_id));
+    snprintf(a->tenant_id, sizeof(a->tenant_id), "%s", req->tenant_id);
+    snprintf(a->identity_id, sizeof(a->identity_id), "%s", req->authenticated ? req->principal.identity_id : "");
+    if (a->action[0] == 0)
+        snprintf(a->action, sizeof(a->action), "%s", req->route != NULL && req->route->action ? req->route->action
+                                                                                                : "http_request");
+    memcpy(a->ip, req->client_ip_text, sizeof(a->ip));
+    size_t ual = 0;
+    const char *ua = sv_req_header(req, "user-agent", &ual);
+    if (ua != NULL) {
+        if (ual >= sizeof(a->user_agent))
+            ual = sizeof(a->user_agent) - 1;
+        memcpy(a->user_agent, ua, ual);
+        a->user_agent[ual] = 0;
+    }
+}
+
+static bool audited(const sv_req_t *req)
+{
+    return req->app->audit != NULL && !(req->route != NULL && (req->route->flags & SV_ROUTE_NO_AUDIT));
+}
+
+/* An audit-only unit with AUDIT_DURABILITY=async: the writer owns a copy and
+ * frees it; the response goes out at once. */
+typedef struct {
+    sv_unit_t unit;
+    sv_audit_entry_t entry;
+} async_audit_t;
+
+static void async_audit_complete(sv_unit_t *u)
+{
+    free(u->arg);
+}
+
+static void finish(sv_req_t *req)
+{
+    if (req->audit_pending)
+        return; /* the audit entry already went with a write unit */
+    sv_audit_entry_t *a = &req->audit;
+    a->status = req->status;
+    a->success = req->status < 400;
+    if (a->success)
+        a->error_code[0] = 0;
+    if (!audited(req) || req->has_op) {
+        send_response(req);
+        return;
+    }
+    fill_audit_identity(req);
+    sv_writer_t *w = req->app->writer;
+    if (req->app->cfg->audit_durability == SV_AUDIT_ASYNC) {
+        async_audit_t *aa = malloc(sizeof(*aa));
+        if (aa != NULL) {
+            memset(&aa->unit, 0, sizeof(aa->unit));
+            aa->entry = *a;
+            aa->unit.audit = &aa->entry;
+            aa->unit.arg = aa;
+            aa->unit.complete = async_audit_complete;
+            if (sv_writer_submit(w, &aa->unit) == SV_OK) {
+                send_response(req);
+                return;
+            }
+            free(aa);
+        }
+        /* could not queue: fail closed */
+        req->finished = false;
+        req->audit_pending = true;
+        sv_buf_free(&req->body);
+        sv_buf_t body;
+        sv_buf_init(&body, false);
+        build_error(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL, &body);
+        set_response(req, 503, &body);
+        send_response(req);
+        return;
+    }
+    memset(&req->unit, 0, sizeof(req->unit));
+    req->unit.audit = a;
+    req->unit.arg = req;
+    req->unit.notify = &req->worker->notify;
+    req->audit_pending = true;
+    if (sv_writer_submit(w, &req->unit) != SV_OK) {
+        req->unit.result = SV_ESHUTDOWN;
+        sv_req_unit_done(req);
+    }
+}
+
+/* Runs on the writer thread: the handler's change, then the outcome that the
+ * audit hook records right after. */
+static sv_err_t unit_apply(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    sv_req_t *req = u->arg;
+    sv_err_t r = req->op.apply(tx, req->op.arg);
+    sv_audit_entry_t *a = &req->audit;
+    if (r == SV_OK) {
+        req->op_status = req->op.success_status != NULL ? req->op.success_status(req->op.arg) : 200;
+        a->success = true;
+        a->status = req->op_status;
+        a->error_code[0] = 0;
+    } else if (r != SV_EMAPFULL) {
+        req->op_error = req->op.map_error != NULL ? req->op.map_error(r, req->op.arg) : sv_api_error_from_err(r);
+        const sv_api_error_info_t *info = sv_api_error_info(req->op_error);
+        a->success = false;
+        a->status = info->status;
+        snprintf(a->error_code, sizeof(a->error_code), "%s", info->code);
+    }
+    return r;
+}
+
+void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
+{
+    if (req->finished || req->has_op)
+        return;
+    req->op = *op;
+    req->has_op = true;
+    fill_audit_identity(req);
+    memset(&req->unit, 0, sizeof(req->unit));
+    req->unit.apply = unit_apply;
+    req->unit.audit = audited(req) ? &req->audit : NULL;
+    req->unit.arg = req;
+    req->unit.notify = &req->worker->notify;
+    req->audit_pending = false;
+    if (sv_writer_submit(req->app->writer, &req->unit) != SV_OK) {
+        req->has_op = false;
+        sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
+    }
+}
+
+void sv_req_unit_done(sv_req_t *req)
+{
+    sv_err_t result = req->unit.result;
+    if (!req->has_op) {
+        /* an audit-only unit: the response is already built */
+        if (result != SV_OK) {
+            sv_buf_free(&req->body);
+            req->n_headers = 0;
+            sv_buf_t body;
+            sv_buf_init(&body, false);
+            build_error(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL, &body);
+            req->finished = false;
+            set_response(req, 503, &body);
+        }
+        send_response(req);
+        return;
+    }
+    /* a write: its audit entry went with it */
+    req->audit_pending = true;
+    if (result == SV_EAUDIT) {
+        sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    if (result != SV_OK && result == req->unit.result && req->op_status == 0 &&
+        (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
+         result == SV_ECORRUPT || result == SV_EAGAIN)) {
+        /* the commit itself failed: nothing of the unit exists */
+        sv_req_fail_err(req, result);
+        return;
+    }
+    req->op.done(req, result, req->op.arg);
+    if (!req->finished)
+        sv_req_fail(req, SV_E_INTERNAL, "The handler produced no response.", NULL);
+}
+
+/* ---- the pipeline ---- */
+
+static sv_req_t *req_alloc(sv_worker_t *w)
+{
+    sv_req_t *req = w->free_reqs;
+    if (req != NULL) {
+        w->free_reqs = req->next_free;
+        w->n_free_reqs--;
+    } else {
+        req = malloc(sizeof(*req));
+        if (req == NULL)
+            return NULL;
+    }
+    /* clear the small fixed part; the big buffers are reset field by field */
+    memset(req, 0, offsetof(sv_req_t, principal));
+    req->principal.identity_id[0] = 0;
+    req->principal.bootstrap = false;
+    req->tenant_id[0] = 0;
+    req->status = 0;
+    sv_buf_init(&req->body, false);
+    req->n_headers = 0;
+    req->finished = req->audit_pending = req->has_op = false;
+    memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
+    req->op_result = SV_OK;
+    req->op_status = 0;
+    req->handler_data = NULL;
+    req->handler_data_free = NULL;
+    req->next_free = NULL;
+    return req;
+}
+
+static pool_link_t *req_link(sv_req_t *req)
+{
+    return (pool_link_t *)req->pool_link_;
+}
+
+void sv_req_free(sv_req_t *req)
+{
+    sv_worker_t *w = req->worker;
+    if (req->h2o != NULL && req_link(req) != NULL)
+        req_link(req)->req = NULL;
+    if (req->handler_data_free != NULL)
+        req->handler_data_free(req->handler_data);
+    sv_buf_free(&req->body);
+    if (req->path != req->path_inline)
+        free(req->path);
+    w->inflight--;
+    if (w->n_free_reqs < FREE_LIST_MAX) {
+        req->next_free = w->free_reqs;
+        w->free_reqs = req;
+        w->n_free_reqs++;
+    } else {
+        free(req);
+    }
+}
+
+static void take_client_ip(sv_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&ss);
+    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &req->client_ip) != SV_OK)
+        memset(&req->client_ip, 0, sizeof(req->client_ip));
+    const sv_config_t *cfg = req->app->cfg;
+    bool trusted = false;
+    for (unsigned i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
+        trusted = sv_cidr_contains(&cfg->trusted_proxies[i], &req->client_ip);
+    size_t xl;
+    const char *xff = trusted ? sv_req_header(req, "x-forwarded-for", &xl) : NULL;
+    if (xff != NULL) {
+        /* walk from the right: the first address not itself a trusted proxy */
+        size_t end = xl;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && xff[start - 1] != ',')
+                start--;
+            size_t s = start, e = end;
+            while (s < e && isspace((unsigned char)xff[s]))
+                s++;
+            while (e > s && isspace((unsigned char)xff[e - 1]))
+                e--;
+            sv_ip_t ip;
+            if (sv_ip_parse(xff + s, e - s, &ip) != SV_OK)
+                break;
+            req->client_ip = ip;
+            bool proxy = false;
+            for (unsigned i = 0; i < cfg->n_trusted_proxies && !proxy; i++)
+                proxy = sv_cidr_contains(&cfg->trusted_proxies[i], &ip);
+            if (!proxy)
+                break;
+            end = start > 0 ? start - 1 : 0;
+        }
+    }
+    sv_ip_format(&req->client_ip, req->client_ip_text);
+}
+
+int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
+{
+    sv_req_t *req = req_alloc(w);
+    if (req == NULL)
+        return -1; /* h2o answers 404; only when out of memory */
+    w->inflight++;
+    w->last_activity_us = sv_mono_us();
+    req->h2o = h;
+    req->worker = w;
+    req->app = w->app;
+    req->start_us = w->last_activity_us;
+    pool_link_t *link = h2o_mem_alloc_shared(&h->pool, sizeof(*link), pool_link_dispose);
+    link->req = req;
+    req->pool_link_ = link;
+
+    ssize_t ri = h2o_find_header_by_str(&h->headers, H2O_STRLIT("x-request-id"), -1);
+    if (ri >= 0 && valid_request_id(h->headers.entries[ri].value.base, h->headers.entries[ri].value.len)) {
+        memcpy(req->request_id, h->headers.entries[ri].value.base, h->headers.entries[ri].value.len);
+        req->request_id[h->headers.entries[ri].value.len] = 0;
+    } else {
+        new_request_id(req->request_id);
+    }
+    take_client_ip(req);
+
+    /* decode the path ourselves: h2o's normalised path would hide "." and ".." segments */
+    h2o_iovec_t raw = h->path;
+    const char *qm = memchr(raw.base, '?', raw.len);
+    size_t plen = qm ? (size_t)(qm - raw.base) : raw.len;
+    if (qm != NULL) {
+        req->query = qm + 1;
+        req->query_len = raw.len - plen - 1;
+    }
+    req->path = plen < sizeof(req->path_inline) ? req->path_inline : malloc(plen + 1);
+    long dl = req->path != NULL ? pct_decode(raw.base, plen, req->path, plen + 1, false) : -1;
+    if (dl < 0) {
+        if (req->path == NULL)
+            req->path = req->path_inline;
+        req->path[0] = 0;
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The URL path has a bad percent-escape or a NUL byte.", "path");
+        return 0;
+    }
+    req->path_len = (size_t)dl;
+
+    sv_route_match_t m;
+    unsigned enabled = (req->app->cfg->dev ? SV_ROUTE_DEV : 0) | (req->app->cfg->test_faults ? SV_ROUTE_TEST : 0);
+    sv_router_match(w->router, h->method.base, h->method.len, req->path, req->path_len, enabled, &m);
+    if (m.route == NULL) {
+        if (m.allow[0] != 0) {
+            sv_req_add_header(req, H2O_TOKEN_ALLOW, NULL, m.allow);
+            char details[160];
+            snprintf(details, sizeof(details), "{\"allow\":\"%s\"}", m.allow);
+            sv_req_fail(req, SV_E_METHOD_NOT_ALLOWED, NULL, details);
+        } else {
+            sv_req_fail(req, SV_E_NOT_FOUND, "No such route.", NULL);
+        }
+        return 0;
+    }
+    req->route = m.route;
+    memcpy(req->params, m.params, sizeof(m.params));
+    req->n_params = m.n_params;
+
+    if (m.route->flags & SV_ROUTE_PUBLIC) {
+        sv_req_auth_done(req, true, SV_E_COUNT_, NULL);
+        return 0;
+    }
+    sv_http_authenticate(req);
+    return 0;
+}
+
+void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *message)
+{
+    const sv_route_t *rt = req->route;
+    if (!ok) {
+        if (e == SV_E_AUTHENTICATION_REQUIRED)
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL, "Bearer realm=\"scaivault\"");
+        else if (e == SV_E_TOKEN_EXPIRED || e == SV_E_TOKEN_INVALID || e == SV_E_TOKEN_REVOKED)
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\"");
+        sv_req_fail(req, e, message, NULL);
+        return;
+    }
+    if (!(rt->flags & SV_ROUTE_PUBLIC)) {
+        req->authenticated = true;
+        if (!sv_http_resolve_tenant(req))
+            return;
+        if (!sv_http_rate_limit(req))
+            return;
+        if (rt->scope != 0 && (req->principal.scopes & rt->scope) == 0 && !req->principal.bootstrap) {
+            char details[96];
+            snprintf(details, sizeof(details), "{\"required_scope\":\"%s\"}", sv_scope_name(rt->scope));
+            sv_req_fail(req, SV_E_INSUFFICIENT_SCOPE, NULL, details);
+            return;
+        }
+    }
+    rt->handler(req); /* an asynchronous handler keeps the request and ends it later */
+}

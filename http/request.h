@@ -1,0 +1,177 @@
+/*
+ * request.h - the request context and its pipeline.
+ *
+ * Every request runs the same steps, in order:
+ *   route → authenticate → tenant → rate limit → scope → handler → audit → send
+ * A handler ends the request with exactly one of sv_req_reply(),
+ * sv_req_reply_secure(), sv_req_fail*() or sv_req_submit(). None of them sends
+ * at once: the response is held until the request's audit entry has been
+ * committed (AUDIT_DURABILITY=sync) or queued (async); a write operation and
+ * its audit entry are one writer unit. Only then are the bytes sent.
+ *
+ * Lifetime: sv_req_t is heap memory owned by the pipeline, not h2o's pool, so
+ * it survives a client that goes away while a unit is in the writer; h2o is
+ * then NULL and nothing is sent. All of a request's steps run on its worker's
+ * thread, except a unit's apply, which runs on the writer thread while the
+ * worker does not touch the request.
+ */
+#ifndef SV_HTTP_REQUEST_H
+#define SV_HTTP_REQUEST_H
+
+#include <h2o.h>
+
+#include "http/error.h"
+#include "http/router.h"
+#include "src/app.h"
+#include "src/buf.h"
+#include "src/cidr.h"
+#include "src/json.h"
+#include "src/principal.h"
+
+typedef struct sv_worker sv_worker_t;
+
+#define SV_REQUEST_ID_MAX 64
+#define SV_REQ_MAX_HEADERS 8
+
+/* The audit entry of one request (its format and chain are src/audit's). */
+typedef struct {
+    char request_id[SV_REQUEST_ID_MAX + 1];
+    char tenant_id[SV_TENANT_MAX];
+    char identity_id[SV_ID_MAX];
+    char action[40];
+    char path[600];
+    bool success;
+    char error_code[40];
+    int status;
+    char ip[46];
+    char user_agent[256];
+} sv_audit_entry_t;
+
+/** A handler's description of a write: run on the writer thread, in one unit
+ * with the request's audit entry. */
+typedef struct {
+    sv_err_t (*apply)(sv_wtxn_t *tx, void *arg); /* the change; see sv_unit_apply_fn */
+    void *arg;
+    /* maps a failed apply to its API error; NULL: sv_api_error_from_err */
+    sv_api_error_t (*map_error)(sv_err_t err, void *arg);
+    /* the success status (e.g. 201 vs 200) once apply succeeded; NULL: 200 */
+    int (*success_status)(void *arg);
+    /* runs on the worker after the commit; builds the response with
+     * sv_req_reply*() or sv_req_fail*(). result is apply's error or the commit's. */
+    void (*done)(sv_req_t *req, sv_err_t result, void *arg);
+} sv_req_op_t;
+
+struct sv_req {
+    h2o_req_t *h2o;        /* NULL once the client has gone */
+    sv_worker_t *worker;
+    sv_app_t *app;
+    const sv_route_t *route;
+    sv_route_param_t params[SV_ROUTE_MAX_PARAMS];
+    unsigned n_params;
+    char request_id[SV_REQUEST_ID_MAX + 1];
+    uint64_t start_us;     /* monotonic */
+    sv_ip_t client_ip;
+    char client_ip_text[46];
+
+    void *pool_link_;      /* private: notices h2o disposing the request */
+
+    /* the decoded path (no query) and the raw query string */
+    char *path;
+    size_t path_len;
+    const char *query;
+    size_t query_len;
+
+    /* authentication */
+    bool authenticated;
+    sv_principal_t principal;
+    char tenant_id[SV_TENANT_MAX]; /* the tenant the request acts in; "" when none */
+
+    /* the response, held until the audit entry is safe */
+    int status;
+    sv_buf_t body;
+    struct {
+        const h2o_token_t *token;
+        const char *name; /* when token is NULL */
+        char value[128];
+    } headers[SV_REQ_MAX_HEADERS];
+    unsigned n_headers;
+    bool finished;         /* reply/fail was called */
+    bool audit_pending;
+
+    /* audit */
+    sv_audit_entry_t audit;
+
+    /* the writer unit: the audit entry, plus a handler's op */
+    sv_unit_t unit;
+    h2o_multithread_message_t unit_msg;
+    sv_req_op_t op;
+    bool has_op;
+    sv_err_t op_result;
+    int op_status;
+    sv_api_error_t op_error;
+
+    /* per-route scratch for handlers (freed with the request) */
+    void *handler_data;
+    void (*handler_data_free)(void *data);
+
+    sv_req_t *next_free; /* worker's free list */
+    char path_inline[512];
+};
+
+/* ---- inputs ---- */
+
+/** Path parameter by name, or NULL. *len gets its length. Points into req->path. */
+const char *sv_req_param(sv_req_t *req, const char *name, size_t *len);
+/** Query parameter by name, percent-decoded into out (cap bytes, NUL-terminated).
+ * Returns false when absent; SV_EINVAL-worthy input (bad escape, too long)
+ * returns false and sets *bad when bad != NULL. */
+bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *bad);
+/** The value of request header name (lower-case), or NULL. */
+const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
+/** Parses the JSON body. On failure it has already failed the request (413
+ * payload_too_large or 400 invalid_request with details.field) and returns
+ * NULL. The doc belongs to the caller (sv_json_doc_free). Secure routes
+ * (SV_ROUTE_SECURE_BODY) parse into wiped memory and wipe the raw body. */
+sv_json_doc_t *sv_req_json_body(sv_req_t *req);
+/** The request's store reader (the worker's). */
+struct sv_store_reader *sv_req_reader(sv_req_t *req);
+
+/* ---- outputs ---- */
+
+/** Sets the path recorded in the audit entry (a secret path, a policy name). */
+void sv_req_audit_path(sv_req_t *req, const char *path, size_t len);
+/** Overrides the audit action of the route. action must be static. */
+void sv_req_audit_action(sv_req_t *req, const char *action);
+/** Adds a response header (value is copied, at most 127 bytes). */
+void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name, const char *value);
+/** Ends the request with status and a JSON body in plain memory. Takes the
+ * buffer's memory over (body is left empty). body may be NULL (no content). */
+void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
+/** Like sv_req_reply for a body that holds plaintext secrets (a secure
+ * sv_buf_t): the bytes are handed to h2o without a copy and wiped when h2o is
+ * done with them. */
+void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body);
+/** Ends the request with an API error; message may be NULL (the default).
+ * details is raw JSON object text ("{...}") or NULL. */
+void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details);
+/** Ends the request with an API error and details.field = field. */
+void sv_req_fail_field(sv_req_t *req, sv_api_error_t e, const char *message, const char *field);
+/** Ends the request with the error that err maps to (sv_api_error_from_err). */
+void sv_req_fail_err(sv_req_t *req, sv_err_t err);
+/** Hands a write to the writer in one unit with the audit entry; op->done
+ * builds the response afterwards. */
+void sv_req_submit(sv_req_t *req, const sv_req_op_t *op);
+
+/* ---- pipeline (server.c and auth) ---- */
+
+/** Starts the pipeline for an h2o request. */
+int sv_req_handle(sv_worker_t *w, h2o_req_t *h2o);
+/** Continues after authentication: status is SV_OK or the API error to fail
+ * with (authentication_required, token_*); details as for sv_req_fail. */
+void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *message);
+/** Completes a unit that came back from the writer (on the worker's loop). */
+void sv_req_unit_done(sv_req_t *req);
+/** Frees a request that is completely done. */
+void sv_req_free(sv_req_t *req);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * server.c - listeners, worker threads and graceful shutdown (server.h).
+ *
+ * Each worker owns an h2o event loop and context and, for every listen
+ * address, its own socket bound with SO_REUSEPORT, so the kernel spreads new
+ * connections over the workers and no accept lock exists. The h2o global
+ * configuration is built once and shared read-only.
+ *
+ * Units that come back from the writer arrive through h2o's multithread queue
+ * on the worker that submitted them, so a request is only ever touched by its
+ * own worker. Shutdown is a message too: the worker closes its listeners,
+ * asks h2o to wind down connections (HTTP/2 GOAWAY; HTTP/1 responses carry
+ * Connection: close), and leaves its loop once no request is in flight and
+ * its connections are gone or the grace period is over.
+ */
+#include "sv_autoconf.h"
+
+#include "http/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/request.h"
+#include "src/log.h"
+
+#define TICK_MS 50
+#define IDLE_EXIT_US 500000 /* while stopping: leave once idle this long */
+
+struct sv_http_server {
+    sv_app_t *app;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    SSL_CTX *ssl_ctx;
+    sv_router_t *router;
+    sv_worker_t *workers;
+    unsigned n_workers;
+    int ports[SV_MAX_LISTEN];
+    h2o_barrier_t ready;
+};
+
+typedef struct {
+    h2o_handler_t super;
+    sv_http_server_t *server;
+} root_handler_t;
+
+static __thread sv_worker_t *current_worker;
+
+sv_worker_t *sv_worker_current(void)
+{
+    return current_worker;
+}
+
+sv_router_t *sv_http_server_router(sv_http_server_t *s)
+{
+    return s->router;
+}
+
+int sv_http_server_port(sv_http_server_t *s, unsigned i)
+{
+    return i < s->app->cfg->n_listen ? s->ports[i] : -1;
+}
+
+/* ---- access log buffering ---- */
+
+/* Writes the buffered lines in pieces of whole lines of at most PIPE_BUF
+ * bytes, so that they never interleave with lines of other threads. */
+static void flush_access_log(sv_worker_t *w)
+{
+    size_t off = 0, len = w->access_log.len;
+    const char *base = (const char *)w->access_log.base;
+    while (off < len) {
+        size_t piece = len - off;
+        if (piece > 4096) {
+            piece = 4096;
+            while (piece > 0 && base[off + piece - 1] != '\n')
+                piece--;
+            if (piece == 0)
+                piece = len - off < 4096 ? len - off : 4096;
+        }
+        ssize_t n = write(STDERR_FILENO, base + off, piece);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* stderr is gone: drop the lines rather than block */
+        off += (size_t)n;
+    }
+    w->access_log.len = 0;
+}
+
+void sv_worker_log(sv_worker_t *w, const void *line, size_t len)
+{
+    sv_buf_append(&w->access_log, line, len);
+    sv_buf_putc(&w->access_log, '\n');
+    if (w->access_log.len > 16384)
+        flush_access_log(w);
+}
+
+/* ---- h2o glue ---- */
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    sv_worker_t *w = H2O_STRUCT_FROM_MEMBER(sv_worker_t, ctx, req->conn->ctx);
+    return sv_req_handle(w, req);
+}
+
+static void on_conn_close(void *data)
+{
+    sv_worker_t *w = data;
+    w->open_conns--;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    sv_worker_t *w = listener->data;
+    if (err != NULL)
+        return;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock == NULL)
+        return;
+    int one = 1;
+    setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    w->open_conns++;
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = w;
+    h2o_accept(&w->accept_ctx, sock);
+}
+
+static void unit_post(sv_notify_t *n, sv_unit_t *u)
+{
+    sv_worker_t *w = H2O_STRUCT_FROM_MEMBER(sv_worker_t, notify, n);
+    sv_req_t *req = u->arg;
+    h2o_multithread_send_message(&w->unit_receiver, &req->unit_msg);
+}
+
+static void on_units(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        sv_req_t *req = H2O_STRUCT_FROM_MEMBER(sv_req_t, unit_msg, msg);
+        sv_req_unit_done(req);
+    }
+}
+
+static void close_listeners(sv_worker_t *w)
+{
+    for (unsigned i = 0; i < w->n_listeners; i++) {
+        if (w->listeners[i] != NULL) {
+            h2o_socket_read_stop(w->listeners[i]);
+            h2o_socket_close(w->listeners[i]);
+            w->listeners[i] = NULL;
+        }
+    }
+}
+
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    sv_worker_t *w = H2O_STRUCT_FROM_MEMBER(sv_worker_t, control_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+    }
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    close_listeners(w);
+    h2o_context_request_shutdown(&w->ctx);
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    sv_worker_t *w = H2O_STRUCT_FROM_MEMBER(sv_worker_t, tick, entry);
+    if (w->access_log.len > 0)
+        flush_access_log(w);
+    h2o_timeout_link(w->loop, &w->tick_timeout, &w->tick);
+}
+
+static bool should_exit(sv_worker_t *w)
+{
+    if (!w->stopping || w->inflight > 0)
+        return false;
+    uint64_t now = sv_mono_us();
+    return w->open_conns == 0 || now >= w->stop_deadline_us || now - w->last_activity_us >= IDLE_EXIT_US;
+}
+
+static void *worker_main(void *arg)
+{
+    sv_worker_t *w = arg;
+    sv_http_server_t *s = w->server;
+    current_worker = w;
+    h2o_context_init(&w->ctx, w->loop, &s->globalconf);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = s->globalconf.hosts;
+    w->accept_ctx.ssl_ctx = s->ssl_ctx;
+    w->queue = h2o_multithread_create_queue(w->loop);
+    h2o_multithread_register_receiver(w->queue, &w->unit_receiver, on_units);
+    h2o_multithread_register_receiver(w->queue, &w->control_receiver, on_control);
+    h2o_timeout_init(w->loop, &w->tick_timeout, TICK_MS);
+    w->tick.cb = on_tick;
+    h2o_timeout_link(w->loop, &w->tick_timeout, &w->tick);
+    for (unsigned i = 0; i < w->n_listeners; i++) {
+        h2o_socket_t *sock = w->listeners[i];
+        sock->data = w;
+        h2o_socket_read_start(sock, on_accept);
+    }
+    h2o_barrier_wait(&s->ready);
+
+    while (!should_exit(w))
+        h2o_evloop_run(w->loop, TICK_MS);
+
+    flush_access_log(w);
+    h2o_timeout_unlink(&w->tick);
+    return NULL;
+}
+
+/* ---- listeners ---- */
+
+static int bind_one(const struct addrinfo *ai, char *msg, size_t msglen, const char *what)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+        snprintf(msg, msglen, "SCAIVAULT_LISTEN: socket for %s: %s", what, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(msg, msglen, "SCAIVAULT_LISTEN: cannot listen on %s: %s", what, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static sv_err_t open_listeners(sv_http_server_t *s, char *msg, size_t msglen)
+{
+    const sv_config_t *cfg = s->app->cfg;
+    for (unsigned a = 0; a < cfg->n_listen; a++) {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+        char what[300];
+        snprintf(what, sizeof(what), "%s:%s", cfg->listen[a].host, cfg->listen[a].port);
+        int gai = getaddrinfo(cfg->listen[a].host, cfg->listen[a].port, &hints, &res);
+        if (gai != 0) {
+            snprintf(msg, msglen, "SCAIVAULT_LISTEN: cannot resolve %s: %s", what, gai_strerror(gai));
+            return SV_EIO;
+        }
+        /* the first worker binds (port 0 picks one); the others join its port */
+        struct sockaddr_storage bound;
+        socklen_t bl = sizeof(bound);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+            struct addrinfo ai = *res;
+            if (i > 0) {
+                ai.ai_addr = (struct sockaddr *)&bound;
+                ai.ai_addrlen = bl;
+            }
+            int fd = bind_one(&ai, msg, msglen, what);
+            if (fd < 0) {
+                freeaddrinfo(res);
+                return SV_EIO;
+            }
+            if (i == 0) {
+                getsockname(fd, (struct sockaddr *)&bound, &bl);
+                s->ports[a] = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                                 : ((struct sockaddr_in *)&bound)->sin_port);
+            }
+            sv_worker_t *w = &s->workers[i];
+            w->listeners[w->n_listeners++] = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        }
+        freeaddrinfo(res);
+    }
+    return SV_OK;
+}
+
+static sv_err_t setup_tls(sv_http_server_t *s, char *msg, size_t msglen)
+{
+    const sv_config_t *cfg = s->app->cfg;
+    if (cfg->tls_cert == NULL)
+        return SV_OK;
+    s->ssl_ctx = SSL_CTX_new(TLS_server_method());
+    if (s->ssl_ctx == NULL)
+        return SV_ENOMEM;
+    SSL_CTX_set_min_proto_version(s->ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(s->ssl_ctx, cfg->tls_cert) != 1) {
+        snprintf(msg, msglen, "SCAIVAULT_TLS_CERT: cannot load '%s' as a PEM certificate chain", cfg->tls_cert);
+        return SV_EINVAL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
+        snprintf(msg, msglen, "SCAIVAULT_TLS_KEY: cannot load '%s', or it does not match the certificate",
+                 cfg->tls_key);
+        return SV_EINVAL;
+    }
+    h2o_ssl_register_alpn_protocols(s->ssl_ctx, h2o_http2_alpn_protocols);
+    return SV_OK;
+}
+
+sv_err_t sv_http_server_new(sv_app_t *app, sv_http_server_t **out, char *msg, size_t msglen)
+{
+    sv_err_t err = SV_ENOMEM;
+    sv_http_server_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return SV_ENOMEM;
+    s->app = app;
+    s->n_workers = app->cfg->threads;
+    if ((err = sv_router_new(&s->router)) != SV_OK)
+        goto fail;
+    if ((err = sv_http_register_routes(s->router)) != SV_OK) {
+        snprintf(msg, msglen, "route table: %s", sv_strerror(err));
+        goto fail;
+    }
+
+    h2o_config_init(&s->globalconf);
+    s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("scaivault"));
+    /* h2o answers over-large bodies itself, in plain text; keep its limit well
+     * above MAX_BODY_BYTES so that our JSON 413 is the one users see */
+    size_t lim = app->cfg->max_body_bytes * 8;
+    s->globalconf.max_request_entity_size = lim < ((size_t)16 << 20) ? ((size_t)16 << 20) : lim;
+    s->hostconf = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(s->hostconf, "/", 0);
+    root_handler_t *handler = (root_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->server = s;
+
+    if ((err = setup_tls(s, msg, msglen)) != SV_OK)
+        goto fail;
+
+    s->workers = calloc(s->n_workers, sizeof(*s->workers));
+    if (s->workers == NULL) {
+        err = SV_ENOMEM;
+        goto fail;
+    }
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        sv_worker_t *w = &s->workers[i];
+        w->id = i;
+        w->server = s;
+        w->app = app;
+        w->router = s->router;
+        w->loop = h2o_evloop_create();
+        w->notify.post = unit_post;
+        sv_buf_init(&w->access_log, false);
+    }
+    if ((err = open_listeners(s, msg, msglen)) != SV_OK)
+        goto fail;
+    *out = s;
+    return SV_OK;
+
+fail:
+    sv_http_server_free(s);
+    return err;
+}
+
+sv_err_t sv_http_server_start(sv_http_server_t *s)
+{
+    h2o_barrier_init(&s->ready, s->n_workers + 1);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        sv_worker_t *w = &s->workers[i];
+        sv_err_t err = sv_store_reader_new(s->app->store, &w->reader);
+        if (err != SV_OK)
+            return err;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            return SV_ENOMEM;
+    }
+    h2o_barrier_wait(&s->ready);
+    return SV_OK;
+}
+
+void sv_http_server_stop(sv_http_server_t *s, unsigned grace_ms)
+{
+    uint64_t deadline = sv_mono_us() + (uint64_t)grace_ms * 1000;
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        sv_worker_t *w = &s->workers[i];
+        w->stop_deadline_us = deadline;
+        h2o_multithread_send_message(&w->control_receiver, &w->shutdown_msg);
+    }
+    for (unsigned i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i].thread, NULL);
+}
+
+void sv_http_server_free(sv_http_server_t *s)
+{
+    if (s == NULL)
+        return;
+    for (unsigned i = 0; s->workers != NULL && i < s->n_workers; i++) {
+        sv_worker_t *w = &s->workers[i];
+        while (w->free_reqs != NULL) {
+            sv_req_t *next = w->free_reqs->next_free;
+            free(w->free_reqs);
+            w->free_reqs = next;
+        }
+        sv_store_reader_free(w->reader);
+        sv_buf_free(&w->access_log);
+    }
+    free(s->workers);
+    if (s->ssl_ctx != NULL)
+        SSL_CTX_free(s->ssl_ctx);
+    sv_router_free(s->router);
+    free(s);
+}

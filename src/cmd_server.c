@@ -1,0 +1,232 @@
+/*
+ * cmd_server.c - `scaivault server [--dev] [--config FILE]`: brings the
+ * server up part by part, waits for SIGTERM/SIGINT, and brings it down in the
+ * reverse order so that every accepted write is committed before exit.
+ *
+ * Bring-up: configuration → storage (schema check, migrations) → writer →
+ * the parts of `parts[]` (KMS, keys, audit, auth, ...) → HTTP listeners and
+ * workers. Signals are blocked in every thread and taken by sigwait() here.
+ */
+#include "sv_autoconf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/server.h"
+#include "src/app.h"
+#include "src/commands.h"
+#include "src/log.h"
+#include "store/fault.h"
+#include "store/migrate.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+
+/* A part of the server with its own start and stop. init returns SV_EINVAL or
+ * SV_EPERM for a configuration problem (exit 2) with msg naming the variable
+ * or file; any other error exits 1. */
+typedef struct {
+    const char *name;
+    sv_err_t (*init)(sv_app_t *app, char *msg, size_t msglen);
+    void (*stop)(sv_app_t *app);
+} part_t;
+
+static const part_t parts[] = {
+    {NULL, NULL, NULL}, /* every part adds one line above this one */
+};
+
+static void log_migration(void *arg, const char *line)
+{
+    sv_log_info("%s", line);
+}
+
+/* Checks the stored schema against the binary's; migrates forward when allowed. */
+static int check_schema(sv_store_t *st, const sv_config_t *cfg)
+{
+    uint32_t cur;
+    sv_err_t err = sv_migrate_current(st, &cur);
+    if (err != SV_OK) {
+        sv_cli_error("cannot read the schema version in %s: %s", cfg->data_dir, sv_strerror(err));
+        return 1;
+    }
+    if (cur > SV_SCHEMA_VERSION) {
+        sv_cli_error("the database schema is version %u but this binary knows only up to version %d; "
+                     "upgrade the binary, or (only once you have confirmed it is safe) downgrade the schema with "
+                     "`scaivault migrate --target %d` using the newer binary",
+                     cur, SV_SCHEMA_VERSION, SV_SCHEMA_VERSION);
+        return 2;
+    }
+    if (cur < SV_SCHEMA_VERSION) {
+        if (!cfg->migrate_on_start && cur > 0) {
+            sv_cli_error("the database schema is version %u and this binary needs version %d; "
+                         "MIGRATE_ON_START=false, so run `scaivault migrate` first",
+                         cur, SV_SCHEMA_VERSION);
+            return 2;
+        }
+        if (cur > 0)
+            sv_log_info("migrating schema from version %u to %d", cur, SV_SCHEMA_VERSION);
+        err = sv_migrate_to(st, SV_SCHEMA_VERSION, log_migration, NULL);
+        if (err != SV_OK) {
+            sv_cli_error("schema migration failed: %s", sv_strerror(err));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static char *make_dev_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/scaivault-dev-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+    if (mkdtemp(path) == NULL)
+        return NULL;
+    return strdup(path);
+}
+
+/* --dev: a random bootstrap token, printed once; only its hash is kept. */
+static void make_dev_token(sv_config_t *cfg, char out[64])
+{
+    uint8_t raw[24];
+    randombytes_buf(raw, sizeof(raw));
+    memcpy(out, "svdev_", 6);
+    sodium_bin2base64(out + 6, 64 - 6, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    crypto_generichash(cfg->bootstrap_token_hash, sizeof(cfg->bootstrap_token_hash), (const uint8_t *)out,
+                       strlen(out), NULL, 0);
+    cfg->has_bootstrap_token = true;
+    sodium_memzero(raw, sizeof(raw));
+}
+
+static void print_dev_banner(const sv_config_t *cfg, sv_http_server_t *http, const char *token)
+{
+    const char *scheme = cfg->tls_cert != NULL ? "https" : "http";
+    const char *host = cfg->listen[0].host;
+    bool v6 = strchr(host, ':') != NULL;
+    printf("\nScaiVault %s dev server (not for production: throwaway data, printed token)\n\n", SV_VERSION_STRING);
+    printf("  URL:             %s://%s%s%s:%d\n", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+           sv_http_server_port(http, 0));
+    printf("  Data dir:        %s\n", cfg->data_dir);
+    if (token[0] != 0)
+        printf("  Bootstrap token: %s   (shown once)\n", token);
+    printf("\n  Try:  curl -H \"Authorization: Bearer %s\" %s://%s%s%s:%d/v1/health\n\n",
+           token[0] ? "$SCAIVAULT_TOKEN" : "...", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+           sv_http_server_port(http, 0));
+    fflush(stdout);
+}
+
+int sv_cmd_server(int argc, char **argv)
+{
+    static const char *const known[] = {"dev", "config=", NULL};
+    const char *bad = sv_cli_unknown(argc, argv, known);
+    if (bad != NULL) {
+        sv_cli_error("server: unknown option '%s'", bad);
+        return 2;
+    }
+    bool dev = sv_cli_flag(argc, argv, "dev");
+    const char *config_file = sv_cli_opt(argc, argv, "config");
+    int rc = 1;
+    char msg[512];
+    sv_config_t cfg;
+    if (sv_config_load(&cfg, config_file, dev, msg, sizeof(msg)) != SV_OK) {
+        sv_cli_error("%s", msg);
+        sv_config_free(&cfg);
+        return 2;
+    }
+    sv_log_init(cfg.log_level, cfg.log_format);
+
+    char dev_token[64] = "";
+    if (dev) {
+        if (cfg.data_dir == NULL && (cfg.data_dir = make_dev_dir()) == NULL) {
+            sv_cli_error("SCAIVAULT_DATA_DIR: cannot create a temporary directory: %s", strerror(errno));
+            goto free_config;
+        }
+        if (!cfg.has_bootstrap_token)
+            make_dev_token(&cfg, dev_token);
+    }
+
+    /* signals are taken by sigwait below, never by a worker */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sv_app_t app = {.cfg = &cfg, .started_at = sv_now_s(), .started_mono_us = sv_mono_us()};
+    sv_store_opts_t so = {.dir = cfg.data_dir, .map_size = cfg.map_size, .max_readers = cfg.db_pool_size};
+    sv_err_t err = sv_store_open(&app.store, &so);
+    if (err != SV_OK) {
+        sv_cli_error("SCAIVAULT_DATA_DIR: cannot open the database in '%s': %s", cfg.data_dir, sv_strerror(err));
+        rc = (err == SV_EPERM || err == SV_EINVAL) ? 2 : 1;
+        goto free_config;
+    }
+    if ((rc = check_schema(app.store, &cfg)) != 0)
+        goto close_store;
+    rc = 1;
+    sv_writer_opts_t wo = {.wal_retention_ms = cfg.wal_retention_ms};
+    if ((err = sv_writer_start(app.store, &wo, &app.writer)) != SV_OK) {
+        sv_cli_error("cannot start the writer: %s", sv_strerror(err));
+        goto close_store;
+    }
+
+    size_t started = 0;
+    for (; parts[started].name != NULL; started++) {
+        msg[0] = 0;
+        err = parts[started].init(&app, msg, sizeof(msg));
+        if (err != SV_OK) {
+            sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
+            rc = (err == SV_EINVAL || err == SV_EPERM) ? 2 : 1;
+            goto stop_parts;
+        }
+    }
+
+    sv_http_server_t *http;
+    if ((err = sv_http_server_new(&app, &http, msg, sizeof(msg))) != SV_OK) {
+        sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
+        rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
+        goto stop_parts;
+    }
+    if ((err = sv_http_server_start(http)) != SV_OK) {
+        sv_cli_error("cannot start the HTTP workers: %s", sv_strerror(err));
+        goto free_http;
+    }
+    {
+        char fields[512];
+        snprintf(fields, sizeof(fields), "\"listen\":\"%s:%d\",\"threads\":%u,\"schema_version\":%d,\"dev\":%s",
+                 cfg.listen[0].host, sv_http_server_port(http, 0), cfg.threads, SV_SCHEMA_VERSION,
+                 dev ? "true" : "false");
+        sv_log_fields(SV_LOG_INFO, NULL, fields, "scaivault %s started", SV_VERSION_STRING);
+    }
+    if (cfg.test_faults)
+        sv_log_warn("SCAIVAULT_TEST_FAULTS is on: /v1/sys/faults can break storage on purpose");
+    if (dev)
+        print_dev_banner(&cfg, http, dev_token);
+    sodium_memzero(dev_token, sizeof(dev_token));
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    sv_log_info("received %s: stopping (in-flight requests finish first)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sv_http_server_stop(http, SHUTDOWN_GRACE_MS);
+    rc = 0;
+
+free_http:
+    sv_http_server_free(http);
+stop_parts:
+    while (started > 0) {
+        started--;
+        if (parts[started].stop != NULL)
+            parts[started].stop(&app);
+    }
+    sv_writer_stop(app.writer); /* commits everything still queued */
+close_store:
+    sv_store_close(app.store);
+    if (rc == 0)
+        sv_log_info("stopped");
+free_config:
+    sv_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/*
+ * json.h - JSON in and out.
+ *
+ * Parsing: yajl's lexer (strict: no comments, valid UTF-8) drives our own tree
+ * builder, which enforces a depth limit, rejects duplicate keys and never
+ * returns yajl's error text (it echoes the input). The tree lives in an arena
+ * that is freed in one go; a *secure* parse puts the arena and yajl's own
+ * buffers in sodium_malloc memory and wipes them, for request bodies that carry
+ * secret values.
+ *
+ * Writing: sv_jw_* appends to an sv_buf_t (plain or secure) with correct
+ * escaping and commas.
+ */
+#ifndef SV_JSON_H
+#define SV_JSON_H
+
+#include "src/buf.h"
+#include "src/sv.h"
+
+#define SV_JSON_MAX_DEPTH 32
+
+typedef enum {
+    SV_JSON_NULL,
+    SV_JSON_BOOL,
+    SV_JSON_NUMBER,
+    SV_JSON_STRING,
+    SV_JSON_ARRAY,
+    SV_JSON_OBJECT
+} sv_json_type_t;
+
+typedef struct sv_json sv_json_t;
+struct sv_json {
+    sv_json_type_t type;
+    sv_json_t *next;  /* next sibling in the parent array/object */
+    const char *key;  /* member name when the parent is an object (NUL-terminated) */
+    size_t key_len;
+    union {
+        bool b;
+        struct {
+            const char *raw; /* the number's text, NUL-terminated */
+            size_t len;
+            bool is_int; /* an integer that fits int64 */
+            int64_t i;
+            double d;
+        } num;
+        struct {
+            const char *s; /* NUL-terminated; may contain \u0000 as 0 bytes: use len */
+            size_t len;
+        } str;
+        struct {
+            sv_json_t *first, *last;
+            size_t n;
+        } kids;
+    } u;
+};
+
+typedef struct sv_json_doc sv_json_doc_t;
+
+typedef enum {
+    SV_JSON_OK = 0,
+    SV_JSON_ESYNTAX,   /* malformed JSON */
+    SV_JSON_EDEPTH,    /* nested deeper than SV_JSON_MAX_DEPTH */
+    SV_JSON_EDUPKEY,   /* an object repeats a key */
+    SV_JSON_ENOMEM,
+} sv_json_status_t;
+
+typedef struct {
+    sv_json_status_t status;
+    size_t offset;   /* byte offset where parsing stopped */
+    char field[128]; /* dotted path of the offending member ("body" when unknown) */
+} sv_json_error_t;
+
+/** Parses text (len bytes, need not be NUL-terminated). On success *doc owns
+ * the tree (sv_json_doc_free). secure: the tree and every temporary buffer are
+ * in sodium_malloc memory and wiped on free. */
+sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_json_doc_t **doc,
+                               sv_json_error_t *err);
+/** The root value. Valid until the doc is freed. */
+sv_json_t *sv_json_root(sv_json_doc_t *doc);
+/** Frees (and, if secure, wipes) the whole tree. NULL is fine. */
+void sv_json_doc_free(sv_json_doc_t *doc);
+
+/** The member called key of obj, or NULL (also when obj is not an object). */
+sv_json_t *sv_json_get(const sv_json_t *obj, const char *key);
+/** The member's string when it is a string, else NULL. */
+const char *sv_json_get_str(const sv_json_t *obj, const char *key, size_t *len);
+
+/** Appends v as compact JSON to out (used to re-serialise a secret value). */
+void sv_json_serialize(const sv_json_t *v, sv_buf_t *out);
+
+/* ---- writer ---- */
+
+typedef struct {
+    sv_buf_t *out;
+    unsigned depth;
+    uint64_t need_comma; /* bit per depth */
+    bool after_key;
+} sv_jw_t;
+
+void sv_jw_init(sv_jw_t *jw, sv_buf_t *out);
+void sv_jw_obj_begin(sv_jw_t *jw);
+void sv_jw_obj_end(sv_jw_t *jw);
+void sv_jw_arr_begin(sv_jw_t *jw);
+void sv_jw_arr_end(sv_jw_t *jw);
+void sv_jw_key(sv_jw_t *jw, const char *key);
+void sv_jw_str(sv_jw_t *jw, const char *s, size_t len);
+void sv_jw_cstr(sv_jw_t *jw, const char *s); /* NULL writes null */
+void sv_jw_int(sv_jw_t *jw, int64_t v);
+void sv_jw_uint(sv_jw_t *jw, uint64_t v);
+void sv_jw_double(sv_jw_t *jw, double v);
+void sv_jw_bool(sv_jw_t *jw, bool v);
+void sv_jw_null(sv_jw_t *jw);
+/** An RFC 3339 UTC time string from seconds since the epoch. */
+void sv_jw_time(sv_jw_t *jw, int64_t t);
+/** Raw, already valid JSON text. */
+void sv_jw_raw(sv_jw_t *jw, const void *json, size_t len);
+/** Writes s with JSON string escaping, without quotes, to out. */
+void sv_json_escape(sv_buf_t *out, const char *s, size_t len);
+
+#endif

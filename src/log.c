@@ -1,0 +1,112 @@
+/*
+ * log.c - structured logging (log.h). Each line is assembled in a stack
+ * buffer and written with a single write(2) call; lines are short, so writes
+ * to a pipe stay atomic (PIPE_BUF) and lines from several threads never mix.
+ */
+#include "sv_autoconf.h"
+
+#include "src/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/json.h"
+
+static sv_log_level_t log_level = SV_LOG_INFO;
+static sv_log_format_t log_format = SV_LOG_JSON;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void sv_log_init(sv_log_level_t level, sv_log_format_t format)
+{
+    log_level = level;
+    log_format = format;
+}
+
+bool sv_log_enabled(sv_log_level_t level)
+{
+    return level >= log_level;
+}
+
+sv_log_format_t sv_log_format(void)
+{
+    return log_format;
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void vlog(sv_log_level_t level, const char *request_id, const char *fields, const char *fmt, va_list ap)
+{
+    if (!sv_log_enabled(level))
+        return;
+    char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char ts[21];
+    sv_time_format(ts, sv_now_s());
+    char line[4000];
+    sv_buf_t b = {.base = (uint8_t *)line, .cap = sizeof(line) - 1};
+    if (log_format == SV_LOG_JSON) {
+        sv_jw_t jw;
+        sv_jw_init(&jw, &b);
+        sv_jw_obj_begin(&jw);
+        sv_jw_key(&jw, "time");
+        sv_jw_cstr(&jw, ts);
+        sv_jw_key(&jw, "level");
+        sv_jw_cstr(&jw, level_names[level]);
+        sv_jw_key(&jw, "msg");
+        sv_jw_cstr(&jw, msg);
+        if (request_id != NULL) {
+            sv_jw_key(&jw, "request_id");
+            sv_jw_cstr(&jw, request_id);
+        }
+        if (fields != NULL && fields[0] != 0) {
+            sv_buf_putc(&b, ',');
+            sv_buf_puts(&b, fields);
+        }
+        sv_jw_obj_end(&jw);
+    } else {
+        sv_buf_printf(&b, "%s %-5s %s%s%s%s%s", ts, level_names[level], request_id ? "[" : "",
+                      request_id ? request_id : "", request_id ? "] " : "", msg, fields ? " " : "");
+        if (fields != NULL)
+            sv_buf_puts(&b, fields);
+    }
+    if (b.base != (uint8_t *)line) {
+        /* too long for the stack buffer: the line was moved to the heap */
+        sv_buf_putc(&b, '\n');
+        write_all((const char *)b.base, b.len);
+        sv_buf_free(&b);
+        return;
+    }
+    line[b.len++] = '\n';
+    write_all(line, b.len);
+}
+
+void sv_log(sv_log_level_t level, const char *request_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, request_id, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void sv_log_fields(sv_log_level_t level, const char *request_id, const char *fields, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, request_id, fields, fmt, ap);
+    va_end(ap);
+}

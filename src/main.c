@@ -1,0 +1,112 @@
+/*
+ * main.c - the `scaivault` binary: dispatches to a subcommand (commands.h).
+ */
+#include "sv_autoconf.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "src/commands.h"
+#include "store/migrate.h"
+
+void sv_cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("scaivault: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+const char *sv_cli_opt(int argc, char **argv, const char *name)
+{
+    size_t nl = strlen(name);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, nl) != 0)
+            continue;
+        if (a[2 + nl] == '=')
+            return a + 3 + nl;
+        if (a[2 + nl] == 0 && i + 1 < argc)
+            return argv[i + 1];
+    }
+    return NULL;
+}
+
+bool sv_cli_flag(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0)
+            return true;
+    return false;
+}
+
+const char *sv_cli_unknown(int argc, char **argv, const char *const *known)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            continue;
+        size_t al = strcspn(a + 2, "=");
+        bool ok = false, takes_value = false;
+        for (const char *const *k = known; *k != NULL && !ok; k++) {
+            size_t kl = strcspn(*k, "=");
+            if (kl == al && strncmp(*k, a + 2, al) == 0) {
+                ok = true;
+                takes_value = (*k)[kl] == '=';
+            }
+        }
+        if (!ok)
+            return a;
+        if (takes_value && a[2 + al] == 0)
+            i++; /* skip the value */
+    }
+    return NULL;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    printf("scaivault %s (schema %d, lmdb %s, libsodium %s, h2o %s)\n", SV_VERSION_STRING, SV_SCHEMA_VERSION,
+           MDB_VERSION_STRING, sodium_version_string(), "2.2");
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"server", sv_cmd_server, "run the server (--dev for a throwaway dev server; --config FILE)"},
+    {"migrate", sv_cmd_migrate, "migrate the schema offline (--target N, --data-dir D)"},
+    {"version", cmd_version, "print the version"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: scaivault <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < SV_ARRAY_LEN(commands); i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        sv_cli_error("libsodium failed to initialise");
+        return 1;
+    }
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < SV_ARRAY_LEN(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
+    sv_cli_error("unknown command '%s'", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,448 @@
+/*
+ * env.c - the LMDB environment of store/env.h.
+ *
+ * One environment holds every named database. Reads run on each thread's own
+ * reused read transaction (reset/renew costs far less than begin/abort), so a
+ * read never waits for the writer: LMDB's MVCC gives each reader a snapshot.
+ *
+ * The one thing readers and the writer must agree on is the map: when a write
+ * fails with MDB_MAP_FULL the writer grows the map with mdb_env_set_mapsize(),
+ * which LMDB only allows while no transaction of this process is active. Each
+ * reader therefore holds its own mutex for the length of a snapshot, and
+ * sv_store_grow() takes all of them. The mutexes are per reader, so on the hot
+ * path a lock is never contended; only growth waits.
+ *
+ * Thread rules: sv_store_open/close on the main thread; a reader belongs to the
+ * thread that created it; sv_store_grow only on the writer thread.
+ */
+#include "sv_autoconf.h"
+
+#include "store/env.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const db_names[SV_DB_COUNT_] = {
+    [SV_DB_META] = "meta",
+    [SV_DB_TENANTS] = "tenants",
+    [SV_DB_SECRETS] = "secrets",
+    [SV_DB_VERSIONS] = "versions",
+    [SV_DB_POLICIES] = "policies",
+    [SV_DB_IDENTITIES] = "identities",
+    [SV_DB_GROUPS] = "groups",
+    [SV_DB_AUDIT] = "audit",
+    [SV_DB_AUDIT_BY_REQUEST] = "audit_by_request",
+    [SV_DB_AUDIT_BY_TIME] = "audit_by_time",
+    [SV_DB_REVOCATIONS] = "revocations",
+    [SV_DB_WAL] = "wal",
+    [SV_DB_OUTBOX] = "outbox",
+    [SV_DB_DELIVERIES] = "deliveries",
+    [SV_DB_WEBHOOKS] = "webhooks",
+    [SV_DB_SCHEDULE] = "schedule",
+    [SV_DB_LEASES] = "leases",
+    [SV_DB_ENGINES] = "engines",
+    [SV_DB_CERTS] = "certs",
+    [SV_DB_DNS_PROVIDERS] = "dns_providers",
+    [SV_DB_FED_BACKENDS] = "fed_backends",
+};
+
+struct sv_store_reader {
+    sv_store_t *st;
+    MDB_txn *txn;
+    sv_txn_t handle;
+    pthread_mutex_t snapshot_lock; /* held from read_begin to read_end */
+    struct sv_store_reader *next;
+};
+
+struct sv_store {
+    MDB_env *env;
+    MDB_dbi dbi[SV_DB_COUNT_];
+    bool has_db[SV_DB_COUNT_];
+    char *dir;
+    bool read_only;
+    pthread_mutex_t readers_lock; /* guards the readers list */
+    sv_store_reader_t *readers;
+};
+
+const char *sv_store_db_name(sv_db_t db)
+{
+    return (unsigned)db < SV_DB_COUNT_ ? db_names[db] : "?";
+}
+
+int sv_store_db_from_name(const char *name)
+{
+    for (int i = 0; i < SV_DB_COUNT_; i++)
+        if (strcmp(db_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+sv_err_t sv_store_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return SV_OK;
+    case MDB_NOTFOUND: return SV_ENOTFOUND;
+    case MDB_KEYEXIST: return SV_EEXIST;
+    case MDB_MAP_FULL: return SV_EMAPFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH: return SV_ECORRUPT;
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+    case MDB_DBS_FULL: return SV_EAGAIN;
+    case MDB_BAD_VALSIZE: return SV_ETOOBIG;
+    case ENOSPC:
+    case EDQUOT: return SV_ENOSPC;
+    case ENOMEM: return SV_ENOMEM;
+    case EACCES:
+    case EPERM:
+    case EROFS: return SV_EPERM;
+    case EINVAL: return SV_EINVAL;
+    default: return SV_EIO;
+    }
+}
+
+MDB_env *sv_store_env(sv_store_t *st)
+{
+    return st->env;
+}
+
+MDB_dbi sv_store_dbi(sv_store_t *st, sv_db_t db)
+{
+    return st->dbi[db];
+}
+
+bool sv_store_has_db(sv_store_t *st, sv_db_t db)
+{
+    return st->has_db[db];
+}
+
+const char *sv_store_dir(sv_store_t *st)
+{
+    return st->dir;
+}
+
+size_t sv_store_map_size(sv_store_t *st)
+{
+    MDB_envinfo info;
+    mdb_env_info(st->env, &info);
+    return info.me_mapsize;
+}
+
+sv_err_t sv_store_open_dbis(sv_store_t *st, MDB_txn *txn)
+{
+    for (int i = 0; i < SV_DB_COUNT_; i++) {
+        MDB_dbi dbi;
+        int rc = mdb_dbi_open(txn, db_names[i], 0, &dbi);
+        if (rc == MDB_NOTFOUND) {
+            st->has_db[i] = false;
+            continue;
+        }
+        if (rc != MDB_SUCCESS)
+            return sv_store_err(rc);
+        st->dbi[i] = dbi;
+        st->has_db[i] = true;
+    }
+    return SV_OK;
+}
+
+sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
+{
+    sv_err_t err = SV_ENOMEM;
+    sv_store_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return SV_ENOMEM;
+    st->read_only = opts->read_only;
+    pthread_mutex_init(&st->readers_lock, NULL);
+    if ((st->dir = strdup(opts->dir)) == NULL)
+        goto free_store;
+
+    if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+        err = sv_store_err(errno);
+        goto free_dir;
+    }
+    int rc = mdb_env_create(&st->env);
+    if (rc != MDB_SUCCESS) {
+        err = sv_store_err(rc);
+        goto free_dir;
+    }
+    mdb_env_set_maxdbs(st->env, 64);
+    mdb_env_set_maxreaders(st->env, opts->max_readers > 0 ? opts->max_readers : 126);
+    if (opts->map_size > 0)
+        mdb_env_set_mapsize(st->env, opts->map_size);
+
+    unsigned flags = MDB_NOTLS; /* readers are tied to our reader objects, not to LMDB's TLS */
+    if (opts->read_only)
+        flags |= MDB_RDONLY;
+    if (opts->no_sync)
+        flags |= MDB_NOSYNC;
+    rc = mdb_env_open(st->env, opts->dir, flags, 0600);
+    if (rc != MDB_SUCCESS) {
+        err = sv_store_err(rc);
+        goto close_env;
+    }
+    /* A map size smaller than the file means another process grew it. */
+    mdb_env_set_mapsize(st->env, 0);
+
+    MDB_txn *txn;
+    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS) {
+        err = sv_store_err(rc);
+        goto close_env;
+    }
+    err = sv_store_open_dbis(st, txn);
+    if (err != SV_OK) {
+        mdb_txn_abort(txn);
+        goto close_env;
+    }
+    /* DBI handles opened in a read-only transaction stay valid once it commits. */
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        err = sv_store_err(rc);
+        goto close_env;
+    }
+    *out = st;
+    return SV_OK;
+
+close_env:
+    mdb_env_close(st->env);
+free_dir:
+    free(st->dir);
+free_store:
+    pthread_mutex_destroy(&st->readers_lock);
+    free(st);
+    return err;
+}
+
+void sv_store_close(sv_store_t *st)
+{
+    if (st == NULL)
+        return;
+    mdb_env_close(st->env);
+    pthread_mutex_destroy(&st->readers_lock);
+    free(st->dir);
+    free(st);
+}
+
+/* ---- readers ---- */
+
+sv_err_t sv_store_reader_new(sv_store_t *st, sv_store_reader_t **out)
+{
+    sv_store_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return SV_ENOMEM;
+    r->st = st;
+    pthread_mutex_init(&r->snapshot_lock, NULL);
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(st->env, 0);
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+    }
+    if (rc != MDB_SUCCESS) {
+        pthread_mutex_destroy(&r->snapshot_lock);
+        free(r);
+        return sv_store_err(rc);
+    }
+    mdb_txn_reset(r->txn);
+    r->handle.st = st;
+    r->handle.txn = r->txn;
+    pthread_mutex_lock(&st->readers_lock);
+    r->next = st->readers;
+    st->readers = r;
+    pthread_mutex_unlock(&st->readers_lock);
+    *out = r;
+    return SV_OK;
+}
+
+void sv_store_reader_free(sv_store_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    sv_store_t *st = r->st;
+    pthread_mutex_lock(&st->readers_lock);
+    for (sv_store_reader_t **p = &st->readers; *p != NULL; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->readers_lock);
+    mdb_txn_abort(r->txn);
+    pthread_mutex_destroy(&r->snapshot_lock);
+    free(r);
+}
+
+sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
+{
+    pthread_mutex_lock(&r->snapshot_lock);
+    int rc = mdb_txn_renew(r->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* another process grew the map: adopt its size */
+        mdb_env_set_mapsize(r->st->env, 0);
+        rc = mdb_txn_renew(r->txn);
+    }
+    if (rc != MDB_SUCCESS) {
+        pthread_mutex_unlock(&r->snapshot_lock);
+        return sv_store_err(rc);
+    }
+    *txn = &r->handle;
+    return SV_OK;
+}
+
+void sv_store_read_end(sv_store_reader_t *r)
+{
+    mdb_txn_reset(r->txn);
+    pthread_mutex_unlock(&r->snapshot_lock);
+}
+
+sv_err_t sv_txn_get(sv_txn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t *val)
+{
+    if (!tx->st->has_db[db])
+        return SV_ENOTFOUND;
+    MDB_val k = {key.len, (void *)key.base}, v;
+    int rc = mdb_get(tx->txn, tx->st->dbi[db], &k, &v);
+    if (rc != MDB_SUCCESS)
+        return sv_store_err(rc);
+    val->base = v.mv_data;
+    val->len = v.mv_size;
+    return SV_OK;
+}
+
+/* ---- iteration ---- */
+
+sv_err_t sv_iter_open(sv_txn_t *tx, sv_db_t db, sv_bytes_t prefix, sv_bytes_t seek, bool reverse, sv_iter_t *it)
+{
+    memset(it, 0, sizeof(*it));
+    if (!tx->st->has_db[db])
+        return SV_ENOTFOUND;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &it->cur);
+    if (rc != MDB_SUCCESS)
+        return sv_store_err(rc);
+    it->prefix = prefix;
+    it->seek = seek;
+    it->reverse = reverse;
+    return SV_OK;
+}
+
+static bool has_prefix(const MDB_val *k, sv_bytes_t prefix)
+{
+    return prefix.len == 0 || (k->mv_size >= prefix.len && memcmp(k->mv_data, prefix.base, prefix.len) == 0);
+}
+
+/* Positions a reverse walk on the last key that has the prefix (or is < seek). */
+static int reverse_start(sv_iter_t *it, MDB_val *k, MDB_val *v)
+{
+    int rc;
+    if (it->seek.len > 0) {
+        *k = (MDB_val){it->seek.len, (void *)it->seek.base};
+        rc = mdb_cursor_get(it->cur, k, v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND)
+            return mdb_cursor_get(it->cur, k, v, MDB_LAST);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        /* the seek key itself is excluded in a reverse walk: step back */
+        return mdb_cursor_get(it->cur, k, v, MDB_PREV);
+    }
+    /* find the first key past the prefix range: prefix with its last byte
+     * incremented (carrying), then step back one */
+    uint8_t upper[512];
+    size_t n = it->prefix.len;
+    if (n == 0)
+        return mdb_cursor_get(it->cur, k, v, MDB_LAST);
+    if (n > sizeof(upper))
+        return EINVAL;
+    memcpy(upper, it->prefix.base, n);
+    while (n > 0 && upper[n - 1] == 0xff)
+        n--;
+    if (n == 0)
+        return mdb_cursor_get(it->cur, k, v, MDB_LAST);
+    upper[n - 1]++;
+    *k = (MDB_val){n, upper};
+    rc = mdb_cursor_get(it->cur, k, v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND)
+        return mdb_cursor_get(it->cur, k, v, MDB_LAST);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    return mdb_cursor_get(it->cur, k, v, MDB_PREV);
+}
+
+sv_err_t sv_iter_next(sv_iter_t *it, sv_bytes_t *key, sv_bytes_t *val)
+{
+    MDB_val k, v;
+    int rc;
+    if (!it->started) {
+        it->started = true;
+        if (it->reverse) {
+            rc = reverse_start(it, &k, &v);
+        } else {
+            sv_bytes_t from = it->seek.len > 0 ? it->seek : it->prefix;
+            k = (MDB_val){from.len, (void *)from.base};
+            rc = from.len > 0 ? mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE)
+                              : mdb_cursor_get(it->cur, &k, &v, MDB_FIRST);
+        }
+    } else {
+        rc = mdb_cursor_get(it->cur, &k, &v, it->reverse ? MDB_PREV : MDB_NEXT);
+    }
+    if (rc != MDB_SUCCESS)
+        return sv_store_err(rc);
+    if (!has_prefix(&k, it->prefix))
+        return SV_ENOTFOUND;
+    key->base = k.mv_data;
+    key->len = k.mv_size;
+    if (val != NULL) {
+        val->base = v.mv_data;
+        val->len = v.mv_size;
+    }
+    return SV_OK;
+}
+
+void sv_iter_close(sv_iter_t *it)
+{
+    if (it->cur != NULL)
+        mdb_cursor_close(it->cur);
+    it->cur = NULL;
+}
+
+/* ---- map growth ---- */
+
+sv_err_t sv_store_grow(sv_store_t *st, size_t need)
+{
+    size_t cur = sv_store_map_size(st);
+    size_t next = cur * 2;
+    if (next < cur + need * 2)
+        next = cur + need * 2;
+    pthread_mutex_lock(&st->readers_lock);
+    for (sv_store_reader_t *r = st->readers; r != NULL; r = r->next)
+        pthread_mutex_lock(&r->snapshot_lock);
+    int rc = mdb_env_set_mapsize(st->env, next);
+    for (sv_store_reader_t *r = st->readers; r != NULL; r = r->next)
+        pthread_mutex_unlock(&r->snapshot_lock);
+    pthread_mutex_unlock(&st->readers_lock);
+    return sv_store_err(rc);
+}
+
+void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max)
+{
+    MDB_envinfo info;
+    mdb_env_info(st->env, &info);
+    unsigned m = 0;
+    mdb_env_get_maxreaders(st->env, &m);
+    *max = m;
+    *used = info.me_numreaders;
+}
+
+double sv_store_map_used_pct(sv_store_t *st)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    mdb_env_info(st->env, &info);
+    mdb_env_stat(st->env, &stat);
+    if (info.me_mapsize == 0)
+        return 0;
+    return 100.0 * (double)((info.me_last_pgno + 1) * (size_t)stat.ms_psize) / (double)info.me_mapsize;
+}

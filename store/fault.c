@@ -1,0 +1,136 @@
+/*
+ * fault.c - the fault-injection seams of fault.h.
+ *
+ * Each seam holds an armed flag, a countdown to the first failing call, the
+ * number of calls that fail and the errno to fail with, all atomics so that the
+ * writer thread, the workers and a test thread can share them without a lock.
+ * Any thread may call any function here.
+ */
+#include "sv_autoconf.h"
+
+#include "store/fault.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    atomic_int armed;
+    atomic_long countdown; /* calls left before the first failure */
+    atomic_long failures;  /* failing calls left; < 0: unlimited */
+    atomic_int err;
+} fault_seam_t;
+
+static fault_seam_t seams[SV_FAULT_COUNT_];
+
+void sv_fault_arm(sv_fault_op_t op, unsigned nth, unsigned count, int err)
+{
+    fault_seam_t *s = &seams[op];
+    atomic_store(&s->armed, 0);
+    atomic_store(&s->countdown, nth > 0 ? (long)nth - 1 : 0);
+    atomic_store(&s->failures, count == 0 ? -1 : (long)count);
+    atomic_store(&s->err, err);
+    atomic_store(&s->armed, 1);
+}
+
+void sv_fault_disarm(sv_fault_op_t op)
+{
+    atomic_store(&seams[op].armed, 0);
+}
+
+void sv_fault_reset(void)
+{
+    for (int i = 0; i < SV_FAULT_COUNT_; i++)
+        sv_fault_disarm((sv_fault_op_t)i);
+}
+
+int sv_fault_op_from_name(const char *name)
+{
+    static const char *const names[SV_FAULT_COUNT_] = {"commit", "write", "fsync", "rename", "malloc", "audit"};
+    for (int i = 0; i < SV_FAULT_COUNT_; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int sv_fault_errno_from_name(const char *name)
+{
+    if (strcmp(name, "ENOSPC") == 0)
+        return ENOSPC;
+    if (strcmp(name, "EIO") == 0)
+        return EIO;
+    if (strcmp(name, "EDQUOT") == 0)
+        return EDQUOT;
+    if (strcmp(name, "ENOMEM") == 0)
+        return ENOMEM;
+    return 0;
+}
+
+int sv_fault_check(sv_fault_op_t op)
+{
+    fault_seam_t *s = &seams[op];
+    if (__builtin_expect(atomic_load_explicit(&s->armed, memory_order_relaxed) == 0, 1))
+        return 0;
+    if (atomic_fetch_sub(&s->countdown, 1) > 0)
+        return 0;
+    if (atomic_load(&s->failures) < 0) /* unlimited */
+        return atomic_load(&s->err);
+    long left = atomic_fetch_sub(&s->failures, 1);
+    if (left <= 0)
+        return 0;
+    if (left == 1)
+        atomic_store(&s->armed, 0);
+    return atomic_load(&s->err);
+}
+
+int sv_sys_txn_commit(MDB_txn *txn)
+{
+    int err = sv_fault_check(SV_FAULT_COMMIT);
+    if (err != 0) {
+        mdb_txn_abort(txn);
+        return err;
+    }
+    return mdb_txn_commit(txn);
+}
+
+ssize_t sv_sys_write(int fd, const void *buf, size_t len)
+{
+    int err = sv_fault_check(SV_FAULT_WRITE);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return write(fd, buf, len);
+}
+
+int sv_sys_fsync(int fd)
+{
+    int err = sv_fault_check(SV_FAULT_FSYNC);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return fsync(fd);
+}
+
+int sv_sys_rename(const char *from, const char *to)
+{
+    int err = sv_fault_check(SV_FAULT_RENAME);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return rename(from, to);
+}
+
+void *sv_sys_malloc(size_t len)
+{
+    if (sv_fault_check(SV_FAULT_MALLOC) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return malloc(len);
+}

@@ -1,0 +1,51 @@
+/*
+ * fault.h - fault-injection seams (after SQLite's test_syscall.c).
+ *
+ * Every system call whose failure ScaiVault must survive goes through this
+ * table: the durable LMDB commit, write, fsync, rename and malloc. Tests (and
+ * the server when started with SCAIVAULT_TEST_FAULTS=1) arm a seam so that the
+ * Nth call from now, and the `count - 1` calls after it, fail with a chosen
+ * errno. Disarmed, each seam costs one relaxed atomic load.
+ */
+#ifndef SV_STORE_FAULT_H
+#define SV_STORE_FAULT_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef enum {
+    SV_FAULT_COMMIT = 0, /* mdb_txn_commit of the writer's batch */
+    SV_FAULT_WRITE,
+    SV_FAULT_FSYNC,
+    SV_FAULT_RENAME,
+    SV_FAULT_MALLOC,
+    SV_FAULT_AUDIT, /* appending an audit entry (checked by the audit module) */
+    SV_FAULT_COUNT_
+} sv_fault_op_t;
+
+/** Arms op: calls number nth, nth+1, ... nth+count-1 from now (1-based) fail with
+ * error err (an errno value, e.g. ENOSPC or EIO). count 0 means "until disarmed". */
+void sv_fault_arm(sv_fault_op_t op, unsigned nth, unsigned count, int err);
+/** Disarms op. */
+void sv_fault_disarm(sv_fault_op_t op);
+/** Disarms every seam. */
+void sv_fault_reset(void);
+/** Parses "op" names ("commit", "write", "fsync", "rename", "malloc", "audit").
+ * Returns -1 when unknown. */
+int sv_fault_op_from_name(const char *name);
+/** Parses errno names "ENOSPC", "EIO", "EDQUOT", "ENOMEM". Returns 0 when unknown. */
+int sv_fault_errno_from_name(const char *name);
+
+/** Returns the errno this call of op must fail with, or 0 when it goes through.
+ * Counts the call. Thread-safe. */
+int sv_fault_check(sv_fault_op_t op);
+
+/* The seams. Each behaves like the call it wraps, failing when armed. */
+int sv_sys_txn_commit(MDB_txn *txn);
+ssize_t sv_sys_write(int fd, const void *buf, size_t len);
+int sv_sys_fsync(int fd);
+int sv_sys_rename(const char *from, const char *to);
+void *sv_sys_malloc(size_t len);
+
+#endif

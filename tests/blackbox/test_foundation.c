@@ -1,0 +1,302 @@
+/* tests/blackbox/test_foundation.c - the HTTP layer, errors, configuration,
+ * command line and graceful shutdown, through the real binary. */
+#include "sv_autoconf.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tests/blackbox/bb.h"
+
+static bb_server_t srv;
+static const char *const test_env[] = {"SCAIVAULT_TEST_FAULTS=true", NULL};
+
+static int suite_init(void)
+{
+    return bb_start(&srv, test_env) ? 0 : 1;
+}
+
+static int suite_clean(void)
+{
+    bb_stop(&srv);
+    bb_cleanup(&srv);
+    return 0;
+}
+
+static void test_health(void)
+{
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/health", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "status"), "ok");
+    char id[128];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bb_header(&r, "x-request-id", id, sizeof(id)));
+    CU_ASSERT_EQUAL(strlen(id), 30);
+    CU_ASSERT(strncmp(id, "req_", 4) == 0);
+    char ct[64];
+    CU_ASSERT_PTR_NOT_NULL(bb_header(&r, "content-type", ct, sizeof(ct)));
+    CU_ASSERT_STRING_EQUAL(ct, "application/json");
+    bb_resp_free(&r);
+}
+
+static void test_request_id(void)
+{
+    bb_resp_t r;
+    const char *good[] = {"X-Request-ID: my-trace.123_ABC", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/nope", good, NULL, 0, &r));
+    char id[128];
+    bb_header(&r, "x-request-id", id, sizeof(id));
+    CU_ASSERT_STRING_EQUAL(id, "my-trace.123_ABC");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.request_id"), "my-trace.123_ABC");
+    bb_resp_free(&r);
+    const char *bad[] = {"X-Request-ID: has space/and<angle>", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/health", bad, NULL, 0, &r));
+    bb_header(&r, "x-request-id", id, sizeof(id));
+    CU_ASSERT(strncmp(id, "req_", 4) == 0);
+    bb_resp_free(&r);
+}
+
+static void test_not_found_and_method(void)
+{
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/does/not/exist", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 404);
+    BB_ASSERT_CODE(&r, "not_found");
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "error.message"));
+    CU_ASSERT_PTR_NOT_NULL(bb_json(&r, "error.details"));
+    char id[128];
+    bb_header(&r, "x-request-id", id, sizeof(id));
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.request_id"), id);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/health", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 405);
+    BB_ASSERT_CODE(&r, "method_not_allowed");
+    char allow[64];
+    CU_ASSERT_PTR_NOT_NULL(bb_header(&r, "allow", allow, sizeof(allow)));
+    CU_ASSERT_STRING_EQUAL(allow, "GET");
+    bb_resp_free(&r);
+}
+
+static void test_authentication_errors(void)
+{
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/sys/faults", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 401);
+    BB_ASSERT_CODE(&r, "authentication_required");
+    char wa[128];
+    CU_ASSERT_PTR_NOT_NULL(bb_header(&r, "www-authenticate", wa, sizeof(wa)));
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/sys/faults", "not-the-token", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 401);
+    BB_ASSERT_CODE(&r, "token_invalid");
+    CU_ASSERT_PTR_NOT_NULL(bb_header(&r, "www-authenticate", wa, sizeof(wa)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(wa, "error=\"invalid_token\""));
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/sys/faults", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 204);
+    bb_resp_free(&r);
+}
+
+static void test_body_limits(void)
+{
+    size_t big = 2 * 1024 * 1024;
+    char *body = malloc(big + 1);
+    memset(body, ' ', big);
+    memcpy(body, "{\"op\":\"", 7);
+    body[big - 2] = '"';
+    body[big - 1] = '}';
+    body[big] = 0;
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/sys/faults", srv.token, NULL, body, &r));
+    BB_ASSERT_STATUS(&r, 413);
+    BB_ASSERT_CODE(&r, "payload_too_large");
+    bb_resp_free(&r);
+    free(body);
+
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/sys/faults", srv.token, NULL, "{\"op\": ", &r));
+    BB_ASSERT_STATUS(&r, 400);
+    BB_ASSERT_CODE(&r, "invalid_request");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "body");
+    bb_resp_free(&r);
+
+    char deep[256] = "{\"op\":";
+    size_t n = strlen(deep);
+    for (int i = 0; i < 40; i++)
+        deep[n++] = '[';
+    deep[n] = 0;
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/sys/faults", srv.token, NULL, deep, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "op");
+    bb_resp_free(&r);
+
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/sys/faults", srv.token, NULL, "{\"op\":\"disk\"}", &r));
+    BB_ASSERT_STATUS(&r, 400);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "op");
+    bb_resp_free(&r);
+
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/sys/faults", srv.token, NULL, "[1,2]", &r));
+    BB_ASSERT_STATUS(&r, 400);
+    bb_resp_free(&r);
+}
+
+static void test_bad_path_encoding(void)
+{
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/health%zz", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    BB_ASSERT_CODE(&r, "invalid_request");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/health%00", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    bb_resp_free(&r);
+}
+
+static void test_access_log(void)
+{
+    bb_resp_t r;
+    const char *hdr[] = {"X-Request-ID: access-log-probe-1", "Authorization: Bearer should-not-be-logged-xyz", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/health", hdr, NULL, 0, &r));
+    bb_resp_free(&r);
+    usleep(300000); /* the access log is flushed every 50 ms */
+    CU_ASSERT(bb_file_contains_str(srv.log_path, "\"request_id\":\"access-log-probe-1\""));
+    CU_ASSERT(bb_file_contains_str(srv.log_path, "\"route\":\"/v1/health\""));
+    CU_ASSERT(bb_file_contains_str(srv.log_path, "\"duration_us\":"));
+    CU_ASSERT_FALSE(bb_file_contains_str(srv.log_path, "should-not-be-logged"));
+}
+
+static void test_bad_config_exits_2(void)
+{
+    char out[2048];
+    const char *args[] = {"server", NULL};
+    const char *env1[] = {"SCAIVAULT_THREADS=lots", NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env1, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIVAULT_THREADS"));
+    const char *env2[] = {"SCAIVAULT_LISTEN=nowhere", NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env2, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIVAULT_LISTEN"));
+    const char *env3[] = {"RATE_LIMIT_WRITE=many", NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env3, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "RATE_LIMIT_WRITE"));
+    const char *bad_opt[] = {"server", "--frobnicate", NULL};
+    CU_ASSERT_EQUAL(bb_run(bad_opt, NULL, out, sizeof(out)), 2);
+    const char *bad_cmd[] = {"frobnicate", NULL};
+    CU_ASSERT_EQUAL(bb_run(bad_cmd, NULL, out, sizeof(out)), 2);
+    const char *version[] = {"version", NULL};
+    CU_ASSERT_EQUAL(bb_run(version, NULL, out, sizeof(out)), 0);
+    CU_ASSERT(strncmp(out, "scaivault ", 10) == 0);
+}
+
+static void test_config_file(void)
+{
+    bb_server_t s = {0};
+    const char *dir = sv_test_tmpdir("cfgfile");
+    char path[600], arg[620];
+    snprintf(path, sizeof(path), "%s/sv.env", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "SCAIVAULT_THREADS=1\nLOG_LEVEL=debug\n");
+    fclose(f);
+    snprintf(arg, sizeof(arg), "--config=%s", path);
+    const char *args[] = {arg, NULL};
+    const char *env[] = {"SCAIVAULT_THREADS=", NULL}; /* unset: the file's value applies */
+    CU_ASSERT_FATAL(bb_start_args(&s, env, args, true));
+    CU_ASSERT(bb_file_contains_str(s.log_path, "\"threads\":1"));
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+    /* a bad value in the file names the variable too */
+    f = fopen(path, "w");
+    fprintf(f, "AUDIT_DURABILITY=sometimes\n");
+    fclose(f);
+    char out[1024];
+    const char *args2[] = {"server", arg, NULL};
+    CU_ASSERT_EQUAL(bb_run(args2, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "AUDIT_DURABILITY"));
+    sv_test_rmdir(dir);
+}
+
+/* ---- SIGTERM under load ---- */
+
+typedef struct {
+    char url[128];
+    atomic_bool *stop;
+    long ok, refused, broken;
+} hammer_t;
+
+static size_t sink(char *p, size_t s, size_t n, void *u)
+{
+    return s * n;
+}
+
+static void *hammer(void *arg)
+{
+    hammer_t *h = arg;
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, h->url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    while (!atomic_load(h->stop)) {
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (rc == CURLE_OK && status == 200)
+            h->ok++;
+        else if (rc == CURLE_COULDNT_CONNECT)
+            h->refused++;
+        else
+            h->broken++;
+        if (rc == CURLE_COULDNT_CONNECT)
+            break;
+    }
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static void test_sigterm_drops_nothing(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    atomic_bool stop = false;
+    enum { N = 8 };
+    hammer_t h[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        memset(&h[i], 0, sizeof(h[i]));
+        snprintf(h[i].url, sizeof(h[i].url), "%s/v1/health", s.url);
+        h[i].stop = &stop;
+        pthread_create(&th[i], NULL, hammer, &h[i]);
+    }
+    usleep(500000);
+    int rc = bb_stop(&s);
+    usleep(200000);
+    atomic_store(&stop, true);
+    long ok = 0, broken = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += h[i].ok;
+        broken += h[i].broken;
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(ok > 100);
+    if (broken != 0)
+        fprintf(stderr, "\n  %ld responses dropped of %ld\n", broken, ok + broken);
+    CU_ASSERT_EQUAL(broken, 0);
+    bb_cleanup(&s);
+}
+
+void sv_bb_suite_foundation(void)
+{
+    CU_pSuite s = CU_add_suite("blackbox/foundation", suite_init, suite_clean);
+    CU_add_test(s, "health", test_health);
+    CU_add_test(s, "request_id", test_request_id);
+    CU_add_test(s, "not_found_and_method", test_not_found_and_method);
+    CU_add_test(s, "authentication_errors", test_authentication_errors);
+    CU_add_test(s, "body_limits", test_body_limits);
+    CU_add_test(s, "bad_path_encoding", test_bad_path_encoding);
+    CU_add_test(s, "access_log", test_access_log);
+    CU_add_test(s, "bad_config_exits_2", test_bad_config_exits_2);
+    CU_add_test(s, "config_file", test_config_file);
+    CU_add_test(s, "sigterm_drops_nothing", test_sigterm_drops_nothing);
+}

@@ -1,0 +1,129 @@
+/* tests/store/test_env.c - the environment, keys, records and iteration
+ * (store/env.c, store/key.h, store/record.c). */
+#include "sv_autoconf.h"
+
+#include "store/env.h"
+#include "store/key.h"
+#include "store/migrate.h"
+#include "store/record.h"
+#include "tests/unit.h"
+#include "wal/writer.h"
+
+static void test_key_order(void)
+{
+    sv_key_t a, b;
+    sv_key_init(&a);
+    sv_key_str(&a, "tnt", 3);
+    sv_key_str(&a, "app", 3);
+    sv_key_init(&b);
+    sv_key_str(&b, "tnt", 3);
+    sv_key_str(&b, "app/x", 5);
+    /* "app" sorts before "app/x", and the tenant part keeps tenants apart */
+    size_t n = a.len < b.len ? a.len : b.len;
+    CU_ASSERT(memcmp(a.buf, b.buf, n) < 0);
+    sv_key_t c;
+    sv_key_init(&c);
+    sv_key_u64(&c, 1);
+    sv_key_t d;
+    sv_key_init(&d);
+    sv_key_u64(&d, 256);
+    CU_ASSERT(memcmp(c.buf, d.buf, 8) < 0);
+    size_t off = 0;
+    sv_bytes_t part;
+    CU_ASSERT(sv_key_read_str(sv_key_bytes(&b), &off, &part));
+    CU_ASSERT(part.len == 3 && memcmp(part.base, "tnt", 3) == 0);
+    CU_ASSERT(sv_key_read_str(sv_key_bytes(&b), &off, &part));
+    CU_ASSERT(part.len == 5);
+    sv_key_t e;
+    sv_key_init(&e);
+    sv_key_str(&e, "a\0b", 3);
+    CU_ASSERT(e.overflow);
+}
+
+static void test_records(void)
+{
+    sv_recw_t w;
+    sv_recw_init(&w, 3);
+    sv_recw_u32(&w, 7);
+    sv_recw_u64(&w, 1ull << 40);
+    sv_recw_str(&w, "hello");
+    sv_bytes_t rec;
+    CU_ASSERT_EQUAL_FATAL(sv_recw_result(&w, &rec), SV_OK);
+    sv_recr_t r;
+    CU_ASSERT_EQUAL(sv_recr_init(&r, rec), 3);
+    CU_ASSERT_EQUAL(sv_recr_u32(&r), 7);
+    CU_ASSERT_EQUAL(sv_recr_u64(&r), 1ull << 40);
+    char s[8];
+    sv_recr_str(&r, s, sizeof(s));
+    CU_ASSERT_STRING_EQUAL(s, "hello");
+    CU_ASSERT_EQUAL(sv_recr_result(&r), SV_OK);
+    /* a truncated record fails cleanly */
+    CU_ASSERT_EQUAL(sv_recr_init(&r, (sv_bytes_t){rec.base, rec.len - 2}), 3);
+    sv_recr_u32(&r);
+    sv_recr_u64(&r);
+    sv_recr_str(&r, s, sizeof(s));
+    CU_ASSERT_EQUAL(sv_recr_result(&r), SV_ECORRUPT);
+    sv_recw_free(&w);
+}
+
+static sv_err_t apply_fill(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    const char *keys[] = {"t1\0a", "t1\0b", "t1\0c", "t2\0a", "t10\0a"};
+    size_t lens[] = {4, 4, 4, 4, 5};
+    for (size_t i = 0; i < 5; i++) {
+        sv_err_t err = sv_wtxn_put(tx, SV_DB_SECRETS, SV_BYTES(keys[i], lens[i]), SV_BYTES("v", 1));
+        if (err != SV_OK)
+            return err;
+    }
+    return SV_OK;
+}
+
+static void test_prefix_iteration(void)
+{
+    const char *dir = sv_test_tmpdir("env");
+    char path[512];
+    snprintf(path, sizeof(path), "%s", dir);
+    sv_store_t *st;
+    sv_store_opts_t o = {.dir = path, .map_size = 1 << 20, .no_sync = true};
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&st, &o), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
+    sv_writer_t *w;
+    CU_ASSERT_EQUAL_FATAL(sv_writer_start(st, NULL, &w), SV_OK);
+    sv_unit_t u = {.apply = apply_fill};
+    CU_ASSERT_EQUAL_FATAL(sv_writer_run(w, &u), SV_OK);
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    sv_iter_t it;
+    sv_bytes_t k;
+    int n = 0;
+    CU_ASSERT_EQUAL(sv_iter_open(tx, SV_DB_SECRETS, SV_BYTES("t1\0", 3), (sv_bytes_t){0}, false, &it), SV_OK);
+    while (sv_iter_next(&it, &k, NULL) == SV_OK)
+        n++;
+    sv_iter_close(&it);
+    CU_ASSERT_EQUAL(n, 3); /* not t10 */
+    /* from a seek key */
+    n = 0;
+    CU_ASSERT_EQUAL(sv_iter_open(tx, SV_DB_SECRETS, SV_BYTES("t1\0", 3), SV_BYTES("t1\0b", 4), false, &it), SV_OK);
+    while (sv_iter_next(&it, &k, NULL) == SV_OK)
+        n++;
+    sv_iter_close(&it);
+    CU_ASSERT_EQUAL(n, 2);
+    /* reverse: last first */
+    CU_ASSERT_EQUAL(sv_iter_open(tx, SV_DB_SECRETS, SV_BYTES("t1\0", 3), (sv_bytes_t){0}, true, &it), SV_OK);
+    CU_ASSERT_EQUAL(sv_iter_next(&it, &k, NULL), SV_OK);
+    CU_ASSERT(k.len == 4 && memcmp(k.base, "t1\0c", 4) == 0);
+    sv_iter_close(&it);
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    sv_writer_stop(w);
+    sv_store_close(st);
+    sv_test_rmdir(path);
+}
+
+void sv_test_suite_env(void)
+{
+    SV_SUITE("store/env", {"key_order", test_key_order}, {"records", test_records},
+             {"prefix_iteration", test_prefix_iteration});
+}

@@ -1,0 +1,314 @@
+/* tests/wal/test_writer.c - the group-commit writer and the change log
+ * (wal/writer.c, wal/log.c). */
+#include "sv_autoconf.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "store/fault.h"
+#include "store/key.h"
+#include "store/migrate.h"
+#include "tests/unit.h"
+#include "wal/writer.h"
+
+typedef struct {
+    const char *dir;
+    sv_store_t *st;
+    sv_writer_t *w;
+} fixture_t;
+
+static void setup(fixture_t *f, size_t map_size)
+{
+    f->dir = strdup(sv_test_tmpdir("writer"));
+    sv_store_opts_t o = {.dir = f->dir, .map_size = map_size, .max_readers = 32, .no_sync = true};
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&f->st, &o), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(f->st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f->st, NULL, &f->w), SV_OK);
+}
+
+static void teardown(fixture_t *f)
+{
+    sv_writer_stop(f->w);
+    sv_store_close(f->st);
+    sv_test_rmdir(f->dir);
+    free((void *)f->dir);
+    sv_fault_reset();
+}
+
+typedef struct {
+    const char *key;
+    const char *val;
+    sv_err_t fail_with; /* after putting, return this */
+    int puts;           /* how many extra keys */
+} put_op_t;
+
+static sv_err_t apply_put(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    put_op_t *op = u->arg;
+    sv_err_t err = sv_wtxn_put(tx, SV_DB_SECRETS, SV_BYTES(op->key, strlen(op->key)), SV_BYTES(op->val, strlen(op->val)));
+    if (err != SV_OK)
+        return err;
+    for (int i = 0; i < op->puts; i++) {
+        char k[64];
+        snprintf(k, sizeof(k), "%s/%d", op->key, i);
+        if ((err = sv_wtxn_put(tx, SV_DB_SECRETS, SV_BYTES(k, strlen(k)), SV_BYTES(op->val, strlen(op->val)))) != SV_OK)
+            return err;
+    }
+    return op->fail_with;
+}
+
+static bool get(fixture_t *f, const char *key, char *out, size_t cap)
+{
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f->st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    sv_bytes_t v;
+    bool found = sv_txn_get(tx, SV_DB_SECRETS, SV_BYTES(key, strlen(key)), &v) == SV_OK;
+    if (found) {
+        size_t n = v.len < cap - 1 ? v.len : cap - 1;
+        memcpy(out, v.base, n);
+        out[n] = 0;
+    }
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    return found;
+}
+
+static void test_put_and_read(void)
+{
+    fixture_t f;
+    setup(&f, 1 << 20);
+    put_op_t op = {"k1", "v1", SV_OK, 0};
+    sv_unit_t u = {.apply = apply_put, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u), SV_OK);
+    CU_ASSERT_EQUAL(u.first_lsn, 1);
+    CU_ASSERT_EQUAL(u.last_lsn, 1);
+    char buf[32];
+    CU_ASSERT(get(&f, "k1", buf, sizeof(buf)));
+    CU_ASSERT_STRING_EQUAL(buf, "v1");
+    teardown(&f);
+}
+
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static int done_count;
+
+static void count_done(sv_unit_t *u)
+{
+    pthread_mutex_lock(&done_lock);
+    done_count++;
+    pthread_cond_signal(&done_cond);
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void wait_done(int n)
+{
+    pthread_mutex_lock(&done_lock);
+    while (done_count < n)
+        pthread_cond_wait(&done_cond, &done_lock);
+    done_count = 0;
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void test_failing_unit_alone(void)
+{
+    fixture_t f;
+    setup(&f, 1 << 20);
+    /* queue three units before the writer can take them: one batch */
+    put_op_t ops[3] = {{"a", "1", SV_OK, 2}, {"b", "2", SV_ECONFLICT, 2}, {"c", "3", SV_OK, 0}};
+    sv_unit_t units[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&units[i], 0, sizeof(units[i]));
+        units[i].apply = apply_put;
+        units[i].arg = &ops[i];
+    }
+    for (int i = 0; i < 3; i++) {
+        units[i].complete = count_done;
+        CU_ASSERT_EQUAL(sv_writer_submit(f.w, &units[i]), SV_OK);
+    }
+    wait_done(3);
+    CU_ASSERT_EQUAL(units[0].result, SV_OK);
+    CU_ASSERT_EQUAL(units[1].result, SV_ECONFLICT);
+    CU_ASSERT_EQUAL(units[2].result, SV_OK);
+    char buf[32];
+    CU_ASSERT(get(&f, "a", buf, sizeof(buf)));
+    CU_ASSERT(get(&f, "a/1", buf, sizeof(buf)));
+    CU_ASSERT_FALSE(get(&f, "b", buf, sizeof(buf)));
+    CU_ASSERT_FALSE(get(&f, "b/0", buf, sizeof(buf)));
+    CU_ASSERT(get(&f, "c", buf, sizeof(buf)));
+    /* LSNs: a = 1..3, c = 4 (b's were handed back) */
+    CU_ASSERT_EQUAL(units[0].first_lsn, 1);
+    CU_ASSERT_EQUAL(units[0].last_lsn, 3);
+    CU_ASSERT_EQUAL(units[1].first_lsn, 0);
+    CU_ASSERT_EQUAL(units[2].first_lsn, 4);
+    teardown(&f);
+}
+
+static void test_log_records(void)
+{
+    fixture_t f;
+    setup(&f, 1 << 20);
+    put_op_t op = {"x", "vx", SV_OK, 2};
+    sv_unit_t u = {.apply = apply_put, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u), SV_OK);
+    put_op_t op2 = {"y", "vy", SV_OK, 0};
+    sv_unit_t u2 = {.apply = apply_put, .arg = &op2};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u2), SV_OK);
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    sv_store_reader_new(f.st, &r);
+    sv_store_read_begin(r, &tx);
+    sv_wal_iter_t wi;
+    CU_ASSERT_EQUAL_FATAL(sv_wal_iter_open(tx, 1, &wi), SV_OK);
+    sv_wal_record_t rec;
+    uint64_t expect = 1;
+    int ends = 0;
+    while (sv_wal_iter_next(&wi, &rec) == SV_OK) {
+        CU_ASSERT_EQUAL(rec.lsn, expect);
+        expect++;
+        CU_ASSERT_EQUAL(rec.op, SV_WAL_PUT);
+        CU_ASSERT_EQUAL(rec.db, SV_DB_SECRETS);
+        if (rec.flags & SV_WAL_FLAG_UNIT_END)
+            ends++;
+        CU_ASSERT_EQUAL(rec.unit_id, rec.lsn <= 3 ? 1 : 4);
+        CU_ASSERT_EQUAL(rec.flags & SV_WAL_FLAG_UNIT_END, (rec.lsn == 3 || rec.lsn == 4) ? 1 : 0);
+    }
+    sv_wal_iter_close(&wi);
+    CU_ASSERT_EQUAL(expect, 5);
+    CU_ASSERT_EQUAL(ends, 2);
+    /* from the middle */
+    CU_ASSERT_EQUAL_FATAL(sv_wal_iter_open(tx, 3, &wi), SV_OK);
+    CU_ASSERT_EQUAL(sv_wal_iter_next(&wi, &rec), SV_OK);
+    CU_ASSERT_EQUAL(rec.lsn, 3);
+    CU_ASSERT_EQUAL(rec.key.len, 3);
+    sv_wal_iter_close(&wi);
+    uint64_t last;
+    CU_ASSERT_EQUAL(sv_wal_last_lsn(tx, &last), SV_OK);
+    CU_ASSERT_EQUAL(last, 4);
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    teardown(&f);
+}
+
+static void test_checksum_detects_damage(void)
+{
+    sv_recw_t w;
+    uint8_t key[] = "k";
+    sv_wal_record_t rec = {.lsn = 7, .unit_id = 7, .time_us = 1, .op = SV_WAL_PUT, .db = SV_DB_SECRETS,
+                           .key = {key, 1}, .value = {key, 1}};
+    sv_wal_encode(&w, &rec);
+    sv_wal_record_t out;
+    CU_ASSERT_EQUAL(sv_wal_decode((sv_bytes_t){w.buf, w.len}, 7, &out), SV_OK);
+    CU_ASSERT_EQUAL(sv_wal_decode((sv_bytes_t){w.buf, w.len}, 8, &out), SV_ECORRUPT); /* moved */
+    w.buf[10] ^= 1;
+    CU_ASSERT_EQUAL(sv_wal_decode((sv_bytes_t){w.buf, w.len}, 7, &out), SV_ECORRUPT);
+    sv_recw_free(&w);
+    /* CRC-32C check value */
+    CU_ASSERT_EQUAL(sv_crc32c(0, "123456789", 9), 0xE3069283u);
+}
+
+static void test_commit_failure_fails_batch_then_recovers(void)
+{
+    fixture_t f;
+    setup(&f, 1 << 20);
+    sv_fault_arm(SV_FAULT_COMMIT, 1, 1, ENOSPC);
+    put_op_t op = {"lost", "v", SV_OK, 0};
+    sv_unit_t u = {.apply = apply_put, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u), SV_ENOSPC);
+    char buf[8];
+    CU_ASSERT_FALSE(get(&f, "lost", buf, sizeof(buf)));
+    put_op_t op2 = {"kept", "v", SV_OK, 0};
+    sv_unit_t u2 = {.apply = apply_put, .arg = &op2};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u2), SV_OK);
+    CU_ASSERT(get(&f, "kept", buf, sizeof(buf)));
+    /* the failed batch left no gap in the log */
+    CU_ASSERT_EQUAL(u2.first_lsn, 1);
+    teardown(&f);
+}
+
+static sv_err_t apply_big(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    static uint8_t val[4000];
+    int *n = u->arg;
+    for (int i = 0; i < 50; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "big/%d/%d", *n, i);
+        sv_err_t err = sv_wtxn_put(tx, SV_DB_SECRETS, SV_BYTES(k, strlen(k)), SV_BYTES(val, sizeof(val)));
+        if (err != SV_OK)
+            return err;
+    }
+    return SV_OK;
+}
+
+static void test_map_grows(void)
+{
+    fixture_t f;
+    setup(&f, 1 << 20); /* 1 MiB: the writes below need ~10 */
+    size_t before = sv_store_map_size(f.st);
+    for (int i = 0; i < 50; i++) {
+        sv_unit_t u = {.apply = apply_big, .arg = &i};
+        CU_ASSERT_EQUAL_FATAL(sv_writer_run(f.w, &u), SV_OK);
+    }
+    CU_ASSERT(sv_store_map_size(f.st) > before);
+    sv_writer_stats_t s;
+    sv_writer_stats(f.w, &s);
+    CU_ASSERT(s.map_grows > 0);
+    char buf[8];
+    CU_ASSERT(get(&f, "big/49/49", buf, sizeof(buf)));
+    teardown(&f);
+}
+
+typedef struct {
+    sv_writer_t *w;
+    int id;
+    int n;
+    int ok;
+} client_t;
+
+static void *client_main(void *arg)
+{
+    client_t *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "c%d/%d", c->id, i);
+        put_op_t op = {k, "v", SV_OK, 0};
+        sv_unit_t u = {.apply = apply_put, .arg = &op};
+        if (sv_writer_run(c->w, &u) == SV_OK)
+            c->ok++;
+    }
+    return NULL;
+}
+
+static void test_group_commit_batches(void)
+{
+    fixture_t f;
+    setup(&f, 8 << 20);
+    pthread_t th[16];
+    client_t cl[16];
+    for (int i = 0; i < 16; i++) {
+        cl[i] = (client_t){f.w, i, 100, 0};
+        pthread_create(&th[i], NULL, client_main, &cl[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 16; i++) {
+        pthread_join(th[i], NULL);
+        ok += cl[i].ok;
+    }
+    CU_ASSERT_EQUAL(ok, 1600);
+    sv_writer_stats_t s;
+    sv_writer_stats(f.w, &s);
+    CU_ASSERT_EQUAL(s.units, 1600);
+    CU_ASSERT_EQUAL(s.last_lsn, 1600);
+    CU_ASSERT(s.commits <= 1600);
+    teardown(&f);
+}
+
+void sv_test_suite_writer(void)
+{
+    SV_SUITE("wal/writer", {"put_and_read", test_put_and_read}, {"failing_unit_alone", test_failing_unit_alone},
+             {"log_records", test_log_records}, {"checksum_detects_damage", test_checksum_detects_damage},
+             {"commit_failure_fails_batch_then_recovers", test_commit_failure_fails_batch_then_recovers},
+             {"map_grows", test_map_grows}, {"group_commit_batches", test_group_commit_batches});
+}
