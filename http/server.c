@@ -150,6 +150,21 @@ static void on_units(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messa
     }
 }
 
+void sv_worker_post(sv_worker_t *w, sv_worker_task_t *task)
+{
+    h2o_multithread_send_message(&w->task_receiver, &task->msg);
+}
+
+static void on_tasks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        sv_worker_task_t *task = H2O_STRUCT_FROM_MEMBER(sv_worker_task_t, msg, msg);
+        task->fn(task);
+    }
+}
+
 static void close_listeners(sv_worker_t *w)
 {
     for (unsigned i = 0; i < w->n_listeners; i++) {
@@ -203,6 +218,7 @@ static void *worker_main(void *arg)
     w->queue = h2o_multithread_create_queue(w->loop);
     h2o_multithread_register_receiver(w->queue, &w->unit_receiver, on_units);
     h2o_multithread_register_receiver(w->queue, &w->control_receiver, on_control);
+    h2o_multithread_register_receiver(w->queue, &w->task_receiver, on_tasks);
     h2o_timeout_init(w->loop, &w->tick_timeout, TICK_MS);
     w->tick.cb = on_tick;
     h2o_timeout_link(w->loop, &w->tick_timeout, &w->tick);
