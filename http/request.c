@@ -315,8 +315,31 @@ static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, co
     sv_jw_obj_end(&jw);
 }
 
+void sv_req_capture_begin(sv_req_t *req)
+{
+    req->capturing = true;
+    req->captured = false;
+}
+
+bool sv_req_capture_end(sv_req_t *req, sv_api_error_t *e)
+{
+    req->capturing = false;
+    if (req->captured && e != NULL)
+        *e = req->captured_error;
+    bool c = req->captured;
+    req->captured = false;
+    return c;
+}
+
 void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details)
 {
+    if (req->capturing) {
+        if (!req->captured) {
+            req->captured = true;
+            req->captured_error = e;
+        }
+        return;
+    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     build_error(req, e, message, details, &body);
@@ -579,8 +602,8 @@ void sv_req_unit_done(sv_req_t *req)
         send_response(req);
         return;
     }
-    /* a write: its audit entry went with it */
-    req->audit_pending = true;
+    /* a write: its audit entry went with it, so finish() (has_op) sends the
+     * response directly without a second audit unit */
     if (result == SV_EAUDIT) {
         sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
         return;
@@ -619,6 +642,7 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
     req->finished = req->audit_pending = req->has_op = false;
+    req->capturing = req->captured = false;
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;

@@ -83,6 +83,9 @@ struct sv_req {
     } headers[SV_REQ_MAX_HEADERS];
     unsigned n_headers;
     bool finished;         /* reply/fail was called */
+    bool capturing;        /* sv_req_capture_begin: failures are recorded, not sent */
+    bool captured;
+    sv_api_error_t captured_error;
     bool audit_pending;
 
     /* audit */
@@ -148,6 +151,13 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err);
 /** Hands a write to the writer in one unit with the audit entry; op->done
  * builds the response afterwards. */
 void sv_req_submit(sv_req_t *req, const sv_req_op_t *op);
+
+/** Asks a pipeline step about one item of a multi-item request (a batch read
+ * authorises each path): between begin and end, sv_req_fail*() record the
+ * first error instead of ending the request. */
+void sv_req_capture_begin(sv_req_t *req);
+/** Ends capturing. Returns true when a failure was recorded, its error in *e. */
+bool sv_req_capture_end(sv_req_t *req, sv_api_error_t *e);
 
 /* ---- pipeline (server.c and auth) ---- */
 

@@ -20,7 +20,10 @@
 #include "http/server.h"
 #include "src/app.h"
 #include "src/commands.h"
+#include "src/keyring.h"
+#include "src/kms.h"
 #include "src/log.h"
+#include "src/secrets.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -35,7 +38,49 @@ typedef struct {
     void (*stop)(sv_app_t *app);
 } part_t;
 
+/* ---- KMS, data keys, secrets ---- */
+
+static sv_err_t kms_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    return sv_kms_open(app->cfg, &app->kms, msg, msglen);
+}
+
+static void kms_part_stop(sv_app_t *app)
+{
+    sv_kms_close(app->kms); /* wipes the key */
+    app->kms = NULL;
+}
+
+static sv_err_t keyring_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    sv_keyring_opts_t o = {.ttl_ms = app->cfg->data_key_cache_ttl_ms};
+    sv_err_t err = sv_keyring_new(app->kms, &o, &app->keyring);
+    if (err != SV_OK)
+        snprintf(msg, msglen, "cannot start the data key cache: %s", sv_strerror(err));
+    return err;
+}
+
+static void keyring_part_stop(sv_app_t *app)
+{
+    sv_keyring_free(app->keyring); /* wipes every cached data key */
+    app->keyring = NULL;
+}
+
+/* Tenants whose key was shredded but whose data was not all deleted when the
+ * server stopped: delete the rest now. */
+static sv_err_t secrets_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    unsigned resumed;
+    sv_err_t err = sv_secrets_resume_deletions(app->store, app->writer, &resumed);
+    if (err != SV_OK)
+        snprintf(msg, msglen, "cannot resume pending tenant deletions: %s", sv_strerror(err));
+    return err;
+}
+
 static const part_t parts[] = {
+    {"kms", kms_part_init, kms_part_stop},
+    {"keyring", keyring_part_init, keyring_part_stop},
+    {"secrets", secrets_part_init, NULL},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
