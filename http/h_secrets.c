@@ -1412,7 +1412,8 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
     sv_buf_init(&full, false);
     sv_buf_append(&full, audit, al);
     sv_buf_append(&full, joined.base, joined.len);
-    sv_req_audit_path(req, (const char *)full.base, full.failed ? 0 : full.len);
+    if (!full.failed && full.len > 0)
+        sv_req_audit_path(req, (const char *)full.base, full.len);
     sv_buf_free(&full);
     sv_buf_free(&joined);
     ok = true;

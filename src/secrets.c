@@ -138,11 +138,36 @@ const char *sv_vstate_name(uint8_t state)
     }
 }
 
+/* A path as a key part. LMDB keys hold at most 511 bytes, and the owner (up
+ * to 80) and a version (8) come with the path, so paths longer than
+ * KEY_PATH_VERBATIM bytes are stored as their first KEY_PATH_KEEP bytes, a
+ * 0x01 byte (which no path contains), and the hex BLAKE2b-128 of the whole
+ * path; the head record then holds the full path. Listing stays in byte order
+ * except among long paths that share their first KEY_PATH_KEEP bytes. */
+#define KEY_PATH_VERBATIM 380
+#define KEY_PATH_KEEP 340
+#define KEY_PATH_HASHED 0x01
+
+static void path_part(sv_key_t *k, const char *path, size_t len)
+{
+    if (len <= KEY_PATH_VERBATIM) {
+        sv_key_str(k, path, len);
+        return;
+    }
+    uint8_t h[16];
+    char hex[33];
+    crypto_generichash(h, sizeof(h), (const uint8_t *)path, len, NULL, 0);
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    sv_key_raw(k, path, KEY_PATH_KEEP);
+    sv_key_u8(k, KEY_PATH_HASHED);
+    sv_key_str(k, hex, 32);
+}
+
 static void head_key(sv_key_t *k, const sv_owner_t *o, const char *path, size_t len)
 {
     sv_key_init(k);
     sv_key_str(k, o->id, o->len);
-    sv_key_str(k, path, len);
+    path_part(k, path, len);
 }
 
 static void version_key(sv_key_t *k, const sv_owner_t *o, const char *path, size_t len, uint64_t v)
@@ -164,10 +189,11 @@ static sv_err_t decode_head(sv_bytes_t v, sv_secret_head_t *h)
     h->rotation_interval_ms = sv_recr_i64(&r);
     h->rotation_notify_ms = sv_recr_i64(&r);
     h->custom_metadata = sv_recr_bytes(&r);
+    h->full_path = sv_recr_bytes(&r);
     return sv_recr_result(&r);
 }
 
-static sv_err_t put_head(sv_wtxn_t *tx, const sv_key_t *k, const sv_secret_head_t *h)
+static sv_err_t put_head(sv_wtxn_t *tx, const sv_key_t *k, const sv_secret_head_t *h, const char *path, size_t len)
 {
     sv_recw_t w;
     sv_recw_init(&w, HEAD_FORMAT);
@@ -179,6 +205,7 @@ static sv_err_t put_head(sv_wtxn_t *tx, const sv_key_t *k, const sv_secret_head_
     sv_recw_i64(&w, h->rotation_interval_ms);
     sv_recw_i64(&w, h->rotation_notify_ms);
     sv_recw_bytes(&w, h->custom_metadata.base, h->custom_metadata.len);
+    sv_recw_bytes(&w, path, len > KEY_PATH_VERBATIM ? len : 0); /* the key holds only a digest */
     sv_bytes_t rec;
     sv_err_t err = sv_recw_result(&w, &rec);
     if (err == SV_OK)
@@ -475,7 +502,7 @@ sv_err_t sv_secret_put_apply(sv_wtxn_t *tx, sv_secret_put_t *op)
     uint64_t pruned;
     if ((err = prune(tx, op->owner, op->path, op->path_len, &h, &pruned)) != SV_OK)
         goto free_custom;
-    if ((err = put_head(tx, &hk, &h)) != SV_OK)
+    if ((err = put_head(tx, &hk, &h, op->path, op->path_len)) != SV_OK)
         goto free_custom;
     op->version = v;
     op->created_us = now;
@@ -603,7 +630,7 @@ sv_err_t sv_secret_config_apply(sv_wtxn_t *tx, sv_secret_config_t *op)
         return err;
     sv_key_t k;
     head_key(&k, op->owner, op->path, op->path_len);
-    if ((err = put_head(tx, &k, &h)) != SV_OK)
+    if ((err = put_head(tx, &k, &h, op->path, op->path_len)) != SV_OK)
         return err;
     op->out_max_versions = h.max_versions;
     op->out_interval_ms = h.rotation_interval_ms;
@@ -618,15 +645,16 @@ sv_err_t sv_secret_iter_open(sv_secret_iter_t *si, sv_txn_t *tx, const sv_owner_
                              size_t prefix_len, const char *after, size_t after_len)
 {
     si->open = false;
+    si->full_prefix = prefix;
+    si->full_prefix_len = prefix_len;
     sv_key_init(&si->prefix);
     sv_key_str(&si->prefix, o->id, o->len);
     si->path_off = si->prefix.len;
-    sv_key_raw(&si->prefix, prefix, prefix_len);
+    sv_key_raw(&si->prefix, prefix, prefix_len > KEY_PATH_KEEP ? KEY_PATH_KEEP : prefix_len);
     sv_key_init(&si->seek);
     if (after != NULL) {
-        /* the smallest key after str(owner) str(after) */
-        sv_key_str(&si->seek, o->id, o->len);
-        sv_key_str(&si->seek, after, after_len);
+        /* the smallest key after the key of `after` */
+        head_key(&si->seek, o, after, after_len);
         sv_key_u8(&si->seek, 0);
     }
     if (si->prefix.overflow || si->seek.overflow)
@@ -638,14 +666,24 @@ sv_err_t sv_secret_iter_open(sv_secret_iter_t *si, sv_txn_t *tx, const sv_owner_
 
 sv_err_t sv_secret_iter_next(sv_secret_iter_t *si, sv_bytes_t *path)
 {
-    sv_bytes_t k, v;
-    sv_err_t err = sv_iter_next(&si->it, &k, &v);
-    if (err != SV_OK)
-        return err;
-    size_t off = si->path_off;
-    if (!sv_key_read_str(k, &off, path) || off != k.len)
-        return SV_ECORRUPT;
-    return SV_OK;
+    for (;;) {
+        sv_bytes_t k, v;
+        sv_err_t err = sv_iter_next(&si->it, &k, &v);
+        if (err != SV_OK)
+            return err;
+        size_t off = si->path_off;
+        if (!sv_key_read_str(k, &off, path) || off != k.len)
+            return SV_ECORRUPT;
+        if (memchr(path->base, KEY_PATH_HASHED, path->len) != NULL) {
+            sv_secret_head_t h;
+            if ((err = decode_head(v, &h)) != SV_OK || h.full_path.len == 0)
+                return SV_ECORRUPT;
+            *path = h.full_path;
+        }
+        /* a prefix longer than a key keeps of a path: compare the whole path */
+        if (path->len >= si->full_prefix_len && memcmp(path->base, si->full_prefix, si->full_prefix_len) == 0)
+            return SV_OK;
+    }
 }
 
 void sv_secret_iter_close(sv_secret_iter_t *si)

@@ -68,6 +68,7 @@ typedef struct {
     int64_t rotation_interval_ms;          /* 0: no rotation settings */
     int64_t rotation_notify_ms;
     sv_bytes_t custom_metadata;            /* JSON object text; points into the record */
+    sv_bytes_t full_path;                  /* paths too long for a key; else empty */
 } sv_secret_head_t;
 
 typedef struct {
@@ -193,12 +194,16 @@ sv_err_t sv_secret_config_apply(sv_wtxn_t *tx, sv_secret_config_t *op);
 typedef struct {
     sv_iter_t it;
     sv_key_t prefix, seek;
+    const char *full_prefix; /* the caller's, outlives the iterator */
+    size_t full_prefix_len;
     size_t path_off; /* where the path starts in a key */
     bool open;
 } sv_secret_iter_t;
 
-/** Walks o's secret paths that start with prefix, in byte order, after the
- * path `after` (NULL: from the start). */
+/** Walks o's secret paths that start with prefix, in storage order (byte
+ * order of the paths, except that paths over 380 bytes sort by their first
+ * 340 bytes), after the path `after` (NULL: from the start). prefix and after
+ * must outlive the iterator. */
 sv_err_t sv_secret_iter_open(sv_secret_iter_t *si, sv_txn_t *tx, const sv_owner_t *o, const char *prefix,
                              size_t prefix_len, const char *after, size_t after_len);
 /** The next path (a view valid until the next call). SV_ENOTFOUND at the end. */
