@@ -520,18 +520,18 @@ static bool write_key_ready(sctx_t *c)
 
 /* ---- GET /v1/secrets/{path} ---- */
 
-/* Version want (0: the latest) of a path, or why not. */
+/* Version want (0: the latest) of a path, or why not. One lookup: a pruned
+ * or never written version has no record. */
 static sv_err_t find_version(sv_txn_t *tx, const sv_owner_t *o, const char *path, size_t len, uint64_t want,
                              uint64_t *v, sv_secret_version_t *ver)
 {
-    sv_secret_head_t h;
-    sv_err_t err = sv_secret_head_get(tx, o, path, len, &h);
+    sv_err_t err;
+    *v = want;
+    if (want == 0)
+        err = sv_secret_latest_get(tx, o, path, len, v, ver);
+    else
+        err = sv_secret_version_get(tx, o, path, len, want, ver);
     if (err != SV_OK)
-        return err;
-    *v = want != 0 ? want : h.current;
-    if (*v < h.oldest || *v > h.current)
-        return SV_ENOTFOUND;
-    if ((err = sv_secret_version_get(tx, o, path, len, *v, ver)) != SV_OK)
         return err;
     if (ver->state == SV_VSTATE_DELETED)
         return SV_EDELETED;
@@ -657,6 +657,8 @@ static bool parse_put(sv_req_t *req, sctx_t *c, const sv_json_t *root)
     }
     const sv_json_t *value = sv_json_get(root, "value");
     size_t max = req->app->cfg->max_secret_bytes;
+    /* the compact plaintext is no longer than the body: one allocation */
+    sv_buf_reserve(&c->plaintext, (req->h2o != NULL ? req->h2o->entity.len : 0) + 64);
     sv_err_t err = sv_secret_plaintext(&c->plaintext, value, md, max);
     if (err == SV_EINVAL) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "value is required: a string or a JSON object.", "value");

@@ -4,6 +4,7 @@
 #include "sv_autoconf.h"
 
 #include "src/buf.h"
+#include "src/secmem.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ void sv_buf_release_mem(uint8_t *p, size_t cap, bool secure)
     if (p == NULL)
         return;
     if (secure) {
-        sodium_free(p); /* wipes */
+        sv_secmem_free(p); /* wipes */
     } else {
         (void)cap;
         free(p);
@@ -52,11 +53,11 @@ bool sv_buf_reserve(sv_buf_t *b, size_t n)
     }
     uint8_t *nb;
     if (b->secure) {
-        nb = sodium_malloc(cap);
+        nb = sv_secmem_alloc(cap);
         if (nb != NULL && b->len > 0)
             memcpy(nb, b->base, b->len);
         if (nb != NULL)
-            sodium_free(b->base);
+            sv_secmem_free(b->base);
     } else {
         nb = realloc(b->base, cap);
     }

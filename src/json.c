@@ -11,6 +11,7 @@
 #include "sv_autoconf.h"
 
 #include "src/json.h"
+#include "src/secmem.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -46,7 +47,7 @@ struct sv_json_doc {
 
 static void *mem_alloc(bool secure, size_t n)
 {
-    return secure ? sodium_malloc(n) : malloc(n);
+    return secure ? sv_secmem_alloc(n) : malloc(n);
 }
 
 static void *arena_alloc(sv_json_doc_t *doc, size_t n)
@@ -92,10 +93,10 @@ void sv_json_doc_free(sv_json_doc_t *doc)
         if (!secure)
             free(c);
         else
-            sodium_free(c);
+            sv_secmem_free(c);
     }
     if (secure)
-        sodium_free(doc);
+        sv_secmem_free(doc);
     else
         free(doc);
 }
@@ -104,18 +105,13 @@ void sv_json_doc_free(sv_json_doc_t *doc)
 static void *y_malloc(void *ctx, size_t n)
 {
     (void)ctx;
-    size_t *p = sodium_malloc(n + sizeof(size_t));
-    if (p == NULL)
-        return NULL;
-    *p = n;
-    return p + 1;
+    return sv_secmem_alloc(n);
 }
 
 static void y_free(void *ctx, void *ptr)
 {
     (void)ctx;
-    if (ptr != NULL)
-        sodium_free((size_t *)ptr - 1);
+    sv_secmem_free(ptr);
 }
 
 static void *y_realloc(void *ctx, void *ptr, size_t n)
@@ -124,7 +120,7 @@ static void *y_realloc(void *ctx, void *ptr, size_t n)
     if (np == NULL)
         return NULL;
     if (ptr != NULL) {
-        size_t old = ((size_t *)ptr)[-1];
+        size_t old = sv_secmem_size(ptr);
         memcpy(np, ptr, old < n ? old : n);
         y_free(ctx, ptr);
     }
@@ -287,7 +283,7 @@ sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_jso
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
-    sv_json_doc_t *doc = secure ? sodium_malloc(sizeof(*doc)) : malloc(sizeof(*doc));
+    sv_json_doc_t *doc = secure ? sv_secmem_alloc(sizeof(*doc)) : malloc(sizeof(*doc));
     if (doc == NULL) {
         err->status = SV_JSON_ENOMEM;
         return err->status;

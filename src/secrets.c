@@ -273,6 +273,31 @@ sv_err_t sv_secret_version_get(sv_txn_t *tx, const sv_owner_t *o, const char *pa
     return err == SV_OK ? decode_version(val, out) : err;
 }
 
+sv_err_t sv_secret_latest_get(sv_txn_t *tx, const sv_owner_t *o, const char *path, size_t len, uint64_t *v,
+                              sv_secret_version_t *out)
+{
+    /* the versions of a path share the head key as prefix and sort by
+     * number: the last one is the latest (pruning only removes the oldest) */
+    sv_key_t prefix;
+    head_key(&prefix, o, path, len);
+    if (prefix.overflow)
+        return SV_ENOTFOUND;
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, SV_DB_VERSIONS, sv_key_bytes(&prefix), SV_BYTES(NULL, 0), true, &it);
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t k, val;
+    err = sv_iter_next(&it, &k, &val);
+    if (err == SV_OK && k.len != prefix.len + 8)
+        err = SV_ECORRUPT;
+    if (err == SV_OK) {
+        *v = sv_get_be64(k.base + prefix.len);
+        err = decode_version(val, out);
+    }
+    sv_iter_close(&it);
+    return err;
+}
+
 /* ---- sealing ---- */
 
 sv_err_t sv_secret_seal(sv_buf_t *out, const sv_owner_t *o, const char *path, size_t len, uint64_t version,

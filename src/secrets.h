@@ -86,6 +86,11 @@ sv_err_t sv_secret_head_get(sv_txn_t *tx, const sv_owner_t *o, const char *path,
 sv_err_t sv_secret_version_get(sv_txn_t *tx, const sv_owner_t *o, const char *path, size_t len, uint64_t v,
                                sv_secret_version_t *out);
 
+/** The latest version of o's secret path (one B-tree descent, without the
+ * head): its number in *v. Same errors. */
+sv_err_t sv_secret_latest_get(sv_txn_t *tx, const sv_owner_t *o, const char *path, size_t len, uint64_t *v,
+                              sv_secret_version_t *out);
+
 /* ---- sealing ---- */
 
 /** Seals plaintext for (o, path, version) under k into out (plain memory:

@@ -1,0 +1,129 @@
+/*
+ * secmem.c - recycled sodium_malloc blocks (secmem.h).
+ *
+ * Each block is one sodium_malloc region holding a 16-byte header (its usable
+ * size) and the user bytes. Blocks of a size class (256 B .. 64 KiB) go back,
+ * wiped, to the freeing thread's cache, at most CACHE_PER_CLASS per class; the
+ * rest, and larger blocks, go back to libsodium. A thread's cache is released
+ * when the thread exits (a pthread key destructor). Caches are per thread, so
+ * there is no lock; a block may be freed on another thread than the one that
+ * allocated it (it then joins that thread's cache).
+ */
+#include "sv_autoconf.h"
+
+#include "src/secmem.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER 16
+#define MIN_SHIFT 8  /* 256 B */
+#define MAX_SHIFT 16 /* 64 KiB */
+#define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
+#define CACHE_PER_CLASS 32
+
+typedef struct free_block {
+    struct free_block *next;
+} free_block_t;
+
+typedef struct {
+    free_block_t *head[NCLASS];
+    unsigned n[NCLASS];
+} cache_t;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static __thread cache_t *tcache;
+
+static void block_release(void *user)
+{
+    sodium_free((uint8_t *)user - HEADER); /* wipes */
+}
+
+static void cache_destroy(void *arg)
+{
+    cache_t *c = arg;
+    for (int i = 0; i < NCLASS; i++) {
+        while (c->head[i] != NULL) {
+            free_block_t *b = c->head[i];
+            c->head[i] = b->next;
+            block_release(b);
+        }
+    }
+    free(c);
+    tcache = NULL;
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&cache_key, cache_destroy);
+}
+
+static cache_t *cache_get(void)
+{
+    if (tcache == NULL) {
+        pthread_once(&cache_once, make_key);
+        tcache = calloc(1, sizeof(*tcache));
+        if (tcache != NULL)
+            pthread_setspecific(cache_key, tcache);
+    }
+    return tcache;
+}
+
+/* The class of a request of n bytes, or -1 when larger than the largest. */
+static int class_of(size_t n)
+{
+    for (int i = 0; i < NCLASS; i++)
+        if (n <= ((size_t)1 << (MIN_SHIFT + i)))
+            return i;
+    return -1;
+}
+
+void *sv_secmem_alloc(size_t n)
+{
+    int cls = class_of(n);
+    cache_t *c = cls >= 0 ? cache_get() : NULL;
+    if (c != NULL && c->head[cls] != NULL) {
+        free_block_t *b = c->head[cls];
+        c->head[cls] = b->next;
+        c->n[cls]--;
+        b->next = NULL;
+        return b;
+    }
+    size_t cap = cls >= 0 ? (size_t)1 << (MIN_SHIFT + cls) : n;
+    if (cap > SIZE_MAX - HEADER)
+        return NULL;
+    uint8_t *base = sodium_malloc(cap + HEADER);
+    if (base == NULL)
+        return NULL;
+    memcpy(base, &cap, sizeof(cap));
+    return base + HEADER;
+}
+
+size_t sv_secmem_size(const void *p)
+{
+    size_t cap;
+    memcpy(&cap, (const uint8_t *)p - HEADER, sizeof(cap));
+    return cap;
+}
+
+void sv_secmem_free(void *p)
+{
+    if (p == NULL)
+        return;
+    size_t cap = sv_secmem_size(p);
+    sodium_memzero(p, cap);
+    int cls = class_of(cap);
+    cache_t *c = cls >= 0 && cap == ((size_t)1 << (MIN_SHIFT + cls)) ? cache_get() : NULL;
+    if (c != NULL && c->n[cls] < CACHE_PER_CLASS) {
+        free_block_t *b = p;
+        b->next = c->head[cls];
+        c->head[cls] = b;
+        c->n[cls]++;
+        return;
+    }
+    block_release(p);
+}

@@ -1,0 +1,84 @@
+/* tests/src/test_secmem.c - recycled sodium_malloc blocks (src/secmem.c). */
+#include "sv_autoconf.h"
+
+#include <pthread.h>
+
+#include "src/secmem.h"
+#include "tests/unit.h"
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+static void test_sizes_and_reuse(void)
+{
+    static const size_t sizes[] = {1, 255, 256, 257, 1000, 4096, 65536};
+    for (size_t i = 0; i < SV_ARRAY_LEN(sizes); i++) {
+        uint8_t *p = sv_secmem_alloc(sizes[i]);
+        CU_ASSERT_FATAL(p != NULL);
+        CU_ASSERT(sv_secmem_size(p) >= sizes[i]);
+        memset(p, 0x5A, sizes[i]);
+        sv_secmem_free(p);
+        /* the same class comes back, wiped */
+        uint8_t *q = sv_secmem_alloc(sizes[i]);
+        CU_ASSERT_PTR_EQUAL(q, p);
+        CU_ASSERT(all_zero(q, sv_secmem_size(q)));
+        sv_secmem_free(q);
+    }
+    /* beyond the largest class: exact size, not kept */
+    uint8_t *big = sv_secmem_alloc(200000);
+    CU_ASSERT_FATAL(big != NULL);
+    CU_ASSERT_EQUAL(sv_secmem_size(big), 200000);
+    memset(big, 1, 200000);
+    sv_secmem_free(big);
+    sv_secmem_free(NULL);
+}
+
+static void test_cache_is_bounded(void)
+{
+    enum { N = 40 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = sv_secmem_alloc(512);
+    for (int i = 0; i < N; i++)
+        sv_secmem_free(p[i]);
+    /* 32 come back from the cache (the last freed first), then new ones */
+    void *q[N];
+    int reused = 0;
+    for (int i = 0; i < N; i++) {
+        q[i] = sv_secmem_alloc(512);
+        for (int j = 0; j < N; j++)
+            reused += q[i] == p[j];
+    }
+    CU_ASSERT(reused >= 32);
+    for (int i = 0; i < N; i++)
+        sv_secmem_free(q[i]);
+}
+
+static void *free_elsewhere(void *arg)
+{
+    sv_secmem_free(arg); /* joins this thread's cache, released at its exit */
+    void *mine = sv_secmem_alloc(300);
+    CU_ASSERT_PTR_EQUAL(mine, arg);
+    sv_secmem_free(mine);
+    return NULL;
+}
+
+static void test_other_threads(void)
+{
+    void *p = sv_secmem_alloc(300);
+    memset(p, 7, 300);
+    pthread_t t;
+    pthread_create(&t, NULL, free_elsewhere, p);
+    pthread_join(t, NULL);
+}
+
+void sv_test_suite_secmem(void)
+{
+    SV_SUITE("src/secmem", {"sizes_and_reuse", test_sizes_and_reuse}, {"cache_is_bounded", test_cache_is_bounded},
+             {"other_threads", test_other_threads});
+}
