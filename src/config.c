@@ -387,6 +387,11 @@ static sv_err_t p_test_faults(sv_config_t *cfg, const char *name, const char *v,
     return SV_OK;
 }
 
+static sv_err_t p_test_kms_delay(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_duration(&cfg->test_kms_delay_ms, v, 0, why, whylen);
+}
+
 static sv_err_t p_pool(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     uint64_t n;
@@ -547,6 +552,7 @@ static const setting_t settings[] = {
     {"LOG_FORMAT", p_log_format},
     {"OTEL_EXPORTER_OTLP_ENDPOINT", p_otel},
     {"SCAIVAULT_TEST_FAULTS", p_test_faults},
+    {"SCAIVAULT_TEST_KMS_DELAY", p_test_kms_delay},
 };
 
 /* ---- the config file ---- */

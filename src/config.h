@@ -87,6 +87,7 @@ typedef struct {
 
     bool dev;          /* --dev */
     bool test_faults;  /* SCAIVAULT_TEST_FAULTS: enables POST /v1/sys/faults */
+    int64_t test_kms_delay_ms; /* SCAIVAULT_TEST_KMS_DELAY (with test_faults): local KMS answers later */
 } sv_config_t;
 
 /** Loads the configuration: defaults, then config_file (may be NULL), then the

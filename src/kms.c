@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ typedef struct {
 struct sv_kms {
     const provider_t *provider;
     sv_latency_t latency;
+    int64_t delay_ms;       /* tests: complete from another thread after this */
+    atomic_uint inflight;   /* delayed operations not yet completed */
     char key_id[SV_KMS_KEY_ID_MAX];
     /* local */
     uint8_t *master; /* SV_KMS_DATA_KEY_BYTES in sodium_malloc memory, read-only */
@@ -62,7 +65,53 @@ static void kms_complete(sv_kms_t *k, sv_kms_op_t *op, sv_err_t result)
 {
     op->result = result;
     sv_latency_record(&k->latency, sv_mono_us() - op->started_us_);
+    if (op->delayed_)
+        atomic_fetch_sub(&k->inflight, 1); /* k is not touched after this */
     op->done(op);
+}
+
+/* Tests: run one provider call on its own thread after k->delay_ms, the way
+ * a remote provider answers from its I/O thread. */
+typedef struct {
+    sv_kms_t *k;
+    sv_kms_op_t *op;
+    void (*call)(sv_kms_t *k, sv_kms_op_t *op);
+} delayed_t;
+
+static void *delayed_main(void *arg)
+{
+    delayed_t d = *(delayed_t *)arg;
+    free(arg);
+    usleep((useconds_t)(d.k->delay_ms * 1000));
+    d.call(d.k, d.op);
+    return NULL;
+}
+
+static void start_op(sv_kms_t *k, sv_kms_op_t *op, void (*call)(sv_kms_t *k, sv_kms_op_t *op))
+{
+    op->started_us_ = sv_mono_us();
+    op->delayed_ = false;
+    if (k->delay_ms > 0) {
+        delayed_t *d = malloc(sizeof(*d));
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (d != NULL) {
+            *d = (delayed_t){k, op, call};
+            op->delayed_ = true;
+            atomic_fetch_add(&k->inflight, 1);
+            if (pthread_create(&t, &attr, delayed_main, d) == 0) {
+                pthread_attr_destroy(&attr);
+                return;
+            }
+            atomic_fetch_sub(&k->inflight, 1);
+            op->delayed_ = false;
+            free(d);
+        }
+        pthread_attr_destroy(&attr);
+    }
+    call(k, op);
 }
 
 /* ---- local provider ---- */
@@ -101,6 +150,11 @@ static void local_unwrap(sv_kms_t *k, sv_kms_op_t *op)
     kms_complete(k, op, result);
 }
 
+static void check_done(sv_kms_op_t *op)
+{
+    (void)op;
+}
+
 /* A wrap and unwrap of a throw-away key, entirely in memory. */
 static sv_err_t local_check(sv_kms_t *k)
 {
@@ -110,12 +164,15 @@ static sv_err_t local_check(sv_kms_t *k)
     if (keys == NULL)
         return SV_ENOMEM;
     randombytes_buf(keys, SV_KMS_DATA_KEY_BYTES);
-    sv_kms_op_t op = {.key = keys, .context_len = 5};
+    /* straight to the provider: inline, never delayed */
+    sv_kms_op_t op = {.key = keys, .context_len = 5, .done = check_done, .started_us_ = sv_mono_us()};
     memcpy(op.context, "check", 5);
-    sv_err_t err = sv_kms_wrap_wait(k, &op);
+    local_wrap(k, &op);
+    sv_err_t err = op.result;
     if (err == SV_OK) {
         op.key = keys + SV_KMS_DATA_KEY_BYTES;
-        err = sv_kms_unwrap_wait(k, &op);
+        local_unwrap(k, &op);
+        err = op.result;
     }
     if (err == SV_OK && sodium_memcmp(keys, keys + SV_KMS_DATA_KEY_BYTES, SV_KMS_DATA_KEY_BYTES) != 0)
         err = SV_ECRYPTO;
@@ -260,6 +317,8 @@ sv_err_t sv_kms_open(const sv_config_t *cfg, sv_kms_t **out, char *msg, size_t m
     if (k == NULL)
         return SV_ENOMEM;
     k->provider = &local_provider;
+    k->delay_ms = cfg->test_faults ? cfg->test_kms_delay_ms : 0;
+    atomic_init(&k->inflight, 0);
     sv_err_t err = local_open(cfg, k, msg, msglen);
     if (err != SV_OK) {
         sv_kms_close(k);
@@ -273,21 +332,21 @@ void sv_kms_close(sv_kms_t *k)
 {
     if (k == NULL)
         return;
+    while (atomic_load(&k->inflight) > 0)
+        usleep(1000);
     k->provider->close(k);
     free(k);
 }
 
 void sv_kms_wrap(sv_kms_t *k, sv_kms_op_t *op)
 {
-    op->started_us_ = sv_mono_us();
     op->wrapped_len = 0;
-    k->provider->wrap(k, op);
+    start_op(k, op, k->provider->wrap);
 }
 
 void sv_kms_unwrap(sv_kms_t *k, sv_kms_op_t *op)
 {
-    op->started_us_ = sv_mono_us();
-    k->provider->unwrap(k, op);
+    start_op(k, op, k->provider->unwrap);
 }
 
 typedef struct {

@@ -59,6 +59,7 @@ struct sv_kms_op {
 
     /* private */
     uint64_t started_us_;
+    bool delayed_;
 };
 
 /** Opens the provider cfg->kms_provider. For `local`: reads the key file
@@ -67,10 +68,13 @@ struct sv_kms_op {
  * variable and the file: SV_EPERM (the file is readable or writable by group
  * or others, or not a regular file: the server must refuse to start), SV_EINVAL
  * (the file does not hold exactly 32 bytes; unknown provider), SV_EIO,
- * SV_ENOMEM. On success *out is the caller's (sv_kms_close). */
+ * SV_ENOMEM. On success *out is the caller's (sv_kms_close).
+ * With SCAIVAULT_TEST_FAULTS=true and SCAIVAULT_TEST_KMS_DELAY set, every
+ * operation completes from another thread after that delay (tests of the
+ * asynchronous path with the local provider). */
 sv_err_t sv_kms_open(const sv_config_t *cfg, sv_kms_t **out, char *msg, size_t msglen);
-/** Waits for nothing (callers must have no operation in flight), wipes every
- * key held in memory and frees k. NULL is fine. */
+/** Waits for operations still in flight, wipes every key held in memory and
+ * frees k. NULL is fine. */
 void sv_kms_close(sv_kms_t *k);
 
 /** Wraps op->key under the KMS key with op->context. Calls op->done once. */

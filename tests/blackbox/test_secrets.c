@@ -664,8 +664,9 @@ static void test_tenant_isolation(void)
     bb_resp_free(&r);
 }
 
-/* Racing first writes of one new tenant: one data key wins, every write works. */
 typedef struct {
+    bb_server_t *s;
+    const char *tenant;
     int i;
     long status;
 } racer_t;
@@ -677,19 +678,20 @@ static void *racer(void *arg)
     snprintf(url, sizeof(url), "/v1/secrets/race/%d", rc->i);
     snprintf(body, sizeof(body), "{\"value\":\"r%d\"}", rc->i);
     bb_resp_t r;
-    if (req("PUT", url, "t_race", body, &r))
+    if (bb_req(rc->s, "PUT", url, rc->s->token, rc->tenant, body, &r))
         rc->status = r.status;
     bb_resp_free(&r);
     return NULL;
 }
 
-static void test_first_write_race(void)
+/* Racing first writes of one new tenant: one data key wins, every write works. */
+static void first_write_race(bb_server_t *s, const char *tenant)
 {
     enum { N = 8 };
     pthread_t th[N];
     racer_t rc[N];
     for (int i = 0; i < N; i++) {
-        rc[i] = (racer_t){i, 0};
+        rc[i] = (racer_t){s, tenant, i, 0};
         pthread_create(&th[i], NULL, racer, &rc[i]);
     }
     for (int i = 0; i < N; i++) {
@@ -697,12 +699,21 @@ static void test_first_write_race(void)
         CU_ASSERT_EQUAL(rc[i].status, 201);
     }
     for (int i = 0; i < N; i++) {
-        char p[32], want[16], out[32];
-        snprintf(p, sizeof(p), "race/%d", i);
+        char url[64], want[16];
+        snprintf(url, sizeof(url), "/v1/secrets/race/%d", i);
         snprintf(want, sizeof(want), "r%d", i);
-        CU_ASSERT_EQUAL(get_value("t_race", p, 0, out, sizeof(out)), 200);
-        CU_ASSERT_STRING_EQUAL(out, want);
+        bb_resp_t r;
+        CU_ASSERT_FATAL(bb_req(s, "GET", url, s->token, tenant, NULL, &r));
+        BB_ASSERT_STATUS(&r, 200);
+        const char *v = bb_json_str(&r, "value");
+        CU_ASSERT(v != NULL && strcmp(v, want) == 0);
+        bb_resp_free(&r);
     }
+}
+
+static void test_first_write_race(void)
+{
+    first_write_race(&srv, "t_race");
 }
 
 static void test_tenant_delete(void)
@@ -1046,6 +1057,54 @@ static void test_kms_key_file(void)
     sv_test_rmdir(dir);
 }
 
+/* ---- a KMS that answers later (like a remote one) ---- */
+
+static void test_remote_like_kms(void)
+{
+    /* every wrap/unwrap completes from another thread after 30 ms; idle keys
+     * leave the cache after 1 s, so reads after a pause unwrap again */
+    bb_server_t s = {0};
+    const char *env[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_KMS_DELAY=30ms", "DATA_KEY_CACHE_TTL=1s",
+                         NULL};
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&s, "PUT", "/v1/secrets/a/one", s.token, "t_slow", "{\"value\":\"v1\"}", &r));
+    BB_ASSERT_STATUS(&r, 201); /* the data key was created asynchronously */
+    bb_resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        char url[64];
+        snprintf(url, sizeof(url), "/v1/secrets/a/n%d", i);
+        CU_ASSERT_FATAL(bb_req(&s, "PUT", url, s.token, "t_slow", "{\"value\":\"n\"}", &r));
+        BB_ASSERT_STATUS(&r, 201);
+        bb_resp_free(&r);
+    }
+    first_write_race(&s, "t_slow_race");
+    sleep(2); /* past the TTL (and a sweep): the next requests miss the cache */
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/secrets/a/one", s.token, "t_slow", NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "value"), "v1");
+    bb_resp_free(&r);
+    sleep(2);
+    CU_ASSERT_FATAL(bb_req(&s, "POST", "/v1/secrets/batch", s.token, "t_slow", "{\"paths\":[\"a/one\",\"a/n1\"]}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "secrets.1.value"), "n");
+    bb_resp_free(&r);
+    sleep(2);
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/secrets?prefix=a/&limit=2", s.token, "t_slow", NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "next_cursor"));
+    bb_resp_free(&r);
+    sleep(2);
+    CU_ASSERT_FATAL(bb_req(&s, "PUT", "/v1/secrets/a/one", s.token, "t_slow", "{\"value\":\"v2\"}", &r));
+    BB_ASSERT_STATUS(&r, 200); /* a write after a miss loads the stored key */
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/secrets/a/one?version=1", s.token, "t_slow", NULL, &r));
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "value"), "v1");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_secrets(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/secrets", suite_init, suite_clean);
@@ -1066,4 +1125,5 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "storage_faults", test_storage_faults);
     CU_add_test(s, "plaintext_hygiene", test_plaintext_hygiene);
     CU_add_test(s, "kms_key_file", test_kms_key_file);
+    CU_add_test(s, "remote_like_kms", test_remote_like_kms);
 }

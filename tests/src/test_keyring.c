@@ -3,6 +3,7 @@
  * the fixture of keys_fixture.h. */
 #include "sv_autoconf.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -360,10 +361,110 @@ static void test_slabs_and_eviction(void)
     keys_fixture_teardown(&f);
 }
 
+/* A KMS that answers later, from another thread (SCAIVAULT_TEST_KMS_DELAY):
+ * loads and creates return SV_EAGAIN and call back once. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    sv_err_t result;
+    sv_dkey_t *key;
+    pthread_t thread;
+} waiter_t;
+
+static void on_key(void *arg, sv_err_t result, sv_dkey_t *key)
+{
+    waiter_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->result = result;
+    w->key = key;
+    w->thread = pthread_self();
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void waiter_init(waiter_t *w)
+{
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+static void waiter_wait(waiter_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+static void test_async_kms(void)
+{
+    keys_fixture_t f;
+    keys_fixture_setup(&f, 0, 0);
+    sv_config_t c = f.cfg;
+    c.test_faults = true;
+    c.test_kms_delay_ms = 20;
+    sv_kms_t *slow;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(sv_kms_open(&c, &slow, msg, sizeof(msg)), SV_OK);
+    CU_ASSERT_EQUAL(sv_kms_check(slow), SV_OK); /* inline even then */
+    sv_keyring_t *kr, *kr2;
+    sv_keyring_opts_t ko = {0};
+    CU_ASSERT_EQUAL_FATAL(sv_keyring_new(slow, &ko, &kr), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_keyring_new(slow, &ko, &kr2), SV_OK);
+    sv_owner_t o = tenant("tAsync"), other = tenant("tOther");
+
+    waiter_t w;
+    waiter_init(&w);
+    sv_keyrec_t rec;
+    sv_dkey_t *k = NULL;
+    CU_ASSERT_EQUAL(sv_keyring_create(kr, &o, sv_keyring_epoch(kr), &rec, &k, on_key, &w), SV_EAGAIN);
+    CU_ASSERT_PTR_NULL(k);
+    waiter_wait(&w);
+    CU_ASSERT_EQUAL(w.result, SV_OK);
+    CU_ASSERT_FATAL(w.key != NULL);
+    CU_ASSERT_FALSE(pthread_equal(w.thread, pthread_self()));
+    CU_ASSERT_EQUAL(rec.state, SV_KEYREC_ACTIVE);
+    CU_ASSERT_EQUAL(use_key(&f, &o, NULL, &rec), SV_OK);
+    k = sv_keyring_install(kr, w.key);
+    uint8_t bytes[32];
+    memcpy(bytes, sv_dkey_bytes(k), 32);
+
+    waiter_init(&w);
+    sv_dkey_t *l = NULL;
+    CU_ASSERT_EQUAL(sv_keyring_load(kr2, &o, &rec, sv_keyring_epoch(kr2), &l, on_key, &w), SV_EAGAIN);
+    waiter_wait(&w);
+    CU_ASSERT_EQUAL(w.result, SV_OK);
+    CU_ASSERT_FATAL(w.key != NULL);
+    CU_ASSERT(memcmp(sv_dkey_bytes(w.key), bytes, 32) == 0);
+    sv_keyring_release(kr2, w.key);
+    l = sv_keyring_lookup(kr2, &o, 1);
+    CU_ASSERT_PTR_NOT_NULL(l);
+    sv_keyring_release(kr2, l);
+
+    /* a failure comes back the same way */
+    waiter_init(&w);
+    CU_ASSERT_EQUAL(sv_keyring_load(kr2, &other, &rec, sv_keyring_epoch(kr2), &l, on_key, &w), SV_EAGAIN);
+    waiter_wait(&w);
+    CU_ASSERT_EQUAL(w.result, SV_ECRYPTO);
+    CU_ASSERT_PTR_NULL(w.key);
+
+    sv_keyring_release(kr, k);
+    sv_keyring_free(kr);
+    sv_keyring_free(kr2);
+    sv_kms_close(slow);
+    keys_fixture_teardown(&f);
+}
+
 void sv_test_suite_keyring(void)
 {
     SV_SUITE("src/keyring", {"owners", test_owners}, {"create_store_load", test_create_store_load},
              {"first_write_race", test_first_write_race}, {"record_bound_to_owner", test_record_bound_to_owner},
              {"idle_keys_are_swept", test_idle_keys_are_swept}, {"drop_and_epoch", test_drop_and_epoch},
-             {"shred_and_forget", test_shred_and_forget}, {"slabs_and_eviction", test_slabs_and_eviction});
+             {"shred_and_forget", test_shred_and_forget}, {"slabs_and_eviction", test_slabs_and_eviction},
+             {"async_kms", test_async_kms});
 }
