@@ -149,6 +149,26 @@ static bool path_param(sv_req_t *req, const char **path, size_t *len)
     return true;
 }
 
+/* The start of every handler of one secret: scope, path, audit path and
+ * authorization for perm. false after failing the request. */
+static bool begin_path(sv_req_t *req, sv_perm_t perm, scope_t *s, const char **path, size_t *len)
+{
+    if (!resolve_scope(req, s) || !path_param(req, path, len))
+        return false;
+    audit_path(req, s, *path, *len);
+    return authorize(req, s, *path, *len, perm);
+}
+
+/* Starts a response object {"path": path, ... in plain memory. */
+static void json_start(sv_buf_t *body, sv_jw_t *jw, const char *path, size_t len)
+{
+    sv_buf_init(body, false);
+    sv_jw_init(jw, body);
+    sv_jw_obj_begin(jw);
+    sv_jw_key(jw, "path");
+    sv_jw_str(jw, path, len);
+}
+
 /* ---- query parameters ---- */
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -233,6 +253,7 @@ typedef struct {
     /* the data key */
     sv_dkey_t *key;     /* pinned; released with the context */
     sv_keyrec_t rec;    /* the record to load, or the new one to insert */
+    bool creating;      /* a new key is being wrapped */
     bool key_new;       /* key was created and is being inserted */
     sv_err_t key_result;
     sv_unit_t key_unit;
@@ -358,23 +379,29 @@ static void rerun(sctx_t *c)
     c->req->route->handler(c->req);
 }
 
-static void resume_task(sv_worker_task_t *t)
+static void insert_new_key(sctx_t *c);
+
+/* Back on the worker after the KMS answered a load or a create. */
+static void key_ready_task(sv_worker_task_t *t)
 {
     sctx_t *c = H2O_STRUCT_FROM_MEMBER(sctx_t, task, t);
     if (c->key_result != SV_OK) {
         fail_key(c->req, c->key_result);
         return;
     }
-    rerun(c);
+    if (c->creating)
+        insert_new_key(c);
+    else
+        rerun(c);
 }
 
-/* KMS thread (or inline): a load finished. */
-static void key_loaded(void *arg, sv_err_t result, sv_dkey_t *key)
+/* KMS thread: a load or create finished (later than the call returned). */
+static void key_ready(void *arg, sv_err_t result, sv_dkey_t *key)
 {
     sctx_t *c = arg;
     c->key_result = result;
     c->key = key;
-    c->task.fn = resume_task;
+    c->task.fn = key_ready_task;
     sv_worker_post(c->req->worker, &c->task);
 }
 
@@ -394,7 +421,8 @@ static void start_load(sctx_t *c, uint64_t epoch)
     sv_keyring_release(c->kr, c->key);
     c->key = NULL;
     sv_dkey_t *k;
-    sv_err_t err = sv_keyring_load(c->kr, &c->scope.owner, &c->rec, epoch, &k, key_loaded, c);
+    c->creating = false;
+    sv_err_t err = sv_keyring_load(c->kr, &c->scope.owner, &c->rec, epoch, &k, key_ready, c);
     if (err == SV_EAGAIN)
         return;
     if (err != SV_OK) {
@@ -444,6 +472,7 @@ static void key_unit_complete(sv_unit_t *u)
 
 static void insert_new_key(sctx_t *c)
 {
+    c->creating = false;
     c->key_new = true;
     memset(&c->key_unit, 0, sizeof(c->key_unit));
     c->key_unit.apply = key_unit_apply;
@@ -453,32 +482,13 @@ static void insert_new_key(sctx_t *c)
         sv_req_fail(c->req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
 }
 
-static void created_task(sv_worker_task_t *t)
-{
-    sctx_t *c = H2O_STRUCT_FROM_MEMBER(sctx_t, task, t);
-    if (c->key_result != SV_OK) {
-        fail_key(c->req, c->key_result);
-        return;
-    }
-    insert_new_key(c);
-}
-
-/* KMS thread (or inline): a new key was wrapped. */
-static void key_created(void *arg, sv_err_t result, sv_dkey_t *key)
-{
-    sctx_t *c = arg;
-    c->key_result = result;
-    c->key = key;
-    c->task.fn = created_task;
-    sv_worker_post(c->req->worker, &c->task);
-}
-
 static void start_create(sctx_t *c, uint64_t epoch)
 {
     if (too_many_rounds(c))
         return;
     sv_dkey_t *k;
-    sv_err_t err = sv_keyring_create(c->kr, &c->scope.owner, epoch, &c->rec, &k, key_created, c);
+    c->creating = true;
+    sv_err_t err = sv_keyring_create(c->kr, &c->scope.owner, epoch, &c->rec, &k, key_ready, c);
     if (err == SV_EAGAIN)
         return;
     if (err != SV_OK) {
@@ -516,6 +526,27 @@ static bool write_key_ready(sctx_t *c)
         return false;
     default: sv_req_fail_err(req, err); return false;
     }
+}
+
+/* After find_key for a read: true when the key is ready (tx still open).
+ * Otherwise ends the read transaction and starts the load (the handler runs
+ * again), or answers for an owner without a usable key (on_none; NULL: 404),
+ * or fails. */
+static bool read_key_ready(sv_req_t *req, sctx_t *c, key_state_t ks, sv_err_t err, uint64_t epoch,
+                           void (*on_none)(sv_req_t *req, sctx_t *c))
+{
+    if (ks == KEY_READY)
+        return true;
+    sv_store_read_end(sv_req_reader(req));
+    if (ks == KEY_MISS)
+        start_load(c, epoch);
+    else if (ks != KEY_NONE && ks != KEY_SHREDDED)
+        fail_key(req, err);
+    else if (on_none != NULL)
+        on_none(req, c);
+    else
+        sv_req_fail(req, SV_E_NOT_FOUND, NULL, NULL);
+    return false;
 }
 
 /* ---- GET /v1/secrets/{path} ---- */
@@ -560,10 +591,7 @@ static void get_secret(sv_req_t *req)
     size_t len;
     uint64_t want;
     if (c == NULL) {
-        if (!resolve_scope(req, &local) || !path_param(req, &path, &len))
-            return;
-        audit_path(req, &local, path, len);
-        if (!authorize(req, &local, path, len, SV_PERM_READ) || !query_version(req, "version", &want))
+        if (!begin_path(req, SV_PERM_READ, &local, &path, &len) || !query_version(req, "version", &want))
             return;
     } else {
         s = &c->scope;
@@ -711,12 +739,8 @@ static void put_done(sv_req_t *req, sv_err_t result, void *arg)
         sv_req_fail_err(req, result);
     } else {
         sv_buf_t body;
-        sv_buf_init(&body, false);
         sv_jw_t jw;
-        sv_jw_init(&jw, &body);
-        sv_jw_obj_begin(&jw);
-        sv_jw_key(&jw, "path");
-        sv_jw_str(&jw, c->path, c->path_len);
+        json_start(&body, &jw, c->path, c->path_len);
         sv_jw_key(&jw, "version");
         sv_jw_uint(&jw, c->put.version);
         sv_jw_key(&jw, "created_at");
@@ -733,10 +757,7 @@ static void put_secret(sv_req_t *req)
         scope_t s;
         const char *path;
         size_t len;
-        if (!resolve_scope(req, &s) || !path_param(req, &path, &len))
-            return;
-        audit_path(req, &s, path, len);
-        if (!authorize(req, &s, path, len, SV_PERM_WRITE))
+        if (!begin_path(req, SV_PERM_WRITE, &s, &path, &len))
             return;
         sv_json_doc_t *doc = sv_req_json_body(req);
         if (doc == NULL)
@@ -855,9 +876,8 @@ static void delete_secret(sv_req_t *req)
     scope_t s;
     const char *path;
     size_t len;
-    if (!resolve_scope(req, &s) || !path_param(req, &path, &len))
+    if (!begin_path(req, SV_PERM_DELETE, &s, &path, &len))
         return;
-    audit_path(req, &s, path, len);
     char purge[8], versions[8192];
     bool bad_purge = false, bad_versions = false;
     bool has_purge = sv_req_query(req, "purge", purge, sizeof(purge), &bad_purge);
@@ -873,8 +893,6 @@ static void delete_secret(sv_req_t *req)
                           "versions");
         return;
     }
-    if (!authorize(req, &s, path, len, SV_PERM_DELETE))
-        return;
     sctx_t *c = ctx_new(req, &s, path, len);
     if (c == NULL || (has_versions && !parse_versions_query(req, c, versions)))
         return;
@@ -894,10 +912,7 @@ static void post_versions_op(sv_req_t *req, sv_vop_t vop, sv_perm_t perm)
     scope_t s;
     const char *path;
     size_t len;
-    if (!resolve_scope(req, &s) || !path_param(req, &path, &len))
-        return;
-    audit_path(req, &s, path, len);
-    if (!authorize(req, &s, path, len, perm))
+    if (!begin_path(req, perm, &s, &path, &len))
         return;
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL)
@@ -969,12 +984,8 @@ static void config_done(sv_req_t *req, sv_err_t result, void *arg)
                           .custom_metadata = SV_BYTES(c->cfg.out_custom_metadata.base,
                                                       c->cfg.out_custom_metadata.len)};
     sv_buf_t body;
-    sv_buf_init(&body, false);
     sv_jw_t jw;
-    sv_jw_init(&jw, &body);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "path");
-    sv_jw_str(&jw, c->path, c->path_len);
+    json_start(&body, &jw, c->path, c->path_len);
     sv_jw_key(&jw, "current_version");
     sv_jw_uint(&jw, c->cfg.out_current);
     sv_secret_config_json(&jw, &h);
@@ -1085,10 +1096,7 @@ static void patch_config(sv_req_t *req)
     scope_t s;
     const char *path;
     size_t len;
-    if (!resolve_scope(req, &s) || !path_param(req, &path, &len))
-        return;
-    audit_path(req, &s, path, len);
-    if (!authorize(req, &s, path, len, SV_PERM_WRITE))
+    if (!begin_path(req, SV_PERM_WRITE, &s, &path, &len))
         return;
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL)
@@ -1114,10 +1122,7 @@ static void get_versions(sv_req_t *req)
         scope_t s;
         const char *path;
         size_t len;
-        if (!resolve_scope(req, &s) || !path_param(req, &path, &len))
-            return;
-        audit_path(req, &s, path, len);
-        if (!authorize(req, &s, path, len, SV_PERM_READ))
+        if (!begin_path(req, SV_PERM_READ, &s, &path, &len))
             return;
         unsigned limit;
         if (!query_limit(req, &limit) || (c = ctx_new(req, &s, path, len)) == NULL)
@@ -1142,24 +1147,10 @@ static void get_versions(sv_req_t *req)
     /* a data key is needed only to open or make a cursor */
     sv_dkey_t *key = NULL;
     bool pinned = false;
-    if (c->cursor_len > 0 || h.current - h.oldest + 1 > c->limit) {
-        switch (find_key(c->kr, c->key, &c->scope.owner, tx, 0, &c->rec, &key, &pinned, &err)) {
-        case KEY_READY: break;
-        case KEY_MISS:
-            sv_store_read_end(sv_req_reader(req));
-            start_load(c, epoch);
-            return;
-        case KEY_NONE:
-        case KEY_SHREDDED:
-            sv_store_read_end(sv_req_reader(req));
-            sv_req_fail(req, SV_E_NOT_FOUND, NULL, NULL);
-            return;
-        default:
-            sv_store_read_end(sv_req_reader(req));
-            fail_key(req, err);
-            return;
-        }
-    }
+    if ((c->cursor_len > 0 || h.current - h.oldest + 1 > c->limit) &&
+        !read_key_ready(req, c, find_key(c->kr, c->key, &c->scope.owner, tx, 0, &c->rec, &key, &pinned, &err), err,
+                        epoch, NULL))
+        return;
     uint64_t start = h.current;
     if (c->cursor_len > 0) {
         uint8_t payload[8];
@@ -1178,12 +1169,8 @@ static void get_versions(sv_req_t *req)
             start = h.current;
     }
     sv_buf_t body;
-    sv_buf_init(&body, false);
     sv_jw_t jw;
-    sv_jw_init(&jw, &body);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "path");
-    sv_jw_str(&jw, c->path, c->path_len);
+    json_start(&body, &jw, c->path, c->path_len);
     sv_jw_key(&jw, "current_version");
     sv_jw_uint(&jw, h.current);
     sv_jw_key(&jw, "oldest_version");
@@ -1233,8 +1220,13 @@ static void get_versions(sv_req_t *req)
 
 /* ---- GET /v1/secrets?prefix=&limit=&cursor= ---- */
 
-static void reply_empty_list(sv_req_t *req)
+/* An owner with nothing stored, or being deleted: nothing to list. */
+static void list_nothing(sv_req_t *req, sctx_t *c)
 {
+    if (c->cursor_len > 0) {
+        fail_cursor(req);
+        return;
+    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     sv_buf_puts(&body, "{\"items\":[],\"next_cursor\":null}");
@@ -1270,25 +1262,9 @@ static void list_secrets(sv_req_t *req)
     }
     sv_dkey_t *key = NULL;
     bool pinned = false;
-    switch (find_key(c->kr, c->key, &c->scope.owner, tx, 0, &c->rec, &key, &pinned, &err)) {
-    case KEY_READY: break;
-    case KEY_MISS:
-        sv_store_read_end(sv_req_reader(req));
-        start_load(c, epoch);
+    if (!read_key_ready(req, c, find_key(c->kr, c->key, &c->scope.owner, tx, 0, &c->rec, &key, &pinned, &err), err,
+                        epoch, list_nothing))
         return;
-    case KEY_NONE:
-    case KEY_SHREDDED: /* nothing stored, or being deleted: nothing to show */
-        sv_store_read_end(sv_req_reader(req));
-        if (c->cursor_len > 0)
-            fail_cursor(req);
-        else
-            reply_empty_list(req);
-        return;
-    default:
-        sv_store_read_end(sv_req_reader(req));
-        fail_key(req, err);
-        return;
-    }
     char after[SV_SECRET_PATH_MAX + 1];
     size_t after_len = 0;
     if (c->cursor_len > 0 &&

@@ -11,29 +11,43 @@ M.tenant = os.getenv("SV_TENANT") or "bench"
 M.keys = tonumber(os.getenv("SV_KEYS") or "100000")
 M.value_size = tonumber(os.getenv("SV_VALUE") or "1024")
 
-function M.headers()
-   return {
-      ["Authorization"] = "Bearer " .. M.token,
-      ["X-ScaiVault-Tenant"] = M.tenant,
-      ["Content-Type"] = "application/json",
-   }
-end
+M.headers = {
+   ["Authorization"] = "Bearer " .. M.token,
+   ["X-ScaiVault-Tenant"] = M.tenant,
+   ["Content-Type"] = "application/json",
+}
 
--- Secret i lives at bench/kNNNNNNN: spread over the key space by the
--- storage order of the paths.
+-- Secret i lives at bench/kNNNNNNN.
 function M.path(i)
    return string.format("/v1/secrets/bench/k%07d", i)
 end
 
 -- A JSON body whose string value has exactly value_size bytes.
-function M.body()
-   return '{"value":"' .. string.rep("x", M.value_size) .. '"}'
+M.body = '{"value":"' .. string.rep("x", M.value_size) .. '"}'
+
+-- wrk hooks that count the responses whose status is not in ok (a set), per
+-- thread, and print the total at the end under label.
+function M.install_counters(ok, label)
+   local threads = {}
+   setup = function(thread)
+      table.insert(threads, thread)
+   end
+   response = function(status, hdrs, body)
+      if not ok[status] then
+         bad_responses = (bad_responses or 0) + 1
+      end
+   end
+   done = function(summary, latency, requests)
+      local bad = 0
+      for _, t in ipairs(threads) do
+         bad = bad + (t:get("bad_responses") or 0)
+      end
+      io.write(string.format("%s: %d\n", label, bad))
+   end
 end
 
--- Counts responses by status so a run that returns errors is visible.
-M.statuses = {}
-function M.count(status)
-   M.statuses[status] = (M.statuses[status] or 0) + 1
+function M.seed_random()
+   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
 end
 
 return M

@@ -2,32 +2,10 @@
 -- secrets_seed.lua): wrk -t2 -c64 -d30s -s bench/lua/secrets_get.lua URL
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local c = dofile(dir .. "secrets_common.lua")
-local headers = c.headers()
-local threads = {}
 
-function setup(thread)
-   table.insert(threads, thread)
-end
-
-function init(args)
-   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
-   errors_seen = 0
-end
+c.install_counters({[200] = true}, "non-200 responses")
+init = c.seed_random
 
 function request()
-   return wrk.format("GET", c.path(math.random(0, c.keys - 1)), headers)
-end
-
-function response(status, hdrs, body)
-   if status ~= 200 then
-      errors_seen = errors_seen + 1
-   end
-end
-
-function done(summary, latency, requests)
-   local bad = 0
-   for _, t in ipairs(threads) do
-      bad = bad + (t:get("errors_seen") or 0)
-   end
-   io.write(string.format("non-200 responses: %d\n", bad))
+   return wrk.format("GET", c.path(math.random(0, c.keys - 1)), c.headers)
 end
