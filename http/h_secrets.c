@@ -110,8 +110,7 @@ static bool authorize(sv_req_t *req, const scope_t *s, const char *path, size_t 
 }
 
 /* Asks the authorization step about one item without ending the request. */
-static bool probe(sv_req_t *req, const scope_t *s, const char *path, size_t len, sv_perm_t perm,
-                  sv_api_error_t *e)
+static bool probe(sv_req_t *req, const scope_t *s, const char *path, size_t len, sv_perm_t perm, sv_api_error_t *e)
 {
     sv_req_capture_begin(req);
     bool ok = authorize(req, s, path, len, perm);
@@ -251,23 +250,23 @@ typedef struct {
     size_t path_len;
 
     /* the data key */
-    sv_dkey_t *key;     /* pinned; released with the context */
-    sv_keyrec_t rec;    /* the record to load, or the new one to insert */
-    bool creating;      /* a new key is being wrapped */
-    bool key_new;       /* key was created and is being inserted */
+    sv_dkey_t *key;  /* pinned; released with the context */
+    sv_keyrec_t rec; /* the record to load, or the new one to insert */
+    bool creating;   /* a new key is being wrapped */
+    bool key_new;    /* key was created and is being inserted */
     sv_err_t key_result;
     sv_unit_t key_unit;
     sv_worker_task_t task;
     unsigned rounds;
 
     /* per handler */
-    uint64_t version;     /* GET ?version */
-    unsigned limit;       /* lists */
+    uint64_t version; /* GET ?version */
+    unsigned limit;   /* lists */
     char cursor[SV_SECRET_CURSOR_MAX + 1];
     size_t cursor_len;
     char prefix[SV_SECRET_PATH_MAX + 1];
     size_t prefix_len;
-    sv_buf_t plaintext;   /* PUT: secure */
+    sv_buf_t plaintext; /* PUT: secure */
     int64_t cas;
     sv_secret_put_t put;
     sv_secret_vop_t vop;
@@ -275,8 +274,8 @@ typedef struct {
     size_t n_versions;
     bool purge;
     sv_secret_config_t cfg;
-    sv_buf_t custom;      /* config: custom_metadata JSON */
-    char **paths;         /* batch */
+    sv_buf_t custom; /* config: custom_metadata JSON */
+    char **paths;    /* batch */
     size_t *path_lens;
     size_t n_paths;
     bool finished, already; /* tenant delete */
@@ -457,7 +456,9 @@ static void key_inserted_task(sv_worker_task_t *t)
     case SV_EDELETED:
         sv_req_fail(c->req, SV_E_CONFLICT, "This tenant is being deleted; try again when that has finished.", NULL);
         break;
-    default: sv_req_fail_err(c->req, c->key_result); break;
+    default:
+        sv_req_fail_err(c->req, c->key_result);
+        break;
     }
 }
 
@@ -518,13 +519,21 @@ static bool write_key_ready(sctx_t *c)
     key_state_t ks = find_key(c->kr, NULL, &c->scope.owner, tx, 0, &c->rec, &k, &pinned, &err);
     sv_store_read_end(sv_req_reader(req));
     switch (ks) {
-    case KEY_READY: c->key = k; return true; /* pinned: the context releases it */
-    case KEY_NONE: start_create(c, epoch); return false;
-    case KEY_MISS: start_load(c, epoch); return false;
+    case KEY_READY:
+        c->key = k;
+        return true; /* pinned: the context releases it */
+    case KEY_NONE:
+        start_create(c, epoch);
+        return false;
+    case KEY_MISS:
+        start_load(c, epoch);
+        return false;
     case KEY_SHREDDED:
         sv_req_fail(req, SV_E_CONFLICT, "This tenant is being deleted; try again when that has finished.", NULL);
         return false;
-    default: sv_req_fail_err(req, err); return false;
+    default:
+        sv_req_fail_err(req, err);
+        return false;
     }
 }
 
@@ -618,7 +627,8 @@ static void get_secret(sv_req_t *req)
     bool pinned;
     sv_keyrec_t rec;
     switch (find_key(kr, c != NULL ? c->key : NULL, &s->owner, tx, ver.key_id, &rec, &key, &pinned, &err)) {
-    case KEY_READY: break;
+    case KEY_READY:
+        break;
     case KEY_MISS:
         sv_store_read_end(sv_req_reader(req));
         if (c == NULL && (c = ctx_new(req, s, path, len)) == NULL)
@@ -791,11 +801,8 @@ static void put_secret(sv_req_t *req)
         sv_req_fail_err(req, err);
         return;
     }
-    sv_req_op_t op = {.apply = put_apply,
-                      .arg = c,
-                      .map_error = put_map_error,
-                      .success_status = put_status,
-                      .done = put_done};
+    sv_req_op_t op = {
+        .apply = put_apply, .arg = c, .map_error = put_map_error, .success_status = put_status, .done = put_done};
     sv_req_submit(req, &op);
 }
 
@@ -981,8 +988,7 @@ static void config_done(sv_req_t *req, sv_err_t result, void *arg)
     sv_secret_head_t h = {.max_versions = c->cfg.out_max_versions,
                           .rotation_interval_ms = c->cfg.out_interval_ms,
                           .rotation_notify_ms = c->cfg.out_notify_ms,
-                          .custom_metadata = SV_BYTES(c->cfg.out_custom_metadata.base,
-                                                      c->cfg.out_custom_metadata.len)};
+                          .custom_metadata = SV_BYTES(c->cfg.out_custom_metadata.base, c->cfg.out_custom_metadata.len)};
     sv_buf_t body;
     sv_jw_t jw;
     json_start(&body, &jw, c->path, c->path_len);
@@ -1034,8 +1040,7 @@ static bool parse_rotation(sv_req_t *req, sctx_t *c, const sv_json_t *rot)
     }
     c->cfg.rotation_notify_ms = 0;
     if (nb != NULL && nb->type != SV_JSON_NULL &&
-        (!json_duration(nb, &c->cfg.rotation_notify_ms) ||
-         c->cfg.rotation_notify_ms >= c->cfg.rotation_interval_ms)) {
+        (!json_duration(nb, &c->cfg.rotation_notify_ms) || c->cfg.rotation_notify_ms >= c->cfg.rotation_interval_ms)) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST,
                           "rotation.notify_before must be a duration shorter than rotation.interval.",
                           "rotation.notify_before");
@@ -1267,10 +1272,9 @@ static void list_secrets(sv_req_t *req)
         return;
     char after[SV_SECRET_PATH_MAX + 1];
     size_t after_len = 0;
-    if (c->cursor_len > 0 &&
-        (sv_secret_cursor_open(after, sizeof(after) - 1, &after_len, c->cursor, c->cursor_len, key, "list",
-                               &c->scope.owner, c->prefix, c->prefix_len) != SV_OK ||
-         after_len < c->prefix_len || memcmp(after, c->prefix, c->prefix_len) != 0)) {
+    if (c->cursor_len > 0 && (sv_secret_cursor_open(after, sizeof(after) - 1, &after_len, c->cursor, c->cursor_len, key,
+                                                    "list", &c->scope.owner, c->prefix, c->prefix_len) != SV_OK ||
+                              after_len < c->prefix_len || memcmp(after, c->prefix, c->prefix_len) != 0)) {
         sv_store_read_end(sv_req_reader(req));
         if (pinned)
             sv_keyring_release(c->kr, key);
@@ -1480,8 +1484,8 @@ static void post_batch(sv_req_t *req)
             body.len = mark;
             jw = saved;
             if (err == SV_ECRYPTO)
-                sv_log(SV_LOG_ERROR, req->request_id, "a version of %.*s does not open with its data key",
-                       (int)len, path);
+                sv_log(SV_LOG_ERROR, req->request_id, "a version of %.*s does not open with its data key", (int)len,
+                       path);
             batch_error(&ejw, path, len, err == SV_ECRYPTO ? SV_E_INTERNAL : sv_api_error_from_err(err));
         }
     }
@@ -1530,8 +1534,7 @@ static void tenant_delete_done(sv_req_t *req, sv_err_t result, void *arg)
         sv_req_fail_err(req, result);
         return;
     }
-    if (!c->finished && !c->already &&
-        sv_secrets_owner_delete_continue(req->app->writer, &c->scope.owner) != SV_OK)
+    if (!c->finished && !c->already && sv_secrets_owner_delete_continue(req->app->writer, &c->scope.owner) != SV_OK)
         sv_log(SV_LOG_WARN, req->request_id, "the rest of %s's data is deleted at the next start", c->scope.owner.id);
     sv_buf_t body;
     sv_buf_init(&body, false);
@@ -1569,10 +1572,8 @@ static void delete_tenant(sv_req_t *req)
     sctx_t *c = ctx_new(req, &s, "", 0);
     if (c == NULL)
         return;
-    sv_req_op_t op = {.apply = tenant_delete_apply,
-                      .arg = c,
-                      .success_status = tenant_delete_status,
-                      .done = tenant_delete_done};
+    sv_req_op_t op = {
+        .apply = tenant_delete_apply, .arg = c, .success_status = tenant_delete_status, .done = tenant_delete_done};
     sv_req_submit(req, &op);
 }
 
@@ -1588,47 +1589,133 @@ sv_err_t sv_http_routes_secrets(sv_router_t *r)
     /* Sub-resources first: "{path*}/versions" must win over "{path*}" (and no
      * secret path may end in versions, config, undelete, destroy or rotate). */
     static const sv_route_t routes[] = {
-        {.method = "POST", .pattern = "/v1/secrets/batch", .handler = post_batch, .scope = R_READ,
-         .rate_category = SV_RL_BATCH_READ, .flags = T, .action = "secret_batch_read"},
-        {.method = "GET", .pattern = "/v1/secrets/{path*}/versions", .handler = get_versions, .scope = R_READ,
-         .rate_category = SV_RL_READ, .flags = T, .action = "secret_read"},
-        {.method = "PATCH", .pattern = "/v1/secrets/{path*}/config", .handler = patch_config, .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE, .flags = T, .action = "secret_config"},
-        {.method = "POST", .pattern = "/v1/secrets/{path*}/undelete", .handler = post_undelete, .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE, .flags = T, .action = "secret_write"},
-        {.method = "POST", .pattern = "/v1/secrets/{path*}/destroy", .handler = post_destroy, .scope = R_DELETE,
-         .rate_category = SV_RL_WRITE, .flags = T, .action = "secret_delete"},
-        {.method = "GET", .pattern = "/v1/secrets/{path*}", .handler = get_secret, .scope = R_READ,
-         .rate_category = SV_RL_READ, .flags = T, .action = "secret_read"},
-        {.method = "PUT", .pattern = "/v1/secrets/{path*}", .handler = put_secret, .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE, .flags = T | SV_ROUTE_SECURE_BODY, .action = "secret_write"},
-        {.method = "DELETE", .pattern = "/v1/secrets/{path*}", .handler = delete_secret, .scope = R_DELETE,
-         .rate_category = SV_RL_WRITE, .flags = T, .action = "secret_delete"},
-        {.method = "GET", .pattern = "/v1/secrets", .handler = list_secrets, .scope = R_READ,
-         .rate_category = SV_RL_LIST, .flags = T, .action = "secret_list"},
+        {.method = "POST",
+         .pattern = "/v1/secrets/batch",
+         .handler = post_batch,
+         .scope = R_READ,
+         .rate_category = SV_RL_BATCH_READ,
+         .flags = T,
+         .action = "secret_batch_read"},
+        {.method = "GET",
+         .pattern = "/v1/secrets/{path*}/versions",
+         .handler = get_versions,
+         .scope = R_READ,
+         .rate_category = SV_RL_READ,
+         .flags = T,
+         .action = "secret_read"},
+        {.method = "PATCH",
+         .pattern = "/v1/secrets/{path*}/config",
+         .handler = patch_config,
+         .scope = R_WRITE,
+         .rate_category = SV_RL_WRITE,
+         .flags = T,
+         .action = "secret_config"},
+        {.method = "POST",
+         .pattern = "/v1/secrets/{path*}/undelete",
+         .handler = post_undelete,
+         .scope = R_WRITE,
+         .rate_category = SV_RL_WRITE,
+         .flags = T,
+         .action = "secret_write"},
+        {.method = "POST",
+         .pattern = "/v1/secrets/{path*}/destroy",
+         .handler = post_destroy,
+         .scope = R_DELETE,
+         .rate_category = SV_RL_WRITE,
+         .flags = T,
+         .action = "secret_delete"},
+        {.method = "GET",
+         .pattern = "/v1/secrets/{path*}",
+         .handler = get_secret,
+         .scope = R_READ,
+         .rate_category = SV_RL_READ,
+         .flags = T,
+         .action = "secret_read"},
+        {.method = "PUT",
+         .pattern = "/v1/secrets/{path*}",
+         .handler = put_secret,
+         .scope = R_WRITE,
+         .rate_category = SV_RL_WRITE,
+         .flags = T | SV_ROUTE_SECURE_BODY,
+         .action = "secret_write"},
+        {.method = "DELETE",
+         .pattern = "/v1/secrets/{path*}",
+         .handler = delete_secret,
+         .scope = R_DELETE,
+         .rate_category = SV_RL_WRITE,
+         .flags = T,
+         .action = "secret_delete"},
+        {.method = "GET",
+         .pattern = "/v1/secrets",
+         .handler = list_secrets,
+         .scope = R_READ,
+         .rate_category = SV_RL_LIST,
+         .flags = T,
+         .action = "secret_list"},
 
         /* the partner scope: same verbs, the partner's namespace */
-        {.method = "POST", .pattern = "/v1/partner/secrets/batch", .handler = post_batch, .scope = R_READ,
-         .rate_category = SV_RL_BATCH_READ, .action = "secret_batch_read"},
-        {.method = "GET", .pattern = "/v1/partner/secrets/{path*}/versions", .handler = get_versions,
-         .scope = R_READ, .rate_category = SV_RL_READ, .action = "secret_read"},
-        {.method = "PATCH", .pattern = "/v1/partner/secrets/{path*}/config", .handler = patch_config,
-         .scope = R_WRITE, .rate_category = SV_RL_WRITE, .action = "secret_config"},
-        {.method = "POST", .pattern = "/v1/partner/secrets/{path*}/undelete", .handler = post_undelete,
-         .scope = R_WRITE, .rate_category = SV_RL_WRITE, .action = "secret_write"},
-        {.method = "POST", .pattern = "/v1/partner/secrets/{path*}/destroy", .handler = post_destroy,
-         .scope = R_DELETE, .rate_category = SV_RL_WRITE, .action = "secret_delete"},
-        {.method = "GET", .pattern = "/v1/partner/secrets/{path*}", .handler = get_secret, .scope = R_READ,
-         .rate_category = SV_RL_READ, .action = "secret_read"},
-        {.method = "PUT", .pattern = "/v1/partner/secrets/{path*}", .handler = put_secret, .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE, .flags = SV_ROUTE_SECURE_BODY, .action = "secret_write"},
-        {.method = "DELETE", .pattern = "/v1/partner/secrets/{path*}", .handler = delete_secret,
-         .scope = R_DELETE, .rate_category = SV_RL_WRITE, .action = "secret_delete"},
-        {.method = "GET", .pattern = "/v1/partner/secrets", .handler = list_secrets, .scope = R_READ,
-         .rate_category = SV_RL_LIST, .action = "secret_list"},
+        {.method = "POST",
+         .pattern = "/v1/partner/secrets/batch",
+         .handler = post_batch,
+         .scope = R_READ,
+         .rate_category = SV_RL_BATCH_READ,
+         .action = "secret_batch_read"},
+        {.method = "GET",
+         .pattern = "/v1/partner/secrets/{path*}/versions",
+         .handler = get_versions,
+         .scope = R_READ,
+         .rate_category = SV_RL_READ,
+         .action = "secret_read"},
+        {.method = "PATCH",
+         .pattern = "/v1/partner/secrets/{path*}/config",
+         .handler = patch_config,
+         .scope = R_WRITE,
+         .rate_category = SV_RL_WRITE,
+         .action = "secret_config"},
+        {.method = "POST",
+         .pattern = "/v1/partner/secrets/{path*}/undelete",
+         .handler = post_undelete,
+         .scope = R_WRITE,
+         .rate_category = SV_RL_WRITE,
+         .action = "secret_write"},
+        {.method = "POST",
+         .pattern = "/v1/partner/secrets/{path*}/destroy",
+         .handler = post_destroy,
+         .scope = R_DELETE,
+         .rate_category = SV_RL_WRITE,
+         .action = "secret_delete"},
+        {.method = "GET",
+         .pattern = "/v1/partner/secrets/{path*}",
+         .handler = get_secret,
+         .scope = R_READ,
+         .rate_category = SV_RL_READ,
+         .action = "secret_read"},
+        {.method = "PUT",
+         .pattern = "/v1/partner/secrets/{path*}",
+         .handler = put_secret,
+         .scope = R_WRITE,
+         .rate_category = SV_RL_WRITE,
+         .flags = SV_ROUTE_SECURE_BODY,
+         .action = "secret_write"},
+        {.method = "DELETE",
+         .pattern = "/v1/partner/secrets/{path*}",
+         .handler = delete_secret,
+         .scope = R_DELETE,
+         .rate_category = SV_RL_WRITE,
+         .action = "secret_delete"},
+        {.method = "GET",
+         .pattern = "/v1/partner/secrets",
+         .handler = list_secrets,
+         .scope = R_READ,
+         .rate_category = SV_RL_LIST,
+         .action = "secret_list"},
 
-        {.method = "DELETE", .pattern = "/v1/tenants/{id}", .handler = delete_tenant, .scope = SV_SCOPE_ADMIN,
-         .rate_category = SV_RL_ADMIN, .action = "tenant_delete"},
+        {.method = "DELETE",
+         .pattern = "/v1/tenants/{id}",
+         .handler = delete_tenant,
+         .scope = SV_SCOPE_ADMIN,
+         .rate_category = SV_RL_ADMIN,
+         .action = "tenant_delete"},
     };
     return sv_router_add_all(r, routes, SV_ARRAY_LEN(routes));
 }

@@ -592,8 +592,8 @@ static pending_t *pending_new(sv_keyring_t *kr, sv_dkey_t *slot, sv_keyring_cb c
     return p;
 }
 
-sv_err_t sv_keyring_load(sv_keyring_t *kr, const sv_owner_t *o, const sv_keyrec_t *rec, uint64_t epoch,
-                         sv_dkey_t **out, sv_keyring_cb cb, void *arg)
+sv_err_t sv_keyring_load(sv_keyring_t *kr, const sv_owner_t *o, const sv_keyrec_t *rec, uint64_t epoch, sv_dkey_t **out,
+                         sv_keyring_cb cb, void *arg)
 {
     *out = NULL;
     if (rec->state != SV_KEYREC_ACTIVE || rec->wrapped_len == 0)
@@ -612,8 +612,8 @@ sv_err_t sv_keyring_load(sv_keyring_t *kr, const sv_owner_t *o, const sv_keyrec_
     return pending_run(p, out);
 }
 
-sv_err_t sv_keyring_create(sv_keyring_t *kr, const sv_owner_t *o, uint64_t epoch, sv_keyrec_t *rec_out,
-                           sv_dkey_t **out, sv_keyring_cb cb, void *arg)
+sv_err_t sv_keyring_create(sv_keyring_t *kr, const sv_owner_t *o, uint64_t epoch, sv_keyrec_t *rec_out, sv_dkey_t **out,
+                           sv_keyring_cb cb, void *arg)
 {
     *out = NULL;
     uint8_t uid[SV_DKEY_UID_BYTES];

@@ -81,8 +81,8 @@ uint32_t sv_dkey_id(const sv_dkey_t *k);
 const uint8_t *sv_dkey_uid(const sv_dkey_t *k);
 
 typedef struct {
-    int64_t ttl_ms;     /* idle time before a cached key is wiped (DATA_KEY_CACHE_TTL) */
-    unsigned max_keys;  /* cache capacity (default 65536); least recently used go first */
+    int64_t ttl_ms;    /* idle time before a cached key is wiped (DATA_KEY_CACHE_TTL) */
+    unsigned max_keys; /* cache capacity (default 65536); least recently used go first */
 } sv_keyring_opts_t;
 
 /** Creates the keyring on kms and starts its sweeper thread. Errors:
@@ -110,18 +110,19 @@ typedef void (*sv_keyring_cb)(void *arg, sv_err_t result, sv_dkey_t *key);
  * was read) through the KMS and caches the key. Returns SV_OK with *out
  * pinned when it finished at once (the `local` provider), SV_EAGAIN when the
  * KMS answers later (cb runs then, once, on another thread), or an error at
- * once: SV_ECRYPTO (does not unwrap), SV_EAGAIN is never an error here,
- * SV_ENOMEM, SV_EINVAL (rec is not active). */
-sv_err_t sv_keyring_load(sv_keyring_t *kr, const sv_owner_t *o, const sv_keyrec_t *rec, uint64_t epoch,
-                         sv_dkey_t **out, sv_keyring_cb cb, void *arg);
+ * once: SV_ECRYPTO (does not unwrap), SV_ENOMEM (the cache is full of
+ * pinned keys), SV_EINVAL (rec is not active). On failure the KMS output was
+ * wiped. */
+SV_MUST_CHECK sv_err_t sv_keyring_load(sv_keyring_t *kr, const sv_owner_t *o, const sv_keyrec_t *rec, uint64_t epoch,
+                                       sv_dkey_t **out, sv_keyring_cb cb, void *arg);
 
 /** Makes a new random data key for o and wraps it (first write). *rec_out
  * (which must stay valid until the result) receives the record to insert in
  * the writer unit (sv_keyring_apply_use). The key is pinned but not cached
  * until sv_keyring_install() after the unit committed. Same returns as
  * sv_keyring_load (SV_OK at once / SV_EAGAIN then cb / an error). */
-sv_err_t sv_keyring_create(sv_keyring_t *kr, const sv_owner_t *o, uint64_t epoch, sv_keyrec_t *rec_out,
-                           sv_dkey_t **out, sv_keyring_cb cb, void *arg);
+SV_MUST_CHECK sv_err_t sv_keyring_create(sv_keyring_t *kr, const sv_owner_t *o, uint64_t epoch, sv_keyrec_t *rec_out,
+                                         sv_dkey_t **out, sv_keyring_cb cb, void *arg);
 
 /** After the unit that inserted a created key committed: caches it (unless a
  * drop happened since its epoch). Returns the pinned key the caller holds from
@@ -133,9 +134,9 @@ sv_dkey_t *sv_keyring_install(sv_keyring_t *kr, sv_dkey_t *k);
 void sv_keyring_drop(sv_keyring_t *kr, const sv_owner_t *o);
 
 typedef struct {
-    uint64_t hits, misses; /* lookups */
+    uint64_t hits, misses;             /* lookups */
     uint64_t loads, creates, failures; /* KMS round trips */
-    unsigned cached; /* keys in the cache now */
+    unsigned cached;                   /* keys in the cache now */
     unsigned slabs;
 } sv_keyring_stats_t;
 

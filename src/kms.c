@@ -40,11 +40,12 @@
 #define LOCAL_KEY_FILE_NAME "master.key"
 #define LOCAL_WRAP_FORMAT 1
 #define LOCAL_WRAPPED_LEN                                                                                              \
-    (1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + SV_KMS_DATA_KEY_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+    (1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + SV_KMS_DATA_KEY_BYTES +                                        \
+     crypto_aead_xchacha20poly1305_ietf_ABYTES)
 
 typedef struct {
     const char *name;
-    void (*wrap)(sv_kms_t *k, sv_kms_op_t *op);   /* completes op (kms_complete) now or later */
+    void (*wrap)(sv_kms_t *k, sv_kms_op_t *op); /* completes op (kms_complete) now or later */
     void (*unwrap)(sv_kms_t *k, sv_kms_op_t *op);
     sv_err_t (*check)(sv_kms_t *k);
     void (*close)(sv_kms_t *k);
@@ -53,8 +54,8 @@ typedef struct {
 struct sv_kms {
     const provider_t *provider;
     sv_latency_t latency;
-    int64_t delay_ms;       /* tests: complete from another thread after this */
-    atomic_uint inflight;   /* delayed operations not yet completed */
+    int64_t delay_ms;     /* tests: complete from another thread after this */
+    atomic_uint inflight; /* delayed operations not yet completed */
     char key_id[SV_KMS_KEY_ID_MAX];
     /* local */
     uint8_t *master; /* SV_KMS_DATA_KEY_BYTES in sodium_malloc memory, read-only */

@@ -69,8 +69,7 @@ void sv_seal(uint8_t *out, const uint8_t *pt, size_t len, const uint8_t *aad, si
              const uint8_t key[SV_SEAL_KEY_BYTES])
 {
     randombytes_buf(out, SV_SEAL_NONCE_BYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + SV_SEAL_NONCE_BYTES, NULL, pt, len, aad, aad_len, NULL, out,
-                                               key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + SV_SEAL_NONCE_BYTES, NULL, pt, len, aad, aad_len, NULL, out, key);
 }
 
 sv_err_t sv_seal_open(uint8_t *pt, size_t *pt_len, const uint8_t *sealed, size_t len, const uint8_t *aad,

@@ -42,7 +42,7 @@ void sv_seal(uint8_t *out, const uint8_t *pt, size_t len, const uint8_t *aad, si
  * bytes (secure memory: it receives plaintext). Writes the plaintext length
  * to *pt_len. Errors: SV_ECRYPTO (too short, wrong key, wrong associated data,
  * tampered); the output is wiped then. */
-SV_MUST_CHECK sv_err_t sv_seal_open(uint8_t *pt, size_t *pt_len, const uint8_t *sealed, size_t len,
-                                    const uint8_t *aad, size_t aad_len, const uint8_t key[SV_SEAL_KEY_BYTES]);
+SV_MUST_CHECK sv_err_t sv_seal_open(uint8_t *pt, size_t *pt_len, const uint8_t *sealed, size_t len, const uint8_t *aad,
+                                    size_t aad_len, const uint8_t key[SV_SEAL_KEY_BYTES]);
 
 #endif

@@ -131,10 +131,14 @@ sv_err_t sv_secret_plaintext(sv_buf_t *out, const sv_json_t *value, const sv_jso
 const char *sv_vstate_name(uint8_t state)
 {
     switch (state) {
-    case SV_VSTATE_ACTIVE: return "active";
-    case SV_VSTATE_DELETED: return "deleted";
-    case SV_VSTATE_DESTROYED: return "destroyed";
-    default: return "unknown";
+    case SV_VSTATE_ACTIVE:
+        return "active";
+    case SV_VSTATE_DELETED:
+        return "deleted";
+    case SV_VSTATE_DESTROYED:
+        return "destroyed";
+    default:
+        return "unknown";
     }
 }
 
@@ -329,8 +333,8 @@ sv_err_t sv_secret_open(sv_buf_t *out, const sv_owner_t *o, const char *path, si
     if (!sv_buf_reserve(out, ver->sealed.len - SV_SEAL_OVERHEAD))
         return SV_ENOMEM;
     size_t n;
-    sv_err_t err = sv_seal_open(out->base + out->len, &n, ver->sealed.base, ver->sealed.len, aad, aad_len,
-                                sv_dkey_bytes(k));
+    sv_err_t err =
+        sv_seal_open(out->base + out->len, &n, ver->sealed.base, ver->sealed.len, aad, aad_len, sv_dkey_bytes(k));
     if (err != SV_OK)
         return err;
     out->len += n;
@@ -464,8 +468,8 @@ sv_err_t sv_secret_put_prepare(sv_txn_t *tx, sv_secret_put_t *op)
     if (err != SV_OK && err != SV_ENOTFOUND)
         return err;
     op->sealed_version = err == SV_OK ? h.current + 1 : 1;
-    return sv_secret_seal(&op->sealed, op->owner, op->path, op->path_len, op->sealed_version, op->key,
-                          op->plaintext, op->plaintext_len);
+    return sv_secret_seal(&op->sealed, op->owner, op->path, op->path_len, op->sealed_version, op->key, op->plaintext,
+                          op->plaintext_len);
 }
 
 sv_err_t sv_secret_put_apply(sv_wtxn_t *tx, sv_secret_put_t *op)
@@ -776,8 +780,7 @@ sv_err_t sv_secret_cursor_open(void *payload, size_t cap, size_t *len, const cha
 /* ---- deleting an owner ---- */
 
 /* Deletes up to budget records of o in db; *left is set when more remain. */
-static sv_err_t delete_some(sv_wtxn_t *tx, sv_db_t db, const sv_owner_t *o, size_t budget, size_t *deleted,
-                            bool *left)
+static sv_err_t delete_some(sv_wtxn_t *tx, sv_db_t db, const sv_owner_t *o, size_t budget, size_t *deleted, bool *left)
 {
     sv_key_t prefix;
     sv_key_init(&prefix);
@@ -826,8 +829,8 @@ static bool owner_has_data(sv_txn_t *tx, const sv_owner_t *o)
     bool found = false;
     for (int db = 0; db < 2 && !found; db++) {
         sv_iter_t it;
-        if (sv_iter_open(tx, db == 0 ? SV_DB_SECRETS : SV_DB_VERSIONS, sv_key_bytes(&prefix), SV_BYTES(NULL, 0),
-                         false, &it) != SV_OK)
+        if (sv_iter_open(tx, db == 0 ? SV_DB_SECRETS : SV_DB_VERSIONS, sv_key_bytes(&prefix), SV_BYTES(NULL, 0), false,
+                         &it) != SV_OK)
             continue;
         sv_bytes_t k, v;
         found = sv_iter_next(&it, &k, &v) == SV_OK;
@@ -836,8 +839,7 @@ static bool owner_has_data(sv_txn_t *tx, const sv_owner_t *o)
     return found;
 }
 
-sv_err_t sv_secrets_owner_delete_apply(sv_wtxn_t *tx, const sv_owner_t *o, bool first, bool *finished,
-                                       size_t *deleted)
+sv_err_t sv_secrets_owner_delete_apply(sv_wtxn_t *tx, const sv_owner_t *o, bool first, bool *finished, size_t *deleted)
 {
     *finished = false;
     *deleted = 0;
@@ -891,8 +893,8 @@ static void deleter_complete(sv_unit_t *u)
 {
     deleter_t *d = u->arg;
     if (u->result != SV_OK) {
-        sv_log_warn("deleting the data of %s stopped after %zu records: %s (it resumes at the next start)",
-                    d->owner.id, d->total, sv_strerror(u->result));
+        sv_log_warn("deleting the data of %s stopped after %zu records: %s (it resumes at the next start)", d->owner.id,
+                    d->total, sv_strerror(u->result));
         free(d);
         return;
     }

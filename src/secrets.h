@@ -29,7 +29,7 @@
 #define SV_SECRET_METADATA_MAX_KEYS 64
 #define SV_SECRET_METADATA_KEY_MAX 128
 #define SV_SECRET_METADATA_VALUE_MAX 1024
-#define SV_SECRET_CURSOR_MAX 1024 /* text length of a cursor */
+#define SV_SECRET_CURSOR_MAX 1024  /* text length of a cursor */
 #define SV_OWNER_DELETE_BATCH 1000 /* records deleted per writer unit */
 
 /* ---- paths ---- */
@@ -64,19 +64,19 @@ typedef struct {
     uint64_t current; /* the latest version number */
     uint64_t oldest;  /* the lowest version still stored */
     int64_t created_us, updated_us;
-    uint32_t max_versions;                 /* 0: keep every version */
-    int64_t rotation_interval_ms;          /* 0: no rotation settings */
+    uint32_t max_versions;        /* 0: keep every version */
+    int64_t rotation_interval_ms; /* 0: no rotation settings */
     int64_t rotation_notify_ms;
-    sv_bytes_t custom_metadata;            /* JSON object text; points into the record */
-    sv_bytes_t full_path;                  /* paths too long for a key; else empty */
+    sv_bytes_t custom_metadata; /* JSON object text; points into the record */
+    sv_bytes_t full_path;       /* paths too long for a key; else empty */
 } sv_secret_head_t;
 
 typedef struct {
     uint8_t state; /* sv_vstate_t */
     uint32_t key_id;
     int64_t created_us, deleted_us, destroyed_us; /* 0 when not */
-    sv_bytes_t created_by; /* points into the record */
-    sv_bytes_t sealed;     /* nonce || ciphertext || tag; empty once destroyed */
+    sv_bytes_t created_by;                        /* points into the record */
+    sv_bytes_t sealed;                            /* nonce || ciphertext || tag; empty once destroyed */
 } sv_secret_version_t;
 
 /** The head of o's secret path. Views point into the transaction's map.
@@ -127,8 +127,8 @@ typedef struct {
     size_t path_len;
     const uint8_t *plaintext; /* secure memory, the caller's */
     size_t plaintext_len;
-    const sv_dkey_t *key;     /* pinned by the caller; the owner's stored key */
-    int64_t cas;              /* -1: none; 0: only if the secret does not exist */
+    const sv_dkey_t *key; /* pinned by the caller; the owner's stored key */
+    int64_t cas;          /* -1: none; 0: only if the secret does not exist */
     const char *created_by;
     /* sealed on the worker for sealed_version (sv_secret_put_prepare); apply
      * seals again only when another write took that number meanwhile */
@@ -235,8 +235,7 @@ SV_MUST_CHECK sv_err_t sv_secret_cursor_open(void *payload, size_t cap, size_t *
  * records of o's secrets and versions; when none are left, removes the
  * tombstone and sets *finished. SV_ENOTFOUND (first step) when o has neither a
  * key nor data. */
-sv_err_t sv_secrets_owner_delete_apply(sv_wtxn_t *tx, const sv_owner_t *o, bool first, bool *finished,
-                                       size_t *deleted);
+sv_err_t sv_secrets_owner_delete_apply(sv_wtxn_t *tx, const sv_owner_t *o, bool first, bool *finished, size_t *deleted);
 /** Continues deleting o's data in the background, one writer unit at a time,
  * until done (or the writer stops: it resumes at the next start). Any thread. */
 sv_err_t sv_secrets_owner_delete_continue(sv_writer_t *w, const sv_owner_t *o);

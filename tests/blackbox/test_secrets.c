@@ -109,7 +109,8 @@ static int list_all(const char *tenant, const char *prefix, int limit, int *page
 static void test_put_get(void)
 {
     bb_resp_t r;
-    CU_ASSERT_FATAL(req("PUT", "/v1/secrets/app/db/password", "t_basic", "{\"value\":\"s3cr3t\",\"metadata\":{\"owner\":\"team-a\"}}", &r));
+    CU_ASSERT_FATAL(req("PUT", "/v1/secrets/app/db/password", "t_basic",
+                        "{\"value\":\"s3cr3t\",\"metadata\":{\"owner\":\"team-a\"}}", &r));
     BB_ASSERT_STATUS(&r, 201);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "path"), "app/db/password");
     int64_t v;
@@ -117,7 +118,8 @@ static void test_put_get(void)
     CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "created_at"));
     bb_resp_free(&r);
 
-    CU_ASSERT_FATAL(req("PUT", "/v1/secrets/app/db/password", "t_basic", "{\"value\":{\"user\":\"u\",\"port\":5432,\"tls\":true,\"tags\":[\"a\",null]}}", &r));
+    CU_ASSERT_FATAL(req("PUT", "/v1/secrets/app/db/password", "t_basic",
+                        "{\"value\":{\"user\":\"u\",\"port\":5432,\"tls\":true,\"tags\":[\"a\",null]}}", &r));
     BB_ASSERT_STATUS(&r, 200);
     CU_ASSERT(bb_json_int(&r, "version", &v) && v == 2);
     bb_resp_free(&r);
@@ -183,8 +185,7 @@ static void test_put_validation(void)
                  "metadata");
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"metadata\":{\"k\":1}}", 400, "invalid_request",
                  "metadata.k");
-    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"valeu\":\"typo\"}", 400, "invalid_request",
-                 "valeu");
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"valeu\":\"typo\"}", 400, "invalid_request", "valeu");
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"cas\":-1}", 400, "invalid_request", "cas");
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"cas\":\"1\"}", 400, "invalid_request", "cas");
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\"", 400, "invalid_request", "body");
@@ -238,8 +239,8 @@ static void test_put_validation(void)
 static void test_invalid_paths(void)
 {
     static const char *const bad[] = {
-        "a//b", "a/./b", "a/../b", "..", ".", "a/b/", "a%20b", "a$b", "a/b%3Fc", "a%00b",
-        "a/versions", "config", "x/y/undelete", "x/destroy", "x/rotate", "%2Fa",
+        "a//b",  "a/./b",      "a/../b", "..",           ".",         "a/b/",     "a%20b", "a$b", "a/b%3Fc",
+        "a%00b", "a/versions", "config", "x/y/undelete", "x/destroy", "x/rotate", "%2Fa",
     };
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
         char url[700];
@@ -479,8 +480,7 @@ static void test_config(void)
                  "rotation.notify_before");
     expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"rotation\":{\"interval\":\"1d\",\"when\":1}}", 400,
                  "invalid_request", "rotation.when");
-    expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"rotation\":\"30d\"}", 400, "invalid_request",
-                 "rotation");
+    expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"rotation\":\"30d\"}", 400, "invalid_request", "rotation");
     expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"custom_metadata\":{\"a\":[1]}}", 400, "invalid_request",
                  "custom_metadata.a");
     expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"max\":1}", 400, "invalid_request", "max");
@@ -1064,8 +1064,7 @@ static void test_remote_like_kms(void)
     /* every wrap/unwrap completes from another thread after 30 ms; idle keys
      * leave the cache after 1 s, so reads after a pause unwrap again */
     bb_server_t s = {0};
-    const char *env[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_KMS_DELAY=30ms", "DATA_KEY_CACHE_TTL=1s",
-                         NULL};
+    const char *env[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_KMS_DELAY=30ms", "DATA_KEY_CACHE_TTL=1s", NULL};
     CU_ASSERT_FATAL(bb_start(&s, env));
     bb_resp_t r;
     CU_ASSERT_FATAL(bb_req(&s, "PUT", "/v1/secrets/a/one", s.token, "t_slow", "{\"value\":\"v1\"}", &r));

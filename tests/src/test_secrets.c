@@ -22,11 +22,11 @@ static sv_owner_t tenant(const char *id)
 
 static void test_paths(void)
 {
-    static const char *const good[] = {"a", "app/db/password", "A-Z_a.z-0/9", "x/.hidden", "a/..b", "a/b../c",
-                                       "versions/x", "config/a/b", "app/rotate.d", "a/Versions"};
-    static const char *const bad[] = {"", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "a b", "a\\b",
-                                      "a?b", "a%b", "é", "a/versions", "config", "a/undelete", "a/destroy",
-                                      "x/rotate"};
+    static const char *const good[] = {"a",       "app/db/password", "A-Z_a.z-0/9", "x/.hidden",    "a/..b",
+                                       "a/b../c", "versions/x",      "config/a/b",  "app/rotate.d", "a/Versions"};
+    static const char *const bad[] = {"",      "/a",         "a/",     "a//b",       ".",         "..",
+                                      "a/./b", "a/../b",     "a b",    "a\\b",       "a?b",       "a%b",
+                                      "é",     "a/versions", "config", "a/undelete", "a/destroy", "x/rotate"};
     for (size_t i = 0; i < SV_ARRAY_LEN(good); i++) {
         if (!sv_secret_path_valid(good[i], strlen(good[i])))
             fprintf(stderr, "\n  refused '%s'\n", good[i]);
@@ -284,10 +284,10 @@ static void test_moved_ciphertext_does_not_open(void)
     CU_ASSERT_EQUAL(sv_secret_open(&out, &a, "app/db", 6, 1, &ver, ka), SV_OK);
     CU_ASSERT_PTR_NOT_NULL(memmem(out.base, out.len, "secret-a", 8));
     out.len = 6;
-    CU_ASSERT_EQUAL(sv_secret_open(&out, &a, "app/dc", 6, 1, &ver, ka), SV_ECRYPTO);    /* another path */
-    CU_ASSERT_EQUAL(sv_secret_open(&out, &a, "app/db", 6, 2, &ver, ka), SV_ECRYPTO);    /* another version */
-    CU_ASSERT_EQUAL(sv_secret_open(&out, &b, "app/db", 6, 1, &ver, kb), SV_ECRYPTO);    /* another tenant */
-    CU_ASSERT_EQUAL(sv_secret_open(&out, &b, "app/db", 6, 1, &ver, ka), SV_ECRYPTO);    /* owner in the AAD */
+    CU_ASSERT_EQUAL(sv_secret_open(&out, &a, "app/dc", 6, 1, &ver, ka), SV_ECRYPTO); /* another path */
+    CU_ASSERT_EQUAL(sv_secret_open(&out, &a, "app/db", 6, 2, &ver, ka), SV_ECRYPTO); /* another version */
+    CU_ASSERT_EQUAL(sv_secret_open(&out, &b, "app/db", 6, 1, &ver, kb), SV_ECRYPTO); /* another tenant */
+    CU_ASSERT_EQUAL(sv_secret_open(&out, &b, "app/db", 6, 1, &ver, ka), SV_ECRYPTO); /* owner in the AAD */
     CU_ASSERT_EQUAL(out.len, 6);
     CU_ASSERT_PTR_NULL(memmem(out.base, out.cap, "secret-a", 8)); /* wiped */
     sv_secret_version_t other_key = ver;
@@ -297,9 +297,8 @@ static void test_moved_ciphertext_does_not_open(void)
     sv_store_read_end(f.reader);
 
     /* in storage: copy the record to another path, another version, another tenant */
-    raw_put_t moves[] = {{&a, "app/other", 1, copy, copy_len},
-                         {&a, "app/db", 2, copy, copy_len},
-                         {&b, "app/db", 1, copy, copy_len}};
+    raw_put_t moves[] = {
+        {&a, "app/other", 1, copy, copy_len}, {&a, "app/db", 2, copy, copy_len}, {&b, "app/db", 1, copy, copy_len}};
     for (size_t i = 0; i < SV_ARRAY_LEN(moves); i++)
         CU_ASSERT_EQUAL(keys_fixture_unit(&f, apply_raw_put, &moves[i]), SV_OK);
     char text[128];
@@ -438,17 +437,17 @@ static void test_versions_and_config(void)
     CU_ASSERT_EQUAL(del.changed, 1);
     CU_ASSERT_EQUAL(state_of(&f, &o, "v/x", 4, NULL), SV_VSTATE_DELETED);
     uint64_t some[] = {1, 2, 40};
-    sv_secret_vop_t del2 = {.owner = &o, .path = "v/x", .path_len = 3, .op = SV_VOP_DELETE, .versions = some,
-                            .n_versions = 3};
+    sv_secret_vop_t del2 = {
+        .owner = &o, .path = "v/x", .path_len = 3, .op = SV_VOP_DELETE, .versions = some, .n_versions = 3};
     CU_ASSERT_EQUAL(keys_fixture_unit(&f, apply_vop, &del2), SV_OK);
     CU_ASSERT_EQUAL(del2.changed, 2);
-    sv_secret_vop_t un = {.owner = &o, .path = "v/x", .path_len = 3, .op = SV_VOP_UNDELETE, .versions = some,
-                          .n_versions = 1};
+    sv_secret_vop_t un = {
+        .owner = &o, .path = "v/x", .path_len = 3, .op = SV_VOP_UNDELETE, .versions = some, .n_versions = 1};
     CU_ASSERT_EQUAL(keys_fixture_unit(&f, apply_vop, &un), SV_OK);
     CU_ASSERT_EQUAL(state_of(&f, &o, "v/x", 1, NULL), SV_VSTATE_ACTIVE);
     CU_ASSERT_EQUAL(state_of(&f, &o, "v/x", 2, NULL), SV_VSTATE_DELETED);
-    sv_secret_vop_t de = {.owner = &o, .path = "v/x", .path_len = 3, .op = SV_VOP_DESTROY, .versions = some,
-                          .n_versions = 1};
+    sv_secret_vop_t de = {
+        .owner = &o, .path = "v/x", .path_len = 3, .op = SV_VOP_DESTROY, .versions = some, .n_versions = 1};
     CU_ASSERT_EQUAL(keys_fixture_unit(&f, apply_vop, &de), SV_OK);
     size_t sealed = 99;
     CU_ASSERT_EQUAL(state_of(&f, &o, "v/x", 1, &sealed), SV_VSTATE_DESTROYED);
@@ -459,9 +458,16 @@ static void test_versions_and_config(void)
     CU_ASSERT_EQUAL(keys_fixture_unit(&f, apply_vop, &missing), SV_ENOTFOUND);
 
     /* config: a lower max_versions prunes the oldest now */
-    sv_secret_config_t cfg = {.owner = &o, .path = "v/x", .path_len = 3, .set_max_versions = true, .max_versions = 2,
-                              .set_rotation = true, .rotation_interval_ms = 86400000, .rotation_notify_ms = 3600000,
-                              .set_custom_metadata = true, .custom_metadata = "{\"a\":\"b\"}",
+    sv_secret_config_t cfg = {.owner = &o,
+                              .path = "v/x",
+                              .path_len = 3,
+                              .set_max_versions = true,
+                              .max_versions = 2,
+                              .set_rotation = true,
+                              .rotation_interval_ms = 86400000,
+                              .rotation_notify_ms = 3600000,
+                              .set_custom_metadata = true,
+                              .custom_metadata = "{\"a\":\"b\"}",
                               .custom_metadata_len = 9};
     sv_buf_init(&cfg.out_custom_metadata, false);
     CU_ASSERT_EQUAL(keys_fixture_unit(&f, apply_config, &cfg), SV_OK);
@@ -590,9 +596,9 @@ static size_t count_owner_records(keys_fixture_t *f, const sv_owner_t *o)
     for (int db = 0; db < 2; db++) {
         sv_iter_t it;
         sv_bytes_t k, v;
-        CU_ASSERT_EQUAL_FATAL(sv_iter_open(tx, db ? SV_DB_VERSIONS : SV_DB_SECRETS, sv_key_bytes(&prefix),
-                                           SV_BYTES(NULL, 0), false, &it),
-                              SV_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            sv_iter_open(tx, db ? SV_DB_VERSIONS : SV_DB_SECRETS, sv_key_bytes(&prefix), SV_BYTES(NULL, 0), false, &it),
+            SV_OK);
         while (sv_iter_next(&it, &k, &v) == SV_OK)
             n++;
         sv_iter_close(&it);
@@ -654,8 +660,8 @@ static void test_owner_delete(void)
 
 void sv_test_suite_secrets(void)
 {
-    SV_SUITE("src/secrets", {"paths", test_paths}, {"plaintext", test_plaintext},
-             {"put_and_open", test_put_and_open}, {"moved_ciphertext_does_not_open", test_moved_ciphertext_does_not_open},
+    SV_SUITE("src/secrets", {"paths", test_paths}, {"plaintext", test_plaintext}, {"put_and_open", test_put_and_open},
+             {"moved_ciphertext_does_not_open", test_moved_ciphertext_does_not_open},
              {"reseal_when_version_taken", test_reseal_when_version_taken},
              {"cas_and_key_checks", test_cas_and_key_checks}, {"versions_and_config", test_versions_and_config},
              {"listing_and_cursors", test_listing_and_cursors}, {"owner_delete", test_owner_delete});
