@@ -26,6 +26,9 @@
 
 #define FREE_LIST_MAX 256
 
+_Static_assert(sizeof(((sv_audit_entry_t *)0)->request_id) == SV_REQUEST_ID_MAX + 1,
+               "an audit entry holds any request id");
+
 /* ---- the body handed to h2o, freed with the request's pool ---- */
 
 typedef struct {
@@ -292,6 +295,30 @@ void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body)
     finish(req);
 }
 
+void sv_req_reply_stream(sv_req_t *req, int status, const char *content_type, const sv_stream_ops_t *ops, void *arg)
+{
+    if (req->finished || req->stream != NULL) {
+        ops->free(arg); /* a handler bug: keep the first response */
+        return;
+    }
+    req->stream = ops;
+    req->stream_arg = arg;
+    sv_req_add_header(req, H2O_TOKEN_CONTENT_TYPE, NULL, content_type);
+    sv_req_add_header(req, H2O_TOKEN_CACHE_CONTROL, NULL, "no-store");
+    set_response(req, status, NULL);
+    finish(req);
+}
+
+/* Drops a stream that will not run (the response became an error). */
+static void drop_stream(sv_req_t *req)
+{
+    if (req->stream != NULL) {
+        req->stream->free(req->stream_arg);
+        req->stream = NULL;
+        req->stream_arg = NULL;
+    }
+}
+
 static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, const char *details, sv_buf_t *out)
 {
     const sv_api_error_info_t *info = sv_api_error_info(e);
@@ -391,6 +418,57 @@ static void write_access_log(sv_req_t *req)
         sv_buf_free(&b);
 }
 
+/* A streamed body: the generator lives in h2o's pool, so it lasts exactly as
+ * long as h2o's request; it counts as in flight so that a stopping worker
+ * waits for it (the source ends early once the worker is stopping). */
+typedef struct {
+    h2o_generator_t super;
+    const sv_stream_ops_t *ops;
+    void *arg;
+    sv_buf_t chunk; /* handed to h2o until the next proceed */
+    sv_worker_t *worker;
+} stream_gen_t;
+
+static void stream_proceed(h2o_generator_t *self, h2o_req_t *h)
+{
+    stream_gen_t *g = (stream_gen_t *)self;
+    g->chunk.len = 0;
+    bool done = false;
+    bool ok = g->ops->next(g->arg, &g->chunk, g->worker->stopping, &done) && !g->chunk.failed;
+    h2o_iovec_t iov = h2o_iovec_init(g->chunk.base, g->chunk.len);
+    h2o_send(h, &iov, iov.len > 0 ? 1 : 0,
+             !ok ? H2O_SEND_STATE_ERROR : done ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void stream_stop(h2o_generator_t *self, h2o_req_t *h)
+{
+    /* the client went away: the pool's dispose frees the source */
+}
+
+static void stream_dispose(void *p)
+{
+    stream_gen_t *g = p;
+    g->ops->free(g->arg);
+    sv_buf_free(&g->chunk);
+    g->worker->inflight--;
+}
+
+static void start_stream(sv_req_t *req, h2o_req_t *h)
+{
+    stream_gen_t *g = h2o_mem_alloc_shared(&h->pool, sizeof(*g), stream_dispose);
+    g->super.proceed = stream_proceed;
+    g->super.stop = stream_stop;
+    g->ops = req->stream;
+    g->arg = req->stream_arg;
+    g->worker = req->worker;
+    sv_buf_init(&g->chunk, false);
+    req->stream = NULL; /* the generator owns it now */
+    req->stream_arg = NULL;
+    req->worker->inflight++;
+    h2o_start_response(h, &g->super);
+    stream_proceed(&g->super, h);
+}
+
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
@@ -412,6 +490,11 @@ static void send_response(sv_req_t *req)
         else
             h2o_add_header_by_str(&h->pool, &h->res.headers, req->headers[i].name, strlen(req->headers[i].name), 0,
                                   NULL, v, strlen(v));
+    }
+    if (req->stream != NULL) {
+        start_stream(req, h);
+        sv_req_free(req);
+        return;
     }
     h2o_iovec_t iov = h2o_iovec_init(NULL, 0);
     if (req->body.len > 0) {
@@ -500,6 +583,8 @@ static void finish(sv_req_t *req)
             free(aa);
         }
         /* could not queue: fail closed */
+        drop_stream(req);
+        req->n_headers = 0;
         req->finished = false;
         req->audit_pending = true;
         sv_buf_free(&req->body);
@@ -569,6 +654,7 @@ void sv_req_unit_done(sv_req_t *req)
         /* an audit-only unit: the response is already built */
         if (result != SV_OK) {
             sv_buf_free(&req->body);
+            drop_stream(req);
             req->n_headers = 0;
             sv_buf_t body;
             sv_buf_init(&body, false);
@@ -624,6 +710,8 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     req->op_status = 0;
     req->handler_data = NULL;
     req->handler_data_free = NULL;
+    req->stream = NULL;
+    req->stream_arg = NULL;
     req->next_free = NULL;
     return req;
 }
@@ -640,6 +728,7 @@ void sv_req_free(sv_req_t *req)
         req_link(req)->req = NULL;
     if (req->handler_data_free != NULL)
         req->handler_data_free(req->handler_data);
+    drop_stream(req);
     sv_buf_free(&req->body);
     if (req->path != req->path_inline)
         free(req->path);

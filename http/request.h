@@ -23,6 +23,7 @@
 #include "http/error.h"
 #include "http/router.h"
 #include "src/app.h"
+#include "src/audit.h"
 #include "src/buf.h"
 #include "src/cidr.h"
 #include "src/json.h"
@@ -33,19 +34,20 @@ typedef struct sv_worker sv_worker_t;
 #define SV_REQUEST_ID_MAX 64
 #define SV_REQ_MAX_HEADERS 8
 
-/* The audit entry of one request (its format and chain are src/audit's). */
+
+/** A streamed response body (GET /v1/audit/export): pulled in chunks on the
+ * request's worker as the client takes the bytes, so the whole body never
+ * sits in memory. */
 typedef struct {
-    char request_id[SV_REQUEST_ID_MAX + 1];
-    char tenant_id[SV_TENANT_MAX];
-    char identity_id[SV_ID_MAX];
-    char action[40];
-    char path[600];
-    bool success;
-    char error_code[40];
-    int status;
-    char ip[46];
-    char user_agent[256];
-} sv_audit_entry_t;
+    /* Appends the next chunk to out (plain memory; empty only at the end)
+     * and sets *done after the last one. stopping: the server is shutting
+     * down, end now. Must not block: read in bounded slices, and end any read
+     * snapshot before returning. Returns false on an error: the response is
+     * cut off. */
+    bool (*next)(void *arg, sv_buf_t *out, bool stopping, bool *done);
+    /* frees arg; called once, whether or not the stream ran */
+    void (*free)(void *arg);
+} sv_stream_ops_t;
 
 /** A handler's description of a write: run on the writer thread, in one unit
  * with the request's audit entry. */
@@ -110,6 +112,10 @@ struct sv_req {
     int op_status;
     sv_api_error_t op_error;
 
+    /* a streamed body (sv_req_reply_stream), started once the audit entry is safe */
+    const sv_stream_ops_t *stream;
+    void *stream_arg;
+
     /* per-route scratch for handlers (freed with the request) */
     void *handler_data;
     void (*handler_data_free)(void *data);
@@ -151,6 +157,12 @@ void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
  * sv_buf_t): the bytes are handed to h2o without a copy and wiped when h2o is
  * done with them. */
 void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body);
+/** Ends the request with status and a body streamed by ops (content_type,
+ * e.g. "application/x-ndjson"). Like every ending, the first byte goes out
+ * only once the audit entry is safe; if it cannot be written, the client gets
+ * 503 audit_unavailable and ops->free(arg) runs without a chunk. Takes arg
+ * over in every case. */
+void sv_req_reply_stream(sv_req_t *req, int status, const char *content_type, const sv_stream_ops_t *ops, void *arg);
 /** Ends the request with an API error; message may be NULL (the default).
  * details is raw JSON object text ("{...}") or NULL. */
 void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details);

@@ -81,6 +81,7 @@ static const struct {
 } commands[] = {
     {"server", sv_cmd_server, "run the server (--dev for a throwaway dev server; --config FILE)"},
     {"migrate", sv_cmd_migrate, "migrate the schema offline (--target N, --data-dir D)"},
+    {"audit", sv_cmd_audit, "verify the audit log offline (verify --data-dir D [--pubkey F] [--from-seq N])"},
     {"version", cmd_version, "print the version"},
 };
 
