@@ -391,6 +391,29 @@ static void write_access_log(sv_req_t *req)
         sv_buf_free(&b);
 }
 
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return status < 400 ? "OK" : "Error";
+    }
+}
+
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
@@ -400,7 +423,7 @@ static void send_response(sv_req_t *req)
         return;
     }
     h->res.status = req->status;
-    h->res.reason = req->status < 400 ? "OK" : "Error";
+    h->res.reason = reason_phrase(req->status);
     if (req->worker->stopping)
         h->http1_is_persistent = 0; /* HTTP/1: close after this response while stopping */
     h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, req->request_id,
