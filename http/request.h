@@ -83,7 +83,6 @@ struct sv_req {
     } headers[SV_REQ_MAX_HEADERS];
     unsigned n_headers;
     bool finished;         /* reply/fail was called */
-    bool audit_pending;
 
     /* audit */
     sv_audit_entry_t audit;
