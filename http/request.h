@@ -31,7 +31,6 @@
 
 typedef struct sv_worker sv_worker_t;
 
-#define SV_REQUEST_ID_MAX 64
 #define SV_REQ_MAX_HEADERS 8
 
 
@@ -98,7 +97,6 @@ struct sv_req {
     } headers[SV_REQ_MAX_HEADERS];
     unsigned n_headers;
     bool finished;         /* reply/fail was called */
-    bool audit_pending;
 
     /* audit */
     sv_audit_entry_t audit;

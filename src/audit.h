@@ -20,6 +20,7 @@
 #ifndef SV_AUDIT_H
 #define SV_AUDIT_H
 
+#include "src/audit_entry.h"
 #include "src/json.h"
 #include "src/principal.h"
 #include "store/env.h"
@@ -39,23 +40,6 @@ struct sv_app;
 /* The domain strings that prefix a signed message (doc/audit.md). */
 #define SV_AUDIT_CHECKPOINT_DOMAIN "scaivault-audit-checkpoint-v1"
 #define SV_AUDIT_ANCHOR_DOMAIN "scaivault-audit-anchor-v1"
-
-/* One audit entry as its producer fills it. Empty strings mean "none" (null in
- * JSON). Strings are cut to their field and made valid UTF-8 (each byte of a
- * bad sequence becomes '?') when the entry is appended. It never holds a
- * secret value or a token. */
-typedef struct {
-    char request_id[65];  /* the request's X-Request-ID; "" for events */
-    char tenant_id[SV_TENANT_MAX];
-    char identity_id[SV_ID_MAX];
-    char action[40];      /* "secret_read", "identity_sync", "http_request", ... */
-    char path[600];       /* a secret path, policy name, ...; "" when none */
-    bool success;
-    char error_code[40];  /* the API error code; "" on success */
-    int status;           /* the HTTP status; 0 for events */
-    char ip[46];
-    char user_agent[256];
-} sv_audit_entry_t;
 
 typedef struct sv_audit sv_audit_t;
 
