@@ -244,8 +244,8 @@ static void mint_tokens(const opts_t *o, EVP_PKEY *pkey)
         fprintf(stderr, "mint: %s: %s\n", o->out, strerror(errno));
         exit(1);
     }
-    printf("{\"name\":\"mint\",\"alg\":\"%s\",\"tokens\":%ld,\"seconds\":%.3f,\"rate\":%.1f}\n", o->alg, count,
-           seconds, seconds > 0 ? (double)count / seconds : 0.0);
+    printf("{\"name\":\"mint\",\"alg\":\"%s\",\"tokens\":%ld,\"seconds\":%.3f,\"rate\":%.1f}\n", o->alg, count, seconds,
+           seconds > 0 ? (double)count / seconds : 0.0);
     EVP_MD_CTX_free(md);
     for (size_t i = 0; i < n_tenants; i++)
         free(tenants[i]);
