@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/cli.h"
+
 #define MAX_CONNECTIONS 1024
 #define RESP_BUF 65536
 #define MAX_RETRIES 2
@@ -300,28 +302,15 @@ static void print_json_string(const char *s)
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *keys = NULL;
-    int port = 0;
-    opt.value_size = 1024;
-    opt.connections = 64;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        if (strcmp(argv[i], "--host") == 0)
-            host = argv[++i];
-        else if (strcmp(argv[i], "--port") == 0)
-            port = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--keys") == 0)
-            keys = argv[++i];
-        else if (strcmp(argv[i], "--token") == 0)
-            opt.token = argv[++i];
-        else if (strcmp(argv[i], "--value-size") == 0)
-            opt.value_size = strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--connections") == 0)
-            opt.connections = (unsigned)atoi(argv[++i]);
-        else
-            usage();
-    }
+    const char *host = "127.0.0.1", *keys = NULL, *port_s = "0", *size_s = "1024", *conns_s = "64";
+    const bench_opt_t opts[] = {{"host", &host, true},         {"port", &port_s, true},
+                                {"keys", &keys, true},         {"token", &opt.token, true},
+                                {"value-size", &size_s, true}, {"connections", &conns_s, true}};
+    if (!bench_cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0])))
+        usage();
+    int port = atoi(port_s);
+    opt.value_size = strtoul(size_s, NULL, 10);
+    opt.connections = (unsigned)atoi(conns_s);
     if (keys == NULL || opt.token == NULL || port <= 0 || port > 65535 || opt.connections < 1 ||
         opt.connections > MAX_CONNECTIONS || opt.value_size < 1 || opt.value_size > (16u << 20))
         usage();

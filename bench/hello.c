@@ -31,6 +31,8 @@
 #include <arpa/inet.h>
 #include <h2o.h>
 
+#include "bench/cli.h"
+
 #define MAX_THREADS 256
 
 typedef struct {
@@ -122,21 +124,12 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1";
-    int port = 0;
-    long threads = sysconf(_SC_NPROCESSORS_ONLN);
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        if (strcmp(argv[i], "--host") == 0)
-            host = argv[++i];
-        else if (strcmp(argv[i], "--port") == 0)
-            port = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--threads") == 0)
-            threads = atol(argv[++i]);
-        else
-            usage();
-    }
+    const char *host = "127.0.0.1", *port_s = "0", *threads_s = NULL;
+    const bench_opt_t opts[] = {{"host", &host, true}, {"port", &port_s, true}, {"threads", &threads_s, true}};
+    if (!bench_cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0])))
+        usage();
+    int port = atoi(port_s);
+    long threads = threads_s != NULL ? atol(threads_s) : sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1 || threads > MAX_THREADS || port < 0 || port > 65535)
         usage();
 

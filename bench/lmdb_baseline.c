@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/cli.h"
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -60,21 +62,12 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL;
-    double seconds = 2.0;
-    long value_size = 1024;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        if (strcmp(argv[i], "--dir") == 0)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[++i]);
-        else if (strcmp(argv[i], "--value-size") == 0)
-            value_size = atol(argv[++i]);
-        else
-            usage();
-    }
+    const char *dir = NULL, *seconds_s = "2", *size_s = "1024";
+    const bench_opt_t opts[] = {{"dir", &dir, true}, {"seconds", &seconds_s, true}, {"value-size", &size_s, true}};
+    if (!bench_cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0])))
+        usage();
+    double seconds = atof(seconds_s);
+    long value_size = atol(size_s);
     if (dir == NULL || seconds <= 0 || value_size < 1 || value_size > (64l << 20))
         usage();
 

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/cli.h"
+
 #define MAX_TENANTS 100000
 #define B64_LEN(n) (sodium_base64_ENCODED_LEN((n), sodium_base64_VARIANT_URLSAFE_NO_PADDING))
 
@@ -262,43 +264,28 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.alg = "ES256", .aud = "scaivault", .sub = "sa:bench", .scope = "secrets:read", .ttl = 7200};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--per-tenant") == 0) {
-            o.per_tenant = true;
-            continue;
-        }
-        if (i + 1 >= argc)
-            usage();
-        const char *v = argv[++i];
-        if (strcmp(a, "--key") == 0)
-            o.key_file = v;
-        else if (strcmp(a, "--alg") == 0)
-            o.alg = v;
-        else if (strcmp(a, "--kid") == 0)
-            o.kid = v;
-        else if (strcmp(a, "--jwks") == 0)
-            o.jwks = v;
-        else if (strcmp(a, "--iss") == 0)
-            o.iss = v;
-        else if (strcmp(a, "--aud") == 0)
-            o.aud = v;
-        else if (strcmp(a, "--sub") == 0)
-            o.sub = v;
-        else if (strcmp(a, "--scope") == 0)
-            o.scope = v;
-        else if (strcmp(a, "--ttl") == 0)
-            o.ttl = atol(v);
-        else if (strcmp(a, "--tenants") == 0)
-            o.tenants = v;
-        else if (strcmp(a, "--count") == 0)
-            o.count = atol(v);
-        else if (strcmp(a, "--out") == 0)
-            o.out = v;
-        else
-            usage();
-    }
+    opts_t o = {.alg = "ES256", .aud = "scaivault", .sub = "sa:bench", .scope = "secrets:read"};
+    const char *ttl = "7200", *count = "0", *per_tenant = NULL;
+    const bench_opt_t opts[] = {
+        {"key", &o.key_file, true},
+        {"alg", &o.alg, true},
+        {"kid", &o.kid, true},
+        {"jwks", &o.jwks, true},
+        {"iss", &o.iss, true},
+        {"aud", &o.aud, true},
+        {"sub", &o.sub, true},
+        {"scope", &o.scope, true},
+        {"ttl", &ttl, true},
+        {"tenants", &o.tenants, true},
+        {"count", &count, true},
+        {"out", &o.out, true},
+        {"per-tenant", &per_tenant, false},
+    };
+    if (!bench_cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0])))
+        usage();
+    o.ttl = atol(ttl);
+    o.count = atol(count);
+    o.per_tenant = per_tenant != NULL;
     if (o.key_file == NULL || (strcmp(o.alg, "ES256") != 0 && strcmp(o.alg, "RS256") != 0))
         usage();
     if (o.kid == NULL)

@@ -9,10 +9,7 @@ local pool = {}
 setup = c.setup
 
 function init(args)
-   local a = c.args(args)
-   c.seed(a)
-   local tenants, paths = c.load_keys(a.keys)
-   local tails = c.tenant_tails(a, tenants)
+   local a, tenants, paths, tails = c.init(args)
    local by_tenant, names = {}, {}
    for i = 1, #paths do
       local t = tenants[i]

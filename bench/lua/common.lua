@@ -98,6 +98,15 @@ function M.tenant_tails(a, tenants)
    return tails
 end
 
+-- The usual init(): arguments, this thread's seed, the keys and each
+-- tenant's request tail. Returns args, tenants, paths, tails.
+function M.init(args)
+   local a = M.args(args)
+   M.seed(a)
+   local tenants, paths = M.load_keys(a.keys)
+   return a, tenants, paths, M.tenant_tails(a, tenants)
+end
+
 -- A JSON body {"value":"..."} with a printable value of `size` bytes.
 function M.value_body(size)
    local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -8,10 +8,8 @@ local names, tails
 setup = c.setup
 
 function init(args)
-   local a = c.args(args)
-   c.seed(a)
-   local tenants = c.load_keys(a.keys)
-   tails = c.tenant_tails(a, tenants)
+   local _
+   _, _, _, tails = c.init(args)
    names = {}
    for t in pairs(tails) do names[#names + 1] = t end
    table.sort(names)

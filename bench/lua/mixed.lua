@@ -10,10 +10,8 @@ local tenants, paths, tails, n, pct, put_tail
 setup = c.setup
 
 function init(args)
-   local a = c.args(args)
-   c.seed(a)
-   tenants, paths = c.load_keys(a.keys)
-   tails = c.tenant_tails(a, tenants)
+   local a
+   a, tenants, paths, tails = c.init(args)
    n = #paths
    pct = tonumber(a.writes) or 10
    local body = c.value_body(tonumber(a.size) or 1024)

@@ -7,10 +7,7 @@ local tenants, paths, tails, n
 setup = c.setup
 
 function init(args)
-   local a = c.args(args)
-   c.seed(a)
-   tenants, paths = c.load_keys(a.keys)
-   tails = c.tenant_tails(a, tenants)
+   _, tenants, paths, tails = c.init(args)
    n = #paths
 end
 
