@@ -4,7 +4,7 @@
  * bare LMDB cursor walk over the same records, and BLAKE2b-256 over the same
  * bytes from memory. Also reports how fast the writer appends entries.
  *
- *   bench/audit_bench [--entries N] [--runs R] [--dir DIR]
+ *   bench/audit_bench [--entries N (200000)] [--runs R (3)] [--dir DIR]
  *
  * Fills a fresh store in a temporary directory (MDB_NOSYNC: the fill is not
  * what is measured) through the real writer and audit hook, with realistic
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/cli.h"
 #include "src/audit_verify.h"
 #include "store/migrate.h"
 
@@ -117,21 +118,15 @@ static void ceilings(sv_store_t *st, double *walk_per_s, double *hash_per_s, dou
 
 int main(int argc, char **argv)
 {
-    uint64_t entries = 1000000;
-    int runs = 3;
-    const char *dir_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--entries") == 0 && i + 1 < argc)
-            entries = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-            dir_arg = argv[++i];
-        else {
-            fprintf(stderr, "usage: audit_bench [--entries N] [--runs R] [--dir DIR]\n");
-            return 2;
-        }
+    const char *entries_arg = "200000", *runs_arg = "3", *dir_arg = NULL;
+    const bench_opt_t opts[] = {
+        {"entries", &entries_arg, true}, {"runs", &runs_arg, true}, {"dir", &dir_arg, true}};
+    if (!bench_cli_parse(argc, argv, opts, SV_ARRAY_LEN(opts))) {
+        fprintf(stderr, "usage: audit_bench [--entries N] [--runs R] [--dir DIR]\n");
+        return 2;
     }
+    uint64_t entries = strtoull(entries_arg, NULL, 10);
+    int runs = atoi(runs_arg);
     if (entries == 0 || runs < 1 || runs > 15 || sodium_init() < 0)
         return 2;
     char dir[512];
