@@ -20,7 +20,9 @@
 #include "http/server.h"
 #include "src/app.h"
 #include "src/commands.h"
+#include "src/health.h"
 #include "src/log.h"
+#include "src/ratelimit.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -36,6 +38,8 @@ typedef struct {
 } part_t;
 
 static const part_t parts[] = {
+    {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
+    {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
