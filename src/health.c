@@ -141,6 +141,7 @@ static void check_local_key(sv_health_t *h, check_t *out)
 {
     char path[1024];
     sv_health_kms_key_path(h->app, path, sizeof(path));
+    out->c.ok = false;
     /* O_NONBLOCK: a FIFO in its place must not hang the worker */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
