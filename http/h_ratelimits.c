@@ -139,17 +139,26 @@ static void submit(sv_req_t *req, put_op_t *op)
     sv_req_submit(req, &o);
 }
 
-static void put_limits(sv_req_t *req)
+/* A new op for the tenant of the path, or NULL after failing the request. */
+static put_op_t *new_op(sv_req_t *req)
 {
     put_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
+        return NULL;
     }
     if (!take_tenant(req, op->tenant)) {
         free(op);
-        return;
+        return NULL;
     }
+    return op;
+}
+
+static void put_limits(sv_req_t *req)
+{
+    put_op_t *op = new_op(req);
+    if (op == NULL)
+        return;
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL) {
         free(op);
@@ -188,16 +197,9 @@ fail:
 
 static void delete_limits(sv_req_t *req)
 {
-    put_op_t *op = calloc(1, sizeof(*op));
-    if (op == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    if (!take_tenant(req, op->tenant)) {
-        free(op);
-        return;
-    }
-    submit(req, op); /* an empty set: every category back to its default */
+    put_op_t *op = new_op(req);
+    if (op != NULL)
+        submit(req, op); /* an empty set: every category back to its default */
 }
 
 sv_err_t sv_http_routes_ratelimits(sv_router_t *r)

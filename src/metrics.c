@@ -106,6 +106,20 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* Makes room for one more element in *arr (n used of *cap). */
+static bool grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t nc = *cap ? *cap * 2 : 8;
+    void *na = realloc(*arr, nc * elem);
+    if (na == NULL)
+        return false;
+    *arr = na;
+    *cap = nc;
+    return true;
+}
+
 /* Finds or creates the family; NULL on a type clash or no memory. Under lock. */
 static family_t *family_get(sv_metrics_t *m, const char *name, kind_t kind, const char *help)
 {
@@ -113,14 +127,8 @@ static family_t *family_get(sv_metrics_t *m, const char *name, kind_t kind, cons
         if (strcmp(m->families[i].name, name) == 0)
             return m->families[i].kind == kind ? &m->families[i] : NULL;
     }
-    if (m->n_families == m->cap_families) {
-        size_t cap = m->cap_families ? m->cap_families * 2 : 16;
-        family_t *nf = realloc(m->families, cap * sizeof(*nf));
-        if (nf == NULL)
-            return NULL;
-        m->families = nf;
-        m->cap_families = cap;
-    }
+    if (!grow((void **)&m->families, &m->cap_families, m->n_families, sizeof(family_t)))
+        return NULL;
     family_t *f = &m->families[m->n_families];
     memset(f, 0, sizeof(*f));
     f->name = strdup(name);
@@ -135,27 +143,39 @@ static family_t *family_get(sv_metrics_t *m, const char *name, kind_t kind, cons
     return f;
 }
 
-/* Finds the series with labels, or appends an empty one (*created = true). */
-static series_t *series_get(family_t *f, const char *labels, bool *created)
+/* Finds name{labels}, or creates it with a zeroed object of obj_size (none
+ * for gauges; *created tells). NULL on a bad name, a type clash or no
+ * memory. Under lock. */
+static series_t *series_get(sv_metrics_t *m, const char *name, const char *labels, const char *help, kind_t kind,
+                            size_t obj_size, bool *created)
 {
     *created = false;
+    if (!valid_name(name))
+        return NULL;
+    family_t *f = family_get(m, name, kind, help);
+    if (f == NULL)
+        return NULL;
+    if (labels == NULL)
+        labels = "";
     for (size_t i = 0; i < f->n_series; i++) {
         if (strcmp(f->series[i].labels, labels) == 0)
             return &f->series[i];
     }
-    if (f->n_series == f->cap_series) {
-        size_t cap = f->cap_series ? f->cap_series * 2 : 4;
-        series_t *ns = realloc(f->series, cap * sizeof(*ns));
-        if (ns == NULL)
-            return NULL;
-        f->series = ns;
-        f->cap_series = cap;
-    }
+    if (!grow((void **)&f->series, &f->cap_series, f->n_series, sizeof(series_t)))
+        return NULL;
     series_t *s = &f->series[f->n_series];
     memset(s, 0, sizeof(*s));
+    void *obj = obj_size > 0 ? calloc(1, obj_size) : NULL;
     s->labels = strdup(labels);
-    if (s->labels == NULL)
+    if (s->labels == NULL || (obj_size > 0 && obj == NULL)) {
+        free(s->labels);
+        free(obj);
         return NULL;
+    }
+    if (kind == KIND_COUNTER)
+        s->u.counter = obj;
+    else if (kind == KIND_HISTOGRAM)
+        s->u.histogram = obj;
     f->n_series++;
     *created = true;
     return s;
@@ -163,20 +183,12 @@ static series_t *series_get(family_t *f, const char *labels, bool *created)
 
 sv_counter_t *sv_metrics_counter(sv_metrics_t *m, const char *name, const char *labels, const char *help)
 {
-    if (m == NULL || !valid_name(name))
+    if (m == NULL)
         return NULL;
-    sv_counter_t *c = NULL;
-    pthread_mutex_lock(&m->lock);
-    family_t *f = family_get(m, name, KIND_COUNTER, help);
     bool created;
-    series_t *s = f != NULL ? series_get(f, labels != NULL ? labels : "", &created) : NULL;
-    if (s != NULL) {
-        if (created && (s->u.counter = calloc(1, sizeof(*s->u.counter))) == NULL) {
-            free(s->labels);
-            f->n_series--;
-        }
-        c = s->u.counter;
-    }
+    pthread_mutex_lock(&m->lock);
+    series_t *s = series_get(m, name, labels, help, KIND_COUNTER, sizeof(sv_counter_t), &created);
+    sv_counter_t *c = s != NULL ? s->u.counter : NULL;
     pthread_mutex_unlock(&m->lock);
     return c;
 }
@@ -184,27 +196,16 @@ sv_counter_t *sv_metrics_counter(sv_metrics_t *m, const char *name, const char *
 sv_histogram_t *sv_metrics_histogram(sv_metrics_t *m, const char *name, const char *labels, const char *help,
                                      const uint64_t *bounds, unsigned n_bounds, double scale)
 {
-    if (m == NULL || !valid_name(name) || n_bounds == 0 || n_bounds > SV_METRICS_MAX_BUCKETS ||
-        bounds[n_bounds - 1] != UINT64_MAX)
+    if (m == NULL || n_bounds == 0 || n_bounds > SV_METRICS_MAX_BUCKETS || bounds[n_bounds - 1] != UINT64_MAX)
         return NULL;
-    sv_histogram_t *h = NULL;
-    pthread_mutex_lock(&m->lock);
-    family_t *f = family_get(m, name, KIND_HISTOGRAM, help);
     bool created;
-    series_t *s = f != NULL ? series_get(f, labels != NULL ? labels : "", &created) : NULL;
-    if (s != NULL) {
-        if (created) {
-            s->u.histogram = calloc(1, sizeof(*s->u.histogram));
-            if (s->u.histogram == NULL) {
-                free(s->labels);
-                f->n_series--;
-            } else {
-                s->u.histogram->bounds = bounds;
-                s->u.histogram->n_bounds = n_bounds;
-                s->u.histogram->scale = scale > 0 ? scale : 1;
-            }
-        }
-        h = s->u.histogram;
+    pthread_mutex_lock(&m->lock);
+    series_t *s = series_get(m, name, labels, help, KIND_HISTOGRAM, sizeof(sv_histogram_t), &created);
+    sv_histogram_t *h = s != NULL ? s->u.histogram : NULL;
+    if (created) {
+        h->bounds = bounds;
+        h->n_bounds = n_bounds;
+        h->scale = scale > 0 ? scale : 1;
     }
     pthread_mutex_unlock(&m->lock);
     return h;
@@ -213,39 +214,27 @@ sv_histogram_t *sv_metrics_histogram(sv_metrics_t *m, const char *name, const ch
 sv_err_t sv_metrics_gauge(sv_metrics_t *m, const char *name, const char *labels, const char *help,
                           sv_metrics_gauge_fn fn, void *arg)
 {
-    if (m == NULL || fn == NULL || !valid_name(name))
+    if (m == NULL || fn == NULL)
         return SV_EINVAL;
-    sv_err_t err = SV_OK;
-    pthread_mutex_lock(&m->lock);
-    family_t *f = family_get(m, name, KIND_GAUGE, help);
     bool created;
-    series_t *s = f != NULL ? series_get(f, labels != NULL ? labels : "", &created) : NULL;
-    if (s == NULL) {
-        err = f == NULL ? SV_EINVAL : SV_ENOMEM;
-    } else {
+    pthread_mutex_lock(&m->lock);
+    series_t *s = series_get(m, name, labels, help, KIND_GAUGE, 0, &created);
+    if (s != NULL) {
         s->u.gauge.fn = fn;
         s->u.gauge.arg = arg;
     }
     pthread_mutex_unlock(&m->lock);
-    return err;
+    return s != NULL ? SV_OK : SV_EINVAL;
 }
 
 sv_err_t sv_metrics_add_collector(sv_metrics_t *m, sv_metrics_collect_fn fn, void *arg)
 {
-    sv_err_t err = SV_OK;
+    sv_err_t err = SV_ENOMEM;
     pthread_mutex_lock(&m->lock);
-    if (m->n_collectors == m->cap_collectors) {
-        size_t cap = m->cap_collectors ? m->cap_collectors * 2 : 8;
-        collector_t *nc = realloc(m->collectors, cap * sizeof(*nc));
-        if (nc == NULL) {
-            err = SV_ENOMEM;
-            goto unlock;
-        }
-        m->collectors = nc;
-        m->cap_collectors = cap;
+    if (grow((void **)&m->collectors, &m->cap_collectors, m->n_collectors, sizeof(collector_t))) {
+        m->collectors[m->n_collectors++] = (collector_t){fn, arg};
+        err = SV_OK;
     }
-    m->collectors[m->n_collectors++] = (collector_t){fn, arg};
-unlock:
     pthread_mutex_unlock(&m->lock);
     return err;
 }
