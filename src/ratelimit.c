@@ -595,6 +595,11 @@ sv_err_t sv_rl_store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_override
 
 /* ---- the server part ---- */
 
+static double g_buckets(void *arg)
+{
+    return (double)sv_rl_bucket_count(arg);
+}
+
 sv_err_t sv_rl_part_init(struct sv_app *app, char *msg, size_t msglen)
 {
     sv_ratelimit_t *rl;
@@ -610,6 +615,10 @@ sv_err_t sv_rl_part_init(struct sv_app *app, char *msg, size_t msglen)
         snprintf(msg, msglen, "cannot load the tenants' rate-limit overrides: %s", sv_strerror(err));
         goto free_rl;
     }
+    if (app->metrics != NULL &&
+        (err = sv_metrics_gauge(app->metrics, "scaivault_rate_limit_buckets", NULL,
+                                "Token buckets held in memory (idle ones are dropped).", g_buckets, rl)) != SV_OK)
+        goto free_rl;
     app->ratelimit = rl;
     return SV_OK;
 

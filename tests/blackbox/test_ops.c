@@ -381,6 +381,7 @@ static void test_metrics(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_token_cache_requests_total{result=\"hit\"} "));
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_data_key_cache_requests_total{result=\"miss\"} "));
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_uptime_seconds "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_rate_limit_buckets "));
 
     /* a real parser: Prometheus' own promtool (Debian package prometheus) */
     if (!have_promtool()) {
