@@ -31,13 +31,13 @@ bool sv_http_rate_limit(sv_req_t *req)
     const sv_principal_t *p = &req->principal;
     /* "j:" and "i:" keep a jti from ever naming the same bucket as an identity */
     char key[2 + SV_ID_MAX];
-    size_t kl;
-    if (p->jti[0] != 0)
-        kl = (size_t)snprintf(key, sizeof(key), "j:%s", p->jti);
-    else
-        kl = (size_t)snprintf(key, sizeof(key), "i:%s", p->identity_id);
-    if (kl >= sizeof(key))
-        kl = sizeof(key) - 1;
+    bool by_jti = p->jti[0] != 0;
+    const char *id = by_jti ? p->jti : p->identity_id;
+    size_t kl = strnlen(id, by_jti ? sizeof(p->jti) - 1 : sizeof(p->identity_id) - 1);
+    key[0] = by_jti ? 'j' : 'i';
+    key[1] = ':';
+    memcpy(key + 2, id, kl);
+    kl += 2;
     sv_rl_result_t r;
     sv_rl_take(rl, SV_BYTES(key, kl), req->tenant_id, (sv_rl_category_t)cat, sv_rl_now_ns(), &r);
 
