@@ -92,7 +92,9 @@ static void *run_job(void *arg)
             sv_rl_take(j->rl, SV_BYTES(hot, strlen(hot)), "tnt_bench", SV_RL_AUTH, sv_rl_now_ns(), &r);
             acc += r.allowed;
             break;
-        case CLOCK: acc += sv_rl_now_ns(); break;
+        case CLOCK:
+            acc += sv_rl_now_ns();
+            break;
         case MUTEX:
             pthread_mutex_lock(&mu);
             acc++;
@@ -186,8 +188,8 @@ int main(int argc, char **argv)
     bool first = true;
     report("take_hot_key", "sv_rl_take on one token's bucket (the usual case)", HOT_KEY, 1, ops, &first);
     report("take_many_keys", "sv_rl_take over 10000 tokens' buckets (cache misses)", MANY_KEYS, 1, ops, &first);
-    report("step", "the whole HTTP step: key, take, RateLimit-Policy and RateLimit formatted and copied", STEP, 1,
-           ops, &first);
+    report("step", "the whole HTTP step: key, take, RateLimit-Policy and RateLimit formatted and copied", STEP, 1, ops,
+           &first);
     report("take_refused", "sv_rl_take on an exhausted bucket", REFUSED, 1, ops, &first);
     for (unsigned t = 2; t <= max_threads; t *= 2) {
         report("take_hot_key", "one token per thread, all threads at once", HOT_KEY, t, ops, &first);

@@ -48,9 +48,9 @@ struct sv_health {
     bool has_replication;
     sv_health_audit_t audit;
     bool has_audit;
-    atomic_bool kms_key_seen;   /* the local key file existed at some check */
-    _Atomic int last_ready;     /* -1 unknown, 0 not ready, 1 ready (for logging changes) */
-    _Atomic int last_failed;    /* which check failed last time (0 storage, 1 kms) */
+    atomic_bool kms_key_seen; /* the local key file existed at some check */
+    _Atomic int last_ready;   /* -1 unknown, 0 not ready, 1 ready (for logging changes) */
+    _Atomic int last_failed;  /* which check failed last time (0 storage, 1 kms) */
 };
 
 void sv_health_set_kms(sv_health_t *h, const sv_health_kms_t *kms)
@@ -191,9 +191,12 @@ static const char *kms_provider(sv_app_t *app)
     if (h != NULL && h->has_kms && h->kms.provider != NULL)
         return h->kms.provider;
     switch (app->cfg->kms_provider) {
-    case SV_KMS_AWS: return "aws";
-    case SV_KMS_PKCS11: return "pkcs11";
-    default: return "local";
+    case SV_KMS_AWS:
+        return "aws";
+    case SV_KMS_PKCS11:
+        return "pkcs11";
+    default:
+        return "local";
     }
 }
 
@@ -506,16 +509,15 @@ static void collect_writer(void *arg, sv_buf_t *out)
     sv_metrics_fmt_header(out, "scaivault_writer_last_lsn", "gauge", "The last committed change-log LSN.");
     sv_metrics_fmt_sample_u64(out, "scaivault_writer_last_lsn", NULL, ws.last_lsn);
     sv_metrics_fmt_header(out, "scaivault_writer_batch_size", "histogram", "Units per committed batch.");
-    sv_metrics_fmt_histogram(out, "scaivault_writer_batch_size", NULL, batch_bounds, ws.batch_hist, 8,
-                             ws.batch_units, 1);
+    sv_metrics_fmt_histogram(out, "scaivault_writer_batch_size", NULL, batch_bounds, ws.batch_hist, 8, ws.batch_units,
+                             1);
     sv_metrics_fmt_header(out, "scaivault_writer_commit_duration_seconds", "histogram",
                           "Duration of the writer's durable commit (the fsync), per batch.");
     sv_metrics_fmt_latency(out, "scaivault_writer_commit_duration_seconds", NULL,
                            sv_writer_commit_latency(app->writer));
     sv_metrics_fmt_header(out, "scaivault_storage_read_duration_seconds", "histogram",
                           "Duration of read snapshots on the workers, from begin to end.");
-    sv_metrics_fmt_latency(out, "scaivault_storage_read_duration_seconds", NULL,
-                           sv_store_read_latency(app->store));
+    sv_metrics_fmt_latency(out, "scaivault_storage_read_duration_seconds", NULL, sv_store_read_latency(app->store));
 }
 
 static sv_err_t register_metrics(sv_app_t *app)
@@ -526,8 +528,8 @@ static sv_err_t register_metrics(sv_app_t *app)
     snprintf(build, sizeof(build), "version=\"%s\",schema_version=\"%d\"", SV_VERSION_STRING, SV_SCHEMA_VERSION);
     if ((err = sv_metrics_gauge(m, "scaivault_build_info", build, "Always 1; the labels name the build.", g_one,
                                 NULL)) != SV_OK ||
-        (err = sv_metrics_gauge(m, "scaivault_uptime_seconds", NULL, "Seconds since the server started.",
-                                g_uptime, app)) != SV_OK ||
+        (err = sv_metrics_gauge(m, "scaivault_uptime_seconds", NULL, "Seconds since the server started.", g_uptime,
+                                app)) != SV_OK ||
         (err = sv_metrics_gauge(m, "scaivault_start_time_seconds", NULL,
                                 "Start time of the server, seconds since the Unix epoch.", g_start_time, app)) !=
             SV_OK ||
@@ -539,8 +541,8 @@ static sv_err_t register_metrics(sv_app_t *app)
             SV_OK ||
         (err = sv_metrics_gauge(m, "scaivault_storage_map_size_bytes", NULL, "Current LMDB map size.", g_map_size,
                                 app)) != SV_OK ||
-        (err = sv_metrics_gauge(m, "scaivault_storage_readers_used", NULL, "LMDB reader slots in use.",
-                                g_readers_used, app)) != SV_OK ||
+        (err = sv_metrics_gauge(m, "scaivault_storage_readers_used", NULL, "LMDB reader slots in use.", g_readers_used,
+                                app)) != SV_OK ||
         (err = sv_metrics_gauge(m, "scaivault_storage_readers_max", NULL, "LMDB reader slots (DB_POOL_SIZE).",
                                 g_readers_max, app)) != SV_OK)
         return err;

@@ -305,8 +305,7 @@ void sv_metrics_fmt_header(sv_buf_t *out, const char *name, const char *type, co
     sv_buf_printf(out, "\n# TYPE %s %s\n", name, type);
 }
 
-static void fmt_name_labels(sv_buf_t *out, const char *name, const char *suffix, const char *labels,
-                            const char *extra)
+static void fmt_name_labels(sv_buf_t *out, const char *name, const char *suffix, const char *labels, const char *extra)
 {
     sv_buf_puts(out, name);
     if (suffix != NULL)
@@ -393,8 +392,12 @@ void sv_metrics_write(sv_metrics_t *m, sv_buf_t *out)
         for (size_t j = 0; j < f->n_series; j++) {
             series_t *s = &f->series[j];
             switch (f->kind) {
-            case KIND_COUNTER: sv_metrics_fmt_sample_u64(out, f->name, s->labels, sv_counter_get(s->u.counter)); break;
-            case KIND_GAUGE: sv_metrics_fmt_sample(out, f->name, s->labels, s->u.gauge.fn(s->u.gauge.arg)); break;
+            case KIND_COUNTER:
+                sv_metrics_fmt_sample_u64(out, f->name, s->labels, sv_counter_get(s->u.counter));
+                break;
+            case KIND_GAUGE:
+                sv_metrics_fmt_sample(out, f->name, s->labels, s->u.gauge.fn(s->u.gauge.arg));
+                break;
             case KIND_HISTOGRAM: {
                 sv_histogram_t *h = s->u.histogram;
                 uint64_t b[SV_METRICS_MAX_BUCKETS];

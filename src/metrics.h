@@ -33,7 +33,7 @@ typedef struct {
 typedef struct {
     const uint64_t *bounds; /* upper bounds, ascending; the last is UINT64_MAX (+Inf) */
     unsigned n_bounds;
-    double scale;           /* written value = recorded value / scale (1e6: µs → s) */
+    double scale; /* written value = recorded value / scale (1e6: µs → s) */
     atomic_uint_fast64_t count;
     atomic_uint_fast64_t sum;
     atomic_uint_fast64_t buckets[SV_METRICS_MAX_BUCKETS]; /* non-cumulative */

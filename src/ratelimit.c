@@ -52,17 +52,17 @@
 #define NS_PER_S 1000000000ull
 
 typedef struct {
-    uint64_t h0, h1;       /* key hash; h0 == 0 marks an empty slot */
-    uint64_t tat_ns;       /* the instant the bucket is full again */
-    uint64_t interval_ns;  /* window / limit */
+    uint64_t h0, h1;      /* key hash; h0 == 0 marks an empty slot */
+    uint64_t tat_ns;      /* the instant the bucket is full again */
+    uint64_t interval_ns; /* window / limit */
     uint32_t limit, window_s;
-    uint32_t gen;          /* override generation the limit was computed at */
+    uint32_t gen; /* override generation the limit was computed at */
 } bucket_t;
 
 typedef struct {
     pthread_mutex_t lock;
     bucket_t *slots;
-    uint32_t cap;          /* a power of two */
+    uint32_t cap; /* a power of two */
     _Atomic uint32_t count;
 } __attribute__((aligned(64))) shard_t;
 
@@ -70,7 +70,7 @@ typedef struct {
     char tenant[SV_TENANT_MAX];
     sv_rl_overrides_t ov;
     uint64_t version;
-    bool any;              /* at least one category set */
+    bool any; /* at least one category set */
 } ov_entry_t;
 
 typedef struct {
@@ -83,9 +83,9 @@ struct sv_ratelimit {
     shard_t shards[RL_SHARDS];
     ov_shard_t ov_shards[OV_SHARDS];
     sv_rate_t defaults[SV_RL_COUNT_];
-    uint32_t shard_max;                 /* slots per shard at most */
+    uint32_t shard_max; /* slots per shard at most */
     uint8_t hash_key[crypto_shorthash_siphashx24_KEYBYTES];
-    _Atomic uint32_t gen;               /* bumped on every override change */
+    _Atomic uint32_t gen;                /* bumped on every override change */
     _Atomic uint32_t n_override_tenants; /* tenants with at least one override */
     sv_counter_t *rejected[SV_RL_COUNT_];
 };
@@ -297,8 +297,7 @@ static void evict_one(shard_t *s)
         }
     }
     s->slots[hole].h0 = 0;
-    atomic_store_explicit(&s->count, atomic_load_explicit(&s->count, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+    atomic_store_explicit(&s->count, atomic_load_explicit(&s->count, memory_order_relaxed) - 1, memory_order_relaxed);
 }
 
 /* Makes room for one more bucket. false when no memory could be found. */
@@ -383,8 +382,8 @@ void sv_rl_take(sv_ratelimit_t *rl, sv_bytes_t token_key, const char *tenant, sv
         if (!make_room(s, rl->shard_max, now_ns)) {
             pthread_mutex_unlock(&s->lock);
             sv_rate_t r = sv_rl_effective(rl, tenant, c, NULL);
-            *out = (sv_rl_result_t){.allowed = true, .limit = r.limit, .window_s = r.window_s,
-                                    .remaining = r.limit - 1, .reset_s = 0};
+            *out = (sv_rl_result_t){
+                .allowed = true, .limit = r.limit, .window_s = r.window_s, .remaining = r.limit - 1, .reset_s = 0};
             return;
         }
         b = probe(s->slots, s->cap, h0, h1);

@@ -13,8 +13,8 @@ static bb_server_t srv;
 static char key_dir[256];
 static char key_path[300];
 static char env_key[340];
-static const char *env[] = {"RATE_LIMIT_ADMIN=4/min", "DB_POOL_SIZE=50", "LOG_LEVEL=debug",
-                            "SCAIVAULT_TEST_FAULTS=true", env_key, NULL};
+static const char *env[] = {"RATE_LIMIT_ADMIN=4/min",     "DB_POOL_SIZE=50", "LOG_LEVEL=debug",
+                            "SCAIVAULT_TEST_FAULTS=true", env_key,           NULL};
 
 static int suite_init(void)
 {
@@ -45,7 +45,7 @@ static int suite_clean(void)
     do {                                                                                                               \
         const char *got_ = bb_json_str((r), (path));                                                                   \
         if (got_ == NULL || strcmp(got_, (want)) != 0)                                                                 \
-            fprintf(stderr, "\n  %s:%d: %s is %s, want %s; body: %.300s\n", __FILE__, __LINE__, (path),             \
+            fprintf(stderr, "\n  %s:%d: %s is %s, want %s; body: %.300s\n", __FILE__, __LINE__, (path),                \
                     got_ ? got_ : "(none)", (want), (r)->body ? (r)->body : "(none)");                                 \
         CU_ASSERT(got_ != NULL && strcmp(got_, (want)) == 0);                                                          \
     } while (0)
@@ -168,8 +168,8 @@ static void test_tenant_overrides(void)
     bb_resp_free(&r);
 
     /* bad input */
-    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/tenants/tnt_ov/rate-limits", srv.token, setup_tenant(),
-                           "{\"reads\": \"2/min\"}", &r));
+    CU_ASSERT_FATAL(
+        bb_req(&srv, "PUT", "/v1/tenants/tnt_ov/rate-limits", srv.token, setup_tenant(), "{\"reads\": \"2/min\"}", &r));
     BB_ASSERT_STATUS(&r, 400);
     BB_ASSERT_CODE(&r, "invalid_request");
     JSON_STR_EQ(&r, "error.details.field", "reads");

@@ -150,7 +150,6 @@ void sv_test_suite_metrics(void)
 {
     SV_SUITE("src/metrics", {"counter_shared_and_labels", test_counter_shared_and_labels},
              {"bad_names_and_type_clash", test_bad_names_and_type_clash},
-             {"histogram_and_gauge", test_histogram_and_gauge},
-             {"collector_and_escaping", test_collector_and_escaping},
+             {"histogram_and_gauge", test_histogram_and_gauge}, {"collector_and_escaping", test_collector_and_escaping},
              {"concurrent_updates_exact", test_concurrent_updates_exact});
 }
