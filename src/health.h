@@ -59,10 +59,17 @@ typedef struct {
     void *ctx;
 } sv_health_audit_t;
 
+/** Installs the KMS part's hook (copied; ctx and latency must outlive the
+ * server). Call from the part's init, before the HTTP workers start. The
+ * health part starts first, so app->health exists by then. */
 void sv_health_set_kms(sv_health_t *h, const sv_health_kms_t *kms);
+/** Installs the auth part's ScaiKey hook (as sv_health_set_kms). */
 void sv_health_set_scaikey(sv_health_t *h, const sv_health_scaikey_t *sk);
+/** Installs the webhooks part's hook (as sv_health_set_kms). */
 void sv_health_set_webhooks(sv_health_t *h, const sv_health_webhooks_t *wh);
+/** Installs the replication part's hook (as sv_health_set_kms). */
 void sv_health_set_replication(sv_health_t *h, const sv_health_replication_t *rep);
+/** Installs the audit part's hook (as sv_health_set_kms). */
 void sv_health_set_audit(sv_health_t *h, const sv_health_audit_t *audit);
 
 /* ---- checks ---- */
@@ -103,6 +110,7 @@ void sv_health_kms_key_path(const struct sv_app *app, char *out, size_t cap);
  * queue depth), storage (read latency, map use, reader slots), and the token
  * and data-key cache counters that src/auth and src/keyring increment. */
 sv_err_t sv_health_part_init(struct sv_app *app, char *msg, size_t msglen);
+/** Frees app->health and app->metrics (after every other part stopped). */
 void sv_health_part_stop(struct sv_app *app);
 
 #endif

@@ -84,6 +84,7 @@ static inline void sv_counter_add(sv_counter_t *c, uint64_t n)
     if (c != NULL)
         atomic_fetch_add_explicit(&c->value, n, memory_order_relaxed);
 }
+/** Adds 1 to c (as sv_counter_add). */
 static inline void sv_counter_inc(sv_counter_t *c)
 {
     sv_counter_add(c, 1);

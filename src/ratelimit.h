@@ -51,6 +51,7 @@ typedef struct {
  * refusals there. Errors: SV_ENOMEM. */
 sv_err_t sv_rl_new(const sv_rate_t defaults[SV_RL_COUNT_], size_t max_buckets, sv_metrics_t *metrics,
                    sv_ratelimit_t **out);
+/** Frees rl and every bucket. NULL is fine. */
 void sv_rl_free(sv_ratelimit_t *rl);
 
 /** Takes one request from the bucket of (token_key, tenant, category) at
@@ -98,6 +99,7 @@ struct sv_app;
  * the stored overrides; its rejection counters go to app->metrics (so the
  * health part, which creates it, must start first). */
 sv_err_t sv_rl_part_init(struct sv_app *app, char *msg, size_t msglen);
+/** Frees app->ratelimit. */
 void sv_rl_part_stop(struct sv_app *app);
 
 /** Formats rate as "100/min", "10/s", "5000/hour" or "50/10s" into out (at
