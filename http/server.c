@@ -135,20 +135,24 @@ static void on_conn_close(void *data)
     w->open_conns--;
 }
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+static void serve_conn(sv_worker_t *w, h2o_socket_t *sock)
 {
-    sv_worker_t *w = listener->data;
-    if (err != NULL)
-        return;
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock == NULL)
-        return;
     int one = 1;
     setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     w->open_conns++;
     sock->on_close.cb = on_conn_close;
     sock->on_close.data = w;
     h2o_accept(&w->accept_ctx, sock);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    sv_worker_t *w = listener->data;
+    if (err != NULL)
+        return;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        serve_conn(w, sock);
 }
 
 static void unit_post(sv_notify_t *n, sv_unit_t *u)
@@ -172,6 +176,12 @@ static void close_listeners(sv_worker_t *w)
 {
     for (unsigned i = 0; i < w->n_listeners; i++) {
         if (w->listeners[i] != NULL) {
+            /* connections the kernel already queued on this socket would be
+             * reset by the close: take them first (they are answered with
+             * Connection: close, like every response while stopping) */
+            h2o_socket_t *sock;
+            while ((sock = h2o_evloop_socket_accept(w->listeners[i])) != NULL)
+                serve_conn(w, sock);
             h2o_socket_read_stop(w->listeners[i]);
             h2o_socket_close(w->listeners[i]);
             w->listeners[i] = NULL;
