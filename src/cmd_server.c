@@ -20,7 +20,9 @@
 #include "http/server.h"
 #include "src/app.h"
 #include "src/commands.h"
+#include "src/health.h"
 #include "src/log.h"
+#include "src/ratelimit.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -36,6 +38,8 @@ typedef struct {
 } part_t;
 
 static const part_t parts[] = {
+    {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
+    {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
@@ -217,6 +221,8 @@ int sv_cmd_server(int argc, char **argv)
     rc = 0;
 
 stop_parts:
+    sv_http_server_free(http); /* before the parts: it holds their metrics */
+    http = NULL;
     while (started > 0) {
         started--;
         if (parts[started].stop != NULL)
@@ -224,7 +230,7 @@ stop_parts:
     }
     sv_writer_stop(app.writer); /* commits everything still queued */
 close_store:
-    sv_http_server_free(http); /* after the writer: its readers go with it */
+    sv_http_server_free(http); /* its readers go before the store */
     http = NULL;
     sv_store_close(app.store);
     if (rc == 0)
