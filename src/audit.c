@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "src/app.h"
+#include "src/health.h"
 #include "src/log.h"
 #include "store/fault.h"
 #include "store/key.h"
@@ -62,6 +64,7 @@ struct sv_audit {
     bool prune_more;          /* set by the step: it stopped at PRUNE_MAX */
     size_t prune_count;       /* set by the step: entries it pruned */
     int64_t prune_idle_until; /* writer thread only: backoff after an empty step */
+    _Atomic int last_append_err; /* sv_err_t of the last append (for health) */
 };
 
 /* ---- the canonical encoding ---- */
@@ -328,12 +331,21 @@ static void time_key(sv_key_t *k, sv_bytes_t tenant, int64_t time_us, uint64_t s
     sv_key_u64(k, seq);
 }
 
+static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out);
+
 sv_err_t sv_audit_append(sv_audit_t *a, sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out)
 {
     if (a == NULL)
         return SV_OK;
     if (e == NULL || e->action[0] == 0)
         return SV_EAUDIT;
+    sv_err_t err = append_entry(tx, e, seq_out);
+    atomic_store_explicit(&a->last_append_err, err, memory_order_relaxed);
+    return err;
+}
+
+static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out)
+{
     if (sv_fault_check(SV_FAULT_AUDIT) != 0)
         return SV_EAUDIT;
     uint64_t head;
@@ -806,9 +818,25 @@ sv_err_t sv_audit_tick(sv_audit_t *a)
     return sv_writer_run(a->writer, &u);
 }
 
+/* The health hook: whether the last entry could be written. */
+static bool health_ok(void *ctx, char *why, size_t whylen)
+{
+    sv_app_t *app = ctx;
+    if (app->audit == NULL) {
+        snprintf(why, whylen, "the audit log is off (SCAIVAULT_BENCH_UNAUDITED)");
+        return false;
+    }
+    sv_err_t err = atomic_load_explicit(&app->audit->last_append_err, memory_order_relaxed);
+    if (err != SV_OK)
+        snprintf(why, whylen, "the last audit entry could not be written: %s", sv_strerror(err));
+    return err == SV_OK;
+}
+
 sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
 {
     const sv_config_t *cfg = app->cfg;
+    if (app->health != NULL)
+        sv_health_set_audit(app->health, &(sv_health_audit_t){.ok = health_ok, .ctx = app});
     if (cfg->bench_unaudited) {
         sv_log_warn("SCAIVAULT_BENCH_UNAUDITED is on: NOTHING IS AUDITED (benchmarks only, never in production)");
         return SV_OK;

@@ -21,7 +21,9 @@
 #include "src/app.h"
 #include "src/audit.h"
 #include "src/commands.h"
+#include "src/health.h"
 #include "src/log.h"
+#include "src/ratelimit.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -37,7 +39,9 @@ typedef struct {
 } part_t;
 
 static const part_t parts[] = {
+    {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
     {"audit", sv_audit_part_init, sv_audit_part_stop},
+    {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
@@ -219,6 +223,8 @@ int sv_cmd_server(int argc, char **argv)
     rc = 0;
 
 stop_parts:
+    sv_http_server_free(http); /* before the parts: it holds their metrics */
+    http = NULL;
     while (started > 0) {
         started--;
         if (parts[started].stop != NULL)
@@ -226,7 +232,7 @@ stop_parts:
     }
     sv_writer_stop(app.writer); /* commits everything still queued */
 close_store:
-    sv_http_server_free(http); /* after the writer: its readers go with it */
+    sv_http_server_free(http); /* its readers go before the store */
     http = NULL;
     sv_store_close(app.store);
     if (rc == 0)

@@ -242,6 +242,16 @@ static void test_fail_closed(void)
     BB_ASSERT_STATUS(&r, 503);
     BB_ASSERT_CODE(&r, "audit_unavailable");
     bb_resp_free(&r);
+    /* the detailed health says so (until the next entry is written: this one's) */
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/health/detailed", srv.token, NULL, NULL, &r));
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "dependencies.audit.status"));
+    if (bb_json_str(&r, "dependencies.audit.status") != NULL)
+        CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "dependencies.audit.status"), "failed");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/health/detailed", srv.token, NULL, NULL, &r));
+    if (bb_json_str(&r, "dependencies.audit.status") != NULL)
+        CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "dependencies.audit.status"), "ok");
+    bb_resp_free(&r);
 
     /* a write whose entry cannot be written is not applied */
     CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/audit/checkpoints", srv.token, NULL, NULL, &r));
