@@ -34,6 +34,15 @@ static sv_audit_t *audit_log(sv_req_t *req)
     return req->app->audit;
 }
 
+/* Zeroed memory for a request's job, or NULL after failing the request. */
+static void *job_alloc(sv_req_t *req, size_t size)
+{
+    void *p = calloc(1, size);
+    if (p == NULL)
+        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+    return p;
+}
+
 static bool require_super_admin(sv_req_t *req)
 {
     if (sv_principal_is_super_admin(&req->principal))
@@ -250,11 +259,9 @@ static void get_verify(sv_req_t *req)
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "to_seq is before from_seq.", "to_seq");
         return;
     }
-    verify_job_t *job = calloc(1, sizeof(*job));
-    if (job == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+    verify_job_t *job = job_alloc(req, sizeof(*job));
+    if (job == NULL)
         return;
-    }
     job->req = req;
     job->loop = req->worker->loop;
     sv_audit_verify_init(&job->v, from, to, sv_audit_public_key(a));
@@ -310,11 +317,9 @@ static void get_export(sv_req_t *req)
         sv_req_fail_err(req, err);
         return;
     }
-    export_job_t *job = calloc(1, sizeof(*job));
-    if (job == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+    export_job_t *job = job_alloc(req, sizeof(*job));
+    if (job == NULL)
         return;
-    }
     job->reader = sv_req_reader(req);
     sv_audit_export_init(&job->e, from, head);
     sv_req_reply_stream(req, 200, "application/x-ndjson", &export_ops, job);
@@ -400,11 +405,9 @@ static void post_checkpoint(sv_req_t *req)
     sv_audit_t *a = audit_log(req);
     if (a == NULL || !require_super_admin(req))
         return;
-    checkpoint_op_t *op = calloc(1, sizeof(*op));
-    if (op == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+    checkpoint_op_t *op = job_alloc(req, sizeof(*op));
+    if (op == NULL)
         return;
-    }
     op->audit = a;
     req->handler_data = op;
     req->handler_data_free = free;

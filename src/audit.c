@@ -644,6 +644,22 @@ static void batch_hook(void *arg, sv_wtxn_t *tx)
 
 /* ---- the signing key ---- */
 
+/* Reads or writes exactly n bytes (retrying short transfers and EINTR).
+ * Returns whether all n went through. */
+static bool io_exact(int fd, uint8_t *buf, size_t n, bool write_it)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = write_it ? sv_sys_write(fd, buf + off, n - off) : read(fd, buf + off, n - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        off += (size_t)r;
+    }
+    return true;
+}
+
 static sv_err_t create_key_file(const char *path, char *msg, size_t msglen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -656,16 +672,7 @@ static sv_err_t create_key_file(const char *path, char *msg, size_t msglen)
     if (seed == NULL)
         goto close_fd;
     randombytes_buf(seed, SV_AUDIT_SEED_BYTES);
-    size_t off = 0;
-    while (off < SV_AUDIT_SEED_BYTES) {
-        ssize_t n = sv_sys_write(fd, seed + off, SV_AUDIT_SEED_BYTES - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    err = (off == SV_AUDIT_SEED_BYTES && sv_sys_fsync(fd) == 0) ? SV_OK : SV_EIO;
+    err = (io_exact(fd, seed, SV_AUDIT_SEED_BYTES, true) && sv_sys_fsync(fd) == 0) ? SV_OK : SV_EIO;
     if (err != SV_OK)
         snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot write '%s': %s", path, strerror(errno));
     sodium_free(seed);
@@ -728,16 +735,7 @@ static sv_err_t load_key(sv_audit_t *a, const char *path, char *msg, size_t msgl
         err = SV_ENOMEM;
         goto close_fd;
     }
-    size_t off = 0;
-    while (off < SV_AUDIT_SEED_BYTES) {
-        ssize_t n = read(fd, seed + off, SV_AUDIT_SEED_BYTES - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    if (off != SV_AUDIT_SEED_BYTES) {
+    if (!io_exact(fd, seed, SV_AUDIT_SEED_BYTES, false)) {
         snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot read '%s'", path);
         err = SV_EIO;
         goto free_seed;
@@ -873,6 +871,44 @@ void sv_audit_part_stop(sv_app_t *app)
     sv_writer_run(app->writer, &barrier);
     app->audit = NULL; /* the hooks stay installed and now do nothing (or fail closed) */
     sv_audit_close(a);
+}
+
+/* ---- walking the log in slices ---- */
+
+void sv_audit_walk_init(sv_audit_walk_t *w, uint64_t from_seq)
+{
+    memset(w, 0, sizeof(*w));
+    w->from_seq = from_seq;
+}
+
+sv_err_t sv_audit_walk_open(sv_audit_walk_t *w, sv_txn_t *tx, sv_iter_t *it)
+{
+    w->seek_len = 0;
+    if (w->started) {
+        memcpy(w->seek, w->pos, w->pos_len);
+        w->seek_len = w->pos_len;
+    } else if (w->from_seq > 1) {
+        sv_put_be64(w->seek, w->from_seq);
+        w->seek_len = 8;
+    }
+    return sv_iter_open(tx, SV_DB_AUDIT, (sv_bytes_t){0}, SV_BYTES(w->seek, w->seek_len), false, it);
+}
+
+sv_err_t sv_audit_walk_next(sv_audit_walk_t *w, sv_iter_t *it, sv_bytes_t *key, sv_bytes_t *val)
+{
+    for (;;) {
+        sv_err_t err = sv_iter_next(it, key, val);
+        if (err != SV_OK)
+            return err;
+        if (w->started && key->len == w->pos_len && memcmp(key->base, w->pos, key->len) == 0)
+            continue; /* where the last slice stopped */
+        if (key->len <= sizeof(w->pos)) {
+            memcpy(w->pos, key->base, key->len);
+            w->pos_len = key->len;
+            w->started = true;
+        }
+        return SV_OK;
+    }
 }
 
 /* ---- JSON ---- */

@@ -159,6 +159,28 @@ sv_err_t sv_audit_checkpoint_decode(sv_bytes_t key, sv_bytes_t val, sv_audit_che
  * checkpoint or anchor). */
 sv_err_t sv_audit_head(sv_txn_t *tx, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES], bool *is_entry);
 
+/* ---- walking the log in slices ---- */
+
+/** A walk over the `audit` database in key order that can stop after any
+ * record and resume in a later read snapshot (verification, export). */
+typedef struct {
+    uint64_t from_seq; /* where the first slice starts; 0 or 1: the first record */
+    bool started;
+    uint8_t pos[9];  /* key of the last record returned */
+    size_t pos_len;
+    uint8_t seek[9]; /* the iterator's start key (it must outlive the iterator) */
+    size_t seek_len;
+} sv_audit_walk_t;
+
+void sv_audit_walk_init(sv_audit_walk_t *w, uint64_t from_seq);
+/** Opens it on tx just after the last record returned (or at from_seq).
+ * Close it with sv_iter_close before tx ends. Errors: SV_ENOTFOUND (there is
+ * no audit database), storage errors. */
+sv_err_t sv_audit_walk_open(sv_audit_walk_t *w, sv_txn_t *tx, sv_iter_t *it);
+/** The next record, remembered as the point to resume after. SV_ENOTFOUND at
+ * the end. Views are valid until the next call or the end of tx. */
+sv_err_t sv_audit_walk_next(sv_audit_walk_t *w, sv_iter_t *it, sv_bytes_t *key, sv_bytes_t *val);
+
 /* ---- JSON (doc/audit.md "JSON") ---- */
 
 /** Formats time_us as RFC 3339 UTC with microseconds ("2026-11-29T10:00:00.000123Z"). */

@@ -207,7 +207,7 @@ sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *o
 void sv_audit_export_init(sv_audit_export_t *e, uint64_t from_seq, uint64_t end_seq)
 {
     memset(e, 0, sizeof(*e));
-    e->from_seq = from_seq;
+    sv_audit_walk_init(&e->walk, from_seq);
     e->end_seq = end_seq;
     e->next_from_seq = from_seq > 0 ? from_seq : 1;
 }
@@ -243,17 +243,8 @@ sv_err_t sv_audit_export_chunk(sv_txn_t *tx, sv_audit_export_t *e, unsigned max_
         *done = true;
         return SV_OK;
     }
-    uint8_t seek[9];
-    size_t seek_len = 0;
-    if (e->started) {
-        memcpy(seek, e->pos, e->pos_len);
-        seek_len = e->pos_len;
-    } else if (e->from_seq > 1) {
-        sv_put_be64(seek, e->from_seq);
-        seek_len = 8;
-    }
     sv_iter_t it;
-    sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT, (sv_bytes_t){0}, SV_BYTES(seek, seek_len), false, &it);
+    sv_err_t err = sv_audit_walk_open(&e->walk, tx, &it);
     if (err == SV_ENOTFOUND) {
         export_end(e, true, out);
         *done = true;
@@ -265,7 +256,7 @@ sv_err_t sv_audit_export_chunk(sv_txn_t *tx, sv_audit_export_t *e, unsigned max_
     bool at_end = false;
     sv_bytes_t k, v;
     while (n < max_records && out->len < EXPORT_CHUNK_BYTES) {
-        err = sv_iter_next(&it, &k, &v);
+        err = sv_audit_walk_next(&e->walk, &it, &k, &v);
         if (err == SV_ENOTFOUND) {
             err = SV_OK;
             at_end = true;
@@ -273,16 +264,10 @@ sv_err_t sv_audit_export_chunk(sv_txn_t *tx, sv_audit_export_t *e, unsigned max_
         }
         if (err != SV_OK)
             break;
-        if (e->started && k.len == e->pos_len && memcmp(k.base, e->pos, k.len) == 0)
-            continue;
-        if (k.len < 8 || k.len > sizeof(e->pos) || (e->end_seq > 0 && sv_get_be64(k.base) > e->end_seq) ||
-            e->end_seq == 0) {
+        if (k.len < 8 || e->end_seq == 0 || sv_get_be64(k.base) > e->end_seq) {
             at_end = true;
             break;
         }
-        e->started = true;
-        memcpy(e->pos, k.base, k.len);
-        e->pos_len = k.len;
         sv_jw_t jw;
         sv_jw_init(&jw, out);
         sv_audit_record_t r;

@@ -58,11 +58,8 @@ sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *o
 /* ---- export ---- */
 
 typedef struct {
-    uint64_t from_seq;
+    sv_audit_walk_t walk;
     uint64_t end_seq; /* nothing after this sequence number (the head when the export began) */
-    bool started;
-    uint8_t pos[9];   /* key of the last record written */
-    size_t pos_len;
     uint64_t count;   /* records written */
     uint64_t next_from_seq;
     bool finished;    /* the closing line is written */

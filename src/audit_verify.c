@@ -24,6 +24,7 @@ void sv_audit_verify_init(sv_audit_verifier_t *v, uint64_t from_seq, uint64_t to
     memset(v, 0, sizeof(*v));
     v->from_seq = from_seq;
     v->to_seq = to_seq;
+    sv_audit_walk_init(&v->walk, from_seq);
     if (pk != NULL) {
         v->check_signatures = true;
         memcpy(v->pk, pk, SV_AUDIT_PK_BYTES);
@@ -151,17 +152,8 @@ sv_err_t sv_audit_verify_step(sv_audit_verifier_t *v, sv_txn_t *tx, unsigned max
 {
     if (v->done)
         return SV_OK;
-    uint8_t seek[9];
-    size_t seek_len = 0;
-    if (v->started) {
-        memcpy(seek, v->pos, v->pos_len);
-        seek_len = v->pos_len;
-    } else if (v->from_seq > 1) {
-        sv_put_be64(seek, v->from_seq);
-        seek_len = 8;
-    }
     sv_iter_t it;
-    sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT, (sv_bytes_t){0}, SV_BYTES(seek, seek_len), false, &it);
+    sv_err_t err = sv_audit_walk_open(&v->walk, tx, &it);
     if (err == SV_ENOTFOUND) { /* no audit database at all */
         finish(v);
         return SV_OK;
@@ -171,7 +163,7 @@ sv_err_t sv_audit_verify_step(sv_audit_verifier_t *v, sv_txn_t *tx, unsigned max
     sv_bytes_t k, val;
     unsigned n = 0;
     while (!v->done && n < max_records) {
-        err = sv_iter_next(&it, &k, &val);
+        err = sv_audit_walk_next(&v->walk, &it, &k, &val);
         if (err == SV_ENOTFOUND) {
             err = SV_OK;
             finish(v);
@@ -179,14 +171,8 @@ sv_err_t sv_audit_verify_step(sv_audit_verifier_t *v, sv_txn_t *tx, unsigned max
         }
         if (err != SV_OK)
             break;
-        if (v->started && k.len == v->pos_len && memcmp(k.base, v->pos, k.len) == 0)
-            continue; /* where the last step stopped */
         n++;
         check_record(v, k, val);
-        if (k.len <= sizeof(v->pos)) {
-            memcpy(v->pos, k.base, k.len);
-            v->pos_len = k.len;
-        }
     }
     sv_iter_close(&it);
     return err;

@@ -25,9 +25,8 @@ typedef struct {
     uint8_t pk[SV_AUDIT_PK_BYTES];
 
     /* where it is */
-    bool started;
-    uint8_t pos[9]; /* key of the last record looked at */
-    size_t pos_len;
+    sv_audit_walk_t walk;
+    bool started;      /* the first record was seen */
     uint64_t expected; /* the next entry's sequence number */
     uint8_t prev[SV_AUDIT_HASH_BYTES];
     bool have_prev;

@@ -77,17 +77,10 @@ static int verify(int argc, char **argv)
     const char *pubkey = sv_cli_opt(argc, argv, "pubkey");
     if (pubkey != NULL && !read_pubkey(pubkey, pk))
         return 2;
-    char msg[512];
     sv_config_t cfg;
-    if (sv_config_load(&cfg, sv_cli_opt(argc, argv, "config"), false, msg, sizeof(msg)) != SV_OK) {
-        sv_cli_error("%s", msg);
-        sv_config_free(&cfg);
+    const char *dir;
+    if (!sv_cli_load_config(argc, argv, &cfg, &dir))
         return 2;
-    }
-    sv_log_init(cfg.log_level, cfg.log_format);
-    const char *dir = sv_cli_opt(argc, argv, "data-dir");
-    if (dir == NULL)
-        dir = cfg.data_dir;
     int rc = 1;
     sv_store_t *st;
     sv_store_opts_t so = {.dir = dir, .max_readers = cfg.db_pool_size, .read_only = true};

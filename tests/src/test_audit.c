@@ -165,7 +165,9 @@ static bool read_record(fixture_t *f, uint64_t seq, char tag, uint8_t *out, size
     return found;
 }
 
-static size_t count_db(fixture_t *f, sv_db_t db)
+/* Counts the records of db; in the audit database only those of one kind
+ * (tag 0: entries, 'C' checkpoints, 'A' anchors; -1: all) up to max_seq. */
+static size_t count_records(fixture_t *f, sv_db_t db, int tag, uint64_t max_seq)
 {
     sv_store_reader_t *r;
     sv_txn_t *tx;
@@ -176,12 +178,24 @@ static size_t count_db(fixture_t *f, sv_db_t db)
     if (sv_iter_open(tx, db, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it) == SV_OK) {
         sv_bytes_t k, v;
         while (sv_iter_next(&it, &k, &v) == SV_OK)
-            n++;
+            if (tag < 0 || (k.len >= 8 && sv_get_be64(k.base) <= max_seq &&
+                            (tag == 0 ? k.len == 8 : (k.len == 9 && k.base[8] == tag))))
+                n++;
         sv_iter_close(&it);
     }
     sv_store_read_end(r);
     sv_store_reader_free(r);
     return n;
+}
+
+static size_t count_db(fixture_t *f, sv_db_t db)
+{
+    return count_records(f, db, -1, UINT64_MAX);
+}
+
+static size_t count_kind(fixture_t *f, char tag, uint64_t max_seq)
+{
+    return count_records(f, SV_DB_AUDIT, tag, max_seq);
 }
 
 /* ---- the canonical encoding: doc/audit.md's example ---- */
@@ -456,28 +470,6 @@ static void test_verify_range_and_steps(void)
 }
 
 /* ---- checkpoints ---- */
-
-/* Counts the records of the audit database of one kind (0 entries, 'C', 'A')
- * with seq <= max_seq. */
-static size_t count_kind(fixture_t *f, char tag, uint64_t max_seq)
-{
-    sv_store_reader_t *r;
-    sv_txn_t *tx;
-    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f->st, &r), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
-    sv_iter_t it;
-    size_t n = 0;
-    if (sv_iter_open(tx, SV_DB_AUDIT, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it) == SV_OK) {
-        sv_bytes_t k, v;
-        while (sv_iter_next(&it, &k, &v) == SV_OK)
-            if (sv_get_be64(k.base) <= max_seq && (tag == 0 ? k.len == 8 : (k.len == 9 && k.base[8] == tag)))
-                n++;
-        sv_iter_close(&it);
-    }
-    sv_store_read_end(r);
-    sv_store_reader_free(r);
-    return n;
-}
 
 static size_t count_checkpoints(fixture_t *f, bool anchors)
 {
