@@ -50,8 +50,9 @@ static void wait_done(unsigned n)
 static void fill_entry(sv_audit_entry_t *e, uint64_t i)
 {
     static const char *actions[] = {"secret_read", "secret_read", "secret_read", "secret_write", "secret_list"};
-    sv_audit_entry_init(e, actions[i % 5], i % 7 ? "tnt_acme" : "tnt_globex", i % 3 ? "sa:billing" : "user:ann@acme.example",
-                        "app/db/password", i % 50 != 0, i % 50 != 0 ? NULL : "access_denied");
+    sv_audit_entry_init(e, actions[i % 5], i % 7 ? "tnt_acme" : "tnt_globex",
+                        i % 3 ? "sa:billing" : "user:ann@acme.example", "app/db/password", i % 50 != 0,
+                        i % 50 != 0 ? NULL : "access_denied");
     snprintf(e->request_id, sizeof(e->request_id), "req_01JBENCH%018llu", (unsigned long long)i);
     e->status = i % 50 != 0 ? 200 : 403;
     snprintf(e->ip, sizeof(e->ip), "10.%u.%u.%u", (unsigned)(i >> 16) & 255, (unsigned)(i >> 8) & 255,
@@ -119,8 +120,7 @@ static void ceilings(sv_store_t *st, double *walk_per_s, double *hash_per_s, dou
 int main(int argc, char **argv)
 {
     const char *entries_arg = "200000", *runs_arg = "3", *dir_arg = NULL;
-    const bench_opt_t opts[] = {
-        {"entries", &entries_arg, true}, {"runs", &runs_arg, true}, {"dir", &dir_arg, true}};
+    const bench_opt_t opts[] = {{"entries", &entries_arg, true}, {"runs", &runs_arg, true}, {"dir", &dir_arg, true}};
     if (!bench_cli_parse(argc, argv, opts, SV_ARRAY_LEN(opts))) {
         fprintf(stderr, "usage: audit_bench [--entries N] [--runs R] [--dir DIR]\n");
         return 2;
@@ -190,8 +190,7 @@ int main(int argc, char **argv)
 
     printf("{\"benchmark\":\"audit_verify\",\"entries\":%llu,\"checkpoints\":%llu,\"avg_record_bytes\":%.0f,"
            "\"fill_entries_per_s\":%.0f,\"verify_entries_per_s\":{\"median\":%.0f,\"runs\":[",
-           (unsigned long long)entries, (unsigned long long)v.checkpoints, avg, entries / fill_s,
-           rates[runs / 2]);
+           (unsigned long long)entries, (unsigned long long)v.checkpoints, avg, entries / fill_s, rates[runs / 2]);
     for (int r = 0; r < runs; r++)
         printf("%s%.0f", r ? "," : "", rates[r]);
     printf("]},\"ceiling\":{\"lmdb_walk_records_per_s\":%.0f,\"blake2b_records_per_s\":%.0f},"

@@ -123,8 +123,7 @@ static void get_logs(sv_req_t *req)
     }
     char request_id[80], action[64], identity_id[SV_ID_MAX], path_prefix[600], success[8], limit[8], order[8],
         cursor[64];
-    bool has_rid, has_action, has_identity, has_prefix, has_success, has_limit, has_order, has_cursor, has_from,
-        has_to;
+    bool has_rid, has_action, has_identity, has_prefix, has_success, has_limit, has_order, has_cursor, has_from, has_to;
     int64_t from_s = 0, to_s = 0;
     if (!param(req, "request_id", request_id, sizeof(request_id), &has_rid) ||
         !param(req, "action", action, sizeof(action), &has_action) ||
@@ -421,6 +420,7 @@ static void post_checkpoint(sv_req_t *req)
 
 sv_err_t sv_http_routes_audit(sv_router_t *r)
 {
+    /* clang-format off */
     static const sv_route_t routes[] = {
         {.method = "GET", .pattern = "/v1/audit/logs", .handler = get_logs, .scope = SV_SCOPE_AUDIT_READ,
          .rate_category = SV_RL_LIST, .action = "audit_query"},
@@ -433,5 +433,6 @@ sv_err_t sv_http_routes_audit(sv_router_t *r)
         {.method = "POST", .pattern = "/v1/audit/checkpoints", .handler = post_checkpoint, .scope = SV_SCOPE_ADMIN,
          .rate_category = SV_RL_ADMIN, .action = "audit_checkpoint"},
     };
+    /* clang-format on */
     return sv_router_add_all(r, routes, SV_ARRAY_LEN(routes));
 }

@@ -42,15 +42,15 @@
 #include "store/fault.h"
 #include "store/key.h"
 
-#define PRUNE_MAX 512              /* entries per retention step */
-#define PRUNE_BACKOFF_US 60000000  /* after a step found nothing it could prune */
+#define PRUNE_MAX 512             /* entries per retention step */
+#define PRUNE_BACKOFF_US 60000000 /* after a step found nothing it could prune */
 #define META_CHECKPOINT "audit_checkpoint"
 #define CANON_FIXED (1 + 8 + 8 + 1 + 2) /* format, seq, time, success, status */
 #define N_STRINGS 8
 
 struct sv_audit {
     sv_audit_t *self; /* the hooks' argument when attached with sv_audit_attach */
-    uint8_t *sk; /* sodium_malloc: the Ed25519 secret key (seed || public key) */
+    uint8_t *sk;      /* sodium_malloc: the Ed25519 secret key (seed || public key) */
     uint8_t pk[SV_AUDIT_PK_BYTES];
     sv_audit_opts_t opts; /* key_file is not kept */
     sv_writer_t *writer;
@@ -61,9 +61,9 @@ struct sv_audit {
     bool prune_pending; /* a step is queued or running */
     bool closing;
     sv_unit_t prune_unit;
-    bool prune_more;          /* set by the step: it stopped at PRUNE_MAX */
-    size_t prune_count;       /* set by the step: entries it pruned */
-    int64_t prune_idle_until; /* writer thread only: backoff after an empty step */
+    bool prune_more;             /* set by the step: it stopped at PRUNE_MAX */
+    size_t prune_count;          /* set by the step: entries it pruned */
+    int64_t prune_idle_until;    /* writer thread only: backoff after an empty step */
     _Atomic int last_append_err; /* sv_err_t of the last append (for health) */
 };
 
@@ -145,10 +145,14 @@ size_t sv_audit_record_encode(uint8_t *out, size_t cap, uint64_t seq, int64_t ti
         const char *s;
         size_t max;
     } strs[N_STRINGS] = {
-        {e->request_id, sizeof(e->request_id)}, {e->tenant_id, sizeof(e->tenant_id)},
-        {e->identity_id, sizeof(e->identity_id)}, {e->action, sizeof(e->action)},
-        {e->path, sizeof(e->path)},             {e->error_code, sizeof(e->error_code)},
-        {e->ip, sizeof(e->ip)},                 {e->user_agent, sizeof(e->user_agent)},
+        {e->request_id, sizeof(e->request_id)},
+        {e->tenant_id, sizeof(e->tenant_id)},
+        {e->identity_id, sizeof(e->identity_id)},
+        {e->action, sizeof(e->action)},
+        {e->path, sizeof(e->path)},
+        {e->error_code, sizeof(e->error_code)},
+        {e->ip, sizeof(e->ip)},
+        {e->user_agent, sizeof(e->user_agent)},
     };
     for (size_t i = 0; i < N_STRINGS; i++)
         if (!put_str(out, cap, &off, strs[i].s, strs[i].max))
@@ -176,8 +180,8 @@ sv_err_t sv_audit_record_decode(sv_bytes_t val, sv_audit_record_t *r)
     r->success = p[off++] == 1;
     r->status = (uint16_t)((p[off] << 8) | p[off + 1]);
     off += 2;
-    sv_bytes_t *strs[N_STRINGS] = {&r->request_id, &r->tenant_id, &r->identity_id, &r->action,
-                                   &r->path,       &r->error_code, &r->ip,         &r->user_agent};
+    sv_bytes_t *strs[N_STRINGS] = {&r->request_id, &r->tenant_id,  &r->identity_id, &r->action,
+                                   &r->path,       &r->error_code, &r->ip,          &r->user_agent};
     for (size_t i = 0; i < N_STRINGS; i++) {
         if (off + 2 > val.len)
             return SV_ECORRUPT;
@@ -471,8 +475,8 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, prune_plan_t *plan)
             continue;
         }
         sv_audit_record_t r;
-        if (k.len != 8 || sv_audit_record_decode(v, &r) != SV_OK || r.seq != sv_get_be64(k.base) ||
-            r.seq != expected || memcmp(r.prev_hash, prev, SV_AUDIT_HASH_BYTES) != 0 || !sv_audit_record_hash_ok(&r))
+        if (k.len != 8 || sv_audit_record_decode(v, &r) != SV_OK || r.seq != sv_get_be64(k.base) || r.seq != expected ||
+            memcmp(r.prev_hash, prev, SV_AUDIT_HASH_BYTES) != 0 || !sv_audit_record_hash_ok(&r))
             break; /* not an entry that may go, or a broken link: stop here */
         if (r.time_us >= cutoff)
             break;

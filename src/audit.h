@@ -28,14 +28,14 @@
 
 struct sv_app;
 
-#define SV_AUDIT_FORMAT 1        /* the format byte of every stored record */
-#define SV_AUDIT_HASH_BYTES 32   /* BLAKE2b-256 */
-#define SV_AUDIT_SIG_BYTES 64    /* Ed25519 */
-#define SV_AUDIT_PK_BYTES 32     /* Ed25519 public key */
-#define SV_AUDIT_SEED_BYTES 32   /* the key file: an Ed25519 seed */
-#define SV_AUDIT_TAG_ANCHOR 'A'  /* key = seq (8 bytes) + 'A' */
+#define SV_AUDIT_FORMAT 1           /* the format byte of every stored record */
+#define SV_AUDIT_HASH_BYTES 32      /* BLAKE2b-256 */
+#define SV_AUDIT_SIG_BYTES 64       /* Ed25519 */
+#define SV_AUDIT_PK_BYTES 32        /* Ed25519 public key */
+#define SV_AUDIT_SEED_BYTES 32      /* the key file: an Ed25519 seed */
+#define SV_AUDIT_TAG_ANCHOR 'A'     /* key = seq (8 bytes) + 'A' */
 #define SV_AUDIT_TAG_CHECKPOINT 'C' /* key = seq (8 bytes) + 'C' */
-#define SV_AUDIT_RECORD_MAX 2048 /* the largest encoded entry record */
+#define SV_AUDIT_RECORD_MAX 2048    /* the largest encoded entry record */
 
 /* The domain strings that prefix a signed message (doc/audit.md). */
 #define SV_AUDIT_CHECKPOINT_DOMAIN "scaivault-audit-checkpoint-v1"
@@ -46,10 +46,10 @@ typedef struct sv_audit sv_audit_t;
 /* ---- the part: key, hook, checkpoints, retention ---- */
 
 typedef struct {
-    const char *key_file;            /* the Ed25519 seed file; created 0600 if missing */
-    uint64_t checkpoint_entries;     /* a checkpoint after this many entries (0: never by count) */
-    int64_t checkpoint_interval_ms;  /* ... or once this much time has passed (0: never by time) */
-    int64_t retention_ms;            /* prune entries older than this; 0 keeps all */
+    const char *key_file;           /* the Ed25519 seed file; created 0600 if missing */
+    uint64_t checkpoint_entries;    /* a checkpoint after this many entries (0: never by count) */
+    int64_t checkpoint_interval_ms; /* ... or once this much time has passed (0: never by time) */
+    int64_t retention_ms;           /* prune entries older than this; 0 keeps all */
 } sv_audit_opts_t;
 
 /** Loads (or creates, mode 0600) the signing key and makes the audit log.
@@ -75,6 +75,10 @@ const uint8_t *sv_audit_public_key(const sv_audit_t *a);
  * SCAIVAULT_BENCH_UNAUDITED it leaves app->audit NULL (nothing is audited).
  * Errors as sv_audit_open. */
 sv_err_t sv_audit_part_init(struct sv_app *app, char *msg, size_t msglen);
+/** Server part stop: lets every unit queued so far commit with its entry (a
+ * barrier unit through the writer), waits for a running retention step,
+ * detaches the log (app->audit = NULL: the hooks then fail audited units
+ * closed) and frees it. Runs before the writer stops. */
 void sv_audit_part_stop(struct sv_app *app);
 
 /** Runs one empty writer unit so that the batch hook gets to write a due
@@ -106,11 +110,11 @@ sv_err_t sv_audit_append(sv_audit_t *a, sv_wtxn_t *tx, const sv_audit_entry_t *e
 /* ---- checkpoints and anchors ---- */
 
 typedef struct {
-    uint64_t seq;                       /* the entry it covers */
-    uint8_t hash[SV_AUDIT_HASH_BYTES];  /* that entry's hash */
-    int64_t time_us;                    /* when it was made */
-    uint8_t sig[SV_AUDIT_SIG_BYTES];    /* Ed25519 over the signed message */
-    bool anchor;                        /* a retention anchor, not a checkpoint */
+    uint64_t seq;                      /* the entry it covers */
+    uint8_t hash[SV_AUDIT_HASH_BYTES]; /* that entry's hash */
+    int64_t time_us;                   /* when it was made */
+    uint8_t sig[SV_AUDIT_SIG_BYTES];   /* Ed25519 over the signed message */
+    bool anchor;                       /* a retention anchor, not a checkpoint */
 } sv_audit_checkpoint_t;
 
 /** Writes a checkpoint of the current chain head inside tx (the unit of POST
@@ -166,12 +170,13 @@ sv_err_t sv_audit_head(sv_txn_t *tx, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_B
 typedef struct {
     uint64_t from_seq; /* where the first slice starts; 0 or 1: the first record */
     bool started;
-    uint8_t pos[9];  /* key of the last record returned */
+    uint8_t pos[9]; /* key of the last record returned */
     size_t pos_len;
     uint8_t seek[9]; /* the iterator's start key (it must outlive the iterator) */
     size_t seek_len;
 } sv_audit_walk_t;
 
+/** Starts a walk at the records of entry from_seq (0 or 1: the very first record). */
 void sv_audit_walk_init(sv_audit_walk_t *w, uint64_t from_seq);
 /** Opens it on tx just after the last record returned (or at from_seq).
  * Close it with sv_iter_close before tx ends. Errors: SV_ENOTFOUND (there is

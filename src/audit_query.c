@@ -84,8 +84,7 @@ static bool matches(const sv_audit_query_t *q, sv_audit_query_mode_t mode, const
 }
 
 /* The position (time, seq) encoded at the end of an index key. */
-static bool row_position(sv_audit_query_mode_t mode, sv_bytes_t key, size_t prefix_len, int64_t *time_us,
-                         uint64_t *seq)
+static bool row_position(sv_audit_query_mode_t mode, sv_bytes_t key, size_t prefix_len, int64_t *time_us, uint64_t *seq)
 {
     size_t want = prefix_len + (mode == SV_AUDIT_BY_REQUEST ? 8 : 16);
     if (key.len != want)

@@ -26,24 +26,24 @@ typedef enum {
 } sv_audit_query_mode_t;
 
 typedef struct {
-    uint8_t mode;   /* sv_audit_query_mode_t */
+    uint8_t mode; /* sv_audit_query_mode_t */
     bool ascending;
     int64_t time_us; /* the last index row examined */
     uint64_t seq;
 } sv_audit_cursor_t;
 
 typedef struct {
-    const char *request_id;  /* NULL: any */
-    const char *action;      /* NULL: any */
-    const char *identity_id; /* NULL: any */
-    const char *path_prefix; /* NULL: any */
-    int success;             /* -1 any, 0 failures, 1 successes */
-    int64_t from_us, to_us;  /* inclusive time bounds; INT64_MIN / INT64_MAX when open */
-    const char *tenant;      /* NULL: every tenant (super admin) */
-    unsigned limit;          /* 1..1000 */
-    bool ascending;          /* oldest first; default newest first */
+    const char *request_id;          /* NULL: any */
+    const char *action;              /* NULL: any */
+    const char *identity_id;         /* NULL: any */
+    const char *path_prefix;         /* NULL: any */
+    int success;                     /* -1 any, 0 failures, 1 successes */
+    int64_t from_us, to_us;          /* inclusive time bounds; INT64_MIN / INT64_MAX when open */
+    const char *tenant;              /* NULL: every tenant (super admin) */
+    unsigned limit;                  /* 1..1000 */
+    bool ascending;                  /* oldest first; default newest first */
     const sv_audit_cursor_t *cursor; /* NULL: the first page */
-    unsigned scan_max;       /* index rows examined at most; 0: SV_AUDIT_QUERY_SCAN_MAX */
+    unsigned scan_max;               /* index rows examined at most; 0: SV_AUDIT_QUERY_SCAN_MAX */
 } sv_audit_query_t;
 
 /** The index q walks. */
@@ -62,7 +62,7 @@ typedef struct {
     uint64_t end_seq; /* nothing after this sequence number (the head when the export began) */
     uint64_t count;   /* records written */
     uint64_t next_from_seq;
-    bool finished;    /* the closing line is written */
+    bool finished; /* the closing line is written */
 } sv_audit_export_t;
 
 /** Prepares an export of every record from from_seq to end_seq. */

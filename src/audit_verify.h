@@ -39,8 +39,8 @@ typedef struct {
     uint64_t first_bad_seq; /* valid when done && !ok */
     uint64_t last_seq;      /* the last entry checked */
     bool has_anchor;
-    uint64_t anchor_seq;    /* where the kept log starts after retention */
-    char reason[96];        /* why first_bad_seq is bad */
+    uint64_t anchor_seq; /* where the kept log starts after retention */
+    char reason[96];     /* why first_bad_seq is bad */
 } sv_audit_verifier_t;
 
 /** Prepares v to check entries from_seq..to_seq (0: open ends). pk (may be

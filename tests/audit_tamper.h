@@ -15,13 +15,13 @@
 #include "src/audit.h"
 
 typedef enum {
-    SV_TAMPER_MODIFY,          /* flip a byte of entry seq's path/user agent */
-    SV_TAMPER_DELETE,          /* delete entry seq */
-    SV_TAMPER_SWAP,            /* swap the records of seq and seq + 1 */
-    SV_TAMPER_INSERT_COPY,     /* shift seq.. up by one, put a copy of seq - 1 at seq */
-    SV_TAMPER_INSERT_FORGED,   /* shift seq.. up by one, put a correctly chained forgery at seq */
-    SV_TAMPER_REWRITE_TAIL,    /* modify seq and recompute every hash after it (checkpoints untouched) */
-    SV_TAMPER_CHECKPOINT_SIG,  /* flip a bit of the signature of the checkpoint or anchor at seq */
+    SV_TAMPER_MODIFY,         /* flip a byte of entry seq's path/user agent */
+    SV_TAMPER_DELETE,         /* delete entry seq */
+    SV_TAMPER_SWAP,           /* swap the records of seq and seq + 1 */
+    SV_TAMPER_INSERT_COPY,    /* shift seq.. up by one, put a copy of seq - 1 at seq */
+    SV_TAMPER_INSERT_FORGED,  /* shift seq.. up by one, put a correctly chained forgery at seq */
+    SV_TAMPER_REWRITE_TAIL,   /* modify seq and recompute every hash after it (checkpoints untouched) */
+    SV_TAMPER_CHECKPOINT_SIG, /* flip a bit of the signature of the checkpoint or anchor at seq */
 } sv_tamper_t;
 
 /** Applies one tampering in a raw LMDB write transaction. Returns false when
@@ -36,7 +36,7 @@ typedef struct {
         size_t key_len;
         uint8_t *val;
         size_t val_len;
-    } *recs;
+    } * recs;
 } sv_tamper_snapshot_t;
 
 /** Copies the `audit` database. */

@@ -158,8 +158,8 @@ static void test_query_filters_and_pages(void)
     for (int i = 0; i < 5; i++) {
         char id[32];
         snprintf(id, sizeof(id), "bb-q-%d", i);
-        CU_ASSERT_FATAL(get_as(&srv, i == 4 ? "/v1/audit/logs?limit=abc" : "/v1/audit/logs?limit=1", id, srv.token,
-                               "tnt_q1", &r));
+        CU_ASSERT_FATAL(
+            get_as(&srv, i == 4 ? "/v1/audit/logs?limit=abc" : "/v1/audit/logs?limit=1", id, srv.token, "tnt_q1", &r));
         bb_resp_free(&r);
     }
     /* the super admin naming a tenant sees that tenant's entries only */
@@ -180,8 +180,8 @@ static void test_query_filters_and_pages(void)
     bb_resp_free(&r);
     /* newest first, page by page: our own queries (8 entries of tnt_q1 so far)
      * land above the cursor and do not disturb the walk */
-    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?action=audit_query&identity_id=bootstrap&limit=3", NULL, srv.token,
-                           "tnt_q1", &r));
+    CU_ASSERT_FATAL(
+        get_as(&srv, "/v1/audit/logs?action=audit_query&identity_id=bootstrap&limit=3", NULL, srv.token, "tnt_q1", &r));
     int pages = 1;
     size_t total = n_items(&r);
     while (bb_json_str(&r, "next_cursor") != NULL && pages < 10) {
@@ -209,8 +209,8 @@ static void test_query_filters_and_pages(void)
     CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?to=2000-01-01T00:00:00Z", NULL, srv.token, "tnt_q1", &r));
     CU_ASSERT_EQUAL(n_items(&r), 0);
     bb_resp_free(&r);
-    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?from=2000-01-01T00:00:00Z&path_prefix=nothing/", NULL, srv.token,
-                           "tnt_q1", &r));
+    CU_ASSERT_FATAL(
+        get_as(&srv, "/v1/audit/logs?from=2000-01-01T00:00:00Z&path_prefix=nothing/", NULL, srv.token, "tnt_q1", &r));
     CU_ASSERT_EQUAL(n_items(&r), 0);
     bb_resp_free(&r);
     /* bad parameters name their field */
@@ -431,8 +431,8 @@ static void put_u16_str(uint8_t *b, size_t *n, const char *s)
 
 static size_t check_export(const char *body, const uint8_t pk[32], size_t *checkpoints, int64_t *last_seq)
 {
-    static const char *const fields[] = {"request_id", "tenant_id", "identity_id", "action",
-                                         "path",       "error_code", "ip",         "user_agent"};
+    static const char *const fields[] = {"request_id", "tenant_id",  "identity_id", "action",
+                                         "path",       "error_code", "ip",          "user_agent"};
     uint8_t prev[32] = {0};
     bool have_prev = false;
     size_t entries = 0;
@@ -487,8 +487,8 @@ static size_t check_export(const char *body, const uint8_t pk[32], size_t *check
         } else if (strcmp(type, "checkpoint") == 0 || strcmp(type, "anchor") == 0) {
             uint8_t m[80];
             size_t n = 0;
-            const char *domain = strcmp(type, "checkpoint") == 0 ? "scaivault-audit-checkpoint-v1"
-                                                                 : "scaivault-audit-anchor-v1";
+            const char *domain =
+                strcmp(type, "checkpoint") == 0 ? "scaivault-audit-checkpoint-v1" : "scaivault-audit-anchor-v1";
             memcpy(m, domain, strlen(domain));
             n = strlen(domain);
             uint64_t seq = (uint64_t)sv_json_get(o, "seq")->u.num.i;

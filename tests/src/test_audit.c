@@ -59,7 +59,8 @@ static void teardown(fixture_t *f)
 static void make_entry(sv_audit_entry_t *e, int i, const char *tenant)
 {
     sv_audit_entry_init(e, i % 3 == 0 ? "secret_write" : "secret_read", tenant, i % 2 ? "sa:billing" : "sa:app",
-                        i % 4 == 0 ? "app/db/password" : "other/thing", i % 5 != 0, i % 5 != 0 ? NULL : "access_denied");
+                        i % 4 == 0 ? "app/db/password" : "other/thing", i % 5 != 0,
+                        i % 5 != 0 ? NULL : "access_denied");
     snprintf(e->request_id, sizeof(e->request_id), "req_%04d", i);
     e->status = i % 5 != 0 ? 200 : 403;
     snprintf(e->ip, sizeof(e->ip), "10.0.0.%d", i % 250);
@@ -128,8 +129,8 @@ static void verify(fixture_t *f, bool with_key, sv_audit_verifier_t *v)
         sv_audit_verifier_t v_;                                                                                        \
         verify((f), (key), &v_);                                                                                       \
         if (!v_.ok)                                                                                                    \
-            fprintf(stderr, "\n  %s:%d: verify: bad seq %llu: %s\n", __FILE__, __LINE__,                              \
-                    (unsigned long long)v_.first_bad_seq, v_.reason);                                                 \
+            fprintf(stderr, "\n  %s:%d: verify: bad seq %llu: %s\n", __FILE__, __LINE__,                               \
+                    (unsigned long long)v_.first_bad_seq, v_.reason);                                                  \
         CU_ASSERT(v_.ok);                                                                                              \
     } while (0)
 
@@ -139,8 +140,8 @@ static void verify(fixture_t *f, bool with_key, sv_audit_verifier_t *v)
         verify((f), (key), &v_);                                                                                       \
         CU_ASSERT_FALSE(v_.ok);                                                                                        \
         if (v_.ok || v_.first_bad_seq != (seq))                                                                        \
-            fprintf(stderr, "\n  %s:%d: verify: ok=%d bad seq %llu (%s), want %llu\n", __FILE__, __LINE__, v_.ok,     \
-                    (unsigned long long)v_.first_bad_seq, v_.reason, (unsigned long long)(seq));                      \
+            fprintf(stderr, "\n  %s:%d: verify: ok=%d bad seq %llu (%s), want %llu\n", __FILE__, __LINE__, v_.ok,      \
+                    (unsigned long long)v_.first_bad_seq, v_.reason, (unsigned long long)(seq));                       \
         CU_ASSERT_EQUAL(v_.first_bad_seq, (seq));                                                                      \
     } while (0)
 
@@ -212,16 +213,26 @@ static void example_entry(sv_audit_entry_t *e)
 static void test_canonical_example(void)
 {
     /* doc/audit.md "A worked example": keep the two in step */
-    static const char canonical_hex[] =
-        "01" "0000000000000001" "000661675b370a40" "01" "00c8"
-        "001e" "7265715f30314a44454d4f30303030303030303030303030303030303030"
-        "0008" "746e745f64656d6f"
-        "000a" "73613a62696c6c696e67"
-        "000b" "7365637265745f72656164"
-        "000f" "6170702f64622f70617373776f7264"
-        "0000"
-        "0008" "31302e302e302e37"
-        "000a" "6375726c2f382e352e30";
+    static const char canonical_hex[] = "01"
+                                        "0000000000000001"
+                                        "000661675b370a40"
+                                        "01"
+                                        "00c8"
+                                        "001e"
+                                        "7265715f30314a44454d4f30303030303030303030303030303030303030"
+                                        "0008"
+                                        "746e745f64656d6f"
+                                        "000a"
+                                        "73613a62696c6c696e67"
+                                        "000b"
+                                        "7365637265745f72656164"
+                                        "000f"
+                                        "6170702f64622f70617373776f7264"
+                                        "0000"
+                                        "0008"
+                                        "31302e302e302e37"
+                                        "000a"
+                                        "6375726c2f382e352e30";
     static const char hash_hex[] = "be2386581d8a5fc7a374c16d1f32b9172d71a475776ca9503b11b9f9b33c3e7e";
     static const char hash2_hex[] = "24d7feae9cd61405d008b617310b255241ac802a9d15694b54db88d38c134356";
     sv_audit_entry_t e;
@@ -407,7 +418,7 @@ static void test_tamper_modified(void)
 static void test_tamper_deleted(void)
 {
     tamper_case(SV_TAMPER_DELETE, 7, 7, 7);
-    tamper_case(SV_TAMPER_DELETE, 1, 1, 1);   /* the first entry */
+    tamper_case(SV_TAMPER_DELETE, 1, 1, 1);    /* the first entry */
     tamper_case(SV_TAMPER_DELETE, 20, 20, 20); /* the last one: its checkpoint names it */
 }
 
@@ -589,8 +600,8 @@ static void test_retention_anchor(void)
     CU_ASSERT_EQUAL(v.anchor_seq, 600);
     CU_ASSERT_EQUAL(v.checked, 1);
     /* a pruned request id is gone from the index */
-    sv_audit_query_t q = {.request_id = "req_0010", .success = -1, .from_us = INT64_MIN, .to_us = INT64_MAX,
-                          .limit = 10};
+    sv_audit_query_t q = {
+        .request_id = "req_0010", .success = -1, .from_us = INT64_MIN, .to_us = INT64_MAX, .limit = 10};
     CU_ASSERT_EQUAL(query_count(&f, &q), 0);
     /* new entries chain to the anchor */
     append_n(&f, 1001, 2, NULL);
@@ -828,10 +839,10 @@ static void test_export_chunks(void)
     }
     sv_buf_putc(&out, 0);
     /* entries 3..9 with the checkpoints at 4 and 8 between them, then the end */
-    const char *want[] = {"\"type\":\"entry\",\"seq\":3,", "\"type\":\"entry\",\"seq\":4,",
+    const char *want[] = {"\"type\":\"entry\",\"seq\":3,",      "\"type\":\"entry\",\"seq\":4,",
                           "\"type\":\"checkpoint\",\"seq\":4,", "\"type\":\"entry\",\"seq\":5,",
-                          "\"type\":\"entry\",\"seq\":8,", "\"type\":\"checkpoint\",\"seq\":8,",
-                          "\"type\":\"entry\",\"seq\":9,", "{\"type\":\"end\",\"count\":9,\"next_from_seq\":10,"};
+                          "\"type\":\"entry\",\"seq\":8,",      "\"type\":\"checkpoint\",\"seq\":8,",
+                          "\"type\":\"entry\",\"seq\":9,",      "{\"type\":\"end\",\"count\":9,\"next_from_seq\":10,"};
     const char *p = (const char *)out.base;
     for (size_t i = 0; i < SV_ARRAY_LEN(want); i++) {
         const char *hit = strstr(p, want[i]);
@@ -921,6 +932,5 @@ void sv_test_suite_audit(void)
              {"checkpoints_by_count", test_checkpoints_by_count}, {"checkpoints_by_time", test_checkpoints_by_time},
              {"checkpoint_now", test_checkpoint_now}, {"retention_anchor", test_retention_anchor},
              {"retention_stops_at_damage", test_retention_stops_at_damage}, {"query", test_query},
-             {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks},
-             {"key_file", test_key_file});
+             {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
 }
