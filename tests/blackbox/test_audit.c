@@ -138,6 +138,17 @@ static void test_every_request_one_entry(void)
     CU_ASSERT_FATAL(get_as(&srv, "/v1/health", "bb-health", NULL, NULL, &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
+    /* a 429: one list call a minute in tenant tnt_rl */
+    CU_ASSERT_FATAL(
+        bb_req(&srv, "PUT", "/v1/tenants/tnt_rl/rate-limits", srv.token, "tnt_setup", "{\"list\": \"1/min\"}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", "bb-rl-1", srv.token, "tnt_rl", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", "bb-429", srv.token, "tnt_rl", &r));
+    BB_ASSERT_STATUS(&r, 429);
+    bb_resp_free(&r);
 
     expect_entry("bb-404", "http_request", 404, "not_found", NULL);
     expect_entry("bb-405", "http_request", 405, "method_not_allowed", NULL);
@@ -145,6 +156,7 @@ static void test_every_request_one_entry(void)
     expect_entry("bb-401b", "audit_query", 401, "token_invalid", NULL);
     expect_entry("bb-400", "audit_query", 400, "invalid_request", "bootstrap");
     expect_entry("bb-200", "audit_query", 200, NULL, "bootstrap");
+    expect_entry("bb-429", "audit_query", 429, "rate_limited", "bootstrap");
     lookup(&srv, "bb-health", &r); /* liveness probes are not audited */
     CU_ASSERT_EQUAL(n_items(&r), 0);
     bb_resp_free(&r);
