@@ -12,6 +12,7 @@
 #include "src/commands.h"
 #include "src/config.h"
 #include "src/log.h"
+#include "store/fault.h"
 #include "store/migrate.h"
 
 static void log_step(void *arg, const char *line)
@@ -35,6 +36,8 @@ int sv_cmd_migrate(int argc, char **argv)
         return 2;
     }
     sv_log_init(cfg.log_level, cfg.log_format);
+    if (cfg.test_fault != NULL)
+        sv_fault_arm_spec(cfg.test_fault, true);
     const char *dir = sv_cli_opt(argc, argv, "data-dir");
     if (dir == NULL)
         dir = cfg.data_dir;

@@ -21,6 +21,7 @@
 #include "src/app.h"
 #include "src/commands.h"
 #include "src/log.h"
+#include "src/scheduler.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -36,6 +37,7 @@ typedef struct {
 } part_t;
 
 static const part_t parts[] = {
+    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* first: other parts register job kinds */
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
@@ -137,6 +139,10 @@ int sv_cmd_server(int argc, char **argv)
         return 2;
     }
     sv_log_init(cfg.log_level, cfg.log_format);
+    if (cfg.test_fault != NULL) {
+        sv_fault_arm_spec(cfg.test_fault, true);
+        sv_log_warn("SCAIVAULT_TEST_FAULT=%s: storage will fail on purpose", cfg.test_fault);
+    }
 
     char dev_token[64] = "";
     if (dev) {

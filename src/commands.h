@@ -10,6 +10,8 @@
 
 int sv_cmd_server(int argc, char **argv);  /* cmd_server.c */
 int sv_cmd_migrate(int argc, char **argv); /* cmd_migrate.c */
+int sv_cmd_backup(int argc, char **argv);  /* cmd_backup.c */
+int sv_cmd_restore(int argc, char **argv); /* cmd_backup.c */
 
 /** Prints "scaivault: " + message to stderr. */
 void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -87,6 +87,7 @@ typedef struct {
 
     bool dev;          /* --dev */
     bool test_faults;  /* SCAIVAULT_TEST_FAULTS: enables POST /v1/sys/faults */
+    char *test_fault;  /* SCAIVAULT_TEST_FAULT: seams armed at start (store/fault.h spec); needs test_faults */
 } sv_config_t;
 
 /** Loads the configuration: defaults, then config_file (may be NULL), then the

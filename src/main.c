@@ -81,6 +81,8 @@ static const struct {
 } commands[] = {
     {"server", sv_cmd_server, "run the server (--dev for a throwaway dev server; --config FILE)"},
     {"migrate", sv_cmd_migrate, "migrate the schema offline (--target N, --data-dir D)"},
+    {"backup", sv_cmd_backup, "write a consistent snapshot while the server runs (--out F, --data-dir D)"},
+    {"restore", sv_cmd_restore, "install a backup offline (--in F, --data-dir D, --force)"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -99,6 +99,7 @@ sv_err_t sv_store_err(int rc)
     case ENOSPC:
     case EDQUOT: return SV_ENOSPC;
     case ENOMEM: return SV_ENOMEM;
+    case ENOENT: return SV_ENOTFOUND;
     case EACCES:
     case EPERM:
     case EROFS: return SV_EPERM;
@@ -157,12 +158,12 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     sv_store_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return SV_ENOMEM;
-    st->read_only = opts->read_only;
+    st->read_only = opts->read_only || opts->single_file;
     pthread_mutex_init(&st->readers_lock, NULL);
     if ((st->dir = strdup(opts->dir)) == NULL)
         goto free_store;
 
-    if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+    if (!opts->read_only && !opts->single_file && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
         err = sv_store_err(errno);
         goto free_dir;
     }
@@ -177,8 +178,10 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         mdb_env_set_mapsize(st->env, opts->map_size);
 
     unsigned flags = MDB_NOTLS; /* readers are tied to our reader objects, not to LMDB's TLS */
-    if (opts->read_only)
+    if (opts->read_only || opts->single_file)
         flags |= MDB_RDONLY;
+    if (opts->single_file)
+        flags |= MDB_NOSUBDIR | MDB_NOLOCK;
     if (opts->no_sync)
         flags |= MDB_NOSYNC;
     rc = mdb_env_open(st->env, opts->dir, flags, 0600);

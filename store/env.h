@@ -56,6 +56,9 @@ typedef struct {
     unsigned max_readers; /* LMDB reader slots (DB_POOL_SIZE) */
     bool read_only;       /* offline tools: no writer, no migrations */
     bool no_sync;         /* tests and benchmarks only: MDB_NOSYNC */
+    bool single_file;     /* dir names one LMDB data file (a backup): opened
+                             read-only, without a lock file (MDB_NOSUBDIR |
+                             MDB_NOLOCK); nobody else may write it meanwhile */
 } sv_store_opts_t;
 
 /** Opens (creating if needed) the environment in opts->dir and opens every

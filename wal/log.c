@@ -122,6 +122,21 @@ sv_err_t sv_wal_first_lsn(sv_txn_t *tx, uint64_t *lsn)
     return edge_lsn(tx, false, lsn);
 }
 
+sv_err_t sv_wal_applied_lsn(sv_txn_t *tx, uint64_t *lsn)
+{
+    sv_bytes_t v;
+    *lsn = 0;
+    sv_err_t err = sv_txn_get(tx, SV_DB_META, SV_BYTES_STR(SV_META_APPLIED_LSN), &v);
+    if (err == SV_ENOTFOUND)
+        return SV_OK;
+    if (err != SV_OK)
+        return err;
+    if (v.len != 9 || v.base[0] != SV_WAL_APPLIED_FORMAT)
+        return SV_ECORRUPT;
+    *lsn = sv_get_be64(v.base + 1);
+    return SV_OK;
+}
+
 sv_err_t sv_wal_iter_open(sv_txn_t *tx, uint64_t from_lsn, sv_wal_iter_t *wi)
 {
     sv_put_be64(wi->seek, from_lsn);

@@ -22,6 +22,7 @@
 #define SV_WAL_LOG_H
 
 #include "store/env.h"
+#include "store/migrate.h"
 #include "store/record.h"
 
 #define SV_WAL_FORMAT 1
@@ -54,6 +55,14 @@ sv_err_t sv_wal_decode(sv_bytes_t raw, uint64_t lsn, sv_wal_record_t *out);
 sv_err_t sv_wal_last_lsn(sv_txn_t *tx, uint64_t *lsn);
 /** The LSN of the first record still kept (0 when the log is empty). */
 sv_err_t sv_wal_first_lsn(sv_txn_t *tx, uint64_t *lsn);
+
+/** The format byte of the applied_lsn record in meta (u8 format, u64 LSN). */
+#define SV_WAL_APPLIED_FORMAT 1
+
+/** The last LSN that a committed batch handed out (meta applied_lsn; 0 when
+ * nothing was ever written). Unlike sv_wal_last_lsn it survives pruning.
+ * Errors: SV_ECORRUPT (a malformed record), SV_EIO. */
+sv_err_t sv_wal_applied_lsn(sv_txn_t *tx, uint64_t *lsn);
 
 /** Reads the log in LSN order, from any LSN on. */
 typedef struct {
