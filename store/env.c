@@ -152,6 +152,24 @@ sv_err_t sv_store_open_dbis(sv_store_t *st, MDB_txn *txn)
     return SV_OK;
 }
 
+/* A single file (a backup) that is shorter than its meta page says, e.g. an
+ * interrupted copy, would fault (SIGBUS) as soon as a missing page is touched
+ * through the map. mdb_env_open has read only the meta pages, with read(2):
+ * check the size before any page is. */
+static sv_err_t check_file_size(MDB_env *env, const char *path)
+{
+    struct stat sb;
+    MDB_envinfo ei;
+    MDB_stat ms;
+    if (stat(path, &sb) != 0)
+        return sv_store_err(errno);
+    mdb_env_info(env, &ei);
+    mdb_env_stat(env, &ms);
+    if ((uint64_t)sb.st_size < ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize)
+        return SV_ECORRUPT;
+    return SV_OK;
+}
+
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
 {
     sv_err_t err = SV_ENOMEM;
@@ -191,6 +209,8 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     }
     /* A map size smaller than the file means another process grew it. */
     mdb_env_set_mapsize(st->env, 0);
+    if (opts->single_file && (err = check_file_size(st->env, opts->dir)) != SV_OK)
+        goto close_env;
 
     MDB_txn *txn;
     rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
