@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 static const char *const db_names[SV_DB_COUNT_] = {
     [SV_DB_META] = "meta",
@@ -447,6 +448,14 @@ sv_err_t sv_store_grow(sv_store_t *st, size_t need)
         pthread_mutex_unlock(&r->snapshot_lock);
     pthread_mutex_unlock(&st->readers_lock);
     return sv_store_err(rc);
+}
+
+bool sv_store_disk_full(sv_store_t *st)
+{
+    struct statvfs vfs;
+    if (statvfs(st->dir, &vfs) != 0)
+        return false;
+    return (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)1 << 20);
 }
 
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max)

@@ -134,6 +134,11 @@ void sv_iter_close(sv_iter_t *it);
  * snapshots of this process to end. */
 sv_err_t sv_store_grow(sv_store_t *st, size_t need);
 
+/** Whether the filesystem of the data directory is (nearly) full: less than
+ * 1 MiB available. LMDB reports a write cut short by a full disk as EIO; the
+ * writer asks this to tell a full disk (507) from a failing one (503). */
+bool sv_store_disk_full(sv_store_t *st);
+
 /** Reader slot statistics for health: used and max. */
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max);
 /** Percentage of the map in use (0-100). */

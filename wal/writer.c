@@ -400,6 +400,9 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
                 break;
             }
             err = sv_store_err(rc);
+            /* LMDB reports a write cut short by a full disk as EIO */
+            if (err == SV_EIO && sv_store_disk_full(w->st))
+                err = SV_ENOSPC;
         } else {
             mdb_txn_abort(tx.batch_txn);
         }
