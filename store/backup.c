@@ -320,7 +320,7 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
     if (mkdir(dir, 0700) != 0) {
         if (errno != EEXIST)
             return errno_err(errno);
-        bool empty;
+        bool empty = false;
         if ((err = dir_is_empty(dir, &empty)) != SV_OK)
             return err;
         if (!empty && !force)
