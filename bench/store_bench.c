@@ -343,12 +343,18 @@ static const char *fs_name(const char *dir)
     if (statfs(dir, &sfs) != 0)
         return "unknown";
     switch ((unsigned long)sfs.f_type) {
-    case 0xEF53: return "ext4";
-    case 0x01021994: return "tmpfs";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x794c7630: return "overlayfs";
-    default: return "other";
+    case 0xEF53:
+        return "ext4";
+    case 0x01021994:
+        return "tmpfs";
+    case 0x58465342:
+        return "xfs";
+    case 0x9123683E:
+        return "btrfs";
+    case 0x794c7630:
+        return "overlayfs";
+    default:
+        return "other";
     }
 }
 
@@ -400,11 +406,9 @@ int main(int argc, char **argv)
             o.json_path = v;
         else if (strcmp(a, "--clients") == 0 && (o.n_clients = parse_list(v, o.clients, MAX_LIST)) > 0)
             ;
-        else if (strcmp(a, "--read-threads") == 0 &&
-                 (o.n_read_threads = parse_list(v, o.read_threads, MAX_LIST)) > 0)
+        else if (strcmp(a, "--read-threads") == 0 && (o.n_read_threads = parse_list(v, o.read_threads, MAX_LIST)) > 0)
             ;
-        else if (strcmp(a, "--value-size") == 0 && (o.value_size = strtoul(v, NULL, 10)) >= 1 &&
-                 o.value_size <= 65536)
+        else if (strcmp(a, "--value-size") == 0 && (o.value_size = strtoul(v, NULL, 10)) >= 1 && o.value_size <= 65536)
             ;
         else if (strcmp(a, "--read-keys") == 0 && (o.read_keys = (unsigned)strtoul(v, NULL, 10)) >= 1)
             ;

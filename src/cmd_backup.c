@@ -121,8 +121,7 @@ int sv_cmd_backup(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (access(path, R_OK) != 0) {
-        sv_cli_error("backup: no database in '%s' (%s): check --data-dir or SCAIVAULT_DATA_DIR", dir,
-                     strerror(errno));
+        sv_cli_error("backup: no database in '%s' (%s): check --data-dir or SCAIVAULT_DATA_DIR", dir, strerror(errno));
         goto free_config;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -181,8 +180,12 @@ int sv_cmd_restore(int argc, char **argv)
     sv_backup_info_t info;
     sv_err_t err = sv_store_restore(in, dir, force, &info);
     switch (err) {
-    case SV_OK: rc = 0; break;
-    case SV_ENOTFOUND: sv_cli_error("restore: cannot read '%s': no such file or directory", in); break;
+    case SV_OK:
+        rc = 0;
+        break;
+    case SV_ENOTFOUND:
+        sv_cli_error("restore: cannot read '%s': no such file or directory", in);
+        break;
     case SV_ECORRUPT:
         sv_cli_error("restore: '%s' is not a ScaiVault backup (not an LMDB data file, or damaged); '%s' is unchanged",
                      in, dir);

@@ -63,7 +63,7 @@ struct sv_scheduler {
     uint64_t wake_seq;
     bool stopping;
     kind_slot_t kinds[SV_SCHED_MAX_KINDS];
-    int running; /* slot whose handler runs now, or -1 */
+    int running;                                    /* slot whose handler runs now, or -1 */
     char warned[MAX_WARNED][SV_SCHED_KIND_MAX + 1]; /* unknown kinds already logged */
     unsigned n_warned;
 
@@ -481,8 +481,8 @@ static void run_timer(sv_scheduler_t *s, const next_timer_t *t, uint64_t seen)
     if (!ok)
         return; /* unregistered since find_next: look again */
 
-    sv_sched_job_t job = {.kind = t->kind, .key = t->key, .due_ms = t->due_ms, .now_ms = sv_scheduler_now_ms(),
-                          .attempts = t->attempts};
+    sv_sched_job_t job = {
+        .kind = t->kind, .key = t->key, .due_ms = t->due_ms, .now_ms = sv_scheduler_now_ms(), .attempts = t->attempts};
     sv_err_t result = fn(arg, &job);
     if (result != SV_OK)
         sv_log_warn("scheduler: job %s '%s' failed (attempt %u): %s", t->kind, t->key, t->attempts + 1,

@@ -137,8 +137,7 @@ static sv_err_t read_info(sv_store_t *st, sv_backup_info_t *info)
     if ((err = sv_wal_applied_lsn(tx, &info->lsn)) != SV_OK)
         goto end_read;
     sv_bytes_t id;
-    if (sv_txn_get(tx, SV_DB_META, SV_BYTES_STR(SV_META_INSTANCE_ID), &id) == SV_OK && id.len == 17 &&
-        id.base[0] == 1)
+    if (sv_txn_get(tx, SV_DB_META, SV_BYTES_STR(SV_META_INSTANCE_ID), &id) == SV_OK && id.len == 17 && id.base[0] == 1)
         hex(info->instance_id, id.base + 1, 16);
     for (int db = 0; db < SV_DB_COUNT_ && err == SV_OK; db++)
         if (sv_store_has_db(st, (sv_db_t)db))

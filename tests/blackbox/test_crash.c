@@ -84,8 +84,8 @@ static bool crash_round(const char *data_dir, const char *acks_path, int round, 
     if (pipe(pipefd) != 0)
         return false;
     const char *retention = round % 4 == 3 ? "20" : "0"; /* some rounds prune the log as they go */
-    const char *argv[] = {bb_crashdriver(), "write", "--data-dir", data_dir, "--clients", "4", "--keys", "3",
-                          "--map-size", "1048576", "--retention-ms", retention, NULL};
+    const char *argv[] = {bb_crashdriver(), "write",   "--data-dir",     data_dir,  "--clients", "4", "--keys", "3",
+                          "--map-size",     "1048576", "--retention-ms", retention, NULL};
     pid_t pid = fork();
     if (pid == 0) {
         dup2(pipefd[1], 1);
@@ -124,8 +124,8 @@ static bool crash_round(const char *data_dir, const char *acks_path, int round, 
     const char *vargs[] = {"verify", "--data-dir", data_dir, "--keys", "3", "--acks", acks_path, NULL};
     int rc = bb_run_exe(bb_crashdriver(), vargs, NULL, out, sizeof(out), 60000);
     if (rc != 0) {
-        fprintf(stderr, "\n  round %d (killed after %d ms, %lu acks this round): verify exited %d: %s\n", round,
-                delay, lr.n_acks, rc, out);
+        fprintf(stderr, "\n  round %d (killed after %d ms, %lu acks this round): verify exited %d: %s\n", round, delay,
+                lr.n_acks, rc, out);
         return false;
     }
     if (round == ROUNDS - 1)

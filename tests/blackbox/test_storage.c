@@ -48,7 +48,7 @@ static int run_sv(const char *data_dir, const char *const *args, const char *con
 #define ASSERT_OUT_HAS(out, needle)                                                                                    \
     do {                                                                                                               \
         if (strstr((out), (needle)) == NULL)                                                                           \
-            fprintf(stderr, "\n  %s:%d: output lacks \"%s\":\n%s\n", __FILE__, __LINE__, (needle), (out));            \
+            fprintf(stderr, "\n  %s:%d: output lacks \"%s\":\n%s\n", __FILE__, __LINE__, (needle), (out));             \
         CU_ASSERT_PTR_NOT_NULL(strstr((out), (needle)));                                                               \
     } while (0)
 
@@ -71,15 +71,7 @@ static void set_schema(const char *data_dir, uint32_t v)
     sv_store_t *st;
     sv_store_opts_t o = {.dir = data_dir, .map_size = 1 << 20};
     CU_ASSERT_EQUAL_FATAL(sv_store_open(&st, &o), SV_OK);
-    MDB_txn *txn;
-    MDB_dbi meta;
-    CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(sv_store_env(st), NULL, 0, &txn), 0);
-    CU_ASSERT_EQUAL_FATAL(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint8_t buf[5] = {1};
-    sv_put_be32(buf + 1, v);
-    MDB_val k = {strlen(SV_META_SCHEMA_VERSION), SV_META_SCHEMA_VERSION}, val = {5, buf};
-    CU_ASSERT_EQUAL(mdb_put(txn, meta, &k, &val, 0), 0);
-    CU_ASSERT_EQUAL(mdb_txn_commit(txn), 0);
+    CU_ASSERT(sv_test_set_schema(st, v));
     sv_store_close(st);
 }
 
@@ -296,8 +288,8 @@ static void test_backup_and_restore_cli(void)
 /* Starts the driver writing into data_dir; returns its pid once it is READY. */
 static pid_t start_writer(const char *data_dir, const char *log)
 {
-    const char *argv[] = {bb_crashdriver(), "write", "--data-dir", data_dir, "--clients", "4", "--keys", "3",
-                          "--map-size", "1048576", NULL};
+    const char *argv[] = {bb_crashdriver(), "write", "--data-dir", data_dir,  "--clients", "4",
+                          "--keys",         "3",     "--map-size", "1048576", NULL};
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(log, O_CREAT | O_WRONLY | O_TRUNC, 0600);

@@ -328,8 +328,8 @@ static int verify_units(sv_txn_t *tx, int keys, const uint64_t *max_ack, uint64_
     for (int c = 0; c < MAX_CLIENTS; c++) {
         last[c] = stored_last(tx, c);
         if (last[c] < max_ack[c])
-            return fail("client %d: unit %" PRIu64 " was acknowledged but the store ends at %" PRIu64, c,
-                        max_ack[c], last[c]);
+            return fail("client %d: unit %" PRIu64 " was acknowledged but the store ends at %" PRIu64, c, max_ack[c],
+                        last[c]);
         /* every unit up to last is whole and right */
         for (uint64_t s = 1; s <= last[c]; s++) {
             for (int j = 0; j < keys; j++) {
@@ -396,8 +396,8 @@ static int cmd_verify(int argc, char **argv)
     sv_store_reader_free(r);
     sv_store_close(st);
     if (rc == 0) {
-        printf("OK units=%" PRIu64 " acks=%" PRIu64 " lsn=%" PRIu64 " log_first=%" PRIu64 "\n", units, n_acks,
-               sum.last, sum.first);
+        printf("OK units=%" PRIu64 " acks=%" PRIu64 " lsn=%" PRIu64 " log_first=%" PRIu64 "\n", units, n_acks, sum.last,
+               sum.first);
         fflush(stdout);
     }
     return rc;

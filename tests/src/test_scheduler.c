@@ -62,9 +62,9 @@ static struct {
     pthread_cond_t cond;
     run_t runs[64];
     int n;
-    int fail_first;        /* fail this many runs with SV_EUPSTREAM */
-    int64_t next_due_ms;   /* set job->next_due_ms to this */
-    int sleep_ms;          /* block this long in the handler */
+    int fail_first;      /* fail this many runs with SV_EUPSTREAM */
+    int64_t next_due_ms; /* set job->next_due_ms to this */
+    int sleep_ms;        /* block this long in the handler */
     bool entered, finished_sleep;
 } rec = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -379,8 +379,8 @@ void sv_test_suite_scheduler(void)
     SV_SUITE("src/scheduler", {"runs_in_due_order", test_runs_in_due_order},
              {"survives_restart", test_survives_restart},
              {"earlier_timer_wakes_thread", test_earlier_timer_wakes_thread},
-             {"at_tx_commits_with_the_unit", test_at_tx_commits_with_the_unit},
-             {"retry_and_move", test_retry_and_move}, {"cancel_and_invalid", test_cancel_and_invalid},
+             {"at_tx_commits_with_the_unit", test_at_tx_commits_with_the_unit}, {"retry_and_move", test_retry_and_move},
+             {"cancel_and_invalid", test_cancel_and_invalid},
              {"unknown_kind_does_not_block", test_unknown_kind_does_not_block},
              {"unregister_waits_for_running_handler", test_unregister_waits_for_running_handler});
 }

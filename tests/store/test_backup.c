@@ -51,19 +51,6 @@ static sv_store_t *open_store(const char *dir)
     return st;
 }
 
-static void set_schema(sv_store_t *st, uint32_t v)
-{
-    MDB_txn *txn;
-    MDB_dbi meta;
-    CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(sv_store_env(st), NULL, 0, &txn), 0);
-    CU_ASSERT_EQUAL_FATAL(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint8_t buf[5] = {1};
-    sv_put_be32(buf + 1, v);
-    MDB_val k = {strlen(SV_META_SCHEMA_VERSION), SV_META_SCHEMA_VERSION}, val = {5, buf};
-    CU_ASSERT_EQUAL(mdb_put(txn, meta, &k, &val, 0), 0);
-    CU_ASSERT_EQUAL(mdb_txn_commit(txn), 0);
-}
-
 /* A unit writes two keys u/<n>/a and u/<n>/b with 1 KB values. */
 static sv_err_t apply_pair(sv_wtxn_t *tx, sv_unit_t *u)
 {
@@ -247,7 +234,7 @@ static void test_verify_refuses_bad_files(void)
     CU_ASSERT_EQUAL(sv_store_write_file_atomic(path, "{\"lsn\": 1}\n", 11, 0600), SV_OK);
     CU_ASSERT_EQUAL(sv_store_backup_verify(path, &info), SV_ECORRUPT);
     CU_ASSERT_EQUAL(sv_store_restore(path, dst, false, &info), SV_ECORRUPT);
-    CU_ASSERT_EQUAL(count_dir(dst), -1); /* not even created */
+    CU_ASSERT_EQUAL(count_dir(dst), -1);                               /* not even created */
     CU_ASSERT_EQUAL(sv_store_backup_verify(base, &info), SV_ECORRUPT); /* a directory */
 
     /* a newer schema than the binary's: backed up as is, refused by restore */
@@ -255,7 +242,7 @@ static void test_verify_refuses_bad_files(void)
     path_in(out, sizeof(out), "newer.mdb");
     sv_store_t *st = open_store(src);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
-    set_schema(st, 99);
+    CU_ASSERT(sv_test_set_schema(st, 99));
     CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_OK);
     CU_ASSERT_EQUAL(info.schema_version, 99);
     sv_store_close(st);
