@@ -496,8 +496,9 @@ static void run_timer(sv_scheduler_t *s, const next_timer_t *t, uint64_t seen)
     finish_op_t op = {t, result, job.next_due_ms, job.now_ms};
     sv_unit_t u = {.apply = apply_finish, .arg = &op};
     sv_err_t err = sv_writer_run(s->w, &u);
-    if (err != SV_OK && err != SV_ESHUTDOWN) {
-        /* the timer stays due and runs again: don't spin on a failing disk */
+    if (err != SV_OK) {
+        /* the timer stays due and runs again: don't spin on a failing disk
+         * (or a writer that stopped first) */
         sv_log_error("scheduler: cannot record the run of %s '%s': %s", t->kind, t->key, sv_strerror(err));
         pthread_mutex_lock(&s->lock);
         sleep_locked(s, seen, sv_scheduler_now_ms() + WRITE_RETRY_MS);
@@ -518,17 +519,16 @@ static void *scheduler_main(void *arg)
         next_timer_t t;
         sv_err_t err = find_next(s, &t);
         int64_t now = sv_scheduler_now_ms();
+        int64_t deadline = now + MAX_SLEEP_MS;
         if (err != SV_OK) {
             sv_log_error("scheduler: cannot read the schedule: %s", sv_strerror(err));
-            t.found = false;
-            t.due_ms = now + WRITE_RETRY_MS;
+            deadline = now + WRITE_RETRY_MS;
         } else if (t.found && t.due_ms <= now) {
             run_timer(s, &t, seen);
             continue;
-        }
-        int64_t deadline = now + MAX_SLEEP_MS;
-        if (t.found && t.due_ms < deadline)
+        } else if (t.found && t.due_ms < deadline) {
             deadline = t.due_ms;
+        }
         pthread_mutex_lock(&s->lock);
         sleep_locked(s, seen, deadline);
         pthread_mutex_unlock(&s->lock);

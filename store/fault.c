@@ -78,10 +78,14 @@ static bool parse_spec_item(const char *item, size_t len, int *op, unsigned *nth
     memcpy(buf, item, len);
     buf[len] = 0;
     int n = 0;
-    for (char *save = NULL, *f = strtok_r(buf, ":", &save); f != NULL; f = strtok_r(NULL, ":", &save)) {
+    for (char *f = buf; f != NULL; n++) { /* split at ':', keeping empty fields (they are errors) */
         if (n == 4)
             return false;
-        fields[n++] = f;
+        fields[n] = f;
+        char *colon = strchr(f, ':');
+        if (colon != NULL)
+            *colon++ = 0;
+        f = colon;
     }
     if (n < 2 || (*op = sv_fault_op_from_name(fields[0])) < 0)
         return false;
@@ -106,17 +110,17 @@ static bool parse_spec_item(const char *item, size_t len, int *op, unsigned *nth
 int sv_fault_arm_spec(const char *spec, bool arm)
 {
     for (int pass = 0; pass < (arm ? 2 : 1); pass++) { /* check everything first, then arm */
-        for (const char *p = spec; *p != 0;) {
+        for (const char *p = spec;; p++) {
             size_t len = strcspn(p, ",");
             int op, err;
             unsigned nth, count;
-            if (!parse_spec_item(p, len, &op, &nth, &count, &err))
+            if (!parse_spec_item(p, len, &op, &nth, &count, &err)) /* also an empty item */
                 return -1;
             if (pass == 1)
                 sv_fault_arm((sv_fault_op_t)op, nth, count, err);
             p += len;
-            if (*p == ',')
-                p++;
+            if (*p == 0)
+                break;
         }
     }
     return 0;
