@@ -391,6 +391,29 @@ static void write_access_log(sv_req_t *req)
         sv_buf_free(&b);
 }
 
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return status < 400 ? "OK" : "Error";
+    }
+}
+
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
@@ -400,7 +423,7 @@ static void send_response(sv_req_t *req)
         return;
     }
     h->res.status = req->status;
-    h->res.reason = req->status < 400 ? "OK" : "Error";
+    h->res.reason = reason_phrase(req->status);
     if (req->worker->stopping)
         h->http1_is_persistent = 0; /* HTTP/1: close after this response while stopping */
     h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, req->request_id,
@@ -470,16 +493,20 @@ static void async_audit_complete(sv_unit_t *u)
     free(u->arg);
 }
 
+/* Ends a request whose response is built: audits it, then sends. A write's
+ * entry already travelled with its unit, so its response goes out at once. */
 static void finish(sv_req_t *req)
 {
-    if (req->audit_pending)
-        return; /* the audit entry already went with a write unit */
+    if (req->has_op) {
+        send_response(req);
+        return;
+    }
     sv_audit_entry_t *a = &req->audit;
     a->status = req->status;
     a->success = req->status < 400;
     if (a->success)
         a->error_code[0] = 0;
-    if (!audited(req) || req->has_op) {
+    if (!audited(req)) {
         send_response(req);
         return;
     }
@@ -501,7 +528,7 @@ static void finish(sv_req_t *req)
         }
         /* could not queue: fail closed */
         req->finished = false;
-        req->audit_pending = true;
+        req->n_headers = 0;
         sv_buf_free(&req->body);
         sv_buf_t body;
         sv_buf_init(&body, false);
@@ -514,7 +541,6 @@ static void finish(sv_req_t *req)
     req->unit.audit = a;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    req->audit_pending = true;
     if (sv_writer_submit(w, &req->unit) != SV_OK) {
         req->unit.result = SV_ESHUTDOWN;
         sv_req_unit_done(req);
@@ -555,7 +581,6 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
     req->unit.audit = audited(req) ? &req->audit : NULL;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    req->audit_pending = false;
     if (sv_writer_submit(req->app->writer, &req->unit) != SV_OK) {
         req->has_op = false;
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
@@ -579,16 +604,14 @@ void sv_req_unit_done(sv_req_t *req)
         send_response(req);
         return;
     }
-    /* a write: its audit entry went with it */
-    req->audit_pending = true;
+    /* a write: its audit entry went with it (or nothing did) */
     if (result == SV_EAUDIT) {
         sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
         return;
     }
-    if (result != SV_OK && result == req->unit.result && req->op_status == 0 &&
-        (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
-         result == SV_ECORRUPT || result == SV_EAGAIN)) {
-        /* the commit itself failed: nothing of the unit exists */
+    if (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
+        result == SV_ECORRUPT || result == SV_EAGAIN) {
+        /* storage failed (the commit, or the batch): nothing of the unit exists */
         sv_req_fail_err(req, result);
         return;
     }
@@ -618,7 +641,7 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     req->status = 0;
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
-    req->finished = req->audit_pending = req->has_op = false;
+    req->finished = req->has_op = false;
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;

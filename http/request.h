@@ -23,6 +23,7 @@
 #include "http/error.h"
 #include "http/router.h"
 #include "src/app.h"
+#include "src/audit_entry.h"
 #include "src/buf.h"
 #include "src/cidr.h"
 #include "src/json.h"
@@ -30,22 +31,8 @@
 
 typedef struct sv_worker sv_worker_t;
 
-#define SV_REQUEST_ID_MAX 64
 #define SV_REQ_MAX_HEADERS 8
 
-/* The audit entry of one request (its format and chain are src/audit's). */
-typedef struct {
-    char request_id[SV_REQUEST_ID_MAX + 1];
-    char tenant_id[SV_TENANT_MAX];
-    char identity_id[SV_ID_MAX];
-    char action[40];
-    char path[600];
-    bool success;
-    char error_code[40];
-    int status;
-    char ip[46];
-    char user_agent[256];
-} sv_audit_entry_t;
 
 /** A handler's description of a write: run on the writer thread, in one unit
  * with the request's audit entry. */
@@ -96,7 +83,6 @@ struct sv_req {
     } headers[SV_REQ_MAX_HEADERS];
     unsigned n_headers;
     bool finished;         /* reply/fail was called */
-    bool audit_pending;
 
     /* audit */
     sv_audit_entry_t audit;

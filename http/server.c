@@ -32,7 +32,7 @@
 #include "src/log.h"
 
 #define TICK_MS 50
-#define IDLE_EXIT_US 500000 /* while stopping: leave once idle this long */
+#define IDLE_EXIT_US 2000000 /* while stopping: leave once no request came for this long */
 
 struct sv_http_server {
     sv_app_t *app;
@@ -117,20 +117,25 @@ static void on_conn_close(void *data)
     w->open_conns--;
 }
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+/* Accepts one pending connection; false when none is waiting. */
+static bool accept_one(sv_worker_t *w, h2o_socket_t *listener)
 {
-    sv_worker_t *w = listener->data;
-    if (err != NULL)
-        return;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (sock == NULL)
-        return;
+        return false;
     int one = 1;
     setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     w->open_conns++;
     sock->on_close.cb = on_conn_close;
     sock->on_close.data = w;
     h2o_accept(&w->accept_ctx, sock);
+    return true;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err == NULL)
+        accept_one(listener->data, listener);
 }
 
 static void unit_post(sv_notify_t *n, sv_unit_t *u)
@@ -150,10 +155,30 @@ static void on_units(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messa
     }
 }
 
+void sv_worker_post(sv_worker_t *w, sv_worker_task_t *task)
+{
+    h2o_multithread_send_message(&w->task_receiver, &task->msg);
+}
+
+static void on_tasks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        sv_worker_task_t *task = H2O_STRUCT_FROM_MEMBER(sv_worker_task_t, msg, msg);
+        task->fn(task);
+    }
+}
+
+/* Closing a listening socket resets the connections still waiting in its
+ * backlog, which their clients see as dropped requests: accept them first
+ * (they are served, with Connection: close), then close. */
 static void close_listeners(sv_worker_t *w)
 {
     for (unsigned i = 0; i < w->n_listeners; i++) {
         if (w->listeners[i] != NULL) {
+            while (accept_one(w, w->listeners[i]))
+                ;
             h2o_socket_read_stop(w->listeners[i]);
             h2o_socket_close(w->listeners[i]);
             w->listeners[i] = NULL;
@@ -203,6 +228,7 @@ static void *worker_main(void *arg)
     w->queue = h2o_multithread_create_queue(w->loop);
     h2o_multithread_register_receiver(w->queue, &w->unit_receiver, on_units);
     h2o_multithread_register_receiver(w->queue, &w->control_receiver, on_control);
+    h2o_multithread_register_receiver(w->queue, &w->task_receiver, on_tasks);
     h2o_timeout_init(w->loop, &w->tick_timeout, TICK_MS);
     w->tick.cb = on_tick;
     h2o_timeout_link(w->loop, &w->tick_timeout, &w->tick);

@@ -18,6 +18,13 @@ typedef struct sv_http_server sv_http_server_t;
 typedef struct sv_req sv_req_t;
 typedef struct sv_worker sv_worker_t;
 
+/** A piece of work posted to a worker's loop from another thread. */
+typedef struct sv_worker_task sv_worker_task_t;
+struct sv_worker_task {
+    h2o_multithread_message_t msg; /* private */
+    void (*fn)(sv_worker_task_t *task);
+};
+
 struct sv_worker {
     unsigned id;
     pthread_t thread;
@@ -32,6 +39,7 @@ struct sv_worker {
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t unit_receiver;    /* units back from the writer */
     h2o_multithread_receiver_t control_receiver; /* shutdown */
+    h2o_multithread_receiver_t task_receiver;    /* sv_worker_post */
     h2o_multithread_message_t shutdown_msg;
     sv_notify_t notify; /* posts completed units to unit_receiver */
     struct sv_store_reader *reader;
@@ -46,6 +54,11 @@ struct sv_worker {
     sv_req_t *free_reqs; /* recycled request contexts */
     unsigned n_free_reqs;
 };
+
+/** Runs task->fn(task) on w's event loop, soon. Any thread. The task must stay
+ * valid until fn runs; fn owns it then. Used to continue a request after work
+ * done elsewhere (a JWKS refresh, a remote KMS call). */
+void sv_worker_post(sv_worker_t *w, sv_worker_task_t *task);
 
 /** The worker of the calling thread, or NULL off the HTTP workers. */
 sv_worker_t *sv_worker_current(void);

@@ -23,4 +23,17 @@ bool sv_http_rate_limit(sv_req_t *req);
  * (http/auth.c) */
 bool sv_http_resolve_tenant(sv_req_t *req);
 
+/** Decides whether the request's principal may do perm on the tenant secret
+ * path (path is the secret path, not the URL). Returns true when allowed;
+ * otherwise fails the request (403 access_denied with details such as
+ * failed_condition) and returns false. Super admins (the bootstrap token, a
+ * promoted identity) are always allowed. (http/authorize.c) */
+bool sv_http_authorize(sv_req_t *req, const char *path, size_t len, sv_perm_t perm);
+
+/** The same for a partner-scoped path (/v1/partner/secrets/...): writes need
+ * the role partner_admin of partner_id (403 access_denied with
+ * details.reason "partner_admin_required"); reads by a tenant of that partner
+ * go through the tenant's policies. (http/authorize.c) */
+bool sv_http_authorize_partner(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm);
+
 #endif

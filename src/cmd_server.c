@@ -163,12 +163,21 @@ int sv_cmd_server(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     sv_app_t app = {.cfg = &cfg, .started_at = sv_now_s(), .started_mono_us = sv_mono_us()};
+    /* listeners and TLS first: a bad address or certificate stops us before
+     * anything is written to the data directory */
+    sv_http_server_t *http = NULL;
+    sv_err_t err = sv_http_server_new(&app, &http, msg, sizeof(msg));
+    if (err != SV_OK) {
+        sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
+        rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
+        goto free_config;
+    }
     sv_store_opts_t so = {.dir = cfg.data_dir, .map_size = cfg.map_size, .max_readers = cfg.db_pool_size};
-    sv_err_t err = sv_store_open(&app.store, &so);
+    err = sv_store_open(&app.store, &so);
     if (err != SV_OK) {
         sv_cli_error("SCAIVAULT_DATA_DIR: cannot open the database in '%s': %s", cfg.data_dir, sv_strerror(err));
         rc = (err == SV_EPERM || err == SV_EINVAL) ? 2 : 1;
-        goto free_config;
+        goto free_http;
     }
     if ((rc = check_schema(app.store, &cfg)) != 0)
         goto close_store;
@@ -190,15 +199,9 @@ int sv_cmd_server(int argc, char **argv)
         }
     }
 
-    sv_http_server_t *http;
-    if ((err = sv_http_server_new(&app, &http, msg, sizeof(msg))) != SV_OK) {
-        sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
-        rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
-        goto stop_parts;
-    }
     if ((err = sv_http_server_start(http)) != SV_OK) {
         sv_cli_error("cannot start the HTTP workers: %s", sv_strerror(err));
-        goto free_http;
+        goto stop_parts;
     }
     {
         char fields[512];
@@ -219,8 +222,6 @@ int sv_cmd_server(int argc, char **argv)
     sv_http_server_stop(http, SHUTDOWN_GRACE_MS);
     rc = 0;
 
-free_http:
-    sv_http_server_free(http);
 stop_parts:
     while (started > 0) {
         started--;
@@ -229,9 +230,13 @@ stop_parts:
     }
     sv_writer_stop(app.writer); /* commits everything still queued */
 close_store:
+    sv_http_server_free(http); /* after the writer: its readers go with it */
+    http = NULL;
     sv_store_close(app.store);
     if (rc == 0)
         sv_log_info("stopped");
+free_http:
+    sv_http_server_free(http);
 free_config:
     sv_config_free(&cfg);
     return rc;

@@ -40,3 +40,21 @@ bool sv_tenant_id_valid(const char *s, size_t len)
     }
     return true;
 }
+
+static const char *const perm_names[] = {"read", "list", "write", "delete", "rotate", "admin"};
+
+const char *sv_perm_name(sv_perm_t p)
+{
+    for (size_t i = 0; i < SV_ARRAY_LEN(perm_names); i++)
+        if (p == 1u << i)
+            return perm_names[i];
+    return NULL;
+}
+
+sv_perm_t sv_perm_from_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < SV_ARRAY_LEN(perm_names); i++)
+        if (strlen(perm_names[i]) == len && memcmp(perm_names[i], name, len) == 0)
+            return (sv_perm_t)(1u << i);
+    return (sv_perm_t)0;
+}

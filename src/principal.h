@@ -35,6 +35,21 @@ enum {
     SV_ROLE_PARTNER_ADMIN = 1u << 2,
 };
 
+/* Permissions that policies grant (API.md "Secrets"). */
+typedef enum {
+    SV_PERM_READ = 1u << 0,
+    SV_PERM_LIST = 1u << 1,
+    SV_PERM_WRITE = 1u << 2,
+    SV_PERM_DELETE = 1u << 3,
+    SV_PERM_ROTATE = 1u << 4,
+    SV_PERM_ADMIN = 1u << 5,
+} sv_perm_t;
+
+/** The name of a permission ("read", ...), or NULL. */
+const char *sv_perm_name(sv_perm_t p);
+/** The permission called name, or 0. */
+sv_perm_t sv_perm_from_name(const char *name, size_t len);
+
 #define SV_ID_MAX 256
 #define SV_TENANT_MAX 64
 #define SV_PRINCIPAL_MAX_GROUPS 32

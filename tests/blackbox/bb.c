@@ -137,7 +137,7 @@ bool bb_start_args(bb_server_t *s, const char *const *env, const char *const *ar
     }
     if (s->port == 0)
         s->port = free_port();
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
+    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d", s->tls ? "https" : "http", s->port);
     char listen[64], data[340], token[120];
     snprintf(listen, sizeof(listen), "SCAIVAULT_LISTEN=127.0.0.1:%d", s->port);
     snprintf(data, sizeof(data), "SCAIVAULT_DATA_DIR=%s", s->data_dir);
@@ -386,13 +386,21 @@ bool bb_req_h(bb_server_t *s, const char *method, const char *path, const char *
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_error);
+    if (s->tls) {
+        /* the tests' own self-signed certificate */
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    }
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &s->http_version);
+    }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     r->body = b.p != NULL ? b.p : calloc(1, 1);

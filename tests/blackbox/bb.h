@@ -26,6 +26,8 @@ typedef struct {
     char data_dir[300];  /* dir/data, unless the env overrides it */
     char log_path[300];  /* dir/server.log: the server's stdout and stderr */
     char token[80];      /* the BOOTSTRAP_TOKEN it was started with */
+    bool tls;            /* set before bb_start when the env configures TLS: https:// URLs */
+    long http_version;   /* CURL_HTTP_VERSION_* of the last response (bb_req_h) */
 } bb_server_t;
 
 /** Starts the server. env: NULL-terminated "KEY=VALUE" overrides (may be
