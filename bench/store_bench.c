@@ -11,8 +11,9 @@
  *               [--read-threads 1,2]
  *
  * The design choice: the baseline and the writer run on the same filesystem,
- * in the same process, one after the other in each run, so the ratio between
- * them holds even when absolute numbers move (the machine is shared). Every
+ * in the same process, in each run, the baseline half before and half after
+ * the writer figures, so the ratio between them holds even when absolute
+ * numbers move (the machine is shared, and fsync latency drifts with it). Every
  * write is durable (no MDB_NOSYNC): a writer unit puts one key and its change
  * record and completes only after the fsync of its batch, exactly as an API
  * write would. Not part of `make check`: it measures, it does not assert.
@@ -435,12 +436,19 @@ int main(int argc, char **argv)
     char rdir[1024];
     sv_store_t *rst = fill_reads(&o, rdir, sizeof(rdir));
     for (int r = 0; r < o.runs; r++) {
-        base[r] = run_baseline(&o);
-        fprintf(stderr, "run %d: baseline %.0f writes/s", r + 1, base[r]);
-        for (int c = 0; c < o.n_clients; c++) {
+        /* the baseline brackets the writer figures (half before, half after)
+         * so that a disk that speeds up or slows down during the run moves
+         * both sides of the ratio alike */
+        opts_t half = o;
+        half.seconds = o.seconds / 2;
+        double before = run_baseline(&half);
+        for (int c = 0; c < o.n_clients; c++)
             wr[c][r] = run_writer(&o, o.clients[c], &batch[c][r]);
+        double after = run_baseline(&half);
+        base[r] = (before + after) / 2;
+        fprintf(stderr, "run %d: baseline %.0f writes/s (%.0f before, %.0f after)", r + 1, base[r], before, after);
+        for (int c = 0; c < o.n_clients; c++)
             fprintf(stderr, ", writer x%d %.0f/s (batch %.1f)", o.clients[c], wr[c][r], batch[c][r]);
-        }
         for (int t = 0; t < o.n_read_threads; t++) {
             rd[t][r] = run_reads(rst, &o, o.read_threads[t], &misses);
             fprintf(stderr, ", reads x%d %.0f/s/thread", o.read_threads[t], rd[t][r]);

@@ -509,6 +509,7 @@ static void run_timer(sv_scheduler_t *s, const next_timer_t *t, uint64_t seen)
 static void *scheduler_main(void *arg)
 {
     sv_scheduler_t *s = arg;
+    pthread_setname_np(pthread_self(), "sv-scheduler");
     for (;;) {
         pthread_mutex_lock(&s->lock);
         bool stopping = s->stopping;

@@ -47,6 +47,14 @@ uint32_t sv_crc32c(uint32_t crc, const void *p, size_t len);
 /** Encodes a record (everything but its LSN, which is the key) into w.
  * The caller frees w. */
 void sv_wal_encode(sv_recw_t *w, const sv_wal_record_t *rec);
+/** The two halves of sv_wal_encode, for the writer, which sets the unit-end
+ * flag only once it knows a record is its unit's last: encode_body starts w
+ * over (keeping its allocation) with everything but the checksum; seal
+ * appends the checksum over lsn and the body. */
+void sv_wal_encode_body(sv_recw_t *w, const sv_wal_record_t *rec);
+void sv_wal_seal(sv_recw_t *w, uint64_t lsn);
+/** Offset of the flags byte in an encoded record. */
+#define SV_WAL_FLAGS_OFFSET 4
 /** Decodes and verifies raw, stored at lsn. Errors: SV_ECORRUPT (bad format,
  * bounds, or checksum). Pointers in *out point into raw. */
 sv_err_t sv_wal_decode(sv_bytes_t raw, uint64_t lsn, sv_wal_record_t *out);

@@ -91,14 +91,11 @@ static sv_err_t flush_pending(sv_wtxn_t *tx, bool unit_end)
     if (!tx->has_pending)
         return SV_OK;
     if (unit_end)
-        tx->pending.buf[4] |= SV_WAL_FLAG_UNIT_END; /* flags byte: format, op, db(2), flags */
-    if (unit_end) {
-        /* the flag is covered by the checksum: recompute it */
-        uint8_t lsn_be[8];
-        sv_put_be64(lsn_be, tx->pending_lsn);
-        size_t body = tx->pending.len - 4;
-        uint32_t crc = sv_crc32c(sv_crc32c(0, lsn_be, 8), tx->pending.buf, body);
-        sv_put_be32(tx->pending.buf + body, crc);
+        tx->pending.buf[SV_WAL_FLAGS_OFFSET] |= SV_WAL_FLAG_UNIT_END;
+    sv_wal_seal(&tx->pending, tx->pending_lsn); /* the checksum covers the flag */
+    if (tx->pending.failed) {
+        tx->has_pending = false;
+        return SV_ENOMEM;
     }
     uint8_t key[8];
     sv_put_be64(key, tx->pending_lsn);
@@ -125,8 +122,7 @@ static sv_err_t log_change(sv_wtxn_t *tx, uint8_t op, sv_db_t db, sv_bytes_t key
     sv_wal_record_t rec = {
         .lsn = lsn, .unit_id = tx->unit_id, .time_us = tx->now_us, .op = op, .db = (uint16_t)db, .key = key,
         .value = val};
-    sv_recw_free(&tx->pending);
-    sv_wal_encode(&tx->pending, &rec);
+    sv_wal_encode_body(&tx->pending, &rec);
     if (tx->pending.failed)
         return SV_ENOMEM;
     tx->pending_lsn = lsn;
@@ -426,6 +422,7 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
 static void *writer_main(void *arg)
 {
     sv_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "sv-writer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (w->head == NULL && !w->stopping)
