@@ -381,7 +381,7 @@ static void jw_runs(sv_jw_t *jw, const double *v, int n)
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.seconds = 2, .runs = 3, .value_size = 1024, .read_keys = 100000};
+    opts_t o = {.seconds = 1, .runs = 3, .value_size = 1024, .read_keys = 100000};
     o.n_clients = parse_list("1,16,64", o.clients, MAX_LIST);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.read_threads[0] = 1;
@@ -426,6 +426,7 @@ int main(int argc, char **argv)
     } else if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
         return usage("cannot create --data-dir");
     }
+    const char *fs = fs_name(o.data_dir);
     if ((value_buf = malloc(o.value_size)) == NULL)
         return 1;
     for (size_t i = 0; i < o.value_size; i++)
@@ -478,7 +479,7 @@ int main(int argc, char **argv)
     sv_jw_key(&jw, "read_keys");
     sv_jw_uint(&jw, o.read_keys);
     sv_jw_key(&jw, "filesystem");
-    sv_jw_cstr(&jw, fs_name(own_dir ? "/tmp" : o.data_dir));
+    sv_jw_cstr(&jw, fs);
     sv_jw_key(&jw, "cores");
     sv_jw_int(&jw, cores);
     sv_jw_obj_end(&jw);

@@ -18,9 +18,11 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "http/metrics.h"
 #include "http/server.h"
 #include "http/steps.h"
 
@@ -103,9 +105,11 @@ static void new_request_id(char out[SV_REQUEST_ID_MAX + 1])
 
 const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
 {
+    size_t nl = strlen(name);
     for (unsigned i = 0; i < req->n_params; i++) {
-        if (strcmp(req->params[i].name, name) == 0 ||
-            (strncmp(req->params[i].name, name, strlen(name)) == 0 && req->params[i].name[strlen(name)] == '*')) {
+        /* the router's name points into the pattern: "id}/..." or "path*}" */
+        const char *pn = req->params[i].name;
+        if (strncmp(pn, name, nl) == 0 && (pn[nl] == 0 || pn[nl] == '}' || pn[nl] == '*')) {
             if (len != NULL)
                 *len = req->params[i].len;
             return req->params[i].value;
@@ -259,6 +263,11 @@ void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name
     req->n_headers++;
 }
 
+void sv_req_set_content_type(sv_req_t *req, const char *content_type)
+{
+    req->content_type = content_type;
+}
+
 static void finish(sv_req_t *req);
 
 static void set_response(sv_req_t *req, int status, sv_buf_t *body)
@@ -323,6 +332,8 @@ void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const cha
     const sv_api_error_info_t *info = sv_api_error_info(e);
     if (!req->finished)
         snprintf(req->audit.error_code, sizeof(req->audit.error_code), "%s", info->code);
+    if (!req->finished && info->status >= 500)
+        sv_req_log(req, SV_LOG_ERROR, "request failed: %s: %s", info->code, message != NULL ? message : info->message);
     set_response(req, info->status, &body);
     finish(req);
 }
@@ -347,49 +358,85 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err)
     sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
 }
 
-/* ---- sending ---- */
+/* ---- logs ---- */
 
-static void write_access_log(sv_req_t *req)
+/* Appends s to a text-format line with control characters replaced, so that
+ * one entry stays one line whatever a client sent. */
+static void text_field(sv_buf_t *b, const char *s, size_t len)
 {
-    if (req->app->cfg->log_level > SV_LOG_INFO)
+    for (size_t i = 0; i < len; i++)
+        sv_buf_putc(b, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
+}
+
+void sv_req_log(sv_req_t *req, sv_log_level_t level, const char *fmt, ...)
+{
+    if (!sv_log_enabled(level))
         return;
-    char line[1024];
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char fields[160] = "";
+    if (req->route != NULL)
+        snprintf(fields, sizeof(fields), "\"route\":\"%s\"", req->route->pattern);
+    sv_log_fields(level, req->request_id, fields, "%s", msg);
+}
+
+/* One access-log line per request (LOG_LEVEL info or lower), built straight
+ * into the worker's buffer, which is flushed every tick or when large. */
+static void write_access_log(sv_req_t *req, uint64_t duration_us)
+{
+    if (!sv_log_enabled(SV_LOG_INFO))
+        return;
+    sv_buf_t *b = sv_worker_log_buf(req->worker);
     char ts[21];
     sv_time_format(ts, sv_now_s());
-    sv_buf_t b = {.base = (uint8_t *)line, .cap = sizeof(line)};
-    sv_jw_t jw;
-    sv_jw_init(&jw, &b);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "time");
-    sv_jw_cstr(&jw, ts);
-    sv_jw_key(&jw, "level");
-    sv_jw_cstr(&jw, "info");
-    sv_jw_key(&jw, "msg");
-    sv_jw_cstr(&jw, "request");
-    sv_jw_key(&jw, "request_id");
-    sv_jw_cstr(&jw, req->request_id);
-    sv_jw_key(&jw, "method");
-    if (req->h2o != NULL)
-        sv_jw_str(&jw, req->h2o->method.base, req->h2o->method.len > 16 ? 16 : req->h2o->method.len);
-    else
-        sv_jw_cstr(&jw, "-");
-    sv_jw_key(&jw, "route");
-    sv_jw_cstr(&jw, req->route != NULL ? req->route->pattern : "-");
-    sv_jw_key(&jw, "status");
-    sv_jw_int(&jw, req->status);
-    sv_jw_key(&jw, "duration_us");
-    sv_jw_uint(&jw, sv_mono_us() - req->start_us);
-    sv_jw_key(&jw, "identity");
-    sv_jw_cstr(&jw, req->authenticated ? req->principal.identity_id : NULL);
-    sv_jw_key(&jw, "tenant");
-    sv_jw_cstr(&jw, req->tenant_id[0] ? req->tenant_id : NULL);
-    sv_jw_obj_end(&jw);
-    /* the line buffer is fixed: a failed grow means the line was too long */
-    if (b.base == (uint8_t *)line && !b.failed)
-        sv_worker_log(req->worker, line, b.len);
-    else if (b.base != (uint8_t *)line)
-        sv_buf_free(&b);
+    const char *method = req->h2o != NULL ? req->h2o->method.base : "-";
+    size_t method_len = req->h2o != NULL ? (req->h2o->method.len > 16 ? 16 : req->h2o->method.len) : 1;
+    const char *route = req->route != NULL ? req->route->pattern : "-";
+    const char *identity = req->authenticated ? req->principal.identity_id : NULL;
+    const char *tenant = req->tenant_id[0] ? req->tenant_id : NULL;
+    if (sv_log_format() == SV_LOG_TEXT) {
+        sv_buf_printf(b, "%s info  [", ts);
+        text_field(b, req->request_id, strlen(req->request_id));
+        sv_buf_puts(b, "] request method=");
+        text_field(b, method, method_len);
+        sv_buf_printf(b, " route=%s status=%d duration_us=%llu identity=", route, req->status,
+                      (unsigned long long)duration_us);
+        text_field(b, identity != NULL ? identity : "-", strlen(identity != NULL ? identity : "-"));
+        sv_buf_puts(b, " tenant=");
+        text_field(b, tenant != NULL ? tenant : "-", strlen(tenant != NULL ? tenant : "-"));
+    } else {
+        sv_jw_t jw;
+        sv_jw_init(&jw, b);
+        sv_jw_obj_begin(&jw);
+        sv_jw_key(&jw, "time");
+        sv_jw_cstr(&jw, ts);
+        sv_jw_key(&jw, "level");
+        sv_jw_cstr(&jw, "info");
+        sv_jw_key(&jw, "msg");
+        sv_jw_cstr(&jw, "request");
+        sv_jw_key(&jw, "request_id");
+        sv_jw_cstr(&jw, req->request_id);
+        sv_jw_key(&jw, "method");
+        sv_jw_str(&jw, method, method_len);
+        sv_jw_key(&jw, "route");
+        sv_jw_cstr(&jw, route);
+        sv_jw_key(&jw, "status");
+        sv_jw_int(&jw, req->status);
+        sv_jw_key(&jw, "duration_us");
+        sv_jw_uint(&jw, duration_us);
+        sv_jw_key(&jw, "identity");
+        sv_jw_cstr(&jw, identity);
+        sv_jw_key(&jw, "tenant");
+        sv_jw_cstr(&jw, tenant);
+        sv_jw_obj_end(&jw);
+    }
+    sv_worker_log_done(req->worker);
 }
+
+/* ---- sending ---- */
 
 static const char *reason_phrase(int status)
 {
@@ -417,7 +464,9 @@ static const char *reason_phrase(int status)
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
-    write_access_log(req);
+    uint64_t duration_us = sv_mono_us() - req->start_us;
+    sv_http_metrics_record(req->worker->metrics, req->route, req->status, duration_us);
+    write_access_log(req, duration_us);
     if (h == NULL) {
         sv_req_free(req);
         return;
@@ -438,7 +487,8 @@ static void send_response(sv_req_t *req)
     }
     h2o_iovec_t iov = h2o_iovec_init(NULL, 0);
     if (req->body.len > 0) {
-        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+        const char *ct = req->content_type != NULL ? req->content_type : "application/json";
+        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
         pool_body_t *pb = h2o_mem_alloc_shared(&h->pool, sizeof(*pb), pool_body_dispose);
         pb->secure = req->body.secure;
@@ -593,6 +643,8 @@ void sv_req_unit_done(sv_req_t *req)
     if (!req->has_op) {
         /* an audit-only unit: the response is already built */
         if (result != SV_OK) {
+            sv_req_log(req, SV_LOG_ERROR, "request failed: audit_unavailable: the audit entry could not be written: %s",
+                       sv_strerror(result));
             sv_buf_free(&req->body);
             req->n_headers = 0;
             sv_buf_t body;
@@ -641,6 +693,7 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     req->status = 0;
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
+    req->content_type = NULL;
     req->finished = req->has_op = false;
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;

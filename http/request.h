@@ -27,6 +27,7 @@
 #include "src/buf.h"
 #include "src/cidr.h"
 #include "src/json.h"
+#include "src/log.h"
 #include "src/principal.h"
 
 typedef struct sv_worker sv_worker_t;
@@ -82,6 +83,7 @@ struct sv_req {
         char value[128];
     } headers[SV_REQ_MAX_HEADERS];
     unsigned n_headers;
+    const char *content_type; /* static; NULL: application/json */
     bool finished;         /* reply/fail was called */
 
     /* audit */
@@ -130,6 +132,9 @@ void sv_req_audit_path(sv_req_t *req, const char *path, size_t len);
 void sv_req_audit_action(sv_req_t *req, const char *action);
 /** Adds a response header (value is copied, at most 127 bytes). */
 void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name, const char *value);
+/** Sets the response's Content-Type (static string) instead of
+ * application/json, e.g. for the Prometheus text of /v1/metrics. */
+void sv_req_set_content_type(sv_req_t *req, const char *content_type);
 /** Ends the request with status and a JSON body in plain memory. Takes the
  * buffer's memory over (body is left empty). body may be NULL (no content). */
 void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
@@ -147,6 +152,15 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err);
 /** Hands a write to the writer in one unit with the audit entry; op->done
  * builds the response afterwards. */
 void sv_req_submit(sv_req_t *req, const sv_req_op_t *op);
+
+/* ---- logs ---- */
+
+/** Writes a structured log line (src/log.h) that belongs to req: it carries
+ * req's request_id and route, so the line can be found from the response's
+ * X-Request-ID or the audit entry. msg is printf-formatted; never pass a
+ * secret or a token. Requests that fail with a 5xx status are logged this
+ * way at error level by the pipeline itself. */
+void sv_req_log(sv_req_t *req, sv_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- pipeline (server.c and auth) ---- */
 

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/metrics.h"
 #include "http/request.h"
 #include "src/log.h"
 
@@ -40,6 +41,7 @@ struct sv_http_server {
     h2o_hostconf_t *hostconf;
     SSL_CTX *ssl_ctx;
     sv_router_t *router;
+    sv_http_metrics_t *metrics;
     sv_worker_t *workers;
     unsigned n_workers;
     int ports[SV_MAX_LISTEN];
@@ -98,7 +100,23 @@ static void flush_access_log(sv_worker_t *w)
 void sv_worker_log(sv_worker_t *w, const void *line, size_t len)
 {
     sv_buf_append(&w->access_log, line, len);
+    sv_worker_log_done(w);
+}
+
+sv_buf_t *sv_worker_log_buf(sv_worker_t *w)
+{
+    return &w->access_log;
+}
+
+void sv_worker_log_done(sv_worker_t *w)
+{
     sv_buf_putc(&w->access_log, '\n');
+    if (w->access_log.failed) {
+        /* out of memory: the buffered lines are lost, the next ones are not */
+        sv_buf_free(&w->access_log);
+        sv_buf_init(&w->access_log, false);
+        return;
+    }
     if (w->access_log.len > 16384)
         flush_access_log(w);
 }
@@ -346,7 +364,6 @@ sv_err_t sv_http_server_new(sv_app_t *app, sv_http_server_t **out, char *msg, si
         snprintf(msg, msglen, "route table: %s", sv_strerror(err));
         goto fail;
     }
-
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("scaivault"));
     /* h2o answers over-large bodies itself, in plain text; keep its limit well
@@ -389,6 +406,12 @@ fail:
 
 sv_err_t sv_http_server_start(sv_http_server_t *s)
 {
+    /* the server parts have started by now: app->metrics exists */
+    sv_err_t merr = sv_http_metrics_new(s->router, s->app->metrics, &s->metrics);
+    if (merr != SV_OK)
+        return merr;
+    for (unsigned i = 0; i < s->n_workers; i++)
+        s->workers[i].metrics = s->metrics;
     h2o_barrier_init(&s->ready, s->n_workers + 1);
     for (unsigned i = 0; i < s->n_workers; i++) {
         sv_worker_t *w = &s->workers[i];
@@ -429,6 +452,7 @@ void sv_http_server_free(sv_http_server_t *s)
         sv_buf_free(&w->access_log);
     }
     free(s->workers);
+    sv_http_metrics_free(s->metrics);
     if (s->ssl_ctx != NULL)
         SSL_CTX_free(s->ssl_ctx);
     sv_router_free(s->router);

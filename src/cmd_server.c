@@ -20,7 +20,9 @@
 #include "http/server.h"
 #include "src/app.h"
 #include "src/commands.h"
+#include "src/health.h"
 #include "src/log.h"
+#include "src/ratelimit.h"
 #include "src/scheduler.h"
 #include "store/fault.h"
 #include "store/migrate.h"
@@ -37,7 +39,9 @@ typedef struct {
 } part_t;
 
 static const part_t parts[] = {
-    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* first: other parts register job kinds */
+    {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
+    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that schedule jobs */
+    {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
@@ -223,6 +227,8 @@ int sv_cmd_server(int argc, char **argv)
     rc = 0;
 
 stop_parts:
+    sv_http_server_free(http); /* before the parts: it holds their metrics */
+    http = NULL;
     while (started > 0) {
         started--;
         if (parts[started].stop != NULL)
@@ -230,7 +236,7 @@ stop_parts:
     }
     sv_writer_stop(app.writer); /* commits everything still queued */
 close_store:
-    sv_http_server_free(http); /* after the writer: its readers go with it */
+    sv_http_server_free(http); /* its readers go before the store */
     http = NULL;
     sv_store_close(app.store);
     if (rc == 0)

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 static const char *const db_names[SV_DB_COUNT_] = {
     [SV_DB_META] = "meta",
@@ -55,6 +56,7 @@ struct sv_store_reader {
     MDB_txn *txn;
     sv_txn_t handle;
     pthread_mutex_t snapshot_lock; /* held from read_begin to read_end */
+    uint64_t begin_ns;             /* when the current snapshot began (for read_latency) */
     struct sv_store_reader *next;
 };
 
@@ -66,6 +68,7 @@ struct sv_store {
     bool read_only;
     pthread_mutex_t readers_lock; /* guards the readers list */
     sv_store_reader_t *readers;
+    sv_latency_t read_latency; /* read snapshots, begin to end */
 };
 
 const char *sv_store_db_name(sv_db_t db)
@@ -301,8 +304,16 @@ void sv_store_reader_free(sv_store_reader_t *r)
     free(r);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
 {
+    r->begin_ns = mono_ns(); /* includes waiting for a map resize */
     pthread_mutex_lock(&r->snapshot_lock);
     int rc = mdb_txn_renew(r->txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -322,6 +333,13 @@ void sv_store_read_end(sv_store_reader_t *r)
 {
     mdb_txn_reset(r->txn);
     pthread_mutex_unlock(&r->snapshot_lock);
+    /* rounded up to the microsecond: a read that happened took time */
+    sv_latency_record(&r->st->read_latency, (mono_ns() - r->begin_ns + 999) / 1000);
+}
+
+sv_latency_t *sv_store_read_latency(sv_store_t *st)
+{
+    return &st->read_latency;
 }
 
 sv_err_t sv_txn_get(sv_txn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t *val)
@@ -458,14 +476,23 @@ bool sv_store_disk_full(sv_store_t *st)
     return (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)1 << 20);
 }
 
+/* mdb_reader_list() calls back once per slot in use (after a header line). */
+static int count_reader(const char *line, void *ctx)
+{
+    while (*line == ' ')
+        line++;
+    if (*line >= '0' && *line <= '9')
+        (*(unsigned *)ctx)++;
+    return 0;
+}
+
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max)
 {
-    MDB_envinfo info;
-    mdb_env_info(st->env, &info);
-    unsigned m = 0;
+    unsigned m = 0, n = 0;
     mdb_env_get_maxreaders(st->env, &m);
+    mdb_reader_list(st->env, count_reader, &n);
     *max = m;
-    *used = info.me_numreaders;
+    *used = n;
 }
 
 double sv_store_map_used_pct(sv_store_t *st)

@@ -13,6 +13,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 
+#include "src/latency.h"
 #include "src/sv.h"
 
 /* The named databases. The numbers are stable: change records (wal/) name a
@@ -139,9 +140,13 @@ sv_err_t sv_store_grow(sv_store_t *st, size_t need);
  * writer asks this to tell a full disk (507) from a failing one (503). */
 bool sv_store_disk_full(sv_store_t *st);
 
-/** Reader slot statistics for health: used and max. */
+/** Reader slot statistics for health: slots in use now (by any process)
+ * and the maximum (DB_POOL_SIZE). */
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max);
 /** Percentage of the map in use (0-100). */
 double sv_store_map_used_pct(sv_store_t *st);
+/** Durations of read snapshots (sv_store_read_begin to _end, rounded up to
+ * the microsecond), recorded by every reader; valid for the life of st. */
+sv_latency_t *sv_store_read_latency(sv_store_t *st);
 
 #endif

@@ -82,6 +82,7 @@ struct sv_writer {
     sv_latency_t commit_latency;
     _Atomic uint64_t stat_last_lsn, stat_commits, stat_failed, stat_units, stat_grows;
     _Atomic uint64_t stat_hist[8];
+    _Atomic uint64_t stat_batch_units; /* units in committed batches */
 };
 
 /* ---- change records ---- */
@@ -389,6 +390,7 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
                 atomic_store(&w->stat_last_lsn, w->last_lsn);
                 atomic_fetch_add(&w->stat_commits, 1);
                 atomic_fetch_add(&w->stat_hist[hist_bucket(n)], 1);
+                atomic_fetch_add(&w->stat_batch_units, n);
                 pthread_mutex_lock(&w->hooks_lock);
                 for (unsigned i = 0; i < w->n_commit_hooks; i++)
                     w->commit_fns[i](w->commit_args[i], w->last_lsn);
@@ -635,6 +637,7 @@ void sv_writer_stats(sv_writer_t *w, sv_writer_stats_t *out)
     pthread_mutex_unlock(&w->lock);
     for (int i = 0; i < 8; i++)
         out->batch_hist[i] = atomic_load(&w->stat_hist[i]);
+    out->batch_units = atomic_load(&w->stat_batch_units);
 }
 
 sv_latency_t *sv_writer_commit_latency(sv_writer_t *w)

@@ -112,6 +112,7 @@ typedef struct {
     uint64_t map_grows;
     unsigned queue_depth;   /* units waiting now */
     uint64_t batch_hist[8]; /* batch sizes: 1, 2-4, 5-16, 17-64, 65-256, 257-1024, ... */
+    uint64_t batch_units;   /* units in committed batches (the sum of batch_hist's sizes) */
 } sv_writer_stats_t;
 
 void sv_writer_stats(sv_writer_t *w, sv_writer_stats_t *out);
