@@ -38,6 +38,7 @@
 
 #include "src/app.h"
 #include "src/health.h"
+#include "src/scheduler.h"
 #include "src/log.h"
 #include "store/fault.h"
 #include "store/key.h"
@@ -834,6 +835,21 @@ static bool health_ok(void *ctx, char *why, size_t whylen)
     return err == SV_OK;
 }
 
+#define SCHED_KIND "audit_checkpoint"
+#define SCHED_MAX_PERIOD_MS 60000 /* with retention: prune at least this often */
+
+/* The scheduler job: an empty batch, so that a due time-based checkpoint and
+ * due pruning happen even when nothing else is written. */
+static sv_err_t sched_tick(void *arg, sv_sched_job_t *job)
+{
+    sv_audit_t *a = arg;
+    int64_t period = a->opts.checkpoint_interval_ms > 0 ? a->opts.checkpoint_interval_ms : SCHED_MAX_PERIOD_MS;
+    if (a->opts.retention_ms > 0 && period > SCHED_MAX_PERIOD_MS)
+        period = SCHED_MAX_PERIOD_MS;
+    job->next_due_ms = job->now_ms + period;
+    return sv_audit_tick(a);
+}
+
 sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
 {
     const sv_config_t *cfg = app->cfg;
@@ -858,6 +874,13 @@ sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
         return err;
     app->audit = a;
     attach(a, app->writer, &app->audit);
+    if (app->scheduler != NULL) {
+        /* a failure here only delays time-based checkpoints until the next write */
+        if ((err = sv_scheduler_register(app->scheduler, SCHED_KIND, sched_tick, a)) == SV_OK)
+            err = sv_scheduler_ensure(app->scheduler, SCHED_KIND, "", sv_scheduler_now_ms());
+        if (err != SV_OK)
+            sv_log_warn("audit: cannot schedule the periodic checkpoint job: %s", sv_strerror(err));
+    }
     return SV_OK;
 }
 
@@ -866,6 +889,8 @@ void sv_audit_part_stop(sv_app_t *app)
     sv_audit_t *a = app->audit;
     if (a == NULL)
         return;
+    if (app->scheduler != NULL)
+        sv_scheduler_unregister(app->scheduler, SCHED_KIND); /* waits for a running tick */
     pthread_mutex_lock(&a->lock);
     a->closing = true; /* no new retention step */
     pthread_mutex_unlock(&a->lock);

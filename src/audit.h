@@ -71,7 +71,9 @@ void sv_audit_close(sv_audit_t *a);
 const uint8_t *sv_audit_public_key(const sv_audit_t *a);
 
 /** Server part (src/cmd_server.c): opens the log from the configuration,
- * attaches it to app->writer and sets app->audit. With
+ * attaches it to app->writer, sets app->audit and registers the scheduler job
+ * "audit_checkpoint" (an sv_audit_tick every AUDIT_CHECKPOINT_INTERVAL, at
+ * least every minute with retention). With
  * SCAIVAULT_BENCH_UNAUDITED it leaves app->audit NULL (nothing is audited).
  * Errors as sv_audit_open. */
 sv_err_t sv_audit_part_init(struct sv_app *app, char *msg, size_t msglen);

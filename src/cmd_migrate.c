@@ -12,6 +12,7 @@
 #include "src/commands.h"
 #include "src/config.h"
 #include "src/log.h"
+#include "store/fault.h"
 #include "store/migrate.h"
 
 static void log_step(void *arg, const char *line)

@@ -24,6 +24,7 @@
 #include "src/health.h"
 #include "src/log.h"
 #include "src/ratelimit.h"
+#include "src/scheduler.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -40,6 +41,7 @@ typedef struct {
 
 static const part_t parts[] = {
     {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
+    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that schedule jobs */
     {"audit", sv_audit_part_init, sv_audit_part_stop},
     {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
@@ -143,6 +145,10 @@ int sv_cmd_server(int argc, char **argv)
         return 2;
     }
     sv_log_init(cfg.log_level, cfg.log_format);
+    if (cfg.test_fault != NULL) {
+        sv_fault_arm_spec(cfg.test_fault, true);
+        sv_log_warn("SCAIVAULT_TEST_FAULT=%s: storage will fail on purpose", cfg.test_fault);
+    }
 
     char dev_token[64] = "";
     if (dev) {

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/fault.h"
+
 typedef sv_err_t (*parse_fn)(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen);
 
 typedef struct {
@@ -387,6 +389,13 @@ static sv_err_t p_test_faults(sv_config_t *cfg, const char *name, const char *v,
     return SV_OK;
 }
 
+static sv_err_t p_test_fault(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    if (sv_fault_arm_spec(v, false) != 0)
+        FAIL("'%s' is not a list of op:nth[:count[:ERRNO]] (e.g. commit:2:1:EIO)", v);
+    return set_str(&cfg->test_fault, v);
+}
+
 static sv_err_t p_pool(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     uint64_t n;
@@ -560,6 +569,7 @@ static const setting_t settings[] = {
     {"LOG_FORMAT", p_log_format},
     {"OTEL_EXPORTER_OTLP_ENDPOINT", p_otel},
     {"SCAIVAULT_TEST_FAULTS", p_test_faults},
+    {"SCAIVAULT_TEST_FAULT", p_test_fault},
     {"SCAIVAULT_BENCH_UNAUDITED", p_bench_unaudited},
 };
 
@@ -749,6 +759,11 @@ sv_err_t sv_config_load(sv_config_t *cfg, const char *config_file, bool dev, cha
         rc = SV_EINVAL;
         goto out;
     }
+    if (cfg->test_fault != NULL && !cfg->test_faults) {
+        snprintf(err, errlen, "SCAIVAULT_TEST_FAULT: needs SCAIVAULT_TEST_FAULTS=true");
+        rc = SV_EINVAL;
+        goto out;
+    }
     if (cfg->db_pool_size < cfg->threads + 4) {
         snprintf(err, errlen, "DB_POOL_SIZE: %u is too small for %u threads (needs at least %u)", cfg->db_pool_size,
                  cfg->threads, cfg->threads + 4);
@@ -782,6 +797,7 @@ void sv_config_free(sv_config_t *cfg)
     free(cfg->kms_local_key_file);
     free(cfg->audit_signing_key_file);
     free(cfg->otel_endpoint);
+    free(cfg->test_fault);
     sodium_memzero(cfg->bootstrap_token_hash, sizeof(cfg->bootstrap_token_hash));
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -88,6 +88,7 @@ typedef struct {
 
     bool dev;          /* --dev */
     bool test_faults;  /* SCAIVAULT_TEST_FAULTS: enables POST /v1/sys/faults */
+    char *test_fault;  /* SCAIVAULT_TEST_FAULT: seams armed at start (store/fault.h spec); needs test_faults */
     bool bench_unaudited; /* SCAIVAULT_BENCH_UNAUDITED: benchmarks only, audits nothing */
 } sv_config_t;
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 static const char *const db_names[SV_DB_COUNT_] = {
@@ -102,6 +103,7 @@ sv_err_t sv_store_err(int rc)
     case ENOSPC:
     case EDQUOT: return SV_ENOSPC;
     case ENOMEM: return SV_ENOMEM;
+    case ENOENT: return SV_ENOTFOUND;
     case EACCES:
     case EPERM:
     case EROFS: return SV_EPERM;
@@ -154,18 +156,36 @@ sv_err_t sv_store_open_dbis(sv_store_t *st, MDB_txn *txn)
     return SV_OK;
 }
 
+/* A single file (a backup) that is shorter than its meta page says, e.g. an
+ * interrupted copy, would fault (SIGBUS) as soon as a missing page is touched
+ * through the map. mdb_env_open has read only the meta pages, with read(2):
+ * check the size before any page is. */
+static sv_err_t check_file_size(MDB_env *env, const char *path)
+{
+    struct stat sb;
+    MDB_envinfo ei;
+    MDB_stat ms;
+    if (stat(path, &sb) != 0)
+        return sv_store_err(errno);
+    mdb_env_info(env, &ei);
+    mdb_env_stat(env, &ms);
+    if ((uint64_t)sb.st_size < ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize)
+        return SV_ECORRUPT;
+    return SV_OK;
+}
+
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
 {
     sv_err_t err = SV_ENOMEM;
     sv_store_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return SV_ENOMEM;
-    st->read_only = opts->read_only;
+    st->read_only = opts->read_only || opts->single_file;
     pthread_mutex_init(&st->readers_lock, NULL);
     if ((st->dir = strdup(opts->dir)) == NULL)
         goto free_store;
 
-    if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+    if (!opts->read_only && !opts->single_file && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
         err = sv_store_err(errno);
         goto free_dir;
     }
@@ -180,8 +200,10 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         mdb_env_set_mapsize(st->env, opts->map_size);
 
     unsigned flags = MDB_NOTLS; /* readers are tied to our reader objects, not to LMDB's TLS */
-    if (opts->read_only)
+    if (opts->read_only || opts->single_file)
         flags |= MDB_RDONLY;
+    if (opts->single_file)
+        flags |= MDB_NOSUBDIR | MDB_NOLOCK;
     if (opts->no_sync)
         flags |= MDB_NOSYNC;
     rc = mdb_env_open(st->env, opts->dir, flags, 0600);
@@ -191,6 +213,8 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     }
     /* A map size smaller than the file means another process grew it. */
     mdb_env_set_mapsize(st->env, 0);
+    if (opts->single_file && (err = check_file_size(st->env, opts->dir)) != SV_OK)
+        goto close_env;
 
     MDB_txn *txn;
     rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
@@ -442,6 +466,14 @@ sv_err_t sv_store_grow(sv_store_t *st, size_t need)
         pthread_mutex_unlock(&r->snapshot_lock);
     pthread_mutex_unlock(&st->readers_lock);
     return sv_store_err(rc);
+}
+
+bool sv_store_disk_full(sv_store_t *st)
+{
+    struct statvfs vfs;
+    if (statvfs(st->dir, &vfs) != 0)
+        return false;
+    return (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)1 << 20);
 }
 
 /* mdb_reader_list() calls back once per slot in use (after a header line). */

@@ -53,6 +53,16 @@ bool bb_alive(bb_server_t *s);
  * (-1 for a signal). */
 int bb_run(const char *const *args, const char *const *env, char *out, size_t cap);
 
+/** Like bb_run for any program: exe (a path, or a name looked up in PATH)
+ * with args (argv[1...]). timeout_ms > 0 kills it (SIGKILL) after that long
+ * and returns -2. */
+int bb_run_exe(const char *exe, const char *const *args, const char *const *env, char *out, size_t cap,
+               int timeout_ms);
+
+/** The storage crash/disk-full driver (SV_CRASHDRIVER, else
+ * tests/crash/sv_crashdriver beside the binary under test). */
+const char *bb_crashdriver(void);
+
 /** The path of the binary under test. */
 const char *bb_bin(void);
 /** A random string of n hex characters (n < cap). */

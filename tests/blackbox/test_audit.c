@@ -712,6 +712,26 @@ static void test_async_durability(void)
     bb_cleanup(&s);
 }
 
+static void test_checkpoint_without_traffic(void)
+{
+    bb_server_t s = {0};
+    const char *env[] = {"AUDIT_CHECKPOINT_INTERVAL=1s", "AUDIT_CHECKPOINT_ENTRIES=1000000", NULL};
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    bb_resp_t r;
+    /* entry 1 gets the first checkpoint at once; entry 2 waits for the interval */
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/nowhere", NULL, NULL, NULL, &r));
+        bb_resp_free(&r);
+    }
+    usleep(2500000); /* no request: the scheduler's tick writes it */
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/audit/export", s.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "{\"type\":\"checkpoint\",\"seq\":2,"));
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+}
+
 static void test_bench_unaudited_switch(void)
 {
     char out[2048];
@@ -748,5 +768,6 @@ void sv_bb_suite_audit(void)
     CU_add_test(s, "no_secrets_in_log", test_no_secrets_in_log);
     CU_add_test(s, "signing_key_file", test_signing_key_file);
     CU_add_test(s, "async_durability", test_async_durability);
+    CU_add_test(s, "checkpoint_without_traffic", test_checkpoint_without_traffic);
     CU_add_test(s, "bench_unaudited_switch", test_bench_unaudited_switch);
 }
