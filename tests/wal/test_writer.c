@@ -383,7 +383,7 @@ static void batch_fails_with(fixture_t *f, int e, sv_err_t want, const char *tag
         CU_ASSERT_EQUAL(units[i].result, want);
         CU_ASSERT_EQUAL(units[i].first_lsn, 0);
         CU_ASSERT_FALSE(get(f, keys[i], buf, sizeof(buf)));
-        char sub[40];
+        char sub[300];
         for (int j = 0; j < 3; j++) {
             snprintf(sub, sizeof(sub), "%s/%d", keys[i], j);
             CU_ASSERT_FALSE(get(f, sub, buf, sizeof(buf)));
