@@ -224,9 +224,41 @@ static void complete_unit(sv_unit_t *u)
         u->complete(u);
 }
 
+/* An audit-only unit (no apply: a read's entry) runs straight in the batch
+ * transaction, which saves the nested transaction's page copies on the
+ * hottest path. That is safe because the entry is its only change: a hook
+ * that fails before writing leaves nothing behind, and one that fails after a
+ * put (which only a storage failure can cause) dooms the batch. */
+static sv_err_t run_audit_only(sv_writer_t *w, sv_wtxn_t *tx, sv_unit_t *u)
+{
+    uint64_t lsn_mark = tx->next_lsn;
+    tx->unit_id = 0;
+    sv_err_t result = SV_OK;
+    if (w->audit_fn != NULL) {
+        sv_err_t aerr = w->audit_fn(w->audit_arg, tx, u, SV_OK);
+        if (tx->fatal != SV_OK)
+            return tx->fatal;
+        if (aerr != SV_OK) {
+            if (tx->next_lsn != lsn_mark) {
+                tx->fatal = aerr == SV_EAUDIT ? SV_EIO : aerr; /* a half-written entry: drop the batch */
+                return tx->fatal;
+            }
+            result = SV_EAUDIT;
+        }
+    }
+    if (result == SV_OK && flush_pending(tx, true) != SV_OK && tx->fatal != SV_OK)
+        return tx->fatal;
+    u->result = result;
+    u->first_lsn = (result == SV_OK && tx->next_lsn > lsn_mark) ? lsn_mark : 0;
+    u->last_lsn = u->first_lsn ? tx->next_lsn - 1 : 0;
+    return SV_OK;
+}
+
 /* Runs one unit in a nested transaction. Returns the batch-fatal error, if any. */
 static sv_err_t run_unit(sv_writer_t *w, sv_wtxn_t *tx, sv_unit_t *u)
 {
+    if (u->apply == NULL && u->audit != NULL)
+        return run_audit_only(w, tx, u);
     MDB_txn *child;
     uint64_t lsn_mark = tx->next_lsn;
     int rc = mdb_txn_begin(sv_store_env(w->st), tx->batch_txn, 0, &child);
