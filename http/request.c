@@ -103,9 +103,11 @@ static void new_request_id(char out[SV_REQUEST_ID_MAX + 1])
 
 const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
 {
+    size_t nl = strlen(name);
     for (unsigned i = 0; i < req->n_params; i++) {
-        if (strcmp(req->params[i].name, name) == 0 ||
-            (strncmp(req->params[i].name, name, strlen(name)) == 0 && req->params[i].name[strlen(name)] == '*')) {
+        /* a parameter's name points into its pattern: "name}" or "name*}" */
+        const char *pn = req->params[i].name;
+        if (strncmp(pn, name, nl) == 0 && (pn[nl] == 0 || pn[nl] == '}' || pn[nl] == '*')) {
             if (len != NULL)
                 *len = req->params[i].len;
             return req->params[i].value;
@@ -579,22 +581,22 @@ void sv_req_unit_done(sv_req_t *req)
         send_response(req);
         return;
     }
-    /* a write: its audit entry went with it */
+    /* a write: its audit entry went with it, so finish() only records the
+     * response (audit_pending) and it is sent here */
     req->audit_pending = true;
     if (result == SV_EAUDIT) {
         sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
-        return;
-    }
-    if (result != SV_OK && result == req->unit.result && req->op_status == 0 &&
-        (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
-         result == SV_ECORRUPT || result == SV_EAGAIN)) {
+    } else if (result != SV_OK && result == req->unit.result && req->op_status == 0 &&
+               (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
+                result == SV_ECORRUPT || result == SV_EAGAIN)) {
         /* the commit itself failed: nothing of the unit exists */
         sv_req_fail_err(req, result);
-        return;
+    } else {
+        req->op.done(req, result, req->op.arg);
+        if (!req->finished)
+            sv_req_fail(req, SV_E_INTERNAL, "The handler produced no response.", NULL);
     }
-    req->op.done(req, result, req->op.arg);
-    if (!req->finished)
-        sv_req_fail(req, SV_E_INTERNAL, "The handler produced no response.", NULL);
+    send_response(req);
 }
 
 /* ---- the pipeline ---- */
@@ -653,42 +655,68 @@ void sv_req_free(sv_req_t *req)
     }
 }
 
+static bool is_trusted(const sv_cidr_t *trusted, unsigned n, const sv_ip_t *ip)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (sv_cidr_contains(&trusted[i], ip))
+            return true;
+    return false;
+}
+
+void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff, const sv_cidr_t *trusted,
+                       unsigned n_trusted, sv_ip_t *out)
+{
+    *out = *peer;
+    if (!is_trusted(trusted, n_trusted, peer))
+        return;
+    /* the last header holds the nearest proxy's entries: walk from the end,
+     * each header from its right, to the first address that is no trusted proxy */
+    for (size_t h = n_xff; h > 0; h--) {
+        const char *v = xff[h - 1].base;
+        size_t end = xff[h - 1].len;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            size_t s = start, e = end;
+            while (s < e && isspace((unsigned char)v[s]))
+                s++;
+            while (e > s && isspace((unsigned char)v[e - 1]))
+                e--;
+            sv_ip_t ip;
+            if (sv_ip_parse(v + s, e - s, &ip) != SV_OK)
+                return; /* malformed: keep the last address we could trust */
+            *out = ip;
+            if (!is_trusted(trusted, n_trusted, &ip))
+                return;
+            if (start == 0)
+                break;
+            end = start - 1;
+        }
+    }
+}
+
 static void take_client_ip(sv_req_t *req)
 {
     struct sockaddr_storage ss;
+    sv_ip_t peer;
     socklen_t sl = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&ss);
-    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &req->client_ip) != SV_OK)
-        memset(&req->client_ip, 0, sizeof(req->client_ip));
+    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &peer) != SV_OK)
+        memset(&peer, 0, sizeof(peer));
     const sv_config_t *cfg = req->app->cfg;
-    bool trusted = false;
-    for (unsigned i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
-        trusted = sv_cidr_contains(&cfg->trusted_proxies[i], &req->client_ip);
-    size_t xl;
-    const char *xff = trusted ? sv_req_header(req, "x-forwarded-for", &xl) : NULL;
-    if (xff != NULL) {
-        /* walk from the right: the first address not itself a trusted proxy */
-        size_t end = xl;
-        while (end > 0) {
-            size_t start = end;
-            while (start > 0 && xff[start - 1] != ',')
-                start--;
-            size_t s = start, e = end;
-            while (s < e && isspace((unsigned char)xff[s]))
-                s++;
-            while (e > s && isspace((unsigned char)xff[e - 1]))
-                e--;
-            sv_ip_t ip;
-            if (sv_ip_parse(xff + s, e - s, &ip) != SV_OK)
+    h2o_iovec_t xff[8];
+    size_t n_xff = 0;
+    if (cfg->n_trusted_proxies > 0) {
+        ssize_t i = -1;
+        while ((i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-forwarded-for"), i)) >= 0) {
+            if (n_xff == SV_ARRAY_LEN(xff)) {
+                n_xff = 0; /* more than 8 headers: believe none of them */
                 break;
-            req->client_ip = ip;
-            bool proxy = false;
-            for (unsigned i = 0; i < cfg->n_trusted_proxies && !proxy; i++)
-                proxy = sv_cidr_contains(&cfg->trusted_proxies[i], &ip);
-            if (!proxy)
-                break;
-            end = start > 0 ? start - 1 : 0;
+            }
+            xff[n_xff++] = req->h2o->headers.entries[i].value;
         }
     }
+    sv_http_client_ip(&peer, xff, n_xff, cfg->trusted_proxies, cfg->n_trusted_proxies, &req->client_ip);
     sv_ip_format(&req->client_ip, req->client_ip_text);
 }
 

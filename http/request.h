@@ -149,6 +149,15 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err);
  * builds the response afterwards. */
 void sv_req_submit(sv_req_t *req, const sv_req_op_t *op);
 
+/** The client address of a request: the socket peer, or, when the peer is in
+ * trusted (TRUSTED_PROXIES), the address that X-Forwarded-For gives. xff
+ * holds the values of every X-Forwarded-For header in the order received;
+ * the walk starts at the right end of the last one (the nearest proxy's
+ * entry) and takes the first address that is not itself a trusted proxy. A
+ * malformed entry ends the walk at the last address found. Pure; any thread. */
+void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff, const sv_cidr_t *trusted,
+                       unsigned n_trusted, sv_ip_t *out);
+
 /* ---- pipeline (server.c and auth) ---- */
 
 /** Starts the pipeline for an h2o request. */

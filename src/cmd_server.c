@@ -19,6 +19,7 @@
 
 #include "http/server.h"
 #include "src/app.h"
+#include "src/authz.h"
 #include "src/commands.h"
 #include "src/log.h"
 #include "store/fault.h"
@@ -36,6 +37,7 @@ typedef struct {
 } part_t;
 
 static const part_t parts[] = {
+    {"policy", sv_policy_part_init, sv_policy_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
