@@ -223,7 +223,7 @@ static void put_done(sv_req_t *req, sv_err_t result, void *arg)
         sv_req_fail_err(req, result);
         return;
     }
-    sv_policy_bump_generation(); /* committed: every cached compilation is stale now */
+    sv_policy_bump_tenant_generation(op->tenant); /* committed: cached compilations are stale now */
     reply_policy(req, op->created ? 201 : 200, op->def);
 }
 
@@ -271,7 +271,7 @@ static int delete_status(void *arg)
 
 static void delete_done(sv_req_t *req, sv_err_t result, void *arg)
 {
-    (void)arg;
+    write_op_t *op = arg;
     if (result == SV_ENOTFOUND) {
         sv_req_fail(req, SV_E_NOT_FOUND, "No such policy.", NULL);
         return;
@@ -280,7 +280,7 @@ static void delete_done(sv_req_t *req, sv_err_t result, void *arg)
         sv_req_fail_err(req, result);
         return;
     }
-    sv_policy_bump_generation();
+    sv_policy_bump_tenant_generation(op->tenant);
     sv_req_reply(req, 204, NULL);
 }
 

@@ -9,8 +9,8 @@
  * recorded facts, so the decision logic has exactly one implementation.
  *
  * Caching: a compiled tenant set (every policy of a tenant, patterns
- * compiled, zones resolved, bindings sorted) is tagged with the policy
- * generation; an identity entry (the indices of the policies that apply to
+ * compiled, zones resolved, bindings sorted) is tagged with the tenant's
+ * policy generation; an identity entry (the indices of the policies that apply to
  * one identity, with its groups from the identity cache) is tagged with both
  * the policy and the identity generation. Generations are read *before* the
  * snapshot that a rebuild reads, so an entry can only be older than its tag,
@@ -38,7 +38,7 @@
 #define ENTRY_BUCKETS 1024
 #define SET_BUCKETS 64
 #define MAX_ENTRIES 8192 /* per thread; the cache is flushed when full */
-#define MAX_SETS 512
+#define MAX_SETS 128
 #define MAX_IDENTITY_GROUPS 1024
 
 /* ---- compiled policies ---- */
@@ -509,7 +509,7 @@ static sv_err_t cache_entry(sv_policy_t *pe, sv_store_reader_t *reader, const ch
     tcache_t *tc = thread_cache(pe);
     if (tc == NULL)
         return SV_ENOMEM;
-    uint64_t pgen = sv_policy_generation(), igen = sv_identity_generation();
+    uint64_t pgen = sv_policy_generation(tenant), igen = sv_identity_generation();
     uint32_t b = hash_str(hash_str(2166136261u, tenant) * 31u + 1u, id) % ENTRY_BUCKETS;
     ientry_t **pp = &tc->entries[b];
     for (ientry_t *e = *pp; e != NULL; pp = &e->next, e = e->next) {
@@ -792,7 +792,7 @@ sv_err_t sv_authz_explain(sv_policy_t *pe, sv_store_reader_t *reader, const sv_a
     sv_authz_trace_t *tr = calloc(1, sizeof(*tr));
     if (tr == NULL)
         return SV_ENOMEM;
-    uint64_t pgen = sv_policy_generation(), igen = sv_identity_generation();
+    uint64_t pgen = sv_policy_generation(rq->tenant), igen = sv_identity_generation();
     sv_txn_t *tx;
     sv_err_t err = sv_store_read_begin(reader, &tx);
     if (err != SV_OK) {

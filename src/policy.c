@@ -29,11 +29,30 @@
 #define POLICY_RECORD_V1 1
 #define ARENA_CHUNK 2048
 
+/* A tenant's generation is the global counter plus its hashed slot: both
+ * only grow, so the sum does, and a change in one tenant leaves the compiled
+ * policies of (almost) every other tenant valid. */
+#define GEN_SLOTS 64
 static _Atomic uint64_t generation = 1;
+static _Atomic uint64_t tenant_generation[GEN_SLOTS];
 
-uint64_t sv_policy_generation(void)
+static unsigned gen_slot(const char *tenant)
 {
-    return atomic_load_explicit(&generation, memory_order_acquire);
+    uint32_t h = 2166136261u;
+    for (; *tenant; tenant++)
+        h = (h ^ (uint8_t)*tenant) * 16777619u;
+    return h % GEN_SLOTS;
+}
+
+uint64_t sv_policy_generation(const char *tenant)
+{
+    return atomic_load_explicit(&generation, memory_order_acquire) +
+           atomic_load_explicit(&tenant_generation[gen_slot(tenant)], memory_order_acquire);
+}
+
+void sv_policy_bump_tenant_generation(const char *tenant)
+{
+    atomic_fetch_add_explicit(&tenant_generation[gen_slot(tenant)], 1, memory_order_acq_rel);
 }
 
 void sv_policy_bump_generation(void)

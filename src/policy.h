@@ -130,11 +130,15 @@ sv_err_t sv_policy_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant);
 
 /* ---- cache invalidation ---- */
 
-/** The current policy generation; it changes after every committed policy
- * change. */
-uint64_t sv_policy_generation(void);
-/** Call after a unit that changed the policies database has committed (the
- * policy endpoints, a replica applying the change log, a restore). Any thread. */
+/** The policy generation of tenant: it grows after every committed change to
+ * the tenant's policies (and after every sv_policy_bump_generation). Tenants
+ * share 64 hashed counters, so it may also grow on another tenant's change. */
+uint64_t sv_policy_generation(const char *tenant);
+/** Call after a unit that changed tenant's policies has committed (the policy
+ * endpoints). Any thread. */
+void sv_policy_bump_tenant_generation(const char *tenant);
+/** Call after a commit that may have changed any tenant's policies (a replica
+ * applying the change log, a restore, a tenant purge). Any thread. */
 void sv_policy_bump_generation(void);
 
 #endif

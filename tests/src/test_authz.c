@@ -87,7 +87,7 @@ static void put_policy(const char *name, const char *json)
     sv_json_doc_free(doc);
     CU_ASSERT_EQUAL(run(put_fn, &pp), SV_OK);
     sv_policy_def_free(pp.p);
-    sv_policy_bump_generation();
+    sv_policy_bump_tenant_generation(T); /* as the endpoint does after the commit */
 }
 
 static sv_err_t purge_fn(sv_wtxn_t *tx, void *arg)
@@ -389,6 +389,18 @@ static void test_partner_paths(void)
 
 static void test_cache_invalidation(void)
 {
+    /* a tenant whose generation slot is not T's */
+    char other[32] = "";
+    uint64_t mine = sv_policy_generation(T);
+    for (int i = 0; i < 1000 && other[0] == 0; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "tnt_%d", i);
+        sv_policy_bump_tenant_generation(name);
+        if (sv_policy_generation(T) == mine)
+            snprintf(other, sizeof(other), "%s", name);
+        mine = sv_policy_generation(T);
+    }
+    CU_ASSERT_FATAL(other[0] != 0);
     reset();
     put_policy("p", "{\"rules\":[{\"path\":\"x\",\"permissions\":[\"read\"]}],"
                     "\"bindings\":{\"identities\":[\"sa:app\"]}}");
@@ -401,8 +413,12 @@ static void test_cache_invalidation(void)
     CU_ASSERT_EQUAL(run(purge_fn, &pp), SV_OK);
     CU_ASSERT_EQUAL(sv_authz_check(pe, reader, &rq, &res), SV_OK);
     CU_ASSERT_EQUAL(res.outcome, SV_AUTHZ_ALLOWED);
-    /* the bump that follows every committed change makes it see the change */
-    sv_policy_bump_generation();
+    /* a change in another tenant (in another generation slot) leaves it be */
+    sv_policy_bump_tenant_generation(other);
+    CU_ASSERT_EQUAL(sv_authz_check(pe, reader, &rq, &res), SV_OK);
+    CU_ASSERT_EQUAL(res.outcome, SV_AUTHZ_ALLOWED);
+    /* the bump that follows every committed change to this tenant makes it see the change */
+    sv_policy_bump_tenant_generation(T);
     CU_ASSERT_EQUAL(sv_authz_check(pe, reader, &rq, &res), SV_OK);
     CU_ASSERT_EQUAL(res.outcome, SV_AUTHZ_NO_POLICY_MATCHED);
 

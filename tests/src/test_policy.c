@@ -337,9 +337,14 @@ static void test_storage(void)
     list("t2", NULL, got);
     CU_ASSERT_STRING_EQUAL(got, "zz,");
 
-    uint64_t g = sv_policy_generation();
-    sv_policy_bump_generation();
-    CU_ASSERT(sv_policy_generation() > g);
+    uint64_t g1 = sv_policy_generation("t1"), g2 = sv_policy_generation("t2");
+    sv_policy_bump_tenant_generation("t1");
+    CU_ASSERT(sv_policy_generation("t1") > g1);
+    g1 = sv_policy_generation("t1");
+    g2 = sv_policy_generation("t2");
+    sv_policy_bump_generation(); /* every tenant */
+    CU_ASSERT(sv_policy_generation("t1") > g1);
+    CU_ASSERT(sv_policy_generation("t2") > g2);
 }
 
 void sv_test_suite_policy(void)
