@@ -40,30 +40,73 @@ static void deny(sv_req_t *req, const sv_authz_result_t *res)
     sv_req_fail(req, SV_E_ACCESS_DENIED, msg, details);
 }
 
-static bool authorize(sv_req_t *req, const char *path, size_t len, bool partner, sv_perm_t perm)
+/* The partner rules, asked before any policy: a partner admin of the
+ * partner may do anything (*admin); writes need one; reads need a token of
+ * the partner. Returns why the request is refused, or NULL. */
+static const char *partner_refusal(const sv_principal_t *p, const char *partner_id, sv_perm_t perm, bool *admin)
 {
-    if (sv_principal_is_super_admin(&req->principal))
-        return true;
-    sv_authz_result_t res = {.outcome = SV_AUTHZ_NO_POLICY_MATCHED, .failed_condition = -1};
-    if (req->app->policy == NULL || req->tenant_id[0] == 0 || req->principal.identity_id[0] == 0) {
-        deny(req, &res);
-        return false;
+    bool same_partner = p->partner_id[0] != 0 && strcmp(p->partner_id, partner_id) == 0;
+    *admin = same_partner && (p->roles & SV_ROLE_PARTNER_ADMIN);
+    if (*admin)
+        return NULL;
+    if (perm & (SV_PERM_WRITE | SV_PERM_DELETE | SV_PERM_ROTATE | SV_PERM_ADMIN))
+        return "partner_admin_required";
+    return same_partner ? NULL : "partner_mismatch";
+}
+
+/* The one decision behind the three entry points: *refusal is set for a
+ * partner rule, else *res holds the policies' answer. partner_id NULL: a
+ * tenant path. */
+static sv_err_t decide(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm,
+                       sv_authz_result_t *res, const char **refusal)
+{
+    const sv_principal_t *p = &req->principal;
+    *res = (sv_authz_result_t){.outcome = SV_AUTHZ_ALLOWED, .failed_condition = -1, .decision_rule = -1};
+    *refusal = NULL;
+    if (sv_principal_is_super_admin(p))
+        return SV_OK;
+    if (partner_id != NULL) {
+        bool admin;
+        *refusal = partner_refusal(p, partner_id, perm, &admin);
+        if (*refusal != NULL || admin)
+            return SV_OK;
+    }
+    if (req->app->policy == NULL || req->tenant_id[0] == 0 || p->identity_id[0] == 0) {
+        res->outcome = SV_AUTHZ_NO_POLICY_MATCHED;
+        return SV_OK;
     }
     sv_authz_request_t rq = {
         .tenant = req->tenant_id,
-        .identity_id = req->principal.identity_id,
+        .identity_id = p->identity_id,
         .path = path,
         .path_len = len,
-        .partner = partner,
+        .partner = partner_id != NULL,
         .perm = perm,
         .has_ip = true,
         .ip = req->client_ip,
-        .mfa = req->principal.mfa,
+        .mfa = p->mfa,
         .now = sv_now_s(),
     };
-    sv_err_t err = sv_authz_check(req->app->policy, sv_req_reader(req), &rq, &res);
+    return sv_authz_check(req->app->policy, sv_req_reader(req), &rq, res);
+}
+
+static bool authorize(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm)
+{
+    sv_authz_result_t res;
+    const char *refusal;
+    sv_err_t err = decide(req, partner_id, path, len, perm, &res, &refusal);
     if (err != SV_OK) {
         sv_req_fail_err(req, err);
+        return false;
+    }
+    if (refusal != NULL) {
+        char details[64];
+        snprintf(details, sizeof(details), "{\"reason\":\"%s\"}", refusal);
+        sv_req_fail(req, SV_E_ACCESS_DENIED,
+                    strcmp(refusal, "partner_admin_required") == 0
+                        ? "Only partner admins of this partner may change partner secrets."
+                        : "The token's tenant does not belong to this partner.",
+                    details);
         return false;
     }
     if (res.outcome == SV_AUTHZ_ALLOWED)
@@ -74,29 +117,21 @@ static bool authorize(sv_req_t *req, const char *path, size_t len, bool partner,
 
 bool sv_http_authorize(sv_req_t *req, const char *path, size_t len, sv_perm_t perm)
 {
-    return authorize(req, path, len, false, perm);
+    return authorize(req, NULL, path, len, perm);
 }
 
 bool sv_http_authorize_partner(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm)
 {
-    const sv_principal_t *p = &req->principal;
-    if (sv_principal_is_super_admin(p))
-        return true;
-    bool admin_of_partner = (p->roles & SV_ROLE_PARTNER_ADMIN) && p->partner_id[0] != 0 && partner_id != NULL &&
-                            strcmp(p->partner_id, partner_id) == 0;
-    if (perm & (SV_PERM_WRITE | SV_PERM_DELETE | SV_PERM_ROTATE | SV_PERM_ADMIN)) {
-        if (admin_of_partner)
-            return true;
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Only partner admins of this partner may change partner secrets.",
-                    "{\"reason\":\"partner_admin_required\"}");
-        return false;
-    }
-    if (admin_of_partner)
-        return true;
-    if (partner_id == NULL || p->partner_id[0] == 0 || strcmp(p->partner_id, partner_id) != 0) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "The token's tenant does not belong to this partner.",
-                    "{\"reason\":\"partner_mismatch\"}");
-        return false;
-    }
-    return authorize(req, path, len, true, perm);
+    /* "" would name no partner; keep it distinct from a tenant path */
+    return authorize(req, partner_id != NULL ? partner_id : "", path, len, perm);
+}
+
+sv_err_t sv_http_is_allowed(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm,
+                            bool *allowed)
+{
+    sv_authz_result_t res;
+    const char *refusal;
+    sv_err_t err = decide(req, partner_id, path, len, perm, &res, &refusal);
+    *allowed = err == SV_OK && refusal == NULL && res.outcome == SV_AUTHZ_ALLOWED;
+    return err;
 }

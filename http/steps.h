@@ -45,4 +45,12 @@ bool sv_http_authorize(sv_req_t *req, const char *path, size_t len, sv_perm_t pe
  * "@partner/" patterns. (http/authorize.c) */
 bool sv_http_authorize_partner(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm);
 
+/** The same decision without ending the request, for answers that are per
+ * path (a batch read's errors, filtering a listing): *allowed says whether
+ * perm on path is allowed. partner_id NULL for a tenant path, else the
+ * partner of a partner path. Returns a storage error (then *allowed is
+ * false), else SV_OK. Same snapshot rule as sv_http_authorize. (http/authorize.c) */
+sv_err_t sv_http_is_allowed(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm,
+                            bool *allowed);
+
 #endif

@@ -1139,6 +1139,15 @@ static void write_unresolved(sv_jw_t *jw, const sv_authz_trace_t *tr)
     sv_jw_arr_end(jw);
 }
 
+static void write_strings(sv_jw_t *jw, const char *key, char *const *list, unsigned n)
+{
+    sv_jw_key(jw, key);
+    sv_jw_arr_begin(jw);
+    for (unsigned i = 0; i < n; i++)
+        sv_jw_cstr(jw, list[i]);
+    sv_jw_arr_end(jw);
+}
+
 void sv_authz_trace_write(const sv_authz_trace_t *tr, const sv_authz_request_t *rq, const sv_authz_result_t *res,
                           sv_jw_t *jw)
 {
@@ -1172,16 +1181,8 @@ void sv_authz_trace_write(const sv_authz_trace_t *tr, const sv_authz_request_t *
     sv_jw_bool(jw, e->found);
     sv_jw_key(jw, "active");
     sv_jw_bool(jw, e->active);
-    sv_jw_key(jw, "groups");
-    sv_jw_arr_begin(jw);
-    for (unsigned i = 0; i < e->n_groups; i++)
-        sv_jw_cstr(jw, e->groups[i]);
-    sv_jw_arr_end(jw);
-    sv_jw_key(jw, "unknown_groups");
-    sv_jw_arr_begin(jw);
-    for (unsigned i = 0; i < e->n_unknown; i++)
-        sv_jw_cstr(jw, e->unknown[i]);
-    sv_jw_arr_end(jw);
+    write_strings(jw, "groups", e->groups, e->n_groups);
+    write_strings(jw, "unknown_groups", e->unknown, e->n_unknown);
     if (!e->found) {
         sv_jw_key(jw, "note");
         char note[SV_TENANT_MAX + 200];

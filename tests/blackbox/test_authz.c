@@ -45,17 +45,22 @@ static long req(bb_server_t *s, const char *method, const char *path, const char
     return r->status;
 }
 
-/* PUT a policy in TEN and expect 200 or 201. */
-static void put_policy(const char *name, const char *body)
+/* PUT body at path in TEN and expect 200 or 201. */
+static void put_ok(const char *path, const char *body)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "/v1/policies/%s", name);
     bb_resp_t r;
     req(&srv, "PUT", path, TEN, body, &r);
     if (r.status != 200 && r.status != 201)
         fprintf(stderr, "\n  PUT %s: %ld %s\n", path, r.status, r.body);
     CU_ASSERT(r.status == 200 || r.status == 201);
     bb_resp_free(&r);
+}
+
+static void put_policy(const char *name, const char *body)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/policies/%s", name);
+    put_ok(path, body);
 }
 
 static void delete_all_policies(void)
@@ -581,16 +586,6 @@ static bool identity_endpoints_exist(void)
     return exists;
 }
 
-static void put_cache(const char *path, const char *body)
-{
-    bb_resp_t r;
-    req(&srv, "PUT", path, TEN, body, &r);
-    if (r.status != 200 && r.status != 201)
-        fprintf(stderr, "\n  PUT %s: %ld %s\n", path, r.status, r.body);
-    CU_ASSERT(r.status == 200 || r.status == 201);
-    bb_resp_free(&r);
-}
-
 static void test_trace_groups_from_cache(void)
 {
     if (!identity_endpoints_exist())
@@ -601,8 +596,8 @@ static void test_trace_groups_from_cache(void)
     put_policy("ghost", "{\"rules\":[{\"path\":\"ghost/**\",\"permissions\":[\"read\"]}],"
                         "\"bindings\":{\"groups\":[\"grp_ghost\"]}}");
     /* sa:fin is in grp_finance (known) and grp_ghost (no group record) */
-    put_cache("/v1/identity/groups/grp_finance", "{\"members\":[\"sa:fin\"]}");
-    put_cache("/v1/identity/identities/sa:fin",
+    put_ok("/v1/identity/groups/grp_finance", "{\"members\":[\"sa:fin\"]}");
+    put_ok("/v1/identity/identities/sa:fin",
               "{\"type\":\"service_account\",\"groups\":[\"grp_finance\",\"grp_ghost\"]}");
     bb_resp_t r;
     policy_test(&srv, "{\"identity_id\":\"sa:fin\",\"path\":\"fin/x\",\"permission\":\"read\"}", &r);
