@@ -751,18 +751,34 @@ sv_err_t sv_authz_check(sv_policy_t *pe, sv_store_reader_t *reader, const sv_aut
     return SV_OK;
 }
 
-/* Policies with a group binding to a group that has no record at all, which
- * the identity is not known to belong to: the "sync first" hint. */
-static sv_err_t find_potential(sv_txn_t *tx, const ientry_t *e, sv_authz_trace_t *tr)
+/* Whether some allow rule of cp lists the permission and matches the path. */
+static bool would_grant(const cpolicy_t *cp, const sv_authz_request_t *rq, const sv_path_segs_t *segs)
+{
+    for (unsigned j = 0; j < cp->def->n_rules; j++) {
+        const crule_t *cr = &cp->rules[j];
+        if (!cr->def->deny && (cr->def->perms & rq->perm) && cr->partner == rq->partner &&
+            sv_pattern_match(&cr->pat, segs))
+            return true;
+    }
+    return false;
+}
+
+/* Policies that would grant this request but are bound only to groups that
+ * have no record at all (and the cache does not list the identity in them):
+ * the "sync first" hint. */
+static sv_err_t find_potential(sv_txn_t *tx, const ientry_t *e, const sv_authz_request_t *rq, sv_authz_trace_t *tr)
 {
     const tset_t *set = e->set;
+    sv_path_segs_t segs;
+    if (!sv_path_split(rq->path, rq->path_len, &segs))
+        return SV_OK;
     for (unsigned i = 0; i < set->n; i++) {
         bool bound = false;
         for (unsigned b = 0; b < e->n_bound && !bound; b++)
             bound = e->bound[b].pol == i;
         for (unsigned b = 0; b < e->n_unresolved && !bound; b++)
             bound = e->unresolved[b].pol == i;
-        if (bound)
+        if (bound || !would_grant(&set->pols[i], rq, &segs))
             continue;
         const cpolicy_t *cp = &set->pols[i];
         for (unsigned g = 0; g < cp->def->n_groups; g++) {
@@ -805,7 +821,7 @@ sv_err_t sv_authz_explain(sv_policy_t *pe, sv_store_reader_t *reader, const sv_a
         set_release(set); /* the entry holds its own reference */
     }
     if (err == SV_OK)
-        err = find_potential(tx, tr->entry, tr);
+        err = find_potential(tx, tr->entry, rq, tr);
     sv_store_read_end(reader);
     if (err == SV_OK) {
         evaluate(tr->entry, rq, res, tr);
@@ -1130,8 +1146,9 @@ static void write_unresolved(sv_jw_t *jw, const sv_authz_trace_t *tr)
         sv_jw_key(jw, "member");
         sv_jw_bool(jw, false);
         sv_jw_key(jw, "reason");
-        sv_jw_cstr(jw, "the policy is bound to this group, which is not in the identity cache, so nobody gets it "
-                       "through the group; if the identity belongs to it in ScaiKey, sync the cache");
+        sv_jw_cstr(jw, "this policy would grant the request, but it is bound to this group, which is not in the "
+                       "identity cache, so nobody gets it through the group; if the identity belongs to it in "
+                       "ScaiKey, sync the cache");
         sv_jw_key(jw, "fix");
         sv_jw_cstr(jw, fix);
         sv_jw_obj_end(jw);

@@ -558,6 +558,8 @@ static void test_trace_reasons(void)
                               "\"bindings\":{\"groups\":[\"grp_missing\"]}}");
     put_policy("g-unbound", "{\"rules\":[{\"path\":\"app/**\",\"permissions\":[\"read\"]}],"
                             "\"bindings\":{\"identities\":[\"sa:someone_else\"]}}");
+    put_policy("h-irrelevant", "{\"rules\":[{\"path\":\"other/**\",\"permissions\":[\"read\"]}],"
+                               "\"bindings\":{\"groups\":[\"grp_missing_too\"]}}");
 
     sv_authz_request_t rq = ask("sa:app", "app/db/password", SV_PERM_READ);
     sv_json_doc_t *doc = explain_json(&rq);
@@ -604,7 +606,8 @@ static void test_trace_reasons(void)
     CU_ASSERT_PTR_NULL(item(doc, "f-elsewhere", 0));
 
     const sv_json_t *unres = sv_json_get(root, "unresolved_groups");
-    CU_ASSERT_EQUAL(unres->u.kids.n, 2); /* grp_ghost (member) and grp_missing (maybe) */
+    /* grp_ghost (member) and grp_missing (maybe); not grp_missing_too, whose policy would not grant this */
+    CU_ASSERT_EQUAL(unres->u.kids.n, 2);
     CU_ASSERT_STRING_EQUAL(sv_json_get_str(unres->u.kids.first, "group", NULL), "grp_ghost");
     CU_ASSERT_STRING_EQUAL(sv_json_get_str(unres->u.kids.last, "group", NULL), "grp_missing");
     CU_ASSERT(contains(unres->u.kids.last, "fix", "POST /v1/identity/sync?tenant_id=" T));
