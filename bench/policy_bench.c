@@ -177,8 +177,13 @@ static void do_get(void *arg, long i)
 
 static sv_authz_request_t request(const char *tenant)
 {
-    sv_authz_request_t rq = {.tenant = tenant, .identity_id = "sa:bench", .path = "app/db/password",
-                             .path_len = 15, .perm = SV_PERM_READ, .has_ip = true, .now = 1800000000};
+    sv_authz_request_t rq = {.tenant = tenant,
+                             .identity_id = "sa:bench",
+                             .path = "app/db/password",
+                             .path_len = 15,
+                             .perm = SV_PERM_READ,
+                             .has_ip = true,
+                             .now = 1800000000};
     sv_ip_parse("10.1.2.3", 8, &rq.ip);
     return rq;
 }

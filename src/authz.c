@@ -119,11 +119,16 @@ const char *sv_authz_failed_condition_code(int cond)
 const char *sv_authz_outcome_reason(sv_authz_outcome_t o)
 {
     switch (o) {
-    case SV_AUTHZ_ALLOWED: return "allowed";
-    case SV_AUTHZ_NO_POLICY_MATCHED: return "no_policy_matched";
-    case SV_AUTHZ_EXPLICIT_DENY: return "explicit_deny";
-    case SV_AUTHZ_CONDITION_FAILED: return "condition_failed";
-    case SV_AUTHZ_IDENTITY_INACTIVE: return "identity_inactive";
+    case SV_AUTHZ_ALLOWED:
+        return "allowed";
+    case SV_AUTHZ_NO_POLICY_MATCHED:
+        return "no_policy_matched";
+    case SV_AUTHZ_EXPLICIT_DENY:
+        return "explicit_deny";
+    case SV_AUTHZ_CONDITION_FAILED:
+        return "condition_failed";
+    case SV_AUTHZ_IDENTITY_INACTIVE:
+        return "identity_inactive";
     }
     return "?";
 }
@@ -304,8 +309,8 @@ static bool push_binding(binding_t **list, unsigned *n, unsigned pol, int via)
 }
 
 /* Builds the entry of identity id from the snapshot tx and the set. */
-static sv_err_t entry_build(sv_txn_t *tx, tset_t *set, const char *tenant, const char *id, uint64_t pgen,
-                            uint64_t igen, ientry_t **out)
+static sv_err_t entry_build(sv_txn_t *tx, tset_t *set, const char *tenant, const char *id, uint64_t pgen, uint64_t igen,
+                            ientry_t **out)
 {
     ientry_t *e = calloc(1, sizeof(*e));
     if (e == NULL)
@@ -619,7 +624,7 @@ struct sv_authz_trace {
     struct {
         unsigned pol;
         const char *group; /* points into the set */
-    } *potential;        /* policies bound to groups the cache does not know at all */
+    } * potential;         /* policies bound to groups the cache does not know at all */
     unsigned n_potential;
     bool oom;
 };
@@ -1048,7 +1053,8 @@ static void write_item(sv_jw_t *jw, const sv_authz_trace_t *tr, const titem_t *i
     sv_buf_init(&reason, false);
     item_reason(&reason, tr, it, rq);
     sv_jw_key(jw, "reason");
-    sv_jw_str(jw, reason.base != NULL && !reason.failed ? (const char *)reason.base : "", reason.failed ? 0 : reason.len);
+    sv_jw_str(jw, reason.base != NULL && !reason.failed ? (const char *)reason.base : "",
+              reason.failed ? 0 : reason.len);
     sv_buf_free(&reason);
     if (it->rule < 0) {
         char fix[SV_TENANT_MAX + 48];
@@ -1069,8 +1075,7 @@ static bool tr_rule_is_deny(const sv_authz_trace_t *tr, const sv_authz_result_t 
     return false;
 }
 
-static void summary(sv_buf_t *b, const sv_authz_trace_t *tr, const sv_authz_request_t *rq,
-                    const sv_authz_result_t *res)
+static void summary(sv_buf_t *b, const sv_authz_trace_t *tr, const sv_authz_request_t *rq, const sv_authz_result_t *res)
 {
     const ientry_t *e = tr->entry;
     const char *perm = sv_perm_name(rq->perm);
@@ -1087,15 +1092,18 @@ static void summary(sv_buf_t *b, const sv_authz_trace_t *tr, const sv_authz_requ
         return;
     case SV_AUTHZ_CONDITION_FAILED:
         if (res->decision_rule >= 0 && tr_rule_is_deny(tr, res))
-            sv_buf_printf(b, "denied by policy '%s' (rule %d): a deny rule that applies because its condition %s failed",
+            sv_buf_printf(b,
+                          "denied by policy '%s' (rule %d): a deny rule that applies because its condition %s failed",
                           res->decision_by, res->decision_rule, sv_authz_condition_name(res->failed_condition));
         else
-            sv_buf_printf(b, "denied: policy '%s' (rule %d) would grant '%s' on this path, but its condition %s "
+            sv_buf_printf(b,
+                          "denied: policy '%s' (rule %d) would grant '%s' on this path, but its condition %s "
                           "failed (%s)",
                           res->decision_by, res->decision_rule, perm, sv_authz_condition_name(res->failed_condition),
                           sv_authz_failed_condition_code(res->failed_condition));
         return;
-    case SV_AUTHZ_NO_POLICY_MATCHED: break;
+    case SV_AUTHZ_NO_POLICY_MATCHED:
+        break;
     }
     if (e->n_bound == 0) {
         if (!e->found)

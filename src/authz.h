@@ -73,12 +73,12 @@ typedef struct {
     const char *identity_id;
     const char *path; /* a secret path, without any "@partner/" prefix */
     size_t path_len;
-    bool partner;     /* a partner secret (/v1/partner/secrets/...) */
+    bool partner; /* a partner secret (/v1/partner/secrets/...) */
     sv_perm_t perm;
-    bool has_ip;      /* false: no address known (ip_allow fails) */
+    bool has_ip; /* false: no address known (ip_allow fails) */
     sv_ip_t ip;
     bool mfa;
-    int64_t now;      /* seconds since the epoch */
+    int64_t now; /* seconds since the epoch */
 } sv_authz_request_t;
 
 typedef enum {
@@ -91,10 +91,10 @@ typedef enum {
 
 typedef struct {
     sv_authz_outcome_t outcome;
-    int failed_condition;                 /* SV_COND_* when CONDITION_FAILED, else -1 */
+    int failed_condition;                     /* SV_COND_* when CONDITION_FAILED, else -1 */
     char decision_by[SV_POLICY_NAME_MAX + 1]; /* the policy that allowed, denied, or whose failed
                                                * condition is reported; "" when none */
-    int decision_rule;                    /* its rule index, or -1 */
+    int decision_rule;                        /* its rule index, or -1 */
 } sv_authz_result_t;
 
 /** The details.reason word of an outcome ("no_policy_matched", ...). */

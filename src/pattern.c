@@ -203,10 +203,14 @@ static inline bool seg_match(const sv_pattern_t *p, const sv_pseg_t *ps, const s
     const char *seg = path->path + path->off[ti];
     size_t sl = path->seg_len[ti];
     switch (ps->kind) {
-    case SV_PSEG_LITERAL: return sl == ps->len && memcmp(seg, p->text + ps->off, sl) == 0;
-    case SV_PSEG_ONE: return true;
-    case SV_PSEG_GLOB: return glob_match(p->text + ps->off, ps->len, seg, sl);
-    default: return false;
+    case SV_PSEG_LITERAL:
+        return sl == ps->len && memcmp(seg, p->text + ps->off, sl) == 0;
+    case SV_PSEG_ONE:
+        return true;
+    case SV_PSEG_GLOB:
+        return glob_match(p->text + ps->off, ps->len, seg, sl);
+    default:
+        return false;
     }
 }
 

@@ -383,8 +383,9 @@ static sv_err_t parse_conditions(vctx_t *v, sv_policy_def_t *p, const sv_json_t 
         size_t old = field_push(v, ".ip_allow");
         if (ips->u.kids.n == 0)
             return fail(v, NULL, "List at least one CIDR (an empty list would allow no address).");
-        if ((err = string_list(v, p, ips, SV_POLICY_MAX_CIDRS, "CIDR (such as 10.0.0.0/8 or 2001:db8::/32, host bits zero)",
-                               cidr_text_ok, &r->ip_allow_text, &r->n_ip_allow)) != SV_OK)
+        if ((err = string_list(v, p, ips, SV_POLICY_MAX_CIDRS,
+                               "CIDR (such as 10.0.0.0/8 or 2001:db8::/32, host bits zero)", cidr_text_ok,
+                               &r->ip_allow_text, &r->n_ip_allow)) != SV_OK)
             return err;
         field_pop(v, old);
         r->has_ip_allow = true;
@@ -499,7 +500,7 @@ static sv_err_t parse_bindings(vctx_t *v, sv_policy_def_t *p, const sv_json_t *b
 
 sv_err_t sv_policy_from_json(const sv_json_t *root, const char *name, sv_policy_def_t **out, sv_policy_error_t *e)
 {
-    static const char *const keys[] = {"name",       "description", "rules",  "bindings",
+    static const char *const keys[] = {"name",       "description", "rules",   "bindings",
                                        "created_at", "updated_at",  "version", NULL};
     vctx_t v = {.e = e};
     memset(e, 0, sizeof(*e));

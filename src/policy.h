@@ -32,7 +32,7 @@
 #include "store/record.h"
 #include "wal/writer.h"
 
-#define SV_POLICY_NAME_MAX 128      /* bytes, [A-Za-z0-9_.-] */
+#define SV_POLICY_NAME_MAX 128 /* bytes, [A-Za-z0-9_.-] */
 #define SV_POLICY_DESC_MAX 1024
 #define SV_POLICY_MAX_RULES 256
 #define SV_POLICY_MAX_CIDRS 64
@@ -43,9 +43,9 @@
 #define SV_DAYS_ALL 0x7f
 
 typedef struct {
-    char *path;          /* the pattern as written */
-    uint32_t perms;      /* SV_PERM_* bits */
-    bool deny;           /* effect: deny (else allow) */
+    char *path;     /* the pattern as written */
+    uint32_t perms; /* SV_PERM_* bits */
+    bool deny;      /* effect: deny (else allow) */
     /* conditions */
     bool has_ip_allow;
     unsigned n_ip_allow;
@@ -53,15 +53,15 @@ typedef struct {
     sv_cidr_t *ip_allow;
     bool mfa_required;
     bool has_time_window;
-    uint8_t days;        /* SV_DAYS_ALL when not given */
-    uint16_t start_min;  /* minutes after local midnight, 0..1439 */
-    uint16_t end_min;    /* 1..1440; below start_min: the window crosses midnight */
-    char *timezone;      /* IANA name; "UTC" when not given */
+    uint8_t days;       /* SV_DAYS_ALL when not given */
+    uint16_t start_min; /* minutes after local midnight, 0..1439 */
+    uint16_t end_min;   /* 1..1440; below start_min: the window crosses midnight */
+    char *timezone;     /* IANA name; "UTC" when not given */
 } sv_policy_rule_t;
 
 typedef struct {
     char name[SV_POLICY_NAME_MAX + 1];
-    char *description;   /* "" when none */
+    char *description; /* "" when none */
     sv_policy_rule_t *rules;
     unsigned n_rules;
     char **identities;
@@ -69,8 +69,8 @@ typedef struct {
     char **groups;
     unsigned n_groups;
     int64_t created_at, updated_at; /* seconds; set by sv_policy_put_tx */
-    uint64_t version;    /* 1 on create, +1 on every replace */
-    void *arena_;        /* private: all of the above lives here */
+    uint64_t version;               /* 1 on create, +1 on every replace */
+    void *arena_;                   /* private: all of the above lives here */
 } sv_policy_def_t;
 
 /** A validation failure: the field ("rules[0].conditions.time_window.timezone")

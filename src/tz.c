@@ -49,12 +49,12 @@ typedef struct {
 struct sv_tz {
     char name[SV_TZ_NAME_MAX];
     size_t n_trans;
-    int64_t *trans;    /* transition times, ascending */
+    int64_t *trans; /* transition times, ascending */
     uint8_t *trans_type;
     size_t n_types;
     int32_t *type_off; /* utoff of each local time type */
     posix_rule_t footer;
-    sv_tz_t *next;     /* in the cache */
+    sv_tz_t *next; /* in the cache */
 };
 
 /* ---- calendar ---- */
@@ -275,9 +275,8 @@ static bool read_header(const uint8_t *p, size_t len, uint8_t *version, tzif_cou
     c->timecnt = be32(p + 32);
     c->typecnt = be32(p + 36);
     c->charcnt = be32(p + 40);
-    return c->typecnt >= 1 && c->typecnt <= 256 && c->timecnt <= 100000 && c->charcnt <= 10000 &&
-           c->leapcnt <= 10000 && (c->isutcnt == 0 || c->isutcnt == c->typecnt) &&
-           (c->isstdcnt == 0 || c->isstdcnt == c->typecnt);
+    return c->typecnt >= 1 && c->typecnt <= 256 && c->timecnt <= 100000 && c->charcnt <= 10000 && c->leapcnt <= 10000 &&
+           (c->isutcnt == 0 || c->isutcnt == c->typecnt) && (c->isstdcnt == 0 || c->isstdcnt == c->typecnt);
 }
 
 static size_t block_size(const tzif_counts_t *c, size_t time_size)
@@ -491,9 +490,9 @@ sv_err_t sv_tz_get(const char *name, const sv_tz_t **out)
     err = load_file(name, &tz);
     if (err == SV_ENOTFOUND && (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)) {
         /* no tzdata installed: UTC needs no file */
-        static const uint8_t utc_tzif[] = {'T', 'Z', 'i', 'f', 0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                           0,   0,   0,   0,   0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-                                           0,   0,   0,   4,   0,   0, 0, 0, 0, 0, 'U', 'T', 'C', 0};
+        static const uint8_t utc_tzif[] = {'T', 'Z', 'i', 'f', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   0,   0,   0,
+                                           0,   0,   0,   0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   0,   0,   0,
+                                           0,   0,   0,   1,   0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 'U', 'T', 'C', 0};
         err = sv_tz_parse(name, utc_tzif, sizeof(utc_tzif), &tz);
     }
     if (err == SV_OK) {

@@ -45,10 +45,10 @@ int32_t sv_tz_offset(const sv_tz_t *tz, int64_t t);
 
 /** A local date and time. */
 typedef struct {
-    int year, month, day;  /* month 1..12 */
-    int wday;              /* 0 = Sunday .. 6 = Saturday */
+    int year, month, day; /* month 1..12 */
+    int wday;             /* 0 = Sunday .. 6 = Saturday */
     int hour, minute, second;
-    int32_t utc_offset;    /* seconds east of UTC */
+    int32_t utc_offset; /* seconds east of UTC */
 } sv_tz_local_t;
 
 /** The local time at t in tz (tz NULL: UTC). */

@@ -339,8 +339,9 @@ static void test_policy_test_errors(void)
     expect_field(&srv, "POST", ep, TEN,
                  "{\"identity_id\":\"sa:a\",\"path\":\"a\",\"permission\":\"read\",\"context\":{\"geo\":\"x\"}}",
                  "invalid_request", "context.geo");
-    expect_field(&srv, "POST", ep, TEN, "{\"identity_id\":\"sa:a\",\"path\":\"a\",\"permission\":\"read\",\"context\":1}",
-                 "invalid_request", "context");
+    expect_field(&srv, "POST", ep, TEN,
+                 "{\"identity_id\":\"sa:a\",\"path\":\"a\",\"permission\":\"read\",\"context\":1}", "invalid_request",
+                 "context");
 }
 
 /* ---- policies/test: a trace for every reason a policy can fail to grant ---- */
@@ -406,8 +407,8 @@ static void test_trace_explicit_deny(void)
 {
     delete_all_policies();
     put_policy("a-all", "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\",\"write\"]}]," BIND "}");
-    put_policy("b-freeze", "{\"rules\":[{\"path\":\"prod/**\",\"permissions\":[\"write\"],\"effect\":\"deny\"}]," BIND
-                           "}");
+    put_policy("b-freeze",
+               "{\"rules\":[{\"path\":\"prod/**\",\"permissions\":[\"write\"],\"effect\":\"deny\"}]," BIND "}");
     bb_resp_t r;
     policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"prod/db\",\"permission\":\"write\"}", &r);
     CU_ASSERT_FALSE(json_true(&r, "allowed"));
@@ -435,8 +436,10 @@ static void test_trace_conditions(void)
                         "\"time_window\":{\"days\":[\"fri\"],\"start\":\"22:00\",\"end\":\"06:00\","
                         "\"timezone\":\"America/New_York\"}}}]," BIND "}");
     bb_resp_t r;
-    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"net/x\",\"permission\":\"read\","
-                      "\"context\":{\"ip\":\"192.0.2.1\"}}", &r);
+    policy_test(&srv,
+                "{\"identity_id\":\"sa:billing\",\"path\":\"net/x\",\"permission\":\"read\","
+                "\"context\":{\"ip\":\"192.0.2.1\"}}",
+                &r);
     CU_ASSERT_FALSE(json_true(&r, "allowed"));
     CU_ASSERT(str_is(&r, "failed_condition", "ip_not_allowed"));
     CU_ASSERT(str_is(&r, "outcome", "condition_failed"));
@@ -446,8 +449,10 @@ static void test_trace_conditions(void)
     CU_ASSERT(str_has(&r, "evaluated.1.reason", "192.0.2.1 is not in 10.0.0.0/8, 2001:db8::/32"));
     CU_ASSERT(str_is(&r, "context.ip_source", "context"));
     bb_resp_free(&r);
-    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"net/x\",\"permission\":\"read\","
-                      "\"context\":{\"ip\":\"2001:db8::5\"}}", &r);
+    policy_test(&srv,
+                "{\"identity_id\":\"sa:billing\",\"path\":\"net/x\",\"permission\":\"read\","
+                "\"context\":{\"ip\":\"2001:db8::5\"}}",
+                &r);
     CU_ASSERT(json_true(&r, "allowed"));
     CU_ASSERT(str_is(&r, "evaluated.1.conditions.ip_allow", "pass"));
     bb_resp_free(&r);
@@ -457,26 +462,34 @@ static void test_trace_conditions(void)
     CU_ASSERT(str_is(&r, "evaluated.0.conditions.mfa_required", "fail"));
     CU_ASSERT(str_has(&r, "evaluated.0.reason", "without multi-factor"));
     bb_resp_free(&r);
-    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"mfa/x\",\"permission\":\"read\","
-                      "\"context\":{\"mfa\":true}}", &r);
+    policy_test(&srv,
+                "{\"identity_id\":\"sa:billing\",\"path\":\"mfa/x\",\"permission\":\"read\","
+                "\"context\":{\"mfa\":true}}",
+                &r);
     CU_ASSERT(json_true(&r, "allowed"));
     bb_resp_free(&r);
 
     /* Saturday 2026-11-28 05:59 in New York (10:59Z) is inside; 06:00 is not */
-    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"night/x\",\"permission\":\"read\","
-                      "\"context\":{\"time\":\"2026-11-28T10:59:00Z\"}}", &r);
+    policy_test(&srv,
+                "{\"identity_id\":\"sa:billing\",\"path\":\"night/x\",\"permission\":\"read\","
+                "\"context\":{\"time\":\"2026-11-28T10:59:00Z\"}}",
+                &r);
     CU_ASSERT(json_true(&r, "allowed"));
     CU_ASSERT(str_is(&r, "context.time", "2026-11-28T10:59:00Z"));
     bb_resp_free(&r);
-    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"night/x\",\"permission\":\"read\","
-                      "\"context\":{\"time\":\"2026-11-28T11:00:00Z\"}}", &r);
+    policy_test(&srv,
+                "{\"identity_id\":\"sa:billing\",\"path\":\"night/x\",\"permission\":\"read\","
+                "\"context\":{\"time\":\"2026-11-28T11:00:00Z\"}}",
+                &r);
     CU_ASSERT_FALSE(json_true(&r, "allowed"));
     CU_ASSERT(str_is(&r, "failed_condition", "time_window_violation"));
     CU_ASSERT(str_has(&r, "evaluated.2.reason", "sat 2026-11-28 06:00 (America/New_York) is outside fri 22:00-06:00"));
     bb_resp_free(&r);
     /* Friday 23:00 (2026-11-28T04:00Z) is inside */
-    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"night/x\",\"permission\":\"read\","
-                      "\"context\":{\"time\":\"2026-11-28T04:00:00Z\"}}", &r);
+    policy_test(&srv,
+                "{\"identity_id\":\"sa:billing\",\"path\":\"night/x\",\"permission\":\"read\","
+                "\"context\":{\"time\":\"2026-11-28T04:00:00Z\"}}",
+                &r);
     CU_ASSERT(json_true(&r, "allowed"));
     bb_resp_free(&r);
 }
@@ -598,7 +611,7 @@ static void test_trace_groups_from_cache(void)
     /* sa:fin is in grp_finance (known) and grp_ghost (no group record) */
     put_ok("/v1/identity/groups/grp_finance", "{\"members\":[\"sa:fin\"]}");
     put_ok("/v1/identity/identities/sa:fin",
-              "{\"type\":\"service_account\",\"groups\":[\"grp_finance\",\"grp_ghost\"]}");
+           "{\"type\":\"service_account\",\"groups\":[\"grp_finance\",\"grp_ghost\"]}");
     bb_resp_t r;
     policy_test(&srv, "{\"identity_id\":\"sa:fin\",\"path\":\"fin/x\",\"permission\":\"read\"}", &r);
     CU_ASSERT(json_true(&r, "allowed"));
@@ -641,8 +654,8 @@ static bool enforcement_endpoints_exist(void)
     CU_ASSERT_FATAL(bb_req(&dev, "GET", "/v1/dev/jwks", NULL, NULL, NULL, &r));
     bool jwks = r.status == 200;
     bb_resp_free(&r);
-    CU_ASSERT_FATAL(bb_req(&dev, "PUT", "/v1/secrets/app/db/password", dev.token, "tnt_dev", "{\"value\":\"s3cret\"}",
-                           &r));
+    CU_ASSERT_FATAL(
+        bb_req(&dev, "PUT", "/v1/secrets/app/db/password", dev.token, "tnt_dev", "{\"value\":\"s3cret\"}", &r));
     bool secrets = !(r.status == 404 && str_is(&r, "error.message", "No such route."));
     bb_resp_free(&r);
     if (!jwks || !secrets)
@@ -660,15 +673,16 @@ static bool mint(const char *sub, const char *scope, bool mfa, char *out, size_t
     snprintf(listen, sizeof(listen), "SCAIVAULT_LISTEN=127.0.0.1:%d", dev.port);
     snprintf(token, sizeof(token), "BOOTSTRAP_TOKEN=%s", dev.token);
     const char *const env[] = {data, listen, token, NULL};
-    const char *args[] = {"dev-token", "--sub", sub, "--tenant", "tnt_dev", "--scope", scope, mfa ? "--mfa" : NULL,
-                          NULL};
+    const char *args[] = {"dev-token",          "--sub", sub, "--tenant", "tnt_dev", "--scope", scope,
+                          mfa ? "--mfa" : NULL, NULL};
     char text[8192];
     int rc = bb_run(args, env, text, sizeof(text));
     /* the token is the line that starts with "eyJ" */
     char *line = strstr(text, "eyJ");
     if (rc != 0 || line == NULL) {
-        fprintf(stderr, "\n  `scaivault dev-token` gave no token (exit %d): %.300s\n"
-                        "  adapt mint() in tests/blackbox/test_authz.c to the dev issuer's command line\n",
+        fprintf(stderr,
+                "\n  `scaivault dev-token` gave no token (exit %d): %.300s\n"
+                "  adapt mint() in tests/blackbox/test_authz.c to the dev issuer's command line\n",
                 rc, text);
         CU_FAIL("dev-token");
         return false;

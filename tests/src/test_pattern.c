@@ -130,8 +130,8 @@ static void test_compiled_reuse(void)
 
 static void test_bad_patterns(void)
 {
-    const char *bad[] = {"", "/app", "app/", "app//x", "a/./b", "a/../b", "..", "a**", "**b", "a/***/b", "a b",
-                         "a/$", "a?", "@partner/x", "a\\b", "x/**x"};
+    const char *bad[] = {"",    "/app",    "app/", "app//x", "a/./b", "a/../b",     "..",   "a**",
+                         "**b", "a/***/b", "a b",  "a/$",    "a?",    "@partner/x", "a\\b", "x/**x"};
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
         const char *why = NULL;
         CU_ASSERT_EQUAL(sv_pattern_check(bad[i], strlen(bad[i]), &why), SV_EINVAL);

@@ -232,8 +232,8 @@ static int storage_teardown(void)
 
 typedef struct {
     const char *tenant;
-    sv_policy_def_t *p;   /* put */
-    const char *del;      /* delete */
+    sv_policy_def_t *p; /* put */
+    const char *del;    /* delete */
     bool purge;
     bool created;
 } op_t;

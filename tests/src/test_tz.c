@@ -127,9 +127,10 @@ static int cross_check(const char *zone)
             sv_tz_local(tz, t, &lt);
             if (lt.utc_offset != tm.tm_gmtoff || lt.year != tm.tm_year + 1900 || lt.month != tm.tm_mon + 1 ||
                 lt.day != tm.tm_mday || lt.wday != tm.tm_wday || lt.hour != tm.tm_hour || lt.minute != tm.tm_min) {
-                fprintf(stderr, "\n  %s at %lld: ours %d (%04d-%02d-%02d %02d:%02d), glibc %ld (%04d-%02d-%02d %02d:%02d)\n",
-                        zone, (long long)t, lt.utc_offset, lt.year, lt.month, lt.day, lt.hour, lt.minute,
-                        tm.tm_gmtoff, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
+                fprintf(stderr,
+                        "\n  %s at %lld: ours %d (%04d-%02d-%02d %02d:%02d), glibc %ld (%04d-%02d-%02d %02d:%02d)\n",
+                        zone, (long long)t, lt.utc_offset, lt.year, lt.month, lt.day, lt.hour, lt.minute, tm.tm_gmtoff,
+                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
                 bad++;
             }
         }
@@ -142,10 +143,14 @@ static int cross_check(const char *zone)
 
 static void test_matches_glibc(void)
 {
-    const char *zones[] = {"Europe/Berlin",   "America/New_York", "Australia/Sydney", "Asia/Kolkata",
-                           "Europe/Dublin",   "Pacific/Chatham",  "America/St_Johns", "Asia/Tehran",
-                           "America/Sao_Paulo", "Antarctica/Troll", "Pacific/Apia",   "Africa/Casablanca",
-                           "America/Santiago", "UTC",              "Etc/GMT-14"};
+    const char *zones[] = {"Europe/Berlin",     "America/New_York",
+                           "Australia/Sydney",  "Asia/Kolkata",
+                           "Europe/Dublin",     "Pacific/Chatham",
+                           "America/St_Johns",  "Asia/Tehran",
+                           "America/Sao_Paulo", "Antarctica/Troll",
+                           "Pacific/Apia",      "Africa/Casablanca",
+                           "America/Santiago",  "UTC",
+                           "Etc/GMT-14"};
     for (size_t i = 0; i < SV_ARRAY_LEN(zones); i++)
         CU_ASSERT_EQUAL(cross_check(zones[i]), 0);
 }
