@@ -22,7 +22,8 @@
 #define TEN "tnt_authz"
 
 static bb_server_t srv;
-static const char *const srv_env[] = {"MAX_BODY_BYTES=65536", "MAX_SECRET_BYTES=32768", NULL};
+static const char *const srv_env[] = {"MAX_BODY_BYTES=65536", "MAX_SECRET_BYTES=32768", "RATE_LIMIT_ADMIN=100000/min",
+                                      NULL};
 
 static int suite_init(void)
 {
@@ -167,6 +168,21 @@ static void test_crud(void)
     req(&srv, "DELETE", "/v1/policies/billing-db", TEN, NULL, &r);
     BB_ASSERT_STATUS(&r, 404);
     BB_ASSERT_CODE(&r, "not_found");
+    bb_resp_free(&r);
+
+    /* every change is audited as policy_write with the policy's name, the failed delete too */
+    req(&srv, "GET", "/v1/audit/logs?action=policy_write&path_prefix=billing-db&order=asc", TEN, NULL, &r);
+    BB_ASSERT_STATUS(&r, 200);
+    const sv_json_t *items = bb_json(&r, "items");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(items);
+    CU_ASSERT_EQUAL(items->u.kids.n, 5); /* PUT 201, PUT 200, PUT 200, DELETE 204, DELETE 404 */
+    CU_ASSERT(str_is(&r, "items.0.path", "billing-db"));
+    CU_ASSERT(str_is(&r, "items.0.identity_id", "bootstrap"));
+    int64_t st = 0;
+    CU_ASSERT(bb_json_int(&r, "items.0.status", &st) && st == 201);
+    CU_ASSERT(bb_json_int(&r, "items.3.status", &st) && st == 204);
+    CU_ASSERT(bb_json_int(&r, "items.4.status", &st) && st == 404);
+    CU_ASSERT(str_is(&r, "items.4.error_code", "not_found"));
     bb_resp_free(&r);
 }
 
@@ -361,6 +377,16 @@ static void test_trace_identity_not_found(void)
     CU_ASSERT(str_has(&r, "reason", "not in the identity cache"));
     CU_ASSERT(str_has(&r, "identity.note", "POST /v1/identity/sync?tenant_id=" TEN));
     CU_ASSERT_EQUAL(bb_json(&r, "evaluated")->u.kids.n, 0);
+    char rid[128];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bb_header(&r, "x-request-id", rid, sizeof(rid)));
+    bb_resp_free(&r);
+    /* audited as policy_test, with the tested path */
+    char q[256];
+    snprintf(q, sizeof(q), "/v1/audit/logs?request_id=%s", rid);
+    req(&srv, "GET", q, TEN, NULL, &r);
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT(str_is(&r, "items.0.action", "policy_test"));
+    CU_ASSERT(str_is(&r, "items.0.path", "app/db/password"));
     bb_resp_free(&r);
 }
 
