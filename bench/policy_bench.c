@@ -193,7 +193,9 @@ int main(int argc, char **argv)
     long iters = argc > 1 ? atol(argv[1]) : 200000;
     if (iters < 100 || sodium_init() < 0)
         return 2;
-    char dir[] = "/tmp/sv-policy-bench-XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/sv-policy-bench-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL)
         return 1;
     sv_store_opts_t o = {.dir = dir, .map_size = 64 << 20, .no_sync = true};
@@ -248,8 +250,8 @@ int main(int argc, char **argv)
     sv_store_reader_free(reader);
     sv_writer_stop(wr);
     sv_store_close(st);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "policy_bench: could not remove %s\n", dir);
     return failures == 0 ? 0 : 1;
