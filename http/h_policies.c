@@ -25,7 +25,6 @@
 #include "src/policy.h"
 
 #define LIST_DEFAULT 100
-#define LIST_MAX 1000
 #define CURSOR_MAX 256
 
 /* The {name} path parameter as a string; fails the request when invalid. */
@@ -111,18 +110,9 @@ static void list_policies(sv_req_t *req)
 {
     char text[CURSOR_MAX + 1];
     bool bad = false;
-    size_t limit = LIST_DEFAULT;
-    if (sv_req_query(req, "limit", text, sizeof(text), &bad)) {
-        char *end;
-        long v = strtol(text, &end, 10);
-        if (text[0] == 0 || *end != 0 || v < 1 || v > LIST_MAX)
-            bad = true;
-        limit = (size_t)v;
-    }
-    if (bad) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit is a whole number from 1 to 1000.", "limit");
+    unsigned limit;
+    if (!sv_req_query_limit(req, LIST_DEFAULT, &limit))
         return;
-    }
     char after[SV_POLICY_NAME_MAX + 1] = "";
     if (sv_req_query(req, "cursor", text, sizeof(text), &bad)) {
         size_t len = 0;

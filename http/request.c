@@ -179,6 +179,24 @@ bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *
     return false;
 }
 
+bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out)
+{
+    char text[16];
+    bool bad = false;
+    *out = def;
+    if (sv_req_query(req, "limit", text, sizeof(text), &bad)) {
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (text[0] == 0 || *end != 0 || n < 1 || n > 1000)
+            bad = true;
+        else
+            *out = (unsigned)n;
+    }
+    if (bad)
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
+    return !bad;
+}
+
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
 {
     if (req->h2o == NULL)

@@ -132,6 +132,10 @@ const char *sv_req_param(sv_req_t *req, const char *name, size_t *len);
  * Returns false when absent; SV_EINVAL-worthy input (bad escape, too long)
  * returns false and sets *bad when bad != NULL. */
 bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *bad);
+/** Reads the list parameter ?limit= (API.md: 1 to 1000; def when absent)
+ * into *out. Returns false after failing the request (400 invalid_request,
+ * details.field "limit") when it is malformed or out of range. */
+bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 /** Parses the JSON body. On failure it has already failed the request (413
