@@ -12,5 +12,6 @@ sv_err_t sv_http_routes_sys(sv_router_t *r);    /* h_sys.c */
 sv_err_t sv_http_routes_metrics(sv_router_t *r);    /* h_metrics.c */
 sv_err_t sv_http_routes_ratelimits(sv_router_t *r); /* h_ratelimits.c */
 sv_err_t sv_http_routes_audit(sv_router_t *r);  /* h_audit.c */
+sv_err_t sv_http_routes_policies(sv_router_t *r); /* h_policies.c */
 
 #endif

@@ -179,6 +179,24 @@ bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *
     return false;
 }
 
+bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out)
+{
+    char text[16];
+    bool bad = false;
+    *out = def;
+    if (sv_req_query(req, "limit", text, sizeof(text), &bad)) {
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (text[0] == 0 || *end != 0 || n < 1 || n > 1000)
+            bad = true;
+        else
+            *out = (unsigned)n;
+    }
+    if (bad)
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
+    return !bad;
+}
+
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
 {
     if (req->h2o == NULL)
@@ -814,42 +832,68 @@ void sv_req_free(sv_req_t *req)
     }
 }
 
+static bool is_trusted(const sv_cidr_t *trusted, unsigned n, const sv_ip_t *ip)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (sv_cidr_contains(&trusted[i], ip))
+            return true;
+    return false;
+}
+
+void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff, const sv_cidr_t *trusted,
+                       unsigned n_trusted, sv_ip_t *out)
+{
+    *out = *peer;
+    if (!is_trusted(trusted, n_trusted, peer))
+        return;
+    /* the last header holds the nearest proxy's entries: walk from the end,
+     * each header from its right, to the first address that is no trusted proxy */
+    for (size_t h = n_xff; h > 0; h--) {
+        const char *v = xff[h - 1].base;
+        size_t end = xff[h - 1].len;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            size_t s = start, e = end;
+            while (s < e && isspace((unsigned char)v[s]))
+                s++;
+            while (e > s && isspace((unsigned char)v[e - 1]))
+                e--;
+            sv_ip_t ip;
+            if (sv_ip_parse(v + s, e - s, &ip) != SV_OK)
+                return; /* malformed: keep the last address we could trust */
+            *out = ip;
+            if (!is_trusted(trusted, n_trusted, &ip))
+                return;
+            if (start == 0)
+                break;
+            end = start - 1;
+        }
+    }
+}
+
 static void take_client_ip(sv_req_t *req)
 {
     struct sockaddr_storage ss;
+    sv_ip_t peer;
     socklen_t sl = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&ss);
-    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &req->client_ip) != SV_OK)
-        memset(&req->client_ip, 0, sizeof(req->client_ip));
+    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &peer) != SV_OK)
+        memset(&peer, 0, sizeof(peer));
     const sv_config_t *cfg = req->app->cfg;
-    bool trusted = false;
-    for (unsigned i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
-        trusted = sv_cidr_contains(&cfg->trusted_proxies[i], &req->client_ip);
-    size_t xl;
-    const char *xff = trusted ? sv_req_header(req, "x-forwarded-for", &xl) : NULL;
-    if (xff != NULL) {
-        /* walk from the right: the first address not itself a trusted proxy */
-        size_t end = xl;
-        while (end > 0) {
-            size_t start = end;
-            while (start > 0 && xff[start - 1] != ',')
-                start--;
-            size_t s = start, e = end;
-            while (s < e && isspace((unsigned char)xff[s]))
-                s++;
-            while (e > s && isspace((unsigned char)xff[e - 1]))
-                e--;
-            sv_ip_t ip;
-            if (sv_ip_parse(xff + s, e - s, &ip) != SV_OK)
+    h2o_iovec_t xff[8];
+    size_t n_xff = 0;
+    if (cfg->n_trusted_proxies > 0) {
+        ssize_t i = -1;
+        while ((i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-forwarded-for"), i)) >= 0) {
+            if (n_xff == SV_ARRAY_LEN(xff)) {
+                n_xff = 0; /* more than 8 headers: believe none of them */
                 break;
-            req->client_ip = ip;
-            bool proxy = false;
-            for (unsigned i = 0; i < cfg->n_trusted_proxies && !proxy; i++)
-                proxy = sv_cidr_contains(&cfg->trusted_proxies[i], &ip);
-            if (!proxy)
-                break;
-            end = start > 0 ? start - 1 : 0;
+            }
+            xff[n_xff++] = req->h2o->headers.entries[i].value;
         }
     }
+    sv_http_client_ip(&peer, xff, n_xff, cfg->trusted_proxies, cfg->n_trusted_proxies, &req->client_ip);
     sv_ip_format(&req->client_ip, req->client_ip_text);
 }
 

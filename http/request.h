@@ -132,6 +132,10 @@ const char *sv_req_param(sv_req_t *req, const char *name, size_t *len);
  * Returns false when absent; SV_EINVAL-worthy input (bad escape, too long)
  * returns false and sets *bad when bad != NULL. */
 bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *bad);
+/** Reads the list parameter ?limit= (API.md: 1 to 1000; def when absent)
+ * into *out. Returns false after failing the request (400 invalid_request,
+ * details.field "limit") when it is malformed or out of range. */
+bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 /** Parses the JSON body. On failure it has already failed the request (413
@@ -185,6 +189,15 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op);
  * secret or a token. Requests that fail with a 5xx status are logged this
  * way at error level by the pipeline itself. */
 void sv_req_log(sv_req_t *req, sv_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** The client address of a request: the socket peer, or, when the peer is in
+ * trusted (TRUSTED_PROXIES), the address that X-Forwarded-For gives. xff
+ * holds the values of every X-Forwarded-For header in the order received;
+ * the walk starts at the right end of the last one (the nearest proxy's
+ * entry) and takes the first address that is not itself a trusted proxy. A
+ * malformed entry ends the walk at the last address found. Pure; any thread. */
+void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff, const sv_cidr_t *trusted,
+                       unsigned n_trusted, sv_ip_t *out);
 
 /* ---- pipeline (server.c and auth) ---- */
 

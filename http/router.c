@@ -16,6 +16,12 @@ struct sv_router {
     size_t n, cap;
 };
 
+void sv_router_each(const sv_router_t *r, void (*fn)(void *arg, const sv_route_t *route), void *arg)
+{
+    for (size_t i = 0; i < r->n; i++)
+        fn(arg, &r->routes[i]);
+}
+
 sv_err_t sv_router_new(sv_router_t **out)
 {
     *out = calloc(1, sizeof(**out));

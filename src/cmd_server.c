@@ -20,6 +20,7 @@
 #include "http/server.h"
 #include "src/app.h"
 #include "src/audit.h"
+#include "src/authz.h"
 #include "src/commands.h"
 #include "src/health.h"
 #include "src/log.h"
@@ -44,6 +45,7 @@ static const part_t parts[] = {
     {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that schedule jobs */
     {"audit", sv_audit_part_init, sv_audit_part_stop},
     {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
+    {"policy", sv_policy_part_init, sv_policy_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
