@@ -31,8 +31,9 @@ bool sv_http_resolve_tenant(sv_req_t *req);
  * details.failed_condition "ip_not_allowed" | "mfa_required" |
  * "time_window_violation"; 503 on a storage error) and returns false. Super
  * admins (the bootstrap token, a promoted identity) are always allowed.
- * It may open a read snapshot on the worker's reader (policy cache miss):
- * call it while the handler holds none (authorize first, then read).
+ * It may open a read snapshot on the worker's reader (policy cache miss);
+ * reader snapshots nest, so calling it inside the handler's own snapshot
+ * shares that snapshot.
  * (http/authorize.c) */
 bool sv_http_authorize(sv_req_t *req, const char *path, size_t len, sv_perm_t perm);
 
@@ -49,7 +50,7 @@ bool sv_http_authorize_partner(sv_req_t *req, const char *partner_id, const char
  * path (a batch read's errors, filtering a listing): *allowed says whether
  * perm on path is allowed. partner_id NULL for a tenant path, else the
  * partner of a partner path. Returns a storage error (then *allowed is
- * false), else SV_OK. Same snapshot rule as sv_http_authorize. (http/authorize.c) */
+ * false), else SV_OK. Snapshots as for sv_http_authorize. (http/authorize.c) */
 sv_err_t sv_http_is_allowed(sv_req_t *req, const char *partner_id, const char *path, size_t len, sv_perm_t perm,
                             bool *allowed);
 

@@ -56,6 +56,7 @@ struct sv_store_reader {
     MDB_txn *txn;
     sv_txn_t handle;
     pthread_mutex_t snapshot_lock; /* held from read_begin to read_end */
+    unsigned depth;                /* nested read_begin calls of the owning thread */
     uint64_t begin_ns;             /* when the current snapshot began (for read_latency) */
     struct sv_store_reader *next;
 };
@@ -313,6 +314,13 @@ static uint64_t mono_ns(void)
 
 sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
 {
+    if (r->depth > 0) {
+        /* nested on the owning thread (e.g. an authorization check inside a
+         * handler's read): share the open snapshot */
+        r->depth++;
+        *txn = &r->handle;
+        return SV_OK;
+    }
     r->begin_ns = mono_ns(); /* includes waiting for a map resize */
     pthread_mutex_lock(&r->snapshot_lock);
     int rc = mdb_txn_renew(r->txn);
@@ -325,12 +333,15 @@ sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
         pthread_mutex_unlock(&r->snapshot_lock);
         return sv_store_err(rc);
     }
+    r->depth = 1;
     *txn = &r->handle;
     return SV_OK;
 }
 
 void sv_store_read_end(sv_store_reader_t *r)
 {
+    if (--r->depth > 0)
+        return;
     mdb_txn_reset(r->txn);
     pthread_mutex_unlock(&r->snapshot_lock);
     /* rounded up to the microsecond: a read that happened took time */

@@ -102,7 +102,9 @@ sv_err_t sv_store_reader_new(sv_store_t *st, sv_store_reader_t **out);
 void sv_store_reader_free(sv_store_reader_t *r);
 /** Begins a read snapshot on the reader's transaction. Must be ended with
  * sv_store_read_end() on the same thread before returning to the event loop.
- * The returned txn pointer is valid until then. */
+ * The returned txn pointer is valid until then. Calls nest: a begin while the
+ * reader's snapshot is open shares that snapshot, and only the outermost end
+ * closes it. */
 sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn);
 void sv_store_read_end(sv_store_reader_t *r);
 
