@@ -10,6 +10,7 @@
 
 int sv_cmd_server(int argc, char **argv);  /* cmd_server.c */
 int sv_cmd_migrate(int argc, char **argv); /* cmd_migrate.c */
+int sv_cmd_devtoken(int argc, char **argv); /* cmd_devtoken.c */
 
 /** Prints "scaivault: " + message to stderr. */
 void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

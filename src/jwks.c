@@ -165,6 +165,7 @@ struct sv_jwks_source {
     pthread_mutex_t lock;  /* guards everything below */
     pthread_cond_t idle;   /* signalled when a refresh ends or a call is done */
     sv_jwks_t *current;
+    _Atomic uint64_t serial; /* current's serial, readable without the lock */
     bool in_flight;        /* a refresh is running */
     unsigned calls;        /* HTTP calls submitted and not yet done */
     bool stopping;
@@ -232,6 +233,7 @@ static void refresh_done(sv_jwks_source_t *src, sv_jwks_t *set, const char *erro
     if (set != NULL) {
         old = src->current;
         src->current = set;
+        atomic_store(&src->serial, set->serial);
         src->last_success_s = sv_now_s();
         src->last_ok = true;
         src->last_error[0] = 0;
@@ -532,6 +534,11 @@ void sv_jwks_source_refresh(sv_jwks_source_t *src)
         start_refresh_locked(src);
     }
     pthread_mutex_unlock(&src->lock);
+}
+
+uint64_t sv_jwks_source_serial(sv_jwks_source_t *src)
+{
+    return atomic_load_explicit(&src->serial, memory_order_acquire);
 }
 
 void sv_jwks_source_stats(sv_jwks_source_t *src, sv_jwks_source_stats_t *out)

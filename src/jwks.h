@@ -75,6 +75,9 @@ void sv_jwks_source_stop(sv_jwks_source_t *src);
 /** The current set with a reference for the caller (sv_jwks_unref), or NULL
  * while no fetch has succeeded. Any thread. */
 sv_jwks_t *sv_jwks_source_get(sv_jwks_source_t *src);
+/** The serial (sv_jwks_serial) of the current set, 0 when none; lock-free,
+ * for the cached-token path. */
+uint64_t sv_jwks_source_serial(sv_jwks_source_t *src);
 /** Parks w until a refresh triggered for an unknown kid finishes. Returns
  * false (w not taken) when no refresh may start now (one ran less than
  * min_forced_ms ago and none is running): fail the token at once. Any thread. */

@@ -81,6 +81,7 @@ static const struct {
 } commands[] = {
     {"server", sv_cmd_server, "run the server (--dev for a throwaway dev server; --config FILE)"},
     {"migrate", sv_cmd_migrate, "migrate the schema offline (--target N, --data-dir D)"},
+    {"dev-token", sv_cmd_devtoken, "print a JWT from the dev issuer of `server --dev` (--sub, --tenant, --scope, --ttl, ...)"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -26,6 +26,9 @@ typedef struct {
     uint8_t key_material[16]; /* the verifying key's material hash */
     uint8_t issuer_kind;      /* which issuer (auth.c) */
     char kid[SV_JWT_KID_MAX];
+    uint64_t identity_gen;    /* sv_identity_generation() when cache_roles was read; 0: never */
+    uint32_t cache_roles;     /* roles ScaiVault granted the identity (identity cache) */
+    bool in_cache;            /* the identity is in its tenant's identity cache */
     sv_principal_t principal; /* as mapped from the claims */
 } sv_tokcache_entry_t;
 
