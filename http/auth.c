@@ -125,7 +125,7 @@ static void jwt_authenticate(sv_req_t *req, const char *token, size_t len, bool 
     switch (st) {
     case SV_AUTH_OK: break;
     case SV_AUTH_WAIT: {
-        parked_t *pk = malloc(sizeof(*pk) + len + 1);
+        parked_t *pk = calloc(1, sizeof(*pk) + len + 1);
         if (pk != NULL) {
             pk->task.fn = parked_resume;
             pk->waiter.fn = parked_wake;

@@ -10,5 +10,6 @@
 sv_err_t sv_http_routes_health(sv_router_t *r); /* h_health.c */
 sv_err_t sv_http_routes_sys(sv_router_t *r);    /* h_sys.c */
 sv_err_t sv_http_routes_auth(sv_router_t *r);   /* h_auth.c */
+sv_err_t sv_http_routes_identity(sv_router_t *r); /* h_identity.c */
 
 #endif

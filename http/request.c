@@ -103,9 +103,11 @@ static void new_request_id(char out[SV_REQUEST_ID_MAX + 1])
 
 const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
 {
+    /* a parameter's name points into its route pattern: "id}..." or "path*}..." */
+    size_t nl = strlen(name);
     for (unsigned i = 0; i < req->n_params; i++) {
-        if (strcmp(req->params[i].name, name) == 0 ||
-            (strncmp(req->params[i].name, name, strlen(name)) == 0 && req->params[i].name[strlen(name)] == '*')) {
+        const char *pn = req->params[i].name;
+        if (strncmp(pn, name, nl) == 0 && (pn[nl] == 0 || pn[nl] == '}' || pn[nl] == '*')) {
             if (len != NULL)
                 *len = req->params[i].len;
             return req->params[i].value;

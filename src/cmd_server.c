@@ -20,6 +20,7 @@
 #include "http/server.h"
 #include "src/app.h"
 #include "src/auth.h"
+#include "src/idsync.h"
 #include "src/commands.h"
 #include "src/log.h"
 #include "store/fault.h"
@@ -39,6 +40,7 @@ typedef struct {
 static const part_t parts[] = {
     {"outbound", sv_outbound_part_init, sv_outbound_part_stop},
     {"auth", sv_auth_part_init, sv_auth_part_stop},
+    {"identity", sv_idsync_part_init, sv_idsync_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
