@@ -500,12 +500,23 @@ sv_jwks_t *sv_jwks_source_get(sv_jwks_source_t *src)
     return s;
 }
 
+/* The shortest time between two unknown-kid refreshes: min_forced_ms after a
+ * successful fetch; after a failed one (ScaiKey down, or no keys yet) a short
+ * back-off, so the keys arrive soon after ScaiKey is back. Locked. */
+static uint64_t min_forced_us_locked(const sv_jwks_source_t *src)
+{
+    uint64_t ms = src->last_ok ? src->opts.min_forced_ms : 2000;
+    if (ms > src->opts.min_forced_ms)
+        ms = src->opts.min_forced_ms;
+    return ms * 1000;
+}
+
 bool sv_jwks_source_wait(sv_jwks_source_t *src, sv_jwks_waiter_t *w)
 {
     uint64_t now = sv_mono_us();
     pthread_mutex_lock(&src->lock);
     if (src->stopping ||
-        (!src->in_flight && src->last_forced_us != 0 && now - src->last_forced_us < src->opts.min_forced_ms * 1000)) {
+        (!src->in_flight && src->last_forced_us != 0 && now - src->last_forced_us < min_forced_us_locked(src))) {
         pthread_mutex_unlock(&src->lock);
         return false;
     }
@@ -529,7 +540,7 @@ void sv_jwks_source_refresh(sv_jwks_source_t *src)
 {
     uint64_t now = sv_mono_us();
     pthread_mutex_lock(&src->lock);
-    if (!src->in_flight && (src->last_forced_us == 0 || now - src->last_forced_us >= src->opts.min_forced_ms * 1000)) {
+    if (!src->in_flight && (src->last_forced_us == 0 || now - src->last_forced_us >= min_forced_us_locked(src))) {
         src->last_forced_us = now;
         start_refresh_locked(src);
     }
