@@ -158,6 +158,37 @@ void sv_auth_part_stop(sv_app_t *app)
     app->auth = NULL;
 }
 
+sv_err_t sv_auth_new_static(sv_app_t *app, const char *issuer, sv_jwks_t *keys, sv_auth_t **out)
+{
+    sv_auth_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return SV_ENOMEM;
+    a->app = app;
+    sv_err_t err = sv_tokcache_new(TOKEN_CACHE_ENTRIES, &a->cache);
+    if (err == SV_OK)
+        err = sv_revocations_load(NULL, &a->revocations);
+    if (err != SV_OK) {
+        sv_auth_free(a);
+        return err;
+    }
+    /* the dev issuer's slot: a fixed set that is never refreshed */
+    sv_jwks_ref(keys);
+    a->dev_keys = keys;
+    snprintf(a->dev_issuer, sizeof(a->dev_issuer), "%s", issuer);
+    *out = a;
+    return SV_OK;
+}
+
+void sv_auth_free(sv_auth_t *a)
+{
+    if (a == NULL)
+        return;
+    sv_jwks_unref(a->dev_keys);
+    sv_revocations_free(a->revocations);
+    sv_tokcache_free(a->cache);
+    free(a);
+}
+
 /* ---- verification ---- */
 
 static bool json_str_eq(const sv_json_t *v, const char *s)
@@ -193,7 +224,7 @@ static sv_auth_status_t from_jwt(sv_jwt_status_t st, sv_auth_outcome_t *o)
 
 /* First use of a token: parse, pick the key, verify, map the claims. */
 static sv_auth_status_t verify_new(sv_auth_t *a, const char *token, size_t len, bool may_wait,
-                                   sv_tokcache_entry_t *e, sv_auth_outcome_t *o)
+                                   sv_tokcache_entry_t *e, sv_principal_t *p, sv_auth_outcome_t *o)
 {
     sv_jwt_t t;
     sv_jwt_status_t st = sv_jwt_parse(token, len, &t);
@@ -223,12 +254,12 @@ static sv_auth_status_t verify_new(sv_auth_t *a, const char *token, size_t len, 
         goto unref_keys;
     }
     sv_jwt_expect_t ex = {.issuer = issuer, .audience = a->app->cfg->audience, .now = sv_now_s()};
-    memset(e, 0, offsetof(sv_tokcache_entry_t, principal));
-    if ((st = sv_jwt_claims(&t, &ex, &e->principal)) != SV_JWT_OK) {
+    memset(e, 0, sizeof(*e));
+    if ((st = sv_jwt_claims(&t, &ex, p)) != SV_JWT_OK) {
         rc = from_jwt(st, o);
         goto unref_keys;
     }
-    e->valid_until = e->principal.expires_at + SV_JWT_LEEWAY_S;
+    e->valid_until = p->expires_at + SV_JWT_LEEWAY_S;
     e->keyset_serial = sv_jwks_serial(keys);
     memcpy(e->key_material, key->material_hash, sizeof(e->key_material));
     e->issuer_kind = (uint8_t)kind;
@@ -253,13 +284,12 @@ static bool key_still_published(sv_auth_t *a, const sv_tokcache_entry_t *e, uint
     return ok;
 }
 
-/* Reads the identity-cache roles of the principal's identity into e. */
-static void load_cache_roles(struct sv_store_reader *reader, sv_tokcache_entry_t *e)
+/* Reads the identity-cache roles of p's identity into e. */
+static void load_cache_roles(struct sv_store_reader *reader, sv_tokcache_entry_t *e, const sv_principal_t *p)
 {
     e->identity_gen = sv_identity_generation();
     e->cache_roles = 0;
     e->in_cache = false;
-    const sv_principal_t *p = &e->principal;
     if (p->tenant_id[0] == 0 || reader == NULL)
         return;
     sv_txn_t *txn;
@@ -286,7 +316,7 @@ sv_auth_status_t sv_auth_bearer(sv_auth_t *a, struct sv_store_reader *reader, co
     int64_t now = sv_now_s();
     sv_tokcache_entry_t e;
     bool dirty = false;
-    if (sv_tokcache_get(a->cache, h, now, &e)) {
+    if (sv_tokcache_get(a->cache, h, now, &e, p)) {
         o->cached = true;
         if (e.issuer_kind == ISSUER_SCAIKEY && a->scaikey != NULL) {
             uint64_t serial = sv_jwks_source_serial(a->scaikey);
@@ -300,18 +330,17 @@ sv_auth_status_t sv_auth_bearer(sv_auth_t *a, struct sv_store_reader *reader, co
             }
         }
     } else {
-        sv_auth_status_t rc = verify_new(a, token, len, may_wait, &e, o);
+        sv_auth_status_t rc = verify_new(a, token, len, may_wait, &e, p, o);
         if (rc != SV_AUTH_OK)
             return rc;
         dirty = true;
     }
     if (e.identity_gen != sv_identity_generation()) {
-        load_cache_roles(reader, &e);
+        load_cache_roles(reader, &e, p);
         dirty = true;
     }
     if (dirty)
-        sv_tokcache_put(a->cache, h, &e);
-    *p = e.principal;
+        sv_tokcache_put(a->cache, h, &e, p); /* p: the token's claims, before the cache's roles */
     p->roles |= e.cache_roles;
     if (sv_revocations_check(a->revocations, p, now)) {
         o->message = "the token has been revoked";
@@ -343,11 +372,11 @@ typedef struct {
     int64_t exp;
 } jti_find_t;
 
-static bool find_jti(void *arg, const sv_tokcache_entry_t *e)
+static bool find_jti(void *arg, const sv_tokcache_entry_t *e, const sv_principal_t *p)
 {
     jti_find_t *f = arg;
-    if (strcmp(e->principal.jti, f->jti) == 0 && e->principal.expires_at > f->exp)
-        f->exp = e->principal.expires_at;
+    if (strcmp(p->jti, f->jti) == 0 && p->expires_at > f->exp)
+        f->exp = p->expires_at;
     return true;
 }
 

@@ -51,6 +51,12 @@ void sv_auth_part_stop(sv_app_t *app);
 sv_err_t sv_outbound_part_init(sv_app_t *app, char *msg, size_t msglen);
 void sv_outbound_part_stop(sv_app_t *app);
 
+/** An authenticator that trusts the fixed key set keys for issuer, with no
+ * fetching, an empty revocation set and no promotion (benchmarks and tests).
+ * Takes a reference to keys. Free with sv_auth_free. */
+sv_err_t sv_auth_new_static(sv_app_t *app, const char *issuer, sv_jwks_t *keys, sv_auth_t **out);
+void sv_auth_free(sv_auth_t *a);
+
 /** Verifies a bearer token (not the bootstrap token) and fills *p. reader is
  * the calling worker's (roles from the identity cache). may_wait: an unknown
  * kid returns SV_AUTH_WAIT instead of SV_AUTH_INVALID. Worker threads. */

@@ -39,7 +39,8 @@ typedef struct {
 
 typedef struct sv_revocations sv_revocations_t;
 
-/** Loads every unexpired revocation from st into a new in-memory set.
+/** Loads every unexpired revocation from st into a new in-memory set (st
+ * NULL: an empty set).
  * Errors: SV_ENOMEM, storage errors. */
 sv_err_t sv_revocations_load(sv_store_t *st, sv_revocations_t **out);
 /** Frees the set. NULL is fine. */

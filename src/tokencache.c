@@ -4,8 +4,12 @@
  * 16 shards, picked by the first byte of the token's keyed hash; each shard
  * is an open-addressing table of pointers to heap entries with a probe window
  * of 8 slots and its own mutex. A hit costs the hash of the token (~1 µs for
- * a typical JWT), one uncontended lock and one copy of the entry. Entries are
- * allocated once per slot and reused, so a full cache does not churn malloc.
+ * a typical JWT), one uncontended lock, a small copy and the unpacking of the
+ * principal. The principal is packed (length-prefixed strings) because the
+ * full struct is 6 KiB, mostly empty group slots: copying that, twice, and
+ * keeping thousands of them in memory cost more than the rest of the lookup.
+ * Entries are allocated per slot and reused (grown when a bigger principal
+ * comes), so a full cache does not churn malloc.
  *
  * Any thread.
  */
@@ -25,7 +29,84 @@ typedef struct {
     uint8_t hash[SV_TOKEN_HASH_BYTES];
     bool used;
     sv_tokcache_entry_t e;
+    size_t cap, len; /* of packed */
+    uint8_t packed[];
 } slot_t;
+
+/* ---- packing the principal ---- */
+
+static uint8_t *put_str(uint8_t *o, const char *s)
+{
+    size_t n = strlen(s);
+    o[0] = (uint8_t)(n >> 8);
+    o[1] = (uint8_t)n;
+    memcpy(o + 2, s, n);
+    return o + 2 + n;
+}
+
+static const uint8_t *get_str(const uint8_t *in, char *out, size_t cap)
+{
+    size_t n = ((size_t)in[0] << 8) | in[1];
+    if (n >= cap)
+        n = cap - 1; /* cannot happen: packed from a principal of the same shape */
+    memcpy(out, in + 2, n);
+    out[n] = 0;
+    return in + 2 + (((size_t)in[0] << 8) | in[1]);
+}
+
+/* The bytes pack() needs for p. */
+static size_t packed_size(const sv_principal_t *p)
+{
+    size_t n = 4 + 4 + 1 + 1 + 3 * 8 + 7 * 2;
+    n += strlen(p->identity_id) + strlen(p->identity_type) + strlen(p->tenant_id) + strlen(p->partner_id) +
+         strlen(p->scope_text) + strlen(p->jti) + strlen(p->issuer);
+    for (unsigned i = 0; i < p->n_groups; i++)
+        n += 2 + strlen(p->groups[i]);
+    return n;
+}
+
+static void pack(const sv_principal_t *p, uint8_t *o)
+{
+    sv_put_be32(o, p->scopes);
+    sv_put_be32(o + 4, p->roles);
+    o[8] = p->mfa;
+    o[9] = (uint8_t)p->n_groups;
+    sv_put_be64(o + 10, (uint64_t)p->issued_at);
+    sv_put_be64(o + 18, (uint64_t)p->expires_at);
+    sv_put_be64(o + 26, (uint64_t)p->not_before);
+    o += 34;
+    o = put_str(o, p->identity_id);
+    o = put_str(o, p->identity_type);
+    o = put_str(o, p->tenant_id);
+    o = put_str(o, p->partner_id);
+    o = put_str(o, p->scope_text);
+    o = put_str(o, p->jti);
+    o = put_str(o, p->issuer);
+    for (unsigned i = 0; i < p->n_groups; i++)
+        o = put_str(o, p->groups[i]);
+}
+
+static void unpack(const uint8_t *in, sv_principal_t *p)
+{
+    p->bootstrap = false;
+    p->scopes = sv_get_be32(in);
+    p->roles = sv_get_be32(in + 4);
+    p->mfa = in[8] != 0;
+    p->n_groups = in[9];
+    p->issued_at = (int64_t)sv_get_be64(in + 10);
+    p->expires_at = (int64_t)sv_get_be64(in + 18);
+    p->not_before = (int64_t)sv_get_be64(in + 26);
+    in += 34;
+    in = get_str(in, p->identity_id, sizeof(p->identity_id));
+    in = get_str(in, p->identity_type, sizeof(p->identity_type));
+    in = get_str(in, p->tenant_id, sizeof(p->tenant_id));
+    in = get_str(in, p->partner_id, sizeof(p->partner_id));
+    in = get_str(in, p->scope_text, sizeof(p->scope_text));
+    in = get_str(in, p->jti, sizeof(p->jti));
+    in = get_str(in, p->issuer, sizeof(p->issuer));
+    for (unsigned i = 0; i < p->n_groups && i < SV_PRINCIPAL_MAX_GROUPS; i++)
+        in = get_str(in, p->groups[i], sizeof(p->groups[i]));
+}
 
 typedef struct {
     pthread_mutex_t lock;
@@ -70,7 +151,7 @@ void sv_tokcache_free(sv_tokcache_t *c)
         shard_t *s = &c->shards[i];
         for (size_t j = 0; s->slots != NULL && j < s->n; j++) {
             if (s->slots[j] != NULL)
-                sodium_memzero(s->slots[j], sizeof(slot_t));
+                sodium_memzero(s->slots[j], sizeof(slot_t) + s->slots[j]->cap);
             free(s->slots[j]);
         }
         free(s->slots);
@@ -105,7 +186,8 @@ static slot_t *find_locked(shard_t *s, size_t start, const uint8_t *hash)
     return NULL;
 }
 
-bool sv_tokcache_get(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], int64_t now, sv_tokcache_entry_t *out)
+bool sv_tokcache_get(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], int64_t now, sv_tokcache_entry_t *out,
+                     sv_principal_t *p)
 {
     size_t start;
     shard_t *s = shard_of(c, hash, &start);
@@ -118,6 +200,7 @@ bool sv_tokcache_get(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], 
             s->live--;
         } else {
             *out = sl->e;
+            unpack(sl->packed, p);
             hit = true;
         }
     }
@@ -125,14 +208,21 @@ bool sv_tokcache_get(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], 
     return hit;
 }
 
-void sv_tokcache_put(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], const sv_tokcache_entry_t *e)
+void sv_tokcache_put(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], const sv_tokcache_entry_t *e,
+                     const sv_principal_t *p)
 {
+    size_t need = packed_size(p);
     size_t start;
     shard_t *s = shard_of(c, hash, &start);
     pthread_mutex_lock(&s->lock);
     slot_t *target = find_locked(s, start, hash);
     size_t target_i = 0;
-    if (target == NULL) {
+    bool found = target != NULL;
+    if (found) {
+        for (size_t i = 0; i < PROBE; i++)
+            if (s->slots[(start + i) & (s->n - 1)] == target)
+                target_i = (start + i) & (s->n - 1);
+    } else {
         /* an empty or unused slot, else the one expiring soonest */
         int64_t soonest = INT64_MAX;
         for (size_t i = 0; i < PROBE; i++) {
@@ -141,7 +231,6 @@ void sv_tokcache_put(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], 
             if (sl == NULL || !sl->used) {
                 target_i = idx;
                 target = sl;
-                soonest = INT64_MIN;
                 break;
             }
             if (sl->e.valid_until < soonest) {
@@ -150,20 +239,26 @@ void sv_tokcache_put(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES], 
                 target = sl;
             }
         }
-        if (target == NULL) {
-            target = malloc(sizeof(*target));
-            if (target == NULL) {
-                pthread_mutex_unlock(&s->lock);
-                return;
-            }
-            target->used = false;
-            s->slots[target_i] = target;
-        }
-        if (!target->used)
-            s->live++;
     }
+    if (target == NULL || target->cap < need) {
+        size_t cap = need < 512 ? 512 : need;
+        slot_t *grown = realloc(target, sizeof(*grown) + cap);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
+        if (target == NULL)
+            grown->used = false;
+        grown->cap = cap;
+        target = grown;
+        s->slots[target_i] = target;
+    }
+    if (!target->used)
+        s->live++;
     memcpy(target->hash, hash, SV_TOKEN_HASH_BYTES);
     target->e = *e;
+    pack(p, target->packed);
+    target->len = need;
     target->used = true;
     pthread_mutex_unlock(&s->lock);
 }
@@ -192,8 +287,12 @@ void sv_tokcache_remove(sv_tokcache_t *c, const uint8_t hash[SV_TOKEN_HASH_BYTES
     pthread_mutex_unlock(&s->lock);
 }
 
-void sv_tokcache_each(sv_tokcache_t *c, bool (*fn)(void *arg, const sv_tokcache_entry_t *e), void *arg)
+void sv_tokcache_each(sv_tokcache_t *c, bool (*fn)(void *arg, const sv_tokcache_entry_t *e, const sv_principal_t *p),
+                      void *arg)
 {
+    sv_principal_t *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return;
     int64_t now = sv_now_s();
     for (int i = 0; i < SHARDS; i++) {
         shard_t *s = &c->shards[i];
@@ -201,13 +300,16 @@ void sv_tokcache_each(sv_tokcache_t *c, bool (*fn)(void *arg, const sv_tokcache_
         bool go = true;
         for (size_t j = 0; go && j < s->n; j++) {
             slot_t *sl = s->slots[j];
-            if (sl != NULL && sl->used && sl->e.valid_until >= now)
-                go = fn(arg, &sl->e);
+            if (sl != NULL && sl->used && sl->e.valid_until >= now) {
+                unpack(sl->packed, p);
+                go = fn(arg, &sl->e, p);
+            }
         }
         pthread_mutex_unlock(&s->lock);
         if (!go)
-            return;
+            break;
     }
+    free(p);
 }
 
 size_t sv_tokcache_size(sv_tokcache_t *c)

@@ -359,30 +359,67 @@ static void test_tokcache(void)
     int64_t now = sv_now_s();
     uint8_t h[SV_TOKEN_HASH_BYTES];
     sv_tokcache_entry_t e = {.valid_until = now + 100, .keyset_serial = 7}, got;
-    snprintf(e.principal.identity_id, sizeof(e.principal.identity_id), "sa:a");
+    sv_principal_t p, gp;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.identity_id, sizeof(p.identity_id), "sa:a");
+    snprintf(p.identity_type, sizeof(p.identity_type), "service_account");
+    snprintf(p.tenant_id, sizeof(p.tenant_id), "tnt");
+    snprintf(p.scope_text, sizeof(p.scope_text), "secrets:read");
+    snprintf(p.jti, sizeof(p.jti), "j");
+    snprintf(p.groups[0], sizeof(p.groups[0]), "g1");
+    snprintf(p.groups[1], sizeof(p.groups[1]), "g2");
+    p.n_groups = 2;
+    p.scopes = 3;
+    p.roles = SV_ROLE_TENANT_ADMIN;
+    p.mfa = true;
+    p.issued_at = 5;
+    p.expires_at = now + 40;
     sv_tokcache_hash(c, "tok", 3, h);
-    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now, &got));
-    sv_tokcache_put(c, h, &e);
-    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got));
-    CU_ASSERT_STRING_EQUAL(got.principal.identity_id, "sa:a");
+    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now, &got, &gp));
+    sv_tokcache_put(c, h, &e, &p);
+    memset(&gp, 0x5a, sizeof(gp));
+    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got, &gp));
+    CU_ASSERT_STRING_EQUAL(gp.identity_id, "sa:a");
+    CU_ASSERT_STRING_EQUAL(gp.identity_type, "service_account");
+    CU_ASSERT_STRING_EQUAL(gp.tenant_id, "tnt");
+    CU_ASSERT_STRING_EQUAL(gp.partner_id, "");
+    CU_ASSERT_STRING_EQUAL(gp.scope_text, "secrets:read");
+    CU_ASSERT_STRING_EQUAL(gp.groups[1], "g2");
+    CU_ASSERT_EQUAL(gp.n_groups, 2);
+    CU_ASSERT_EQUAL(gp.scopes, 3);
+    CU_ASSERT_EQUAL(gp.roles, SV_ROLE_TENANT_ADMIN);
+    CU_ASSERT_TRUE(gp.mfa);
+    CU_ASSERT_FALSE(gp.bootstrap);
+    CU_ASSERT_EQUAL(gp.issued_at, 5);
+    CU_ASSERT_EQUAL(gp.expires_at, now + 40);
+    CU_ASSERT_EQUAL(got.keyset_serial, 7);
     sv_tokcache_touch(c, h, 9);
-    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got));
+    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got, &gp));
     CU_ASSERT_EQUAL(got.keyset_serial, 9);
-    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now + 101, &got)); /* expired: dropped */
-    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now, &got));
+    /* a bigger principal under the same hash grows the slot */
+    for (int i = 0; i < SV_PRINCIPAL_MAX_GROUPS; i++)
+        snprintf(p.groups[i], sizeof(p.groups[i]), "group-with-a-rather-long-name-%d-xxxxxxxxxxxxxxxxxxxxxxxxxx", i);
+    p.n_groups = SV_PRINCIPAL_MAX_GROUPS;
+    sv_tokcache_put(c, h, &e, &p);
+    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got, &gp));
+    CU_ASSERT_EQUAL(gp.n_groups, SV_PRINCIPAL_MAX_GROUPS);
+    CU_ASSERT_STRING_EQUAL(gp.groups[31], p.groups[31]);
+    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now + 101, &got, &gp)); /* expired: dropped */
+    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now, &got, &gp));
     /* bounded: many more tokens than slots */
+    p.n_groups = 1;
     for (int i = 0; i < 5000; i++) {
         char t[32];
         int n = snprintf(t, sizeof(t), "t%d", i);
         sv_tokcache_hash(c, t, (size_t)n, h);
         e.valid_until = now + 1000 + i;
-        sv_tokcache_put(c, h, &e);
+        sv_tokcache_put(c, h, &e, &p);
     }
     CU_ASSERT(sv_tokcache_size(c) <= 16 * 16);
     sv_tokcache_hash(c, "t4999", 5, h);
-    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got)); /* the newest survives */
+    CU_ASSERT_TRUE(sv_tokcache_get(c, h, now, &got, &gp)); /* the newest survives */
     sv_tokcache_remove(c, h);
-    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now, &got));
+    CU_ASSERT_FALSE(sv_tokcache_get(c, h, now, &got, &gp));
     sv_tokcache_free(c);
 }
 
