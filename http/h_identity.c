@@ -53,6 +53,40 @@ static const char *source_name(uint8_t s)
     return s == SV_SOURCE_SCIM ? "scim" : "manual";
 }
 
+/* Copies the {id} path parameter into out (cap bytes) when valid() accepts
+ * it, and records it as the audit path. Fails the request (400 with msg)
+ * otherwise. */
+static bool path_id(sv_req_t *req, bool (*valid)(const char *, size_t), char *out, size_t cap, const char *msg)
+{
+    size_t len;
+    const char *id = sv_req_param(req, "id", &len);
+    if (id == NULL || len >= cap || !valid(id, len)) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, "id");
+        return false;
+    }
+    memcpy(out, id, len);
+    out[len] = 0;
+    sv_req_audit_path(req, out, len);
+    return true;
+}
+
+/* Ends a read: the body on success, 404 with not_found, or err's error. */
+static void end_read(sv_req_t *req, sv_err_t err, sv_buf_t *body, const char *not_found)
+{
+    if (err == SV_OK) {
+        sv_req_reply(req, 200, body);
+        return;
+    }
+    sv_buf_free(body);
+    if (err == SV_ENOTFOUND)
+        sv_req_fail(req, SV_E_NOT_FOUND, not_found, NULL);
+    else
+        sv_req_fail_err(req, err);
+}
+
+#define IDENTITY_ID_MSG "The identity id must look like sa:name or user:name."
+#define GROUP_ID_MSG "The group id must match [A-Za-z0-9_.:@-]{1,127}."
+
 /* ---- sync ---- */
 
 typedef struct {
@@ -192,17 +226,8 @@ static bool push_str(void *arg, const char *s)
 
 static void get_identity(sv_req_t *req)
 {
-    size_t idl;
-    const char *idp = sv_req_param(req, "id", &idl);
     char id[SV_ID_MAX];
-    if (idl >= sizeof(id) || !sv_identity_id_valid(idp, idl)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The identity id must look like sa:name or user:name.", "id");
-        return;
-    }
-    memcpy(id, idp, idl);
-    id[idl] = 0;
-    sv_req_audit_path(req, id, idl);
-    if (!admin_of(req, req->tenant_id))
+    if (!path_id(req, sv_identity_id_valid, id, sizeof(id), IDENTITY_ID_MSG) || !admin_of(req, req->tenant_id))
         return;
     sv_txn_t *txn;
     sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
@@ -248,30 +273,13 @@ static void get_identity(sv_req_t *req)
         sv_jw_obj_end(&jw);
     }
     sv_store_read_end(sv_req_reader(req));
-    if (err == SV_ENOTFOUND) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_NOT_FOUND, "No such identity in this tenant's identity cache.", NULL);
-    } else if (err != SV_OK) {
-        sv_buf_free(&body);
-        sv_req_fail_err(req, err);
-    } else {
-        sv_req_reply(req, 200, &body);
-    }
+    end_read(req, err, &body, "No such identity in this tenant's identity cache.");
 }
 
 static void get_group(sv_req_t *req)
 {
-    size_t gl;
-    const char *gp = sv_req_param(req, "id", &gl);
     char id[SV_GROUP_ID_MAX];
-    if (gl >= sizeof(id) || !sv_group_id_valid(gp, gl)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The group id must match [A-Za-z0-9_.:@-]{1,127}.", "id");
-        return;
-    }
-    memcpy(id, gp, gl);
-    id[gl] = 0;
-    sv_req_audit_path(req, id, gl);
-    if (!admin_of(req, req->tenant_id))
+    if (!path_id(req, sv_group_id_valid, id, sizeof(id), GROUP_ID_MSG) || !admin_of(req, req->tenant_id))
         return;
     sv_txn_t *txn;
     sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
@@ -304,15 +312,7 @@ static void get_group(sv_req_t *req)
         sv_jw_obj_end(&jw);
     }
     sv_store_read_end(sv_req_reader(req));
-    if (err == SV_ENOTFOUND) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_NOT_FOUND, "No such group in this tenant's identity cache.", NULL);
-    } else if (err != SV_OK) {
-        sv_buf_free(&body);
-        sv_req_fail_err(req, err);
-    } else {
-        sv_req_reply(req, 200, &body);
-    }
+    end_read(req, err, &body, "No such group in this tenant's identity cache.");
 }
 
 typedef struct {
@@ -548,14 +548,8 @@ static bool only_members(sv_req_t *req, const sv_json_t *root, const char *const
 
 static void put_identity(sv_req_t *req)
 {
-    size_t idl;
-    const char *idp = sv_req_param(req, "id", &idl);
-    if (idl >= SV_ID_MAX || !sv_identity_id_valid(idp, idl)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The identity id must look like sa:name or user:name.", "id");
-        return;
-    }
-    sv_req_audit_path(req, idp, idl);
-    if (!admin_of(req, req->tenant_id))
+    char id[SV_ID_MAX];
+    if (!path_id(req, sv_identity_id_valid, id, sizeof(id), IDENTITY_ID_MSG) || !admin_of(req, req->tenant_id))
         return;
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL)
@@ -586,8 +580,7 @@ static void put_identity(sv_req_t *req)
     if (!read_id_list(req, root, "groups", false, sv_group_id_valid, op) ||
         !read_display_name(req, root, r->display_name, sizeof(r->display_name)))
         goto free_doc;
-    memcpy(r->id, idp, idl);
-    r->id[idl] = 0;
+    snprintf(r->id, sizeof(r->id), "%s", id);
     snprintf(r->tenant_id, sizeof(r->tenant_id), "%s", req->tenant_id);
     r->source = SV_SOURCE_MANUAL;
     r->active = true;
@@ -600,14 +593,8 @@ free_doc:
 
 static void put_group(sv_req_t *req)
 {
-    size_t gl;
-    const char *gp = sv_req_param(req, "id", &gl);
-    if (gl >= SV_GROUP_ID_MAX || !sv_group_id_valid(gp, gl)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The group id must match [A-Za-z0-9_.:@-]{1,127}.", "id");
-        return;
-    }
-    sv_req_audit_path(req, gp, gl);
-    if (!admin_of(req, req->tenant_id))
+    char id[SV_GROUP_ID_MAX];
+    if (!path_id(req, sv_group_id_valid, id, sizeof(id), GROUP_ID_MSG) || !admin_of(req, req->tenant_id))
         return;
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL)
@@ -627,8 +614,7 @@ static void put_group(sv_req_t *req)
     if (!only_members(req, root, allowed) || !read_id_list(req, root, "members", true, sv_identity_id_valid, op) ||
         !read_display_name(req, root, g->display_name, sizeof(g->display_name)))
         goto free_doc;
-    memcpy(g->id, gp, gl);
-    g->id[gl] = 0;
+    snprintf(g->id, sizeof(g->id), "%s", id);
     snprintf(g->tenant_id, sizeof(g->tenant_id), "%s", req->tenant_id);
     g->source = SV_SOURCE_MANUAL;
     g->updated_at = sv_now_s();

@@ -132,12 +132,7 @@ sv_err_t sv_auth_part_init(sv_app_t *app, char *msg, size_t msglen)
     app->auth = a;
     return SV_OK;
 fail:
-    sv_jwks_source_stop(a->scaikey);
-    sv_jwks_unref(a->dev_keys);
-    sv_devissuer_free(a->dev);
-    sv_revocations_free(a->revocations);
-    sv_tokcache_free(a->cache);
-    free(a);
+    sv_auth_free(a);
     return err;
 }
 
@@ -149,12 +144,7 @@ void sv_auth_part_stop(sv_app_t *app)
     /* a promotion unit still in the writer references a */
     while (atomic_load(&a->promotion_in_flight))
         usleep(1000);
-    sv_jwks_source_stop(a->scaikey);
-    sv_jwks_unref(a->dev_keys);
-    sv_devissuer_free(a->dev);
-    sv_revocations_free(a->revocations);
-    sv_tokcache_free(a->cache);
-    free(a);
+    sv_auth_free(a);
     app->auth = NULL;
 }
 
@@ -183,7 +173,9 @@ void sv_auth_free(sv_auth_t *a)
 {
     if (a == NULL)
         return;
+    sv_jwks_source_stop(a->scaikey);
     sv_jwks_unref(a->dev_keys);
+    sv_devissuer_free(a->dev);
     sv_revocations_free(a->revocations);
     sv_tokcache_free(a->cache);
     free(a);

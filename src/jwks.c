@@ -287,17 +287,19 @@ static void jwks_fetched(sv_http_call_t *c)
     call_ended(src);
 }
 
-static void fetch_jwks(sv_jwks_source_t *src, const char *url)
+/* GETs url; done(call) runs on the outbound thread. A call that cannot be
+ * made ends the refresh. */
+static void fetch(sv_jwks_source_t *src, const char *url, const char *accept, sv_http_call_done_fn done)
 {
     sv_http_call_t *c = sv_http_call_new("GET", url);
     if (c == NULL) {
         refresh_done(src, NULL, "out of memory");
         return;
     }
-    sv_http_call_header(c, "Accept: application/json, application/jwk-set+json");
+    sv_http_call_header(c, accept);
     c->timeout_ms = src->opts.fetch_timeout_ms;
     c->max_response_bytes = JWKS_MAX_BYTES;
-    c->done = jwks_fetched;
+    c->done = done;
     c->arg = src;
     call_started(src);
     if (sv_outbound_submit(src->ob, c) != SV_OK) {
@@ -305,6 +307,11 @@ static void fetch_jwks(sv_jwks_source_t *src, const char *url)
         refresh_done(src, NULL, "the outbound pool is stopping");
         call_ended(src);
     }
+}
+
+static void fetch_jwks(sv_jwks_source_t *src, const char *url)
+{
+    fetch(src, url, "Accept: application/json, application/jwk-set+json", jwks_fetched);
 }
 
 static bool is_http_url(const char *s, size_t n)
@@ -384,22 +391,7 @@ static void refresh_kick(void *arg)
     size_t il = strlen(src->issuer);
     snprintf(url, sizeof(url), "%.*s/.well-known/openid-configuration",
              (int)(il > 0 && src->issuer[il - 1] == '/' ? il - 1 : il), src->issuer);
-    sv_http_call_t *c = sv_http_call_new("GET", url);
-    if (c == NULL) {
-        refresh_done(src, NULL, "out of memory");
-        return;
-    }
-    sv_http_call_header(c, "Accept: application/json");
-    c->timeout_ms = src->opts.fetch_timeout_ms;
-    c->max_response_bytes = JWKS_MAX_BYTES;
-    c->done = discovery_fetched;
-    c->arg = src;
-    call_started(src);
-    if (sv_outbound_submit(src->ob, c) != SV_OK) {
-        sv_http_call_free(c);
-        refresh_done(src, NULL, "the outbound pool is stopping");
-        call_ended(src);
-    }
+    fetch(src, url, "Accept: application/json", discovery_fetched);
 }
 
 static void start_refresh_locked(sv_jwks_source_t *src)
