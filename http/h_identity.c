@@ -224,10 +224,79 @@ static bool push_str(void *arg, const char *s)
     return true;
 }
 
-static void get_identity(sv_req_t *req)
+/* Writes one record as JSON; SV_ENOTFOUND when there is none. */
+typedef sv_err_t (*build_fn)(sv_txn_t *txn, const char *tenant, const char *id, sv_jw_t *jw);
+
+static sv_err_t build_identity(sv_txn_t *txn, const char *tenant, const char *id, sv_jw_t *jw)
+{
+    sv_identity_rec_t rec;
+    sv_err_t err = sv_identity_get(txn, tenant, id, &rec);
+    if (err != SV_OK)
+        return err;
+    sv_jw_obj_begin(jw);
+    sv_jw_key(jw, "id");
+    sv_jw_cstr(jw, rec.id);
+    sv_jw_key(jw, "tenant_id");
+    sv_jw_cstr(jw, rec.tenant_id);
+    sv_jw_key(jw, "type");
+    sv_jw_cstr(jw, rec.type == SV_IDENT_SERVICE_ACCOUNT ? "service_account" : "user");
+    sv_jw_key(jw, "source");
+    sv_jw_cstr(jw, source_name(rec.source));
+    sv_jw_key(jw, "active");
+    sv_jw_bool(jw, rec.active);
+    sv_jw_key(jw, "display_name");
+    sv_jw_cstr(jw, rec.display_name[0] ? rec.display_name : NULL);
+    sv_jw_key(jw, "roles");
+    sv_jw_arr_begin(jw);
+    if (rec.roles & SV_ROLE_SUPER_ADMIN)
+        sv_jw_cstr(jw, "super_admin");
+    if (rec.roles & SV_ROLE_TENANT_ADMIN)
+        sv_jw_cstr(jw, "tenant_admin");
+    if (rec.roles & SV_ROLE_PARTNER_ADMIN)
+        sv_jw_cstr(jw, "partner_admin");
+    sv_jw_arr_end(jw);
+    sv_jw_key(jw, "groups");
+    sv_jw_arr_begin(jw);
+    err = sv_identity_each_group(txn, tenant, id, push_str, jw);
+    sv_jw_arr_end(jw);
+    sv_jw_key(jw, "updated_at");
+    jw_time_or_null(jw, rec.updated_at);
+    sv_jw_obj_end(jw);
+    return err;
+}
+
+static sv_err_t build_group(sv_txn_t *txn, const char *tenant, const char *id, sv_jw_t *jw)
+{
+    sv_group_rec_t g;
+    sv_err_t err = sv_group_get(txn, tenant, id, &g);
+    if (err != SV_OK)
+        return err;
+    sv_jw_obj_begin(jw);
+    sv_jw_key(jw, "id");
+    sv_jw_cstr(jw, g.id);
+    sv_jw_key(jw, "tenant_id");
+    sv_jw_cstr(jw, g.tenant_id);
+    sv_jw_key(jw, "display_name");
+    sv_jw_cstr(jw, g.display_name[0] ? g.display_name : NULL);
+    sv_jw_key(jw, "source");
+    sv_jw_cstr(jw, source_name(g.source));
+    sv_jw_key(jw, "members");
+    sv_jw_arr_begin(jw);
+    err = sv_group_each_member(txn, tenant, id, push_str, jw);
+    sv_jw_arr_end(jw);
+    sv_jw_key(jw, "updated_at");
+    jw_time_or_null(jw, g.updated_at);
+    sv_jw_obj_end(jw);
+    return err;
+}
+
+/* GET of one identity or group: checks the id and the caller, reads in one
+ * snapshot, answers the JSON or 404 with not_found. */
+static void get_one(sv_req_t *req, bool (*valid)(const char *, size_t), const char *bad_id, build_fn build,
+                    const char *not_found)
 {
     char id[SV_ID_MAX];
-    if (!path_id(req, sv_identity_id_valid, id, sizeof(id), IDENTITY_ID_MSG) || !admin_of(req, req->tenant_id))
+    if (!path_id(req, valid, id, sizeof(id), bad_id) || !admin_of(req, req->tenant_id))
         return;
     sv_txn_t *txn;
     sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
@@ -235,84 +304,24 @@ static void get_identity(sv_req_t *req)
         sv_req_fail_err(req, err);
         return;
     }
-    sv_identity_rec_t rec;
-    err = sv_identity_get(txn, req->tenant_id, id, &rec);
     sv_buf_t body;
     sv_buf_init(&body, false);
-    if (err == SV_OK) {
-        sv_jw_t jw;
-        sv_jw_init(&jw, &body);
-        sv_jw_obj_begin(&jw);
-        sv_jw_key(&jw, "id");
-        sv_jw_cstr(&jw, rec.id);
-        sv_jw_key(&jw, "tenant_id");
-        sv_jw_cstr(&jw, rec.tenant_id);
-        sv_jw_key(&jw, "type");
-        sv_jw_cstr(&jw, rec.type == SV_IDENT_SERVICE_ACCOUNT ? "service_account" : "user");
-        sv_jw_key(&jw, "source");
-        sv_jw_cstr(&jw, source_name(rec.source));
-        sv_jw_key(&jw, "active");
-        sv_jw_bool(&jw, rec.active);
-        sv_jw_key(&jw, "display_name");
-        sv_jw_cstr(&jw, rec.display_name[0] ? rec.display_name : NULL);
-        sv_jw_key(&jw, "roles");
-        sv_jw_arr_begin(&jw);
-        if (rec.roles & SV_ROLE_SUPER_ADMIN)
-            sv_jw_cstr(&jw, "super_admin");
-        if (rec.roles & SV_ROLE_TENANT_ADMIN)
-            sv_jw_cstr(&jw, "tenant_admin");
-        if (rec.roles & SV_ROLE_PARTNER_ADMIN)
-            sv_jw_cstr(&jw, "partner_admin");
-        sv_jw_arr_end(&jw);
-        sv_jw_key(&jw, "groups");
-        sv_jw_arr_begin(&jw);
-        err = sv_identity_each_group(txn, req->tenant_id, id, push_str, &jw);
-        sv_jw_arr_end(&jw);
-        sv_jw_key(&jw, "updated_at");
-        jw_time_or_null(&jw, rec.updated_at);
-        sv_jw_obj_end(&jw);
-    }
+    sv_jw_t jw;
+    sv_jw_init(&jw, &body);
+    err = build(txn, req->tenant_id, id, &jw);
     sv_store_read_end(sv_req_reader(req));
-    end_read(req, err, &body, "No such identity in this tenant's identity cache.");
+    end_read(req, err, &body, not_found);
+}
+
+static void get_identity(sv_req_t *req)
+{
+    get_one(req, sv_identity_id_valid, IDENTITY_ID_MSG, build_identity,
+            "No such identity in this tenant's identity cache.");
 }
 
 static void get_group(sv_req_t *req)
 {
-    char id[SV_GROUP_ID_MAX];
-    if (!path_id(req, sv_group_id_valid, id, sizeof(id), GROUP_ID_MSG) || !admin_of(req, req->tenant_id))
-        return;
-    sv_txn_t *txn;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
-        return;
-    }
-    sv_group_rec_t g;
-    err = sv_group_get(txn, req->tenant_id, id, &g);
-    sv_buf_t body;
-    sv_buf_init(&body, false);
-    if (err == SV_OK) {
-        sv_jw_t jw;
-        sv_jw_init(&jw, &body);
-        sv_jw_obj_begin(&jw);
-        sv_jw_key(&jw, "id");
-        sv_jw_cstr(&jw, g.id);
-        sv_jw_key(&jw, "tenant_id");
-        sv_jw_cstr(&jw, g.tenant_id);
-        sv_jw_key(&jw, "display_name");
-        sv_jw_cstr(&jw, g.display_name[0] ? g.display_name : NULL);
-        sv_jw_key(&jw, "source");
-        sv_jw_cstr(&jw, source_name(g.source));
-        sv_jw_key(&jw, "members");
-        sv_jw_arr_begin(&jw);
-        err = sv_group_each_member(txn, req->tenant_id, id, push_str, &jw);
-        sv_jw_arr_end(&jw);
-        sv_jw_key(&jw, "updated_at");
-        jw_time_or_null(&jw, g.updated_at);
-        sv_jw_obj_end(&jw);
-    }
-    sv_store_read_end(sv_req_reader(req));
-    end_read(req, err, &body, "No such group in this tenant's identity cache.");
+    get_one(req, sv_group_id_valid, GROUP_ID_MSG, build_group, "No such group in this tenant's identity cache.");
 }
 
 typedef struct {
