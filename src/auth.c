@@ -85,6 +85,10 @@ static void prune_hook(void *arg, sv_wtxn_t *tx)
 sv_err_t sv_auth_part_init(sv_app_t *app, char *msg, size_t msglen)
 {
     const sv_config_t *cfg = app->cfg;
+    if (cfg->scaikey_jwks_url != NULL && cfg->scaikey_issuer == NULL) {
+        snprintf(msg, msglen, "SCAIKEY_JWKS_URL: needs SCAIKEY_ISSUER (the issuer tokens must name)");
+        return SV_EINVAL;
+    }
     sv_auth_t *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return SV_ENOMEM;
