@@ -314,6 +314,77 @@ static void test_promotion_audit(void)
     CU_ASSERT_PTR_NULL(app.auth);
 }
 
+/* ---- sv_auth_bearer over a fixed key set ---- */
+
+static char *signed_token(EVP_PKEY *key, const char *kid, const char *iss, int64_t exp, int64_t iat)
+{
+    char c[512];
+    snprintf(c, sizeof(c),
+             "{\"iss\":\"%s\",\"aud\":\"scaivault\",\"sub\":\"sa:unit\",\"tenant_id\":\"t1\",\"jti\":\"j-%lld\","
+             "\"exp\":%lld,\"iat\":%lld,\"scope\":\"secrets:read\"}",
+             iss, (long long)exp, (long long)exp, (long long)iat);
+    sv_buf_t b;
+    sv_buf_init(&b, false);
+    CU_ASSERT_EQUAL(sv_jwt_sign(key, SV_JWT_ALG_ES256, kid, c, strlen(c), &b), SV_OK);
+    sv_buf_putc(&b, 0);
+    return (char *)b.base;
+}
+
+static void test_bearer(void)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+    CU_ASSERT_FATAL(EVP_PKEY_up_ref(key) == 1);
+    sv_jwk_t k = {.alg = SV_JWT_ALG_ES256, .pkey = key};
+    snprintf(k.kid, sizeof(k.kid), "k1");
+    sv_jwks_t *keys;
+    CU_ASSERT_EQUAL_FATAL(sv_jwks_from_keys(&k, 1, &keys), SV_OK);
+    sv_config_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.audience = "scaivault";
+    cfg.bootstrap_super_admin = "sa:unit";
+    sv_app_t app = {.cfg = &cfg, .store = st, .writer = w};
+    sv_auth_t *a;
+    CU_ASSERT_EQUAL_FATAL(sv_auth_new_static(&app, "https://iss.test", keys, &a), SV_OK);
+    sv_store_reader_t *rd;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(st, &rd), SV_OK);
+    int64_t now = sv_now_s();
+    sv_principal_t p;
+    sv_auth_outcome_t o;
+    char *t = signed_token(key, "k1", "https://iss.test", now + 300, now - 10);
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_OK);
+    CU_ASSERT_FALSE(o.cached);
+    CU_ASSERT_STRING_EQUAL(p.identity_id, "sa:unit");
+    CU_ASSERT_EQUAL(o.promote, SV_PROMOTE_SKIPPED); /* BOOTSTRAP_SUPER_ADMIN, not in t1's cache */
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_OK);
+    CU_ASSERT_TRUE(o.cached);
+    CU_ASSERT_EQUAL(p.scopes, SV_SCOPE_SECRETS_READ);
+    /* revoked by subject: the cached token too */
+    sv_revocation_t r = {.kind = SV_REVOKE_IDENTITY, .revoked_at = now, .expires_at = now + 60};
+    snprintf(r.tenant_id, sizeof(r.tenant_id), "t1");
+    snprintf(r.subject, sizeof(r.subject), "sa:unit");
+    sv_revocations_add(sv_auth_revocations(a), &r);
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_REVOKED);
+    CU_ASSERT_EQUAL(sv_auth_cached_exp_of_jti(a, p.jti), now + 300);
+    free(t);
+    /* expired, other issuer, unknown kid (a fixed set never waits), garbage */
+    t = signed_token(key, "k1", "https://iss.test", now - 120, now - 400);
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_EXPIRED);
+    free(t);
+    t = signed_token(key, "k1", "https://other.test", now + 300, now + 5);
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_INVALID);
+    free(t);
+    t = signed_token(key, "k2", "https://iss.test", now + 300, now + 5);
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(o.message);
+    free(t);
+    CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, "x.y.z", 5, true, &p, &o), SV_AUTH_INVALID);
+    sv_store_reader_free(rd);
+    sv_auth_free(a);
+    sv_jwks_unref(keys);
+    EVP_PKEY_free(key);
+}
+
 /* ---- the JWKS source when ScaiKey is unreachable ---- */
 
 static void test_jwks_source_unreachable(void)
@@ -342,5 +413,6 @@ void sv_test_suite_auth(void)
     CU_add_test(s, "revocations", test_revocations);
     CU_add_test(s, "scim_apply", test_scim_apply);
     CU_add_test(s, "promotion_audit", test_promotion_audit);
+    CU_add_test(s, "bearer", test_bearer);
     CU_add_test(s, "jwks_source_unreachable", test_jwks_source_unreachable);
 }
