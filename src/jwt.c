@@ -161,7 +161,19 @@ sv_jwt_status_t sv_jwt_parse(const char *token, size_t len, sv_jwt_t *t)
     if (hlen == 0 || plen == 0)
         return SV_JWT_MALFORMED;
 
-    /* header */
+    /* header: tokens of one issuer share a few headers, so each thread
+     * remembers the last one it parsed (the encoded text, compared whole) */
+    static __thread struct {
+        size_t len;
+        char text[256];
+        sv_jwt_alg_t alg;
+        char kid[SV_JWT_KID_MAX];
+    } last_header;
+    if (hlen == last_header.len && memcmp(token, last_header.text, hlen) == 0) {
+        t->alg = last_header.alg;
+        memcpy(t->kid, last_header.kid, sizeof(t->kid));
+        goto signature;
+    }
     uint8_t hbuf[SV_JWT_MAX_HEADER];
     size_t hbin;
     if (!b64url_decode(token, hlen, hbuf, sizeof(hbuf), &hbin))
@@ -195,8 +207,14 @@ sv_jwt_status_t sv_jwt_parse(const char *token, size_t len, sv_jwt_t *t)
     sv_json_doc_free(hdoc);
     if (st != SV_JWT_OK)
         return st;
+    if (hlen <= sizeof(last_header.text)) {
+        memcpy(last_header.text, token, hlen);
+        last_header.len = hlen;
+        last_header.alg = t->alg;
+        memcpy(last_header.kid, t->kid, sizeof(t->kid));
+    }
 
-    /* signature */
+signature:
     if (!b64url_decode(dot2 + 1, slen, t->sig, sizeof(t->sig), &t->sig_len))
         return slen > 700 ? SV_JWT_TOO_LARGE : SV_JWT_MALFORMED;
 
