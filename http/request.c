@@ -18,9 +18,11 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "http/metrics.h"
 #include "http/server.h"
 #include "http/steps.h"
 
@@ -103,9 +105,9 @@ static void new_request_id(char out[SV_REQUEST_ID_MAX + 1])
 
 const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
 {
-    /* a parameter's name points into its route pattern: "id}..." or "path*}..." */
     size_t nl = strlen(name);
     for (unsigned i = 0; i < req->n_params; i++) {
+        /* the router's name points into the pattern: "id}/..." or "path*}" */
         const char *pn = req->params[i].name;
         if (strncmp(pn, name, nl) == 0 && (pn[nl] == 0 || pn[nl] == '}' || pn[nl] == '*')) {
             if (len != NULL)
@@ -261,6 +263,11 @@ void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name
     req->n_headers++;
 }
 
+void sv_req_set_content_type(sv_req_t *req, const char *content_type)
+{
+    req->content_type = content_type;
+}
+
 static void finish(sv_req_t *req);
 
 static void set_response(sv_req_t *req, int status, sv_buf_t *body)
@@ -294,6 +301,30 @@ void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body)
     finish(req);
 }
 
+void sv_req_reply_stream(sv_req_t *req, int status, const char *content_type, const sv_stream_ops_t *ops, void *arg)
+{
+    if (req->finished || req->stream != NULL) {
+        ops->free(arg); /* a handler bug: keep the first response */
+        return;
+    }
+    req->stream = ops;
+    req->stream_arg = arg;
+    sv_req_add_header(req, H2O_TOKEN_CONTENT_TYPE, NULL, content_type);
+    sv_req_add_header(req, H2O_TOKEN_CACHE_CONTROL, NULL, "no-store");
+    set_response(req, status, NULL);
+    finish(req);
+}
+
+/* Drops a stream that will not run (the response became an error). */
+static void drop_stream(sv_req_t *req)
+{
+    if (req->stream != NULL) {
+        req->stream->free(req->stream_arg);
+        req->stream = NULL;
+        req->stream_arg = NULL;
+    }
+}
+
 static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, const char *details, sv_buf_t *out)
 {
     const sv_api_error_info_t *info = sv_api_error_info(e);
@@ -325,6 +356,8 @@ void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const cha
     const sv_api_error_info_t *info = sv_api_error_info(e);
     if (!req->finished)
         snprintf(req->audit.error_code, sizeof(req->audit.error_code), "%s", info->code);
+    if (!req->finished && info->status >= 500)
+        sv_req_log(req, SV_LOG_ERROR, "request failed: %s: %s", info->code, message != NULL ? message : info->message);
     set_response(req, info->status, &body);
     finish(req);
 }
@@ -349,60 +382,172 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err)
     sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
 }
 
-/* ---- sending ---- */
+/* ---- logs ---- */
 
-static void write_access_log(sv_req_t *req)
+/* Appends s to a text-format line with control characters replaced, so that
+ * one entry stays one line whatever a client sent. */
+static void text_field(sv_buf_t *b, const char *s, size_t len)
 {
-    if (req->app->cfg->log_level > SV_LOG_INFO)
+    for (size_t i = 0; i < len; i++)
+        sv_buf_putc(b, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
+}
+
+void sv_req_log(sv_req_t *req, sv_log_level_t level, const char *fmt, ...)
+{
+    if (!sv_log_enabled(level))
         return;
-    char line[1024];
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char fields[160] = "";
+    if (req->route != NULL)
+        snprintf(fields, sizeof(fields), "\"route\":\"%s\"", req->route->pattern);
+    sv_log_fields(level, req->request_id, fields, "%s", msg);
+}
+
+/* One access-log line per request (LOG_LEVEL info or lower), built straight
+ * into the worker's buffer, which is flushed every tick or when large. */
+static void write_access_log(sv_req_t *req, uint64_t duration_us)
+{
+    if (!sv_log_enabled(SV_LOG_INFO))
+        return;
+    sv_buf_t *b = sv_worker_log_buf(req->worker);
     char ts[21];
     sv_time_format(ts, sv_now_s());
-    sv_buf_t b = {.base = (uint8_t *)line, .cap = sizeof(line)};
-    sv_jw_t jw;
-    sv_jw_init(&jw, &b);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "time");
-    sv_jw_cstr(&jw, ts);
-    sv_jw_key(&jw, "level");
-    sv_jw_cstr(&jw, "info");
-    sv_jw_key(&jw, "msg");
-    sv_jw_cstr(&jw, "request");
-    sv_jw_key(&jw, "request_id");
-    sv_jw_cstr(&jw, req->request_id);
-    sv_jw_key(&jw, "method");
-    if (req->h2o != NULL)
-        sv_jw_str(&jw, req->h2o->method.base, req->h2o->method.len > 16 ? 16 : req->h2o->method.len);
-    else
-        sv_jw_cstr(&jw, "-");
-    sv_jw_key(&jw, "route");
-    sv_jw_cstr(&jw, req->route != NULL ? req->route->pattern : "-");
-    sv_jw_key(&jw, "status");
-    sv_jw_int(&jw, req->status);
-    sv_jw_key(&jw, "duration_us");
-    sv_jw_uint(&jw, sv_mono_us() - req->start_us);
-    sv_jw_key(&jw, "identity");
-    sv_jw_cstr(&jw, req->authenticated ? req->principal.identity_id : NULL);
-    sv_jw_key(&jw, "tenant");
-    sv_jw_cstr(&jw, req->tenant_id[0] ? req->tenant_id : NULL);
-    sv_jw_obj_end(&jw);
-    /* the line buffer is fixed: a failed grow means the line was too long */
-    if (b.base == (uint8_t *)line && !b.failed)
-        sv_worker_log(req->worker, line, b.len);
-    else if (b.base != (uint8_t *)line)
-        sv_buf_free(&b);
+    const char *method = req->h2o != NULL ? req->h2o->method.base : "-";
+    size_t method_len = req->h2o != NULL ? (req->h2o->method.len > 16 ? 16 : req->h2o->method.len) : 1;
+    const char *route = req->route != NULL ? req->route->pattern : "-";
+    const char *identity = req->authenticated ? req->principal.identity_id : NULL;
+    const char *tenant = req->tenant_id[0] ? req->tenant_id : NULL;
+    if (sv_log_format() == SV_LOG_TEXT) {
+        sv_buf_printf(b, "%s info  [", ts);
+        text_field(b, req->request_id, strlen(req->request_id));
+        sv_buf_puts(b, "] request method=");
+        text_field(b, method, method_len);
+        sv_buf_printf(b, " route=%s status=%d duration_us=%llu identity=", route, req->status,
+                      (unsigned long long)duration_us);
+        text_field(b, identity != NULL ? identity : "-", strlen(identity != NULL ? identity : "-"));
+        sv_buf_puts(b, " tenant=");
+        text_field(b, tenant != NULL ? tenant : "-", strlen(tenant != NULL ? tenant : "-"));
+    } else {
+        sv_jw_t jw;
+        sv_jw_init(&jw, b);
+        sv_jw_obj_begin(&jw);
+        sv_jw_key(&jw, "time");
+        sv_jw_cstr(&jw, ts);
+        sv_jw_key(&jw, "level");
+        sv_jw_cstr(&jw, "info");
+        sv_jw_key(&jw, "msg");
+        sv_jw_cstr(&jw, "request");
+        sv_jw_key(&jw, "request_id");
+        sv_jw_cstr(&jw, req->request_id);
+        sv_jw_key(&jw, "method");
+        sv_jw_str(&jw, method, method_len);
+        sv_jw_key(&jw, "route");
+        sv_jw_cstr(&jw, route);
+        sv_jw_key(&jw, "status");
+        sv_jw_int(&jw, req->status);
+        sv_jw_key(&jw, "duration_us");
+        sv_jw_uint(&jw, duration_us);
+        sv_jw_key(&jw, "identity");
+        sv_jw_cstr(&jw, identity);
+        sv_jw_key(&jw, "tenant");
+        sv_jw_cstr(&jw, tenant);
+        sv_jw_obj_end(&jw);
+    }
+    sv_worker_log_done(req->worker);
+}
+
+/* ---- sending ---- */
+
+/* A streamed body: the generator lives in h2o's pool, so it lasts exactly as
+ * long as h2o's request; it counts as in flight so that a stopping worker
+ * waits for it (the source ends early once the worker is stopping). */
+typedef struct {
+    h2o_generator_t super;
+    const sv_stream_ops_t *ops;
+    void *arg;
+    sv_buf_t chunk; /* handed to h2o until the next proceed */
+    sv_worker_t *worker;
+} stream_gen_t;
+
+static void stream_proceed(h2o_generator_t *self, h2o_req_t *h)
+{
+    stream_gen_t *g = (stream_gen_t *)self;
+    g->chunk.len = 0;
+    bool done = false;
+    bool ok = g->ops->next(g->arg, &g->chunk, g->worker->stopping, &done) && !g->chunk.failed;
+    h2o_iovec_t iov = h2o_iovec_init(g->chunk.base, g->chunk.len);
+    h2o_send(h, &iov, iov.len > 0 ? 1 : 0,
+             !ok ? H2O_SEND_STATE_ERROR : done ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void stream_stop(h2o_generator_t *self, h2o_req_t *h)
+{
+    /* the client went away: the pool's dispose frees the source */
+}
+
+static void stream_dispose(void *p)
+{
+    stream_gen_t *g = p;
+    g->ops->free(g->arg);
+    sv_buf_free(&g->chunk);
+    g->worker->inflight--;
+}
+
+static void start_stream(sv_req_t *req, h2o_req_t *h)
+{
+    stream_gen_t *g = h2o_mem_alloc_shared(&h->pool, sizeof(*g), stream_dispose);
+    g->super.proceed = stream_proceed;
+    g->super.stop = stream_stop;
+    g->ops = req->stream;
+    g->arg = req->stream_arg;
+    g->worker = req->worker;
+    sv_buf_init(&g->chunk, false);
+    req->stream = NULL; /* the generator owns it now */
+    req->stream_arg = NULL;
+    req->worker->inflight++;
+    h2o_start_response(h, &g->super);
+    stream_proceed(&g->super, h);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return status < 400 ? "OK" : "Error";
+    }
 }
 
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
-    write_access_log(req);
+    uint64_t duration_us = sv_mono_us() - req->start_us;
+    sv_http_metrics_record(req->worker->metrics, req->route, req->status, duration_us);
+    write_access_log(req, duration_us);
     if (h == NULL) {
         sv_req_free(req);
         return;
     }
     h->res.status = req->status;
-    h->res.reason = req->status < 400 ? "OK" : "Error";
+    h->res.reason = reason_phrase(req->status);
     if (req->worker->stopping)
         h->http1_is_persistent = 0; /* HTTP/1: close after this response while stopping */
     h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, req->request_id,
@@ -415,9 +560,15 @@ static void send_response(sv_req_t *req)
             h2o_add_header_by_str(&h->pool, &h->res.headers, req->headers[i].name, strlen(req->headers[i].name), 0,
                                   NULL, v, strlen(v));
     }
+    if (req->stream != NULL) {
+        start_stream(req, h);
+        sv_req_free(req);
+        return;
+    }
     h2o_iovec_t iov = h2o_iovec_init(NULL, 0);
     if (req->body.len > 0) {
-        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+        const char *ct = req->content_type != NULL ? req->content_type : "application/json";
+        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
         pool_body_t *pb = h2o_mem_alloc_shared(&h->pool, sizeof(*pb), pool_body_dispose);
         pb->secure = req->body.secure;
@@ -472,14 +623,12 @@ static void async_audit_complete(sv_unit_t *u)
     free(u->arg);
 }
 
+/* Ends a request whose response is built: audits it, then sends. A write's
+ * entry already travelled with its unit, so its response goes out at once. */
 static void finish(sv_req_t *req)
 {
-    if (req->audit_pending) {
-        /* a write's response: its audit entry went with the write unit, which
-         * has committed (sv_req_unit_done); an audit-only unit still in the
-         * writer sends from sv_req_unit_done instead */
-        if (req->has_op)
-            send_response(req);
+    if (req->has_op) {
+        send_response(req);
         return;
     }
     sv_audit_entry_t *a = &req->audit;
@@ -487,7 +636,7 @@ static void finish(sv_req_t *req)
     a->success = req->status < 400;
     if (a->success)
         a->error_code[0] = 0;
-    if (!audited(req) || req->has_op) {
+    if (!audited(req)) {
         send_response(req);
         return;
     }
@@ -508,8 +657,9 @@ static void finish(sv_req_t *req)
             free(aa);
         }
         /* could not queue: fail closed */
+        drop_stream(req);
         req->finished = false;
-        req->audit_pending = true;
+        req->n_headers = 0;
         sv_buf_free(&req->body);
         sv_buf_t body;
         sv_buf_init(&body, false);
@@ -522,7 +672,6 @@ static void finish(sv_req_t *req)
     req->unit.audit = a;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    req->audit_pending = true;
     if (sv_writer_submit(w, &req->unit) != SV_OK) {
         req->unit.result = SV_ESHUTDOWN;
         sv_req_unit_done(req);
@@ -563,7 +712,6 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
     req->unit.audit = audited(req) ? &req->audit : NULL;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    req->audit_pending = false;
     if (sv_writer_submit(req->app->writer, &req->unit) != SV_OK) {
         req->has_op = false;
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
@@ -576,7 +724,10 @@ void sv_req_unit_done(sv_req_t *req)
     if (!req->has_op) {
         /* an audit-only unit: the response is already built */
         if (result != SV_OK) {
+            sv_req_log(req, SV_LOG_ERROR, "request failed: audit_unavailable: the audit entry could not be written: %s",
+                       sv_strerror(result));
             sv_buf_free(&req->body);
+            drop_stream(req);
             req->n_headers = 0;
             sv_buf_t body;
             sv_buf_init(&body, false);
@@ -587,16 +738,14 @@ void sv_req_unit_done(sv_req_t *req)
         send_response(req);
         return;
     }
-    /* a write: its audit entry went with it */
-    req->audit_pending = true;
+    /* a write: its audit entry went with it (or nothing did) */
     if (result == SV_EAUDIT) {
         sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
         return;
     }
-    if (result != SV_OK && result == req->unit.result && req->op_status == 0 &&
-        (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
-         result == SV_ECORRUPT || result == SV_EAGAIN)) {
-        /* the commit itself failed: nothing of the unit exists */
+    if (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
+        result == SV_ECORRUPT || result == SV_EAGAIN) {
+        /* storage failed (the commit, or the batch): nothing of the unit exists */
         sv_req_fail_err(req, result);
         return;
     }
@@ -626,12 +775,15 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     req->status = 0;
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
-    req->finished = req->audit_pending = req->has_op = false;
+    req->content_type = NULL;
+    req->finished = req->has_op = false;
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;
     req->handler_data = NULL;
     req->handler_data_free = NULL;
+    req->stream = NULL;
+    req->stream_arg = NULL;
     req->next_free = NULL;
     return req;
 }
@@ -648,6 +800,7 @@ void sv_req_free(sv_req_t *req)
         req_link(req)->req = NULL;
     if (req->handler_data_free != NULL)
         req->handler_data_free(req->handler_data);
+    drop_stream(req);
     sv_buf_free(&req->body);
     if (req->path != req->path_inline)
         free(req->path);

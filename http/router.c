@@ -93,6 +93,23 @@ sv_err_t sv_router_add_all(sv_router_t *r, const sv_route_t *routes, size_t n)
     return SV_OK;
 }
 
+size_t sv_router_count(const sv_router_t *r)
+{
+    return r->n;
+}
+
+const sv_route_t *sv_router_route(const sv_router_t *r, size_t i)
+{
+    return i < r->n ? &r->routes[i] : NULL;
+}
+
+size_t sv_router_index(const sv_router_t *r, const sv_route_t *route)
+{
+    if (route == NULL || route < r->routes || route >= r->routes + r->n)
+        return SIZE_MAX;
+    return (size_t)(route - r->routes);
+}
+
 typedef struct {
     const char *p;
     size_t len;

@@ -22,6 +22,7 @@ struct sv_metrics;
 struct sv_scheduler;
 struct sv_outbound;
 struct sv_devissuer;
+struct sv_health;
 
 typedef struct sv_app {
     sv_config_t *cfg;
@@ -38,6 +39,7 @@ typedef struct sv_app {
     struct sv_audit *audit;         /* audit log (src/audit.h) */
     struct sv_ratelimit *ratelimit; /* rate limits (src/ratelimit.h) */
     struct sv_metrics *metrics;     /* counters for /v1/metrics (src/metrics.h) */
+    struct sv_health *health;       /* readiness checks, dependency hooks (src/health.h) */
     int64_t started_at;             /* seconds since the epoch */
     uint64_t started_mono_us;
 } sv_app_t;

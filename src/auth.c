@@ -22,6 +22,7 @@
 
 #include "src/auth.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "src/devissuer.h"
+#include "src/health.h"
 #include "src/identity.h"
 #include "src/log.h"
 
@@ -67,19 +69,41 @@ void sv_outbound_part_stop(sv_app_t *app)
     app->outbound = NULL;
 }
 
+/* The writer keeps its batch hooks until it stops, after the auth part has
+ * gone: the hook's argument is this static, which points at the auth part
+ * only while it exists. */
+static struct {
+    pthread_mutex_t lock;
+    sv_auth_t *auth;
+} prune_target = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
 /* Writer batch hook: drops expired revocations, at most once a minute. */
 static void prune_hook(void *arg, sv_wtxn_t *tx)
 {
-    sv_auth_t *a = arg;
+    (void)arg;
+    pthread_mutex_lock(&prune_target.lock);
+    sv_auth_t *a = prune_target.auth;
     int64_t now = sv_wtxn_now_us(tx) / 1000000;
-    if (now - a->last_prune_s < PRUNE_EVERY_S)
-        return;
-    a->last_prune_s = now;
-    size_t n = 0;
-    if (sv_revocations_prune_tx(tx, now, &n) == SV_OK && n > 0) {
-        sv_revocations_prune_memory(a->revocations, now);
-        sv_log_info("revocations: %zu expired entries pruned", n);
+    if (a != NULL && now - a->last_prune_s >= PRUNE_EVERY_S) {
+        a->last_prune_s = now;
+        size_t n = 0;
+        if (sv_revocations_prune_tx(tx, now, &n) == SV_OK && n > 0) {
+            sv_revocations_prune_memory(a->revocations, now);
+            sv_log_info("revocations: %zu expired entries pruned", n);
+        }
     }
+    pthread_mutex_unlock(&prune_target.lock);
+}
+
+/* /v1/health/detailed: scaikey.jwks_age_s and scaikey.status */
+static int64_t health_jwks_age(void *ctx)
+{
+    return sv_auth_jwks_age_s(ctx);
+}
+
+static bool health_ok(void *ctx)
+{
+    return strcmp(sv_auth_scaikey_status(ctx), "ok") == 0;
 }
 
 sv_err_t sv_auth_part_init(sv_app_t *app, char *msg, size_t msglen)
@@ -132,8 +156,14 @@ sv_err_t sv_auth_part_init(sv_app_t *app, char *msg, size_t msglen)
             sv_log_warn("JWT authentication on: issuer %s, but no keys yet (%s); retrying", cfg->scaikey_issuer,
                         st.last_error);
     }
-    sv_writer_add_batch_hook(app->writer, prune_hook, a);
+    pthread_mutex_lock(&prune_target.lock);
+    prune_target.auth = a;
+    pthread_mutex_unlock(&prune_target.lock);
+    sv_writer_add_batch_hook(app->writer, prune_hook, NULL);
     app->auth = a;
+    if (a->scaikey != NULL && app->health != NULL)
+        sv_health_set_scaikey(app->health,
+                              &(sv_health_scaikey_t){.jwks_age_s = health_jwks_age, .ok = health_ok, .ctx = app});
     return SV_OK;
 fail:
     sv_auth_free(a);
@@ -148,6 +178,10 @@ void sv_auth_part_stop(sv_app_t *app)
     /* a promotion unit still in the writer references a */
     while (atomic_load(&a->promotion_in_flight))
         usleep(1000);
+    pthread_mutex_lock(&prune_target.lock);
+    if (prune_target.auth == a)
+        prune_target.auth = NULL;
+    pthread_mutex_unlock(&prune_target.lock);
     sv_auth_free(a);
     app->auth = NULL;
 }

@@ -79,6 +79,7 @@ typedef struct {
     uint64_t audit_checkpoint_entries;
     int64_t audit_checkpoint_interval_ms;
     int64_t audit_retention_ms; /* 0: keep all */
+    char *audit_signing_key_file; /* NULL: $SCAIVAULT_DATA_DIR/audit-signing.key */
     int64_t wal_retention_ms;   /* 0: keep all */
 
     sv_rate_t rate[SV_RL_COUNT_];
@@ -89,6 +90,8 @@ typedef struct {
 
     bool dev;          /* --dev */
     bool test_faults;  /* SCAIVAULT_TEST_FAULTS: enables POST /v1/sys/faults */
+    char *test_fault;  /* SCAIVAULT_TEST_FAULT: seams armed at start (store/fault.h spec); needs test_faults */
+    bool bench_unaudited; /* SCAIVAULT_BENCH_UNAUDITED: benchmarks only, audits nothing */
 } sv_config_t;
 
 /** Loads the configuration: defaults, then config_file (may be NULL), then the

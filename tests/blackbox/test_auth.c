@@ -364,6 +364,12 @@ static void test_scaikey_down(void)
     CU_ASSERT_FATAL(bb_start(&s, env));
     char *t1 = bb_oidc_token(&peer, "sa:app", "secrets:read");
     EXPECT_OK(&s, t1);
+    bb_resp_t h;
+    int64_t age = -2;
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/health/detailed", s.token, NULL, NULL, &h));
+    CU_ASSERT(bb_json_int(&h, "dependencies.scaikey.jwks_age_s", &age) && age >= 0 && age < 60);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&h, "dependencies.scaikey.status"), "ok");
+    bb_resp_free(&h);
     bb_oidc_control(&peer, "/control/state", "{\"down\":true}", NULL, 0);
     /* keys already held keep working: cached tokens and new ones */
     EXPECT_OK(&s, t1);
@@ -373,6 +379,12 @@ static void test_scaikey_down(void)
     char *t3 = bb_oidc_sign(&peer, "es-2", claims(peer.url, "scaivault", 300, NULL), NULL);
     EXPECT_401(&s, t3, "token_invalid");
     CU_ASSERT(bb_alive(&s));
+    /* health tells: the last refresh failed, the keys held are still this old */
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/health/detailed", s.token, NULL, NULL, &h));
+    CU_ASSERT(bb_json_int(&h, "dependencies.scaikey.jwks_age_s", &age) && age >= 0);
+    const char *sk = bb_json_str(&h, "dependencies.scaikey.status");
+    CU_ASSERT(sk != NULL && strcmp(sk, "ok") != 0);
+    bb_resp_free(&h);
     bb_stop(&s);
     bb_cleanup(&s);
 
@@ -486,6 +498,27 @@ static void test_revocations(void)
     free(other);
 }
 
+/* How many audit entries with action (all tenants, as the bootstrap token);
+ * *first gets the newest one's identity_id. */
+static int audited(const char *action, char *first, size_t cap)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/audit/logs?action=%s&limit=100", action);
+    bb_resp_t r;
+    if (!bb_req(&srv, "GET", path, srv.token, NULL, NULL, &r) || r.status != 200) {
+        fprintf(stderr, "\n  audit query: %ld %.300s\n", r.status, r.body ? r.body : "");
+        bb_resp_free(&r);
+        return -1;
+    }
+    sv_json_t *items = bb_json(&r, "items");
+    int n = items != NULL && items->type == SV_JSON_ARRAY ? (int)items->u.kids.n : -1;
+    const char *id = bb_json_str(&r, "items.0.identity_id");
+    if (first != NULL)
+        snprintf(first, cap, "%s", id ? id : "");
+    bb_resp_free(&r);
+    return n;
+}
+
 /* The product page: "Bootstrap super-admin flow is broken". */
 static void test_bootstrap_promotion(void)
 {
@@ -501,6 +534,10 @@ static void test_bootstrap_promotion(void)
     bb_resp_free(&r);
     CU_ASSERT(count_in_log(srv.log_path, "\"event\":\"identity_promotion_skipped\"") >= 1);
     CU_ASSERT_EQUAL(count_in_log(srv.log_path, "\"event\":\"identity_promoted\""), 0);
+    char who[128];
+    CU_ASSERT_EQUAL(audited("identity_promotion_skipped", who, sizeof(who)), 1);
+    CU_ASSERT_STRING_EQUAL(who, "user:admin@acme.example");
+    CU_ASSERT_EQUAL(audited("identity_promoted", NULL, 0), 0);
     /* a second sign-in a moment later is not audited again (once a minute) */
     EXPECT_OK(&srv, u1);
     CU_ASSERT_EQUAL(count_in_log(srv.log_path, "\"event\":\"identity_promotion_skipped\""), 1);
@@ -523,6 +560,9 @@ static void test_bootstrap_promotion(void)
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "roles.0"), "super_admin");
     bb_resp_free(&r);
     CU_ASSERT_EQUAL(count_in_log(srv.log_path, "\"event\":\"identity_promoted\""), 1);
+    CU_ASSERT_EQUAL(audited("identity_promoted", who, sizeof(who)), 1);
+    CU_ASSERT_STRING_EQUAL(who, "user:admin@acme.example");
+    CU_ASSERT(audited("identity_sync", NULL, 0) >= 1);
     /* once: more requests, another sync, the old token: no second promotion */
     EXPECT_OK(&srv, u2);
     EXPECT_OK(&srv, u1);
@@ -533,6 +573,7 @@ static void test_bootstrap_promotion(void)
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "roles.0"), "super_admin"); /* the role survives a sync */
     bb_resp_free(&r);
     CU_ASSERT_EQUAL(count_in_log(srv.log_path, "\"event\":\"identity_promoted\""), 1);
+    CU_ASSERT_EQUAL(audited("identity_promoted", NULL, 0), 1);
     /* a super admin acts in any tenant */
     CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/identity/groups", u2, "tnt_b", NULL, &r));
     BB_ASSERT_STATUS(&r, 200);
