@@ -105,7 +105,10 @@ static void sync_ctx_free(void *p)
 static sv_err_t sync_apply(sv_wtxn_t *tx, void *arg)
 {
     sync_ctx_t *ctx = arg;
-    return sv_scim_apply_tx(tx, ctx->sync);
+    sv_err_t err = sv_scim_apply_tx(tx, ctx->sync);
+    if (err == SV_OK) /* the periodic sync includes the tenant from now on */
+        err = sv_idsync_schedule_tx(ctx->req->app, tx, ctx->sync->tenant_id);
+    return err;
 }
 
 static void sync_done(sv_req_t *req, sv_err_t result, void *arg)
@@ -116,7 +119,7 @@ static void sync_done(sv_req_t *req, sv_err_t result, void *arg)
         sv_req_fail_err(req, result);
         return;
     }
-    sv_idsync_committed(req->app, s->tenant_id);
+    sv_identity_bump_generation();
     sv_buf_t body;
     sv_buf_init(&body, false);
     sv_jw_t jw;

@@ -1,14 +1,14 @@
 /*
  * idsync.c - on-demand and periodic identity syncs (idsync.h).
  *
- * The list of tenants that have synced is read from storage once at start
- * and grown after each committed sync, so the periodic timer never needs a
- * read transaction on the outbound thread. Each periodic sync is a job: fetch
- * on the outbound thread, then a writer unit (apply + audit entry) whose
- * completion frees the job. Stopping cancels the timer and waits for jobs.
+ * A sync is a job: the fetch runs on the outbound thread (src/scim.c), then
+ * one writer unit stores the result with its audit entry. The periodic sync
+ * is the scheduler's handler: it may block, so it waits for its fetch and
+ * its unit, and moves its timer one interval on. Stopping unregisters the
+ * handler, which waits for a sync that is running.
  *
- * Public functions: any thread. Timer and fetch callbacks: outbound thread.
- * Unit completion: writer thread.
+ * Public functions: any thread. Fetch callbacks: the outbound thread. The
+ * handler: the scheduler thread.
  */
 #include "sv_autoconf.h"
 
@@ -18,22 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "src/audit_entry.h"
 #include "src/auth.h"
 #include "src/log.h"
+#include "src/scheduler.h"
 
 #define MAX_TENANTS 4096
 
 struct sv_identity {
     sv_app_t *app;
     sv_scim_config_t scim;
-    pthread_mutex_t lock; /* tenants, jobs, stopping */
-    char (*tenants)[SV_TENANT_MAX];
-    size_t n_tenants;
-    unsigned jobs;        /* periodic syncs running */
-    bool stopping;
+    bool registered; /* the scheduler runs sync_job */
 };
 
 typedef struct {
@@ -46,26 +42,6 @@ typedef struct {
 bool sv_idsync_configured(const sv_app_t *app)
 {
     return app->identity != NULL && app->cfg->directory_url != NULL;
-}
-
-static void add_tenant_locked(struct sv_identity *idn, const char *tenant)
-{
-    for (size_t i = 0; i < idn->n_tenants; i++)
-        if (strcmp(idn->tenants[i], tenant) == 0)
-            return;
-    if (idn->n_tenants < MAX_TENANTS)
-        snprintf(idn->tenants[idn->n_tenants++], SV_TENANT_MAX, "%s", tenant);
-}
-
-void sv_idsync_committed(sv_app_t *app, const char *tenant)
-{
-    sv_identity_bump_generation();
-    struct sv_identity *idn = app->identity;
-    if (idn == NULL)
-        return;
-    pthread_mutex_lock(&idn->lock);
-    add_tenant_locked(idn, tenant);
-    pthread_mutex_unlock(&idn->lock);
 }
 
 static void fill_token_endpoint(struct sv_identity *idn, char *out, size_t cap)
@@ -107,38 +83,49 @@ void sv_idsync_free(sv_scim_sync_t *s)
     free((job_t *)s); /* sync is the first member of its job */
 }
 
-/* ---- periodic ---- */
+/* ---- periodic: a persistent timer per synced tenant ---- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} fetch_wait_t;
+
+static void fetch_signal(sv_scim_sync_t *s)
+{
+    fetch_wait_t *fw = s->arg;
+    pthread_mutex_lock(&fw->lock);
+    fw->done = true;
+    pthread_cond_signal(&fw->cond);
+    pthread_mutex_unlock(&fw->lock);
+}
 
 static sv_err_t job_apply(sv_wtxn_t *tx, sv_unit_t *u)
 {
     job_t *j = u->arg;
-    return sv_scim_apply_tx(tx, &j->sync);
+    return sv_scim_apply_tx(tx, &j->sync); /* the handler moves the timer itself */
 }
 
-static void job_complete(sv_unit_t *u)
+/* The scheduler's handler for kind "identity_sync", key = the tenant: fetch
+ * (waiting on this thread, which may block), commit with an audit entry, and
+ * move the timer one interval on, whatever the outcome. */
+static sv_err_t sync_job(void *arg, sv_sched_job_t *job)
 {
-    job_t *j = u->arg;
-    struct sv_identity *idn = j->idn;
-    if (u->result == SV_OK) {
-        sv_idsync_committed(idn->app, j->sync.tenant_id);
-        sv_log_info("identity sync of %s: %zu users, %zu service accounts, %zu groups", j->sync.tenant_id,
-                    j->sync.n_users, j->sync.n_service_accounts, j->sync.n_groups);
-    } else {
-        sv_log_warn("identity sync of %s could not be stored: %s", j->sync.tenant_id, sv_strerror(u->result));
-    }
-    sv_idsync_free(&j->sync);
-    pthread_mutex_lock(&idn->lock);
-    idn->jobs--;
-    pthread_mutex_unlock(&idn->lock);
-}
-
-/* Outbound thread: a periodic fetch ended; store it (or audit the failure). */
-static void periodic_fetched(sv_scim_sync_t *s)
-{
+    struct sv_identity *idn = arg;
+    sv_app_t *app = idn->app;
+    job->next_due_ms = job->now_ms + app->cfg->identity_sync_interval_ms;
+    fetch_wait_t fw = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    sv_scim_sync_t *s;
+    sv_err_t err = sv_idsync_fetch(app, job->key, fetch_signal, &fw, &s);
+    if (err != SV_OK)
+        return err;
+    pthread_mutex_lock(&fw.lock);
+    while (!fw.done)
+        pthread_cond_wait(&fw.cond, &fw.lock);
+    pthread_mutex_unlock(&fw.lock);
     job_t *j = (job_t *)s;
-    struct sv_identity *idn = j->idn;
     sv_audit_entry_t *a = &j->entry;
-    snprintf(a->request_id, sizeof(a->request_id), "periodic");
+    snprintf(a->request_id, sizeof(a->request_id), "scheduler");
     snprintf(a->tenant_id, sizeof(a->tenant_id), "%s", s->tenant_id);
     snprintf(a->identity_id, sizeof(a->identity_id), "system:identity-sync");
     snprintf(a->action, sizeof(a->action), "identity_sync");
@@ -148,93 +135,95 @@ static void periodic_fetched(sv_scim_sync_t *s)
         snprintf(a->error_code, sizeof(a->error_code), "backend_error");
         sv_log_warn("periodic identity sync of %s failed: %s", s->tenant_id, s->error);
     }
+    memset(&j->unit, 0, sizeof(j->unit));
     j->unit.apply = s->result == SV_OK ? job_apply : NULL;
-    j->unit.complete = job_complete;
     j->unit.arg = j;
     j->unit.audit = a;
-    if (sv_writer_submit(idn->app->writer, &j->unit) != SV_OK) {
-        sv_idsync_free(&j->sync);
-        pthread_mutex_lock(&idn->lock);
-        idn->jobs--;
-        pthread_mutex_unlock(&idn->lock);
+    err = sv_writer_run(app->writer, &j->unit);
+    if (err == SV_OK && s->result == SV_OK) {
+        sv_identity_bump_generation();
+        sv_log_info("identity sync of %s: %zu users, %zu service accounts, %zu groups", s->tenant_id, s->n_users,
+                    s->n_service_accounts, s->n_groups);
+    } else if (err != SV_OK) {
+        sv_log_warn("identity sync of %s could not be stored: %s", s->tenant_id, sv_strerror(err));
     }
+    sv_idsync_free(s);
+    return SV_OK; /* failures are audited; the next try is one interval on */
 }
 
-static void periodic_tick(void *arg)
+sv_err_t sv_idsync_schedule_tx(sv_app_t *app, sv_wtxn_t *tx, const char *tenant)
 {
-    struct sv_identity *idn = arg;
-    pthread_mutex_lock(&idn->lock);
-    size_t n = idn->n_tenants;
-    bool stopping = idn->stopping;
-    pthread_mutex_unlock(&idn->lock);
-    for (size_t i = 0; i < n && !stopping; i++) {
-        char tenant[SV_TENANT_MAX];
-        pthread_mutex_lock(&idn->lock);
-        snprintf(tenant, sizeof(tenant), "%s", idn->tenants[i]);
-        idn->jobs++;
-        pthread_mutex_unlock(&idn->lock);
-        sv_scim_sync_t *s;
-        if (sv_idsync_fetch(idn->app, tenant, periodic_fetched, NULL, &s) != SV_OK) {
-            pthread_mutex_lock(&idn->lock);
-            idn->jobs--;
-            pthread_mutex_unlock(&idn->lock);
-        }
-    }
-    if (!stopping)
-        sv_outbound_timer(idn->app->outbound, (uint64_t)idn->app->cfg->identity_sync_interval_ms, periodic_tick, idn);
+    int64_t due = sv_wtxn_now_us(tx) / 1000 + app->cfg->identity_sync_interval_ms;
+    return sv_scheduler_at_tx(app->scheduler, tx, SV_IDSYNC_KIND, tenant, due);
 }
 
 /* ---- the part ---- */
 
+typedef struct {
+    char (*tenants)[SV_TENANT_MAX];
+    size_t n;
+} tenant_list_t;
+
 static bool load_tenant(void *arg, const char *tenant)
 {
-    add_tenant_locked(arg, tenant);
+    tenant_list_t *l = arg;
+    if (l->n < MAX_TENANTS)
+        snprintf(l->tenants[l->n++], SV_TENANT_MAX, "%s", tenant);
     return true;
 }
 
-sv_err_t sv_idsync_part_init(sv_app_t *app, char *msg, size_t msglen)
+/* Tenants synced before the periodic sync had persistent timers get one. */
+static sv_err_t ensure_timers(sv_app_t *app)
 {
-    struct sv_identity *idn = calloc(1, sizeof(*idn));
-    if (idn == NULL || (idn->tenants = calloc(MAX_TENANTS, SV_TENANT_MAX)) == NULL) {
-        free(idn);
+    tenant_list_t l = {.tenants = calloc(MAX_TENANTS, SV_TENANT_MAX)};
+    if (l.tenants == NULL)
         return SV_ENOMEM;
-    }
-    const sv_config_t *cfg = app->cfg;
-    idn->app = app;
-    pthread_mutex_init(&idn->lock, NULL);
-    idn->scim = (sv_scim_config_t){.issuer = cfg->scaikey_issuer,
-                                   .directory_url = cfg->directory_url,
-                                   .client_id = cfg->client_id,
-                                   .client_secret = cfg->client_secret,
-                                   .timeout_ms = 10000};
-    if (cfg->directory_url != NULL && (cfg->client_id == NULL || cfg->client_secret == NULL || cfg->scaikey_issuer == NULL)) {
-        snprintf(msg, msglen, "SCAIKEY_DIRECTORY_URL needs SCAIKEY_ISSUER, SCAIKEY_CLIENT_ID and SCAIKEY_CLIENT_SECRET");
-        pthread_mutex_destroy(&idn->lock);
-        free(idn->tenants);
-        free(idn);
-        return SV_EINVAL;
-    }
     sv_store_reader_t *reader;
     sv_err_t err = sv_store_reader_new(app->store, &reader);
     if (err == SV_OK) {
         sv_txn_t *txn;
         if ((err = sv_store_read_begin(reader, &txn)) == SV_OK) {
-            err = sv_scim_each_synced_tenant(txn, load_tenant, idn);
+            err = sv_scim_each_synced_tenant(txn, load_tenant, &l);
             sv_store_read_end(reader);
         }
         sv_store_reader_free(reader);
     }
-    if (err != SV_OK) {
-        snprintf(msg, msglen, "identity: cannot read the synced tenants: %s", sv_strerror(err));
-        pthread_mutex_destroy(&idn->lock);
-        free(idn->tenants);
-        free(idn);
-        return err;
+    int64_t due = sv_scheduler_now_ms() + app->cfg->identity_sync_interval_ms;
+    for (size_t i = 0; err == SV_OK && i < l.n; i++)
+        err = sv_scheduler_ensure(app->scheduler, SV_IDSYNC_KIND, l.tenants[i], due);
+    free(l.tenants);
+    return err;
+}
+
+sv_err_t sv_idsync_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    const sv_config_t *cfg = app->cfg;
+    if (cfg->directory_url != NULL && (cfg->client_id == NULL || cfg->client_secret == NULL || cfg->scaikey_issuer == NULL)) {
+        snprintf(msg, msglen, "SCAIKEY_DIRECTORY_URL needs SCAIKEY_ISSUER, SCAIKEY_CLIENT_ID and SCAIKEY_CLIENT_SECRET");
+        return SV_EINVAL;
     }
+    struct sv_identity *idn = calloc(1, sizeof(*idn));
+    if (idn == NULL)
+        return SV_ENOMEM;
+    idn->app = app;
+    idn->scim = (sv_scim_config_t){.issuer = cfg->scaikey_issuer,
+                                   .directory_url = cfg->directory_url,
+                                   .client_id = cfg->client_id,
+                                   .client_secret = cfg->client_secret,
+                                   .timeout_ms = 10000};
     app->identity = idn;
-    if (cfg->directory_url != NULL)
-        sv_outbound_timer(app->outbound, (uint64_t)cfg->identity_sync_interval_ms, periodic_tick, idn);
-    return SV_OK;
+    if (cfg->directory_url == NULL || app->scheduler == NULL)
+        return SV_OK; /* no directory: the timers of earlier syncs wait */
+    sv_err_t err = sv_scheduler_register(app->scheduler, SV_IDSYNC_KIND, sync_job, idn);
+    if (err == SV_OK) {
+        idn->registered = true;
+        err = ensure_timers(app);
+    }
+    if (err != SV_OK) {
+        snprintf(msg, msglen, "identity: cannot schedule the periodic sync: %s", sv_strerror(err));
+        sv_idsync_part_stop(app);
+    }
+    return err;
 }
 
 void sv_idsync_part_stop(sv_app_t *app)
@@ -242,20 +231,8 @@ void sv_idsync_part_stop(sv_app_t *app)
     struct sv_identity *idn = app->identity;
     if (idn == NULL)
         return;
-    pthread_mutex_lock(&idn->lock);
-    idn->stopping = true;
-    pthread_mutex_unlock(&idn->lock);
-    sv_outbound_timer_cancel(app->outbound, periodic_tick, idn);
-    for (;;) {
-        pthread_mutex_lock(&idn->lock);
-        unsigned jobs = idn->jobs;
-        pthread_mutex_unlock(&idn->lock);
-        if (jobs == 0)
-            break;
-        usleep(2000);
-    }
-    pthread_mutex_destroy(&idn->lock);
-    free(idn->tenants);
+    if (idn->registered)
+        sv_scheduler_unregister(app->scheduler, SV_IDSYNC_KIND); /* waits for a running sync */
     free(idn);
     app->identity = NULL;
 }

@@ -3,16 +3,19 @@
  * (POST /v1/identity/sync) and periodically (IDENTITY_SYNC_INTERVAL) for
  * every tenant that has synced before.
  *
- * The periodic sync uses an in-memory timer of the outbound pool for now;
- * when the persistent scheduler (src/scheduler.h) lands it should own this
- * timer. A periodic sync commits in one writer unit with an `identity_sync`
- * audit entry whose identity is "system:identity-sync".
+ * The periodic sync is a persistent timer of the scheduler (src/scheduler.h),
+ * kind "identity_sync", key = the tenant: a sync that commits moves its
+ * tenant's timer one interval on, in the same unit, so a restart neither
+ * loses nor doubles it. A periodic sync commits in one writer unit with an
+ * `identity_sync` audit entry whose identity is "system:identity-sync".
  */
 #ifndef SV_IDSYNC_H
 #define SV_IDSYNC_H
 
 #include "src/app.h"
 #include "src/scim.h"
+
+#define SV_IDSYNC_KIND "identity_sync" /* the scheduler's kind */
 
 /** Server part: app->identity. Needs app->outbound and app->auth. */
 sv_err_t sv_idsync_part_init(sv_app_t *app, char *msg, size_t msglen);
@@ -28,8 +31,9 @@ sv_err_t sv_idsync_fetch(sv_app_t *app, const char *tenant, void (*done)(sv_scim
                          sv_scim_sync_t **out);
 /** Frees a sync made by sv_idsync_fetch. */
 void sv_idsync_free(sv_scim_sync_t *s);
-/** Call after a sync of tenant committed: the periodic sync includes it from
- * now on; the identity generation is bumped. Any thread. */
-void sv_idsync_committed(sv_app_t *app, const char *tenant);
+/** Inside the unit that commits a sync of tenant: (re)sets the tenant's
+ * periodic timer to one IDENTITY_SYNC_INTERVAL from now. Errors: those of
+ * sv_scheduler_at_tx. */
+sv_err_t sv_idsync_schedule_tx(sv_app_t *app, sv_wtxn_t *tx, const char *tenant);
 
 #endif

@@ -273,6 +273,22 @@ static void test_directory_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIKEY_CLIENT_ID"));
 }
 
+/* Polls for up to 30 s until the identity shows up in tnt_a. */
+static long wait_for_identity(const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/identity/identities/%s", id);
+    long st = 0;
+    for (int i = 0; i < 300 && st != 200; i++) {
+        bb_resp_t r;
+        st = get(path, srv.token, "tnt_a", &r);
+        bb_resp_free(&r);
+        if (st != 200)
+            usleep(100000);
+    }
+    return st;
+}
+
 static void test_periodic_sync(void)
 {
     /* tnt_a has synced before, so the periodic sync (every 10 s here) picks up
@@ -280,15 +296,23 @@ static void test_periodic_sync(void)
     bb_oidc_control(&peer, "/control/directory",
                     "{\"tenant\":\"tnt_a\",\"users\":[{\"id\":\"u9\",\"userName\":\"newcomer@acme.example\"}]}", NULL,
                     0);
-    long st = 0;
-    for (int i = 0; i < 300 && st != 200; i++) {
-        bb_resp_t r;
-        st = get("/v1/identity/identities/user:newcomer@acme.example", srv.token, "tnt_a", &r);
-        bb_resp_free(&r);
-        if (st != 200)
-            usleep(100000);
-    }
-    CU_ASSERT_EQUAL(st, 200);
+    CU_ASSERT_EQUAL(wait_for_identity("user:newcomer@acme.example"), 200);
+    /* audited as the periodic sync */
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(
+        get("/v1/audit/logs?action=identity_sync&identity_id=system:identity-sync", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.0.tenant_id"), "tnt_a");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.0.path"), "tnt_a");
+    bb_resp_free(&r);
+    /* the timer is stored: after a restart the periodic sync goes on */
+    CU_ASSERT_EQUAL(bb_stop(&srv), 0);
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_a\",\"users\":[{\"id\":\"u10\",\"userName\":\"after-restart@acme.example\"}]}",
+                    NULL, 0);
+    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
+                         "IDENTITY_SYNC_INTERVAL=10s", NULL};
+    CU_ASSERT_FATAL(bb_start(&srv, env));
+    CU_ASSERT_EQUAL(wait_for_identity("user:after-restart@acme.example"), 200);
 }
 
 void sv_bb_suite_identity(void)
