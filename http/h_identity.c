@@ -70,7 +70,8 @@ static bool path_id(sv_req_t *req, bool (*valid)(const char *, size_t), char *ou
     return true;
 }
 
-/* Ends a read: the body on success, 404 with not_found, or err's error. */
+/* Ends a read: the body on success, 404 with not_found (or the default
+ * message when NULL), or err's error. */
 static void end_read(sv_req_t *req, sv_err_t err, sv_buf_t *body, const char *not_found)
 {
     if (err == SV_OK) {
@@ -417,12 +418,7 @@ static void list_groups(sv_req_t *req)
         sv_jw_null(&jw);
     }
     sv_jw_obj_end(&jw);
-    if (err != SV_OK) {
-        sv_buf_free(&body);
-        sv_req_fail_err(req, err);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    end_read(req, err, &body, NULL);
 }
 
 /* ---- manual entries ---- */
@@ -558,23 +554,34 @@ static bool only_members(sv_req_t *req, const sv_json_t *root, const char *const
     return true;
 }
 
-static void put_identity(sv_req_t *req)
+/* The start of a manual PUT: the {id}, the caller, the body, the op (owned
+ * by the request). NULL after failing the request. */
+static put_op_t *put_begin(sv_req_t *req, bool (*valid)(const char *, size_t), const char *bad_id, char *id,
+                           size_t cap, sv_json_doc_t **doc)
 {
-    char id[SV_ID_MAX];
-    if (!path_id(req, sv_identity_id_valid, id, sizeof(id), IDENTITY_ID_MSG) || !admin_of(req, req->tenant_id))
-        return;
-    sv_json_doc_t *doc = sv_req_json_body(req);
-    if (doc == NULL)
-        return;
-    sv_json_t *root = sv_json_root(doc);
+    if (!path_id(req, valid, id, cap, bad_id) || !admin_of(req, req->tenant_id))
+        return NULL;
+    if ((*doc = sv_req_json_body(req)) == NULL)
+        return NULL;
     put_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
-        sv_json_doc_free(doc);
+        sv_json_doc_free(*doc);
         sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
+        return NULL;
     }
     req->handler_data = op;
     req->handler_data_free = put_op_free;
+    return op;
+}
+
+static void put_identity(sv_req_t *req)
+{
+    char id[SV_ID_MAX];
+    sv_json_doc_t *doc;
+    put_op_t *op = put_begin(req, sv_identity_id_valid, IDENTITY_ID_MSG, id, sizeof(id), &doc);
+    if (op == NULL)
+        return;
+    sv_json_t *root = sv_json_root(doc);
     static const char *const allowed[] = {"type", "groups", "display_name", NULL};
     sv_json_t *type = sv_json_get(root, "type");
     sv_identity_rec_t *r = &op->ident;
@@ -606,20 +613,11 @@ free_doc:
 static void put_group(sv_req_t *req)
 {
     char id[SV_GROUP_ID_MAX];
-    if (!path_id(req, sv_group_id_valid, id, sizeof(id), GROUP_ID_MSG) || !admin_of(req, req->tenant_id))
-        return;
-    sv_json_doc_t *doc = sv_req_json_body(req);
-    if (doc == NULL)
+    sv_json_doc_t *doc;
+    put_op_t *op = put_begin(req, sv_group_id_valid, GROUP_ID_MSG, id, sizeof(id), &doc);
+    if (op == NULL)
         return;
     sv_json_t *root = sv_json_root(doc);
-    put_op_t *op = calloc(1, sizeof(*op));
-    if (op == NULL) {
-        sv_json_doc_free(doc);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    req->handler_data = op;
-    req->handler_data_free = put_op_free;
     op->is_group = true;
     static const char *const allowed[] = {"members", "display_name", NULL};
     sv_group_rec_t *g = &op->group;
