@@ -13,5 +13,7 @@ sv_err_t sv_http_routes_metrics(sv_router_t *r);    /* h_metrics.c */
 sv_err_t sv_http_routes_ratelimits(sv_router_t *r); /* h_ratelimits.c */
 sv_err_t sv_http_routes_audit(sv_router_t *r);  /* h_audit.c */
 sv_err_t sv_http_routes_policies(sv_router_t *r); /* h_policies.c */
+sv_err_t sv_http_routes_auth(sv_router_t *r);   /* h_auth.c */
+sv_err_t sv_http_routes_identity(sv_router_t *r); /* h_identity.c */
 
 #endif

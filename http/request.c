@@ -970,11 +970,22 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
 {
     const sv_route_t *rt = req->route;
     if (!ok) {
+        /* RFC 6750 section 3: no error code when no token was sent; invalid_token
+         * with a short description otherwise */
         if (e == SV_E_AUTHENTICATION_REQUIRED)
             sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL, "Bearer realm=\"scaivault\"");
-        else if (e == SV_E_TOKEN_EXPIRED || e == SV_E_TOKEN_INVALID || e == SV_E_TOKEN_REVOKED)
+        else if (e == SV_E_TOKEN_EXPIRED)
             sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                              "Bearer realm=\"scaivault\", error=\"invalid_token\"");
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\", "
+                              "error_description=\"The access token expired\"");
+        else if (e == SV_E_TOKEN_REVOKED)
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\", "
+                              "error_description=\"The access token was revoked\"");
+        else if (e == SV_E_TOKEN_INVALID)
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\", "
+                              "error_description=\"The access token is invalid\"");
         sv_req_fail(req, e, message, NULL);
         return;
     }
@@ -985,8 +996,11 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
         if (!sv_http_rate_limit(req))
             return;
         if (rt->scope != 0 && (req->principal.scopes & rt->scope) == 0 && !req->principal.bootstrap) {
-            char details[96];
+            char details[96], www[120];
             snprintf(details, sizeof(details), "{\"required_scope\":\"%s\"}", sv_scope_name(rt->scope));
+            snprintf(www, sizeof(www), "Bearer realm=\"scaivault\", error=\"insufficient_scope\", scope=\"%s\"",
+                     sv_scope_name(rt->scope));
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL, www);
             sv_req_fail(req, SV_E_INSUFFICIENT_SCOPE, NULL, details);
             return;
         }

@@ -16,6 +16,8 @@ sv_err_t sv_http_register_routes(sv_router_t *r)
         sv_http_routes_ratelimits,
         sv_http_routes_audit,
         sv_http_routes_policies,
+        sv_http_routes_auth,
+        sv_http_routes_identity,
     };
     for (size_t i = 0; i < SV_ARRAY_LEN(areas); i++) {
         sv_err_t err = areas[i](r);

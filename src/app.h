@@ -32,7 +32,7 @@ typedef struct sv_app {
     struct sv_scheduler *scheduler; /* persistent timers (src/scheduler.h) */
     struct sv_kms *kms;             /* key provider (src/kms.h) */
     struct sv_keyring *keyring;     /* tenant data keys (src/keyring.h) */
-    struct sv_auth *auth;           /* JWT verification (src/auth.h); NULL when JWT auth is off */
+    struct sv_auth *auth;           /* bearer tokens, revocations (src/auth.h); JWTs only with an issuer */
     struct sv_devissuer *dev_issuer; /* --dev token issuer (src/devissuer.h) */
     struct sv_identity *identity;   /* identity cache (src/identity.h) */
     struct sv_policy *policy;       /* policies (src/policy.h) */

@@ -21,6 +21,8 @@
 #include "src/app.h"
 #include "src/audit.h"
 #include "src/authz.h"
+#include "src/auth.h"
+#include "src/idsync.h"
 #include "src/commands.h"
 #include "src/health.h"
 #include "src/log.h"
@@ -46,6 +48,9 @@ static const part_t parts[] = {
     {"audit", sv_audit_part_init, sv_audit_part_stop},
     {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {"policy", sv_policy_part_init, sv_policy_part_stop},
+    {"outbound", sv_outbound_part_init, sv_outbound_part_stop},
+    {"auth", sv_auth_part_init, sv_auth_part_stop},
+    {"identity", sv_idsync_part_init, sv_idsync_part_stop},
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 
@@ -122,9 +127,14 @@ static void print_dev_banner(const sv_config_t *cfg, sv_http_server_t *http, con
     printf("  Data dir:        %s\n", cfg->data_dir);
     if (token[0] != 0)
         printf("  Bootstrap token: %s   (shown once)\n", token);
-    printf("\n  Try:  curl -H \"Authorization: Bearer %s\" %s://%s%s%s:%d/v1/health\n\n",
+    printf("\n  Try:  curl -H \"Authorization: Bearer %s\" %s://%s%s%s:%d/v1/health\n",
            token[0] ? "$SCAIVAULT_TOKEN" : "...", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
            sv_http_server_port(http, 0));
+    printf("\n  A JWT from the dev issuer (JWKS at /v1/dev/jwks):\n"
+           "        TOKEN=$(scaivault dev-token --data-dir %s --sub sa:app --tenant tnt_dev \\\n"
+           "                --scope \"secrets:read secrets:write\")\n"
+           "        curl -H \"Authorization: Bearer $TOKEN\" %s://%s%s%s:%d/v1/auth/whoami\n\n",
+           cfg->data_dir, scheme, v6 ? "[" : "", host, v6 ? "]" : "", sv_http_server_port(http, 0));
     fflush(stdout);
 }
 
@@ -207,6 +217,16 @@ int sv_cmd_server(int argc, char **argv)
         }
     }
 
+    if (dev) {
+        /* the dev issuer is the server's own URL, known once the port is bound */
+        char url[300];
+        const char *h = cfg.listen[0].host;
+        bool v6 = strchr(h, ':') != NULL;
+        snprintf(url, sizeof(url), "%s://%s%s%s:%d", cfg.tls_cert != NULL ? "https" : "http", v6 ? "[" : "", h,
+                 v6 ? "]" : "", sv_http_server_port(http, 0));
+        if ((err = sv_auth_dev_set_issuer(&app, url)) != SV_OK)
+            sv_log_warn("dev issuer: cannot write %s/dev-issuer.json: %s", cfg.data_dir, sv_strerror(err));
+    }
     if ((err = sv_http_server_start(http)) != SV_OK) {
         sv_cli_error("cannot start the HTTP workers: %s", sv_strerror(err));
         goto stop_parts;

@@ -15,6 +15,7 @@ int sv_cmd_migrate(int argc, char **argv); /* cmd_migrate.c */
 int sv_cmd_audit(int argc, char **argv);   /* cmd_audit.c */
 int sv_cmd_backup(int argc, char **argv);  /* cmd_backup.c */
 int sv_cmd_restore(int argc, char **argv); /* cmd_backup.c */
+int sv_cmd_devtoken(int argc, char **argv); /* cmd_devtoken.c */
 
 /** Prints "scaivault: " + message to stderr. */
 void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

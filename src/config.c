@@ -299,6 +299,16 @@ static sv_err_t p_sync_interval(sv_config_t *cfg, const char *name, const char *
     return p_duration(&cfg->identity_sync_interval_ms, v, 10000, why, whylen);
 }
 
+static sv_err_t p_jwks_refresh(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_duration(&cfg->jwks_refresh_ms, v, 1000, why, whylen);
+}
+
+static sv_err_t p_jwks_min_refresh(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_duration(&cfg->jwks_min_refresh_ms, v, 1000, why, whylen);
+}
+
 static sv_err_t p_bootstrap_token(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     size_t len = strlen(v);
@@ -538,6 +548,8 @@ static const setting_t settings[] = {
     {"SCAIVAULT_MAP_SIZE", p_map_size},
     {"SCAIKEY_ISSUER", p_issuer},
     {"SCAIKEY_JWKS_URL", p_jwks_url},
+    {"SCAIKEY_JWKS_REFRESH_INTERVAL", p_jwks_refresh},
+    {"SCAIKEY_JWKS_MIN_REFRESH_INTERVAL", p_jwks_min_refresh},
     {"SCAIVAULT_AUDIENCE", p_audience},
     {"SCAIKEY_DIRECTORY_URL", p_directory_url},
     {"SCAIKEY_CLIENT_ID", p_client_id},
@@ -681,6 +693,8 @@ static sv_err_t set_defaults(sv_config_t *cfg, bool dev)
     cfg->threads = cores > 0 ? (unsigned)(cores > 256 ? 256 : cores) : 1;
     cfg->map_size = (size_t)1 << 30;
     cfg->identity_sync_interval_ms = 15 * 60 * 1000;
+    cfg->jwks_refresh_ms = 10 * 60 * 1000;
+    cfg->jwks_min_refresh_ms = 30 * 1000;
     cfg->kms_provider = SV_KMS_LOCAL;
     cfg->data_key_cache_ttl_ms = 5 * 60 * 1000;
     cfg->audit_durability = SV_AUDIT_SYNC;

@@ -54,6 +54,8 @@ typedef struct {
 
     char *scaikey_issuer;  /* NULL: JWT auth off (dev) or not configured */
     char *scaikey_jwks_url;
+    int64_t jwks_refresh_ms;     /* SCAIKEY_JWKS_REFRESH_INTERVAL: periodic JWKS refresh */
+    int64_t jwks_min_refresh_ms; /* SCAIKEY_JWKS_MIN_REFRESH_INTERVAL: unknown-kid refreshes at most this often */
     char *audience;
     char *directory_url, *client_id, *client_secret;
     int64_t identity_sync_interval_ms;

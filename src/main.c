@@ -103,6 +103,7 @@ static const struct {
     {"audit", sv_cmd_audit, "verify the audit log offline (verify --data-dir D [--pubkey F] [--from-seq N])"},
     {"backup", sv_cmd_backup, "write a consistent snapshot while the server runs (--out F, --data-dir D)"},
     {"restore", sv_cmd_restore, "install a backup offline (--in F, --data-dir D, --force)"},
+    {"dev-token", sv_cmd_devtoken, "print a JWT from the dev issuer of `server --dev` (--sub, --tenant, --scope, --ttl, ...)"},
     {"version", cmd_version, "print the version"},
 };
 
