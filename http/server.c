@@ -267,8 +267,29 @@ static void *worker_main(void *arg)
 
 /* ---- listeners ---- */
 
-static int bind_one(const struct addrinfo *ai, char *msg, size_t msglen, const char *what)
+/* SO_REUSEPORT would let a second server (say, with another data directory)
+ * join a port that one already serves and silently take half its
+ * connections: bind once without it first, so that a taken port is an error. */
+static bool port_taken(const struct addrinfo *ai)
 {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    bool taken = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+static int bind_one(const struct addrinfo *ai, char *msg, size_t msglen, const char *what, bool first)
+{
+    if (first && port_taken(ai)) {
+        snprintf(msg, msglen, "SCAIVAULT_LISTEN: cannot listen on %s: the address is already in use", what);
+        return -1;
+    }
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
         snprintf(msg, msglen, "SCAIVAULT_LISTEN: socket for %s: %s", what, strerror(errno));
@@ -308,7 +329,7 @@ static sv_err_t open_listeners(sv_http_server_t *s, char *msg, size_t msglen)
                 ai.ai_addr = (struct sockaddr *)&bound;
                 ai.ai_addrlen = bl;
             }
-            int fd = bind_one(&ai, msg, msglen, what);
+            int fd = bind_one(&ai, msg, msglen, what, i == 0);
             if (fd < 0) {
                 freeaddrinfo(res);
                 return SV_EIO;

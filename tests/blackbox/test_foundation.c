@@ -180,6 +180,12 @@ static void test_bad_config_exits_2(void)
     const char *env3[] = {"RATE_LIMIT_WRITE=many", NULL};
     CU_ASSERT_EQUAL(bb_run(args, env3, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "RATE_LIMIT_WRITE"));
+    /* a port another server holds: refused, not shared through SO_REUSEPORT */
+    char taken[64];
+    snprintf(taken, sizeof(taken), "SCAIVAULT_LISTEN=127.0.0.1:%d", srv.port);
+    const char *env4[] = {taken, NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env4, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "already in use"));
     const char *bad_opt[] = {"server", "--frobnicate", NULL};
     CU_ASSERT_EQUAL(bb_run(bad_opt, NULL, out, sizeof(out)), 2);
     const char *bad_cmd[] = {"frobnicate", NULL};
