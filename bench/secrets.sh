@@ -5,7 +5,9 @@
 #   3. PUT of a 1 KB secret at 64 clients (durable group commit)
 # Usage: bench/secrets.sh BUILD_DIR [HELLO_BIN]   (BUILD_DIR: a plain build, not sanitizers)
 # Environment: DURATION (default 20s), SV_KEYS (default 100000), PORT (default 18390),
-# SEED_DURATION (default 30s: wrk runs that long even when every key is written).
+# SEED_DURATION (default 30s: wrk runs that long even when every key is written),
+# SV_UNAUDITED (default true: SCAIVAULT_BENCH_UNAUDITED, the figures "before audit";
+# false measures with the audit log).
 # Prints one line per scenario (requests/s, p50/p99 latency) and the GET/ceiling ratio.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +29,7 @@ trap cleanup EXIT
 
 SCAIVAULT_DATA_DIR=$work/data SCAIVAULT_LISTEN=127.0.0.1:$port BOOTSTRAP_TOKEN=$SV_TOKEN \
     RATE_LIMIT_READ=1000000000/min RATE_LIMIT_WRITE=1000000000/min SCAIVAULT_MAP_SIZE=2GiB \
+    SCAIVAULT_TEST_FAULTS=true SCAIVAULT_BENCH_UNAUDITED=${SV_UNAUDITED:-true} \
     "$build/scaivault" server >"$work/server.log" 2>&1 &
 server_pid=$!
 pids+=($server_pid)

@@ -57,8 +57,11 @@ static bool partner_route(const sv_req_t *req)
 }
 
 /* The tenant comes from the pipeline; the partner from the token's partner_id
- * claim, or, for tokens without one (the bootstrap token), X-ScaiVault-Partner. */
-static bool resolve_scope(sv_req_t *req, scope_t *s)
+ * claim, or, for tokens without one, X-ScaiVault-Partner (required of super
+ * admins such as the bootstrap token). A token that names no partner at all
+ * is put to the authorization step for perm with an empty partner, which
+ * answers 403 (partner_admin_required, partner_mismatch). */
+static bool resolve_scope(sv_req_t *req, scope_t *s, sv_perm_t perm)
 {
     memset(s, 0, sizeof(*s));
     if (!partner_route(req)) {
@@ -87,6 +90,8 @@ static bool resolve_scope(sv_req_t *req, scope_t *s)
         id = hdr;
         il = hl;
     } else if (il == 0) {
+        if (hdr == NULL && !sv_principal_is_super_admin(p) && !sv_http_authorize_partner(req, "", "", 0, perm))
+            return false;
         if (hdr == NULL) {
             sv_req_fail_field(req, SV_E_INVALID_REQUEST,
                               "This token names no partner: name one with the X-ScaiVault-Partner header.",
@@ -109,17 +114,17 @@ static bool authorize(sv_req_t *req, const scope_t *s, const char *path, size_t 
                       : sv_http_authorize(req, path, len, perm);
 }
 
-/* Asks the authorization step about one item without ending the request. */
+/* Whether perm on one item (of a batch, of a listing) is allowed, without
+ * ending the request; *e says why not. */
 static bool probe(sv_req_t *req, const scope_t *s, const char *path, size_t len, sv_perm_t perm, sv_api_error_t *e)
 {
-    sv_req_capture_begin(req);
-    bool ok = authorize(req, s, path, len, perm);
-    bool failed = sv_req_capture_end(req, e);
-    if (ok && !failed)
-        return true;
-    if (!failed)
+    bool allowed = false;
+    sv_err_t err = sv_http_is_allowed(req, s->partner ? s->partner_id : NULL, path, len, perm, &allowed);
+    if (err != SV_OK)
+        *e = sv_api_error_from_err(err);
+    else if (!allowed)
         *e = SV_E_ACCESS_DENIED;
-    return false;
+    return err == SV_OK && allowed;
 }
 
 /* The audit entry names partner paths "partner:<id>/<path>" (':' never
@@ -138,7 +143,7 @@ static void audit_path(sv_req_t *req, const scope_t *s, const char *path, size_t
 static bool path_param(sv_req_t *req, const char **path, size_t *len)
 {
     *path = sv_req_param(req, "path", len);
-    if (*path == NULL || !sv_secret_path_valid(*path, *len)) {
+    if (*path == NULL || !sv_secret_path_usable(*path, *len)) {
         sv_req_fail(req, SV_E_INVALID_PATH,
                     "Secret paths are 1-512 bytes of '/'-separated segments of [A-Za-z0-9._-], with no empty, '.' "
                     "or '..' segment, and may not end with versions, config, undelete, destroy or rotate.",
@@ -152,7 +157,7 @@ static bool path_param(sv_req_t *req, const char **path, size_t *len)
  * authorization for perm. false after failing the request. */
 static bool begin_path(sv_req_t *req, sv_perm_t perm, scope_t *s, const char **path, size_t *len)
 {
-    if (!resolve_scope(req, s) || !path_param(req, path, len))
+    if (!resolve_scope(req, s, perm) || !path_param(req, path, len))
         return false;
     audit_path(req, s, *path, *len);
     return authorize(req, s, *path, *len, perm);
@@ -1243,7 +1248,7 @@ static void list_secrets(sv_req_t *req)
     sctx_t *c = req->handler_data;
     if (c == NULL) {
         scope_t s;
-        if (!resolve_scope(req, &s) || (c = ctx_new(req, &s, "", 0)) == NULL)
+        if (!resolve_scope(req, &s, SV_PERM_LIST) || (c = ctx_new(req, &s, "", 0)) == NULL)
             return;
         bool bad = false;
         if (!sv_req_query(req, "prefix", c->prefix, sizeof(c->prefix), &bad))
@@ -1419,7 +1424,7 @@ static void post_batch(sv_req_t *req)
     sctx_t *c = req->handler_data;
     if (c == NULL) {
         scope_t s;
-        if (!resolve_scope(req, &s) || (c = ctx_new(req, &s, "", 0)) == NULL || !parse_batch(req, c))
+        if (!resolve_scope(req, &s, SV_PERM_READ) || (c = ctx_new(req, &s, "", 0)) == NULL || !parse_batch(req, c))
             return;
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
@@ -1442,7 +1447,7 @@ static void post_batch(sv_req_t *req)
     for (size_t i = 0; i < c->n_paths; i++) {
         const char *path = c->paths[i];
         size_t len = c->path_lens[i];
-        if (!sv_secret_path_valid(path, len)) {
+        if (!sv_secret_path_usable(path, len)) {
             batch_error(&ejw, path, len, SV_E_INVALID_PATH);
             continue;
         }

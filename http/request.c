@@ -18,9 +18,11 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "http/metrics.h"
 #include "http/server.h"
 #include "http/steps.h"
 
@@ -105,7 +107,7 @@ const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
     for (unsigned i = 0; i < req->n_params; i++) {
-        /* the name points into the route pattern: "id}" or "path*}" */
+        /* the router's name points into the pattern: "id}/..." or "path*}" */
         const char *pn = req->params[i].name;
         if (strncmp(pn, name, nl) == 0 && (pn[nl] == 0 || pn[nl] == '}' || pn[nl] == '*')) {
             if (len != NULL)
@@ -175,6 +177,24 @@ bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *
         q = amp ? amp + 1 : end;
     }
     return false;
+}
+
+bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out)
+{
+    char text[16];
+    bool bad = false;
+    *out = def;
+    if (sv_req_query(req, "limit", text, sizeof(text), &bad)) {
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (text[0] == 0 || *end != 0 || n < 1 || n > 1000)
+            bad = true;
+        else
+            *out = (unsigned)n;
+    }
+    if (bad)
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
+    return !bad;
 }
 
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
@@ -261,6 +281,11 @@ void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name
     req->n_headers++;
 }
 
+void sv_req_set_content_type(sv_req_t *req, const char *content_type)
+{
+    req->content_type = content_type;
+}
+
 static void finish(sv_req_t *req);
 
 static void set_response(sv_req_t *req, int status, sv_buf_t *body)
@@ -294,6 +319,30 @@ void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body)
     finish(req);
 }
 
+void sv_req_reply_stream(sv_req_t *req, int status, const char *content_type, const sv_stream_ops_t *ops, void *arg)
+{
+    if (req->finished || req->stream != NULL) {
+        ops->free(arg); /* a handler bug: keep the first response */
+        return;
+    }
+    req->stream = ops;
+    req->stream_arg = arg;
+    sv_req_add_header(req, H2O_TOKEN_CONTENT_TYPE, NULL, content_type);
+    sv_req_add_header(req, H2O_TOKEN_CACHE_CONTROL, NULL, "no-store");
+    set_response(req, status, NULL);
+    finish(req);
+}
+
+/* Drops a stream that will not run (the response became an error). */
+static void drop_stream(sv_req_t *req)
+{
+    if (req->stream != NULL) {
+        req->stream->free(req->stream_arg);
+        req->stream = NULL;
+        req->stream_arg = NULL;
+    }
+}
+
 static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, const char *details, sv_buf_t *out)
 {
     const sv_api_error_info_t *info = sv_api_error_info(e);
@@ -317,37 +366,16 @@ static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, co
     sv_jw_obj_end(&jw);
 }
 
-void sv_req_capture_begin(sv_req_t *req)
-{
-    req->capturing = true;
-    req->captured = false;
-}
-
-bool sv_req_capture_end(sv_req_t *req, sv_api_error_t *e)
-{
-    req->capturing = false;
-    if (req->captured && e != NULL)
-        *e = req->captured_error;
-    bool c = req->captured;
-    req->captured = false;
-    return c;
-}
-
 void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details)
 {
-    if (req->capturing) {
-        if (!req->captured) {
-            req->captured = true;
-            req->captured_error = e;
-        }
-        return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     build_error(req, e, message, details, &body);
     const sv_api_error_info_t *info = sv_api_error_info(e);
     if (!req->finished)
         snprintf(req->audit.error_code, sizeof(req->audit.error_code), "%s", info->code);
+    if (!req->finished && info->status >= 500)
+        sv_req_log(req, SV_LOG_ERROR, "request failed: %s: %s", info->code, message != NULL ? message : info->message);
     set_response(req, info->status, &body);
     finish(req);
 }
@@ -372,60 +400,172 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err)
     sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
 }
 
-/* ---- sending ---- */
+/* ---- logs ---- */
 
-static void write_access_log(sv_req_t *req)
+/* Appends s to a text-format line with control characters replaced, so that
+ * one entry stays one line whatever a client sent. */
+static void text_field(sv_buf_t *b, const char *s, size_t len)
 {
-    if (req->app->cfg->log_level > SV_LOG_INFO)
+    for (size_t i = 0; i < len; i++)
+        sv_buf_putc(b, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
+}
+
+void sv_req_log(sv_req_t *req, sv_log_level_t level, const char *fmt, ...)
+{
+    if (!sv_log_enabled(level))
         return;
-    char line[1024];
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char fields[160] = "";
+    if (req->route != NULL)
+        snprintf(fields, sizeof(fields), "\"route\":\"%s\"", req->route->pattern);
+    sv_log_fields(level, req->request_id, fields, "%s", msg);
+}
+
+/* One access-log line per request (LOG_LEVEL info or lower), built straight
+ * into the worker's buffer, which is flushed every tick or when large. */
+static void write_access_log(sv_req_t *req, uint64_t duration_us)
+{
+    if (!sv_log_enabled(SV_LOG_INFO))
+        return;
+    sv_buf_t *b = sv_worker_log_buf(req->worker);
     char ts[21];
     sv_time_format(ts, sv_now_s());
-    sv_buf_t b = {.base = (uint8_t *)line, .cap = sizeof(line)};
-    sv_jw_t jw;
-    sv_jw_init(&jw, &b);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "time");
-    sv_jw_cstr(&jw, ts);
-    sv_jw_key(&jw, "level");
-    sv_jw_cstr(&jw, "info");
-    sv_jw_key(&jw, "msg");
-    sv_jw_cstr(&jw, "request");
-    sv_jw_key(&jw, "request_id");
-    sv_jw_cstr(&jw, req->request_id);
-    sv_jw_key(&jw, "method");
-    if (req->h2o != NULL)
-        sv_jw_str(&jw, req->h2o->method.base, req->h2o->method.len > 16 ? 16 : req->h2o->method.len);
-    else
-        sv_jw_cstr(&jw, "-");
-    sv_jw_key(&jw, "route");
-    sv_jw_cstr(&jw, req->route != NULL ? req->route->pattern : "-");
-    sv_jw_key(&jw, "status");
-    sv_jw_int(&jw, req->status);
-    sv_jw_key(&jw, "duration_us");
-    sv_jw_uint(&jw, sv_mono_us() - req->start_us);
-    sv_jw_key(&jw, "identity");
-    sv_jw_cstr(&jw, req->authenticated ? req->principal.identity_id : NULL);
-    sv_jw_key(&jw, "tenant");
-    sv_jw_cstr(&jw, req->tenant_id[0] ? req->tenant_id : NULL);
-    sv_jw_obj_end(&jw);
-    /* the line buffer is fixed: a failed grow means the line was too long */
-    if (b.base == (uint8_t *)line && !b.failed)
-        sv_worker_log(req->worker, line, b.len);
-    else if (b.base != (uint8_t *)line)
-        sv_buf_free(&b);
+    const char *method = req->h2o != NULL ? req->h2o->method.base : "-";
+    size_t method_len = req->h2o != NULL ? (req->h2o->method.len > 16 ? 16 : req->h2o->method.len) : 1;
+    const char *route = req->route != NULL ? req->route->pattern : "-";
+    const char *identity = req->authenticated ? req->principal.identity_id : NULL;
+    const char *tenant = req->tenant_id[0] ? req->tenant_id : NULL;
+    if (sv_log_format() == SV_LOG_TEXT) {
+        sv_buf_printf(b, "%s info  [", ts);
+        text_field(b, req->request_id, strlen(req->request_id));
+        sv_buf_puts(b, "] request method=");
+        text_field(b, method, method_len);
+        sv_buf_printf(b, " route=%s status=%d duration_us=%llu identity=", route, req->status,
+                      (unsigned long long)duration_us);
+        text_field(b, identity != NULL ? identity : "-", strlen(identity != NULL ? identity : "-"));
+        sv_buf_puts(b, " tenant=");
+        text_field(b, tenant != NULL ? tenant : "-", strlen(tenant != NULL ? tenant : "-"));
+    } else {
+        sv_jw_t jw;
+        sv_jw_init(&jw, b);
+        sv_jw_obj_begin(&jw);
+        sv_jw_key(&jw, "time");
+        sv_jw_cstr(&jw, ts);
+        sv_jw_key(&jw, "level");
+        sv_jw_cstr(&jw, "info");
+        sv_jw_key(&jw, "msg");
+        sv_jw_cstr(&jw, "request");
+        sv_jw_key(&jw, "request_id");
+        sv_jw_cstr(&jw, req->request_id);
+        sv_jw_key(&jw, "method");
+        sv_jw_str(&jw, method, method_len);
+        sv_jw_key(&jw, "route");
+        sv_jw_cstr(&jw, route);
+        sv_jw_key(&jw, "status");
+        sv_jw_int(&jw, req->status);
+        sv_jw_key(&jw, "duration_us");
+        sv_jw_uint(&jw, duration_us);
+        sv_jw_key(&jw, "identity");
+        sv_jw_cstr(&jw, identity);
+        sv_jw_key(&jw, "tenant");
+        sv_jw_cstr(&jw, tenant);
+        sv_jw_obj_end(&jw);
+    }
+    sv_worker_log_done(req->worker);
+}
+
+/* ---- sending ---- */
+
+/* A streamed body: the generator lives in h2o's pool, so it lasts exactly as
+ * long as h2o's request; it counts as in flight so that a stopping worker
+ * waits for it (the source ends early once the worker is stopping). */
+typedef struct {
+    h2o_generator_t super;
+    const sv_stream_ops_t *ops;
+    void *arg;
+    sv_buf_t chunk; /* handed to h2o until the next proceed */
+    sv_worker_t *worker;
+} stream_gen_t;
+
+static void stream_proceed(h2o_generator_t *self, h2o_req_t *h)
+{
+    stream_gen_t *g = (stream_gen_t *)self;
+    g->chunk.len = 0;
+    bool done = false;
+    bool ok = g->ops->next(g->arg, &g->chunk, g->worker->stopping, &done) && !g->chunk.failed;
+    h2o_iovec_t iov = h2o_iovec_init(g->chunk.base, g->chunk.len);
+    h2o_send(h, &iov, iov.len > 0 ? 1 : 0,
+             !ok ? H2O_SEND_STATE_ERROR : done ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void stream_stop(h2o_generator_t *self, h2o_req_t *h)
+{
+    /* the client went away: the pool's dispose frees the source */
+}
+
+static void stream_dispose(void *p)
+{
+    stream_gen_t *g = p;
+    g->ops->free(g->arg);
+    sv_buf_free(&g->chunk);
+    g->worker->inflight--;
+}
+
+static void start_stream(sv_req_t *req, h2o_req_t *h)
+{
+    stream_gen_t *g = h2o_mem_alloc_shared(&h->pool, sizeof(*g), stream_dispose);
+    g->super.proceed = stream_proceed;
+    g->super.stop = stream_stop;
+    g->ops = req->stream;
+    g->arg = req->stream_arg;
+    g->worker = req->worker;
+    sv_buf_init(&g->chunk, false);
+    req->stream = NULL; /* the generator owns it now */
+    req->stream_arg = NULL;
+    req->worker->inflight++;
+    h2o_start_response(h, &g->super);
+    stream_proceed(&g->super, h);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return status < 400 ? "OK" : "Error";
+    }
 }
 
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
-    write_access_log(req);
+    uint64_t duration_us = sv_mono_us() - req->start_us;
+    sv_http_metrics_record(req->worker->metrics, req->route, req->status, duration_us);
+    write_access_log(req, duration_us);
     if (h == NULL) {
         sv_req_free(req);
         return;
     }
     h->res.status = req->status;
-    h->res.reason = req->status < 400 ? "OK" : "Error";
+    h->res.reason = reason_phrase(req->status);
     if (req->worker->stopping)
         h->http1_is_persistent = 0; /* HTTP/1: close after this response while stopping */
     h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, req->request_id,
@@ -438,9 +578,15 @@ static void send_response(sv_req_t *req)
             h2o_add_header_by_str(&h->pool, &h->res.headers, req->headers[i].name, strlen(req->headers[i].name), 0,
                                   NULL, v, strlen(v));
     }
+    if (req->stream != NULL) {
+        start_stream(req, h);
+        sv_req_free(req);
+        return;
+    }
     h2o_iovec_t iov = h2o_iovec_init(NULL, 0);
     if (req->body.len > 0) {
-        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+        const char *ct = req->content_type != NULL ? req->content_type : "application/json";
+        h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
         pool_body_t *pb = h2o_mem_alloc_shared(&h->pool, sizeof(*pb), pool_body_dispose);
         pb->secure = req->body.secure;
@@ -495,16 +641,20 @@ static void async_audit_complete(sv_unit_t *u)
     free(u->arg);
 }
 
+/* Ends a request whose response is built: audits it, then sends. A write's
+ * entry already travelled with its unit, so its response goes out at once. */
 static void finish(sv_req_t *req)
 {
-    if (req->audit_pending)
-        return; /* the audit entry already went with a write unit */
+    if (req->has_op) {
+        send_response(req);
+        return;
+    }
     sv_audit_entry_t *a = &req->audit;
     a->status = req->status;
     a->success = req->status < 400;
     if (a->success)
         a->error_code[0] = 0;
-    if (!audited(req) || req->has_op) {
+    if (!audited(req)) {
         send_response(req);
         return;
     }
@@ -525,8 +675,9 @@ static void finish(sv_req_t *req)
             free(aa);
         }
         /* could not queue: fail closed */
+        drop_stream(req);
         req->finished = false;
-        req->audit_pending = true;
+        req->n_headers = 0;
         sv_buf_free(&req->body);
         sv_buf_t body;
         sv_buf_init(&body, false);
@@ -539,7 +690,6 @@ static void finish(sv_req_t *req)
     req->unit.audit = a;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    req->audit_pending = true;
     if (sv_writer_submit(w, &req->unit) != SV_OK) {
         req->unit.result = SV_ESHUTDOWN;
         sv_req_unit_done(req);
@@ -580,7 +730,6 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
     req->unit.audit = audited(req) ? &req->audit : NULL;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    req->audit_pending = false;
     if (sv_writer_submit(req->app->writer, &req->unit) != SV_OK) {
         req->has_op = false;
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
@@ -593,7 +742,10 @@ void sv_req_unit_done(sv_req_t *req)
     if (!req->has_op) {
         /* an audit-only unit: the response is already built */
         if (result != SV_OK) {
+            sv_req_log(req, SV_LOG_ERROR, "request failed: audit_unavailable: the audit entry could not be written: %s",
+                       sv_strerror(result));
             sv_buf_free(&req->body);
+            drop_stream(req);
             req->n_headers = 0;
             sv_buf_t body;
             sv_buf_init(&body, false);
@@ -604,16 +756,14 @@ void sv_req_unit_done(sv_req_t *req)
         send_response(req);
         return;
     }
-    /* a write: its audit entry went with it, so finish() (has_op) sends the
-     * response directly without a second audit unit */
+    /* a write: its audit entry went with it (or nothing did) */
     if (result == SV_EAUDIT) {
         sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
         return;
     }
-    if (result != SV_OK && result == req->unit.result && req->op_status == 0 &&
-        (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
-         result == SV_ECORRUPT || result == SV_EAGAIN)) {
-        /* the commit itself failed: nothing of the unit exists */
+    if (result == SV_ENOSPC || result == SV_EIO || result == SV_EMAPFULL || result == SV_ESHUTDOWN ||
+        result == SV_ECORRUPT || result == SV_EAGAIN) {
+        /* storage failed (the commit, or the batch): nothing of the unit exists */
         sv_req_fail_err(req, result);
         return;
     }
@@ -643,14 +793,16 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     req->status = 0;
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
-    req->finished = req->audit_pending = req->has_op = false;
-    req->capturing = req->captured = false;
+    req->content_type = NULL;
+    req->finished = req->has_op = false;
     memset(&req->unit_msg, 0, sizeof(req->unit_msg)); /* h2o asserts a message is not linked when sent */
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;
     req->handler_data = NULL;
     req->handler_data_free = NULL;
+    req->stream = NULL;
+    req->stream_arg = NULL;
     req->next_free = NULL;
     return req;
 }
@@ -667,6 +819,7 @@ void sv_req_free(sv_req_t *req)
         req_link(req)->req = NULL;
     if (req->handler_data_free != NULL)
         req->handler_data_free(req->handler_data);
+    drop_stream(req);
     sv_buf_free(&req->body);
     if (req->path != req->path_inline)
         free(req->path);
@@ -680,42 +833,68 @@ void sv_req_free(sv_req_t *req)
     }
 }
 
+static bool is_trusted(const sv_cidr_t *trusted, unsigned n, const sv_ip_t *ip)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (sv_cidr_contains(&trusted[i], ip))
+            return true;
+    return false;
+}
+
+void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff, const sv_cidr_t *trusted,
+                       unsigned n_trusted, sv_ip_t *out)
+{
+    *out = *peer;
+    if (!is_trusted(trusted, n_trusted, peer))
+        return;
+    /* the last header holds the nearest proxy's entries: walk from the end,
+     * each header from its right, to the first address that is no trusted proxy */
+    for (size_t h = n_xff; h > 0; h--) {
+        const char *v = xff[h - 1].base;
+        size_t end = xff[h - 1].len;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            size_t s = start, e = end;
+            while (s < e && isspace((unsigned char)v[s]))
+                s++;
+            while (e > s && isspace((unsigned char)v[e - 1]))
+                e--;
+            sv_ip_t ip;
+            if (sv_ip_parse(v + s, e - s, &ip) != SV_OK)
+                return; /* malformed: keep the last address we could trust */
+            *out = ip;
+            if (!is_trusted(trusted, n_trusted, &ip))
+                return;
+            if (start == 0)
+                break;
+            end = start - 1;
+        }
+    }
+}
+
 static void take_client_ip(sv_req_t *req)
 {
     struct sockaddr_storage ss;
+    sv_ip_t peer;
     socklen_t sl = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&ss);
-    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &req->client_ip) != SV_OK)
-        memset(&req->client_ip, 0, sizeof(req->client_ip));
+    if (sl == 0 || sv_ip_from_sockaddr((struct sockaddr *)&ss, &peer) != SV_OK)
+        memset(&peer, 0, sizeof(peer));
     const sv_config_t *cfg = req->app->cfg;
-    bool trusted = false;
-    for (unsigned i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
-        trusted = sv_cidr_contains(&cfg->trusted_proxies[i], &req->client_ip);
-    size_t xl;
-    const char *xff = trusted ? sv_req_header(req, "x-forwarded-for", &xl) : NULL;
-    if (xff != NULL) {
-        /* walk from the right: the first address not itself a trusted proxy */
-        size_t end = xl;
-        while (end > 0) {
-            size_t start = end;
-            while (start > 0 && xff[start - 1] != ',')
-                start--;
-            size_t s = start, e = end;
-            while (s < e && isspace((unsigned char)xff[s]))
-                s++;
-            while (e > s && isspace((unsigned char)xff[e - 1]))
-                e--;
-            sv_ip_t ip;
-            if (sv_ip_parse(xff + s, e - s, &ip) != SV_OK)
+    h2o_iovec_t xff[8];
+    size_t n_xff = 0;
+    if (cfg->n_trusted_proxies > 0) {
+        ssize_t i = -1;
+        while ((i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-forwarded-for"), i)) >= 0) {
+            if (n_xff == SV_ARRAY_LEN(xff)) {
+                n_xff = 0; /* more than 8 headers: believe none of them */
                 break;
-            req->client_ip = ip;
-            bool proxy = false;
-            for (unsigned i = 0; i < cfg->n_trusted_proxies && !proxy; i++)
-                proxy = sv_cidr_contains(&cfg->trusted_proxies[i], &ip);
-            if (!proxy)
-                break;
-            end = start > 0 ? start - 1 : 0;
+            }
+            xff[n_xff++] = req->h2o->headers.entries[i].value;
         }
     }
+    sv_http_client_ip(&peer, xff, n_xff, cfg->trusted_proxies, cfg->n_trusted_proxies, &req->client_ip);
     sv_ip_format(&req->client_ip, req->client_ip_text);
 }
 
@@ -792,11 +971,22 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
 {
     const sv_route_t *rt = req->route;
     if (!ok) {
+        /* RFC 6750 section 3: no error code when no token was sent; invalid_token
+         * with a short description otherwise */
         if (e == SV_E_AUTHENTICATION_REQUIRED)
             sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL, "Bearer realm=\"scaivault\"");
-        else if (e == SV_E_TOKEN_EXPIRED || e == SV_E_TOKEN_INVALID || e == SV_E_TOKEN_REVOKED)
+        else if (e == SV_E_TOKEN_EXPIRED)
             sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                              "Bearer realm=\"scaivault\", error=\"invalid_token\"");
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\", "
+                              "error_description=\"The access token expired\"");
+        else if (e == SV_E_TOKEN_REVOKED)
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\", "
+                              "error_description=\"The access token was revoked\"");
+        else if (e == SV_E_TOKEN_INVALID)
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                              "Bearer realm=\"scaivault\", error=\"invalid_token\", "
+                              "error_description=\"The access token is invalid\"");
         sv_req_fail(req, e, message, NULL);
         return;
     }
@@ -807,8 +997,11 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
         if (!sv_http_rate_limit(req))
             return;
         if (rt->scope != 0 && (req->principal.scopes & rt->scope) == 0 && !req->principal.bootstrap) {
-            char details[96];
+            char details[96], www[120];
             snprintf(details, sizeof(details), "{\"required_scope\":\"%s\"}", sv_scope_name(rt->scope));
+            snprintf(www, sizeof(www), "Bearer realm=\"scaivault\", error=\"insufficient_scope\", scope=\"%s\"",
+                     sv_scope_name(rt->scope));
+            sv_req_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, NULL, www);
             sv_req_fail(req, SV_E_INSUFFICIENT_SCOPE, NULL, details);
             return;
         }

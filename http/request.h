@@ -23,16 +23,31 @@
 #include "http/error.h"
 #include "http/router.h"
 #include "src/app.h"
-#include "src/audit_entry.h"
+#include "src/audit.h"
 #include "src/buf.h"
 #include "src/cidr.h"
 #include "src/json.h"
+#include "src/log.h"
 #include "src/principal.h"
 
 typedef struct sv_worker sv_worker_t;
 
 #define SV_REQ_MAX_HEADERS 8
 
+
+/** A streamed response body (GET /v1/audit/export): pulled in chunks on the
+ * request's worker as the client takes the bytes, so the whole body never
+ * sits in memory. */
+typedef struct {
+    /* Appends the next chunk to out (plain memory; empty only at the end)
+     * and sets *done after the last one. stopping: the server is shutting
+     * down, end now. Must not block: read in bounded slices, and end any read
+     * snapshot before returning. Returns false on an error: the response is
+     * cut off. */
+    bool (*next)(void *arg, sv_buf_t *out, bool stopping, bool *done);
+    /* frees arg; called once, whether or not the stream ran */
+    void (*free)(void *arg);
+} sv_stream_ops_t;
 
 /** A handler's description of a write: run on the writer thread, in one unit
  * with the request's audit entry. */
@@ -82,11 +97,8 @@ struct sv_req {
         char value[128];
     } headers[SV_REQ_MAX_HEADERS];
     unsigned n_headers;
+    const char *content_type; /* static; NULL: application/json */
     bool finished;         /* reply/fail was called */
-    bool capturing;        /* sv_req_capture_begin: failures are recorded, not sent */
-    bool captured;
-    sv_api_error_t captured_error;
-    bool audit_pending;
 
     /* audit */
     sv_audit_entry_t audit;
@@ -99,6 +111,10 @@ struct sv_req {
     sv_err_t op_result;
     int op_status;
     sv_api_error_t op_error;
+
+    /* a streamed body (sv_req_reply_stream), started once the audit entry is safe */
+    const sv_stream_ops_t *stream;
+    void *stream_arg;
 
     /* per-route scratch for handlers (freed with the request) */
     void *handler_data;
@@ -116,6 +132,10 @@ const char *sv_req_param(sv_req_t *req, const char *name, size_t *len);
  * Returns false when absent; SV_EINVAL-worthy input (bad escape, too long)
  * returns false and sets *bad when bad != NULL. */
 bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *bad);
+/** Reads the list parameter ?limit= (API.md: 1 to 1000; def when absent)
+ * into *out. Returns false after failing the request (400 invalid_request,
+ * details.field "limit") when it is malformed or out of range. */
+bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 /** Parses the JSON body. On failure it has already failed the request (413
@@ -134,6 +154,9 @@ void sv_req_audit_path(sv_req_t *req, const char *path, size_t len);
 void sv_req_audit_action(sv_req_t *req, const char *action);
 /** Adds a response header (value is copied, at most 127 bytes). */
 void sv_req_add_header(sv_req_t *req, const h2o_token_t *token, const char *name, const char *value);
+/** Sets the response's Content-Type (static string) instead of
+ * application/json, e.g. for the Prometheus text of /v1/metrics. */
+void sv_req_set_content_type(sv_req_t *req, const char *content_type);
 /** Ends the request with status and a JSON body in plain memory. Takes the
  * buffer's memory over (body is left empty). body may be NULL (no content). */
 void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
@@ -141,6 +164,12 @@ void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
  * sv_buf_t): the bytes are handed to h2o without a copy and wiped when h2o is
  * done with them. */
 void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body);
+/** Ends the request with status and a body streamed by ops (content_type,
+ * e.g. "application/x-ndjson"). Like every ending, the first byte goes out
+ * only once the audit entry is safe; if it cannot be written, the client gets
+ * 503 audit_unavailable and ops->free(arg) runs without a chunk. Takes arg
+ * over in every case. */
+void sv_req_reply_stream(sv_req_t *req, int status, const char *content_type, const sv_stream_ops_t *ops, void *arg);
 /** Ends the request with an API error; message may be NULL (the default).
  * details is raw JSON object text ("{...}") or NULL. */
 void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details);
@@ -152,12 +181,23 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err);
  * builds the response afterwards. */
 void sv_req_submit(sv_req_t *req, const sv_req_op_t *op);
 
-/** Asks a pipeline step about one item of a multi-item request (a batch read
- * authorises each path): between begin and end, sv_req_fail*() record the
- * first error instead of ending the request. */
-void sv_req_capture_begin(sv_req_t *req);
-/** Ends capturing. Returns true when a failure was recorded, its error in *e. */
-bool sv_req_capture_end(sv_req_t *req, sv_api_error_t *e);
+/* ---- logs ---- */
+
+/** Writes a structured log line (src/log.h) that belongs to req: it carries
+ * req's request_id and route, so the line can be found from the response's
+ * X-Request-ID or the audit entry. msg is printf-formatted; never pass a
+ * secret or a token. Requests that fail with a 5xx status are logged this
+ * way at error level by the pipeline itself. */
+void sv_req_log(sv_req_t *req, sv_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** The client address of a request: the socket peer, or, when the peer is in
+ * trusted (TRUSTED_PROXIES), the address that X-Forwarded-For gives. xff
+ * holds the values of every X-Forwarded-For header in the order received;
+ * the walk starts at the right end of the last one (the nearest proxy's
+ * entry) and takes the first address that is not itself a trusted proxy. A
+ * malformed entry ends the walk at the last address found. Pure; any thread. */
+void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff, const sv_cidr_t *trusted,
+                       unsigned n_trusted, sv_ip_t *out);
 
 /* ---- pipeline (server.c and auth) ---- */
 

@@ -16,6 +16,12 @@ struct sv_router {
     size_t n, cap;
 };
 
+void sv_router_each(const sv_router_t *r, void (*fn)(void *arg, const sv_route_t *route), void *arg)
+{
+    for (size_t i = 0; i < r->n; i++)
+        fn(arg, &r->routes[i]);
+}
+
 sv_err_t sv_router_new(sv_router_t **out)
 {
     *out = calloc(1, sizeof(**out));
@@ -91,6 +97,23 @@ sv_err_t sv_router_add_all(sv_router_t *r, const sv_route_t *routes, size_t n)
             return err;
     }
     return SV_OK;
+}
+
+size_t sv_router_count(const sv_router_t *r)
+{
+    return r->n;
+}
+
+const sv_route_t *sv_router_route(const sv_router_t *r, size_t i)
+{
+    return i < r->n ? &r->routes[i] : NULL;
+}
+
+size_t sv_router_index(const sv_router_t *r, const sv_route_t *route)
+{
+    if (route == NULL || route < r->routes || route >= r->routes + r->n)
+        return SIZE_MAX;
+    return (size_t)(route - r->routes);
 }
 
 typedef struct {

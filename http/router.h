@@ -69,8 +69,19 @@ void sv_router_free(sv_router_t *r);
 sv_err_t sv_router_add(sv_router_t *r, const sv_route_t *route);
 /** Adds n routes; stops at the first error. */
 sv_err_t sv_router_add_all(sv_router_t *r, const sv_route_t *routes, size_t n);
+/** Calls fn for every route, in the order they were added (documentation
+ * checks, listings). */
+void sv_router_each(const sv_router_t *r, void (*fn)(void *arg, const sv_route_t *route), void *arg);
 /** Matches method and path (decoded, no query). */
 void sv_router_match(const sv_router_t *r, const char *method, size_t method_len, const char *path, size_t path_len,
                      unsigned enabled_flags, sv_route_match_t *m);
+
+/** The number of routes added. */
+size_t sv_router_count(const sv_router_t *r);
+/** Route i (0 <= i < count), or NULL. Valid until the next sv_router_add. */
+const sv_route_t *sv_router_route(const sv_router_t *r, size_t i);
+/** The index of a route returned by sv_router_match, or SIZE_MAX when it is
+ * not one of r's (e.g. NULL). */
+size_t sv_router_index(const sv_router_t *r, const sv_route_t *route);
 
 #endif

@@ -12,6 +12,12 @@ sv_err_t sv_http_register_routes(sv_router_t *r)
     sv_err_t (*const areas[])(sv_router_t *) = {
         sv_http_routes_health,
         sv_http_routes_sys,
+        sv_http_routes_metrics,
+        sv_http_routes_ratelimits,
+        sv_http_routes_audit,
+        sv_http_routes_policies,
+        sv_http_routes_auth,
+        sv_http_routes_identity,
         sv_http_routes_secrets,
     };
     for (size_t i = 0; i < SV_ARRAY_LEN(areas); i++) {

@@ -28,11 +28,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/metrics.h"
 #include "http/request.h"
 #include "src/log.h"
 
 #define TICK_MS 50
-#define IDLE_EXIT_US 500000 /* while stopping: leave once idle this long */
+#define IDLE_EXIT_US 2000000 /* while stopping: leave once no request came for this long */
 
 struct sv_http_server {
     sv_app_t *app;
@@ -40,6 +41,7 @@ struct sv_http_server {
     h2o_hostconf_t *hostconf;
     SSL_CTX *ssl_ctx;
     sv_router_t *router;
+    sv_http_metrics_t *metrics;
     sv_worker_t *workers;
     unsigned n_workers;
     int ports[SV_MAX_LISTEN];
@@ -98,7 +100,23 @@ static void flush_access_log(sv_worker_t *w)
 void sv_worker_log(sv_worker_t *w, const void *line, size_t len)
 {
     sv_buf_append(&w->access_log, line, len);
+    sv_worker_log_done(w);
+}
+
+sv_buf_t *sv_worker_log_buf(sv_worker_t *w)
+{
+    return &w->access_log;
+}
+
+void sv_worker_log_done(sv_worker_t *w)
+{
     sv_buf_putc(&w->access_log, '\n');
+    if (w->access_log.failed) {
+        /* out of memory: the buffered lines are lost, the next ones are not */
+        sv_buf_free(&w->access_log);
+        sv_buf_init(&w->access_log, false);
+        return;
+    }
     if (w->access_log.len > 16384)
         flush_access_log(w);
 }
@@ -117,20 +135,25 @@ static void on_conn_close(void *data)
     w->open_conns--;
 }
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+/* Accepts one pending connection; false when none is waiting. */
+static bool accept_one(sv_worker_t *w, h2o_socket_t *listener)
 {
-    sv_worker_t *w = listener->data;
-    if (err != NULL)
-        return;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (sock == NULL)
-        return;
+        return false;
     int one = 1;
     setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     w->open_conns++;
     sock->on_close.cb = on_conn_close;
     sock->on_close.data = w;
     h2o_accept(&w->accept_ctx, sock);
+    return true;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err == NULL)
+        accept_one(listener->data, listener);
 }
 
 static void unit_post(sv_notify_t *n, sv_unit_t *u)
@@ -165,10 +188,15 @@ static void on_tasks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messa
     }
 }
 
+/* Closing a listening socket resets the connections still waiting in its
+ * backlog, which their clients see as dropped requests: accept them first
+ * (they are served, with Connection: close), then close. */
 static void close_listeners(sv_worker_t *w)
 {
     for (unsigned i = 0; i < w->n_listeners; i++) {
         if (w->listeners[i] != NULL) {
+            while (accept_one(w, w->listeners[i]))
+                ;
             h2o_socket_read_stop(w->listeners[i]);
             h2o_socket_close(w->listeners[i]);
             w->listeners[i] = NULL;
@@ -239,8 +267,29 @@ static void *worker_main(void *arg)
 
 /* ---- listeners ---- */
 
-static int bind_one(const struct addrinfo *ai, char *msg, size_t msglen, const char *what)
+/* SO_REUSEPORT would let a second server (say, with another data directory)
+ * join a port that one already serves and silently take half its
+ * connections: bind once without it first, so that a taken port is an error. */
+static bool port_taken(const struct addrinfo *ai)
 {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    bool taken = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+static int bind_one(const struct addrinfo *ai, char *msg, size_t msglen, const char *what, bool first)
+{
+    if (first && port_taken(ai)) {
+        snprintf(msg, msglen, "SCAIVAULT_LISTEN: cannot listen on %s: the address is already in use", what);
+        return -1;
+    }
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
         snprintf(msg, msglen, "SCAIVAULT_LISTEN: socket for %s: %s", what, strerror(errno));
@@ -280,7 +329,7 @@ static sv_err_t open_listeners(sv_http_server_t *s, char *msg, size_t msglen)
                 ai.ai_addr = (struct sockaddr *)&bound;
                 ai.ai_addrlen = bl;
             }
-            int fd = bind_one(&ai, msg, msglen, what);
+            int fd = bind_one(&ai, msg, msglen, what, i == 0);
             if (fd < 0) {
                 freeaddrinfo(res);
                 return SV_EIO;
@@ -336,7 +385,6 @@ sv_err_t sv_http_server_new(sv_app_t *app, sv_http_server_t **out, char *msg, si
         snprintf(msg, msglen, "route table: %s", sv_strerror(err));
         goto fail;
     }
-
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("scaivault"));
     /* h2o answers over-large bodies itself, in plain text; keep its limit well
@@ -379,6 +427,12 @@ fail:
 
 sv_err_t sv_http_server_start(sv_http_server_t *s)
 {
+    /* the server parts have started by now: app->metrics exists */
+    sv_err_t merr = sv_http_metrics_new(s->router, s->app->metrics, &s->metrics);
+    if (merr != SV_OK)
+        return merr;
+    for (unsigned i = 0; i < s->n_workers; i++)
+        s->workers[i].metrics = s->metrics;
     h2o_barrier_init(&s->ready, s->n_workers + 1);
     for (unsigned i = 0; i < s->n_workers; i++) {
         sv_worker_t *w = &s->workers[i];
@@ -419,6 +473,7 @@ void sv_http_server_free(sv_http_server_t *s)
         sv_buf_free(&w->access_log);
     }
     free(s->workers);
+    sv_http_metrics_free(s->metrics);
     if (s->ssl_ctx != NULL)
         SSL_CTX_free(s->ssl_ctx);
     sv_router_free(s->router);

@@ -51,6 +51,7 @@ struct sv_worker {
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
     sv_buf_t access_log; /* buffered access-log lines */
+    struct sv_http_metrics *metrics; /* per-route counters (http/metrics.h) */
     sv_req_t *free_reqs; /* recycled request contexts */
     unsigned n_free_reqs;
 };
@@ -81,6 +82,12 @@ sv_router_t *sv_http_server_router(sv_http_server_t *s);
 int sv_http_server_port(sv_http_server_t *s, unsigned i);
 /** Appends one access-log line (no trailing newline) to the worker's buffer. */
 void sv_worker_log(sv_worker_t *w, const void *line, size_t len);
+/** The worker's access-log buffer, to build one line in place; end the line
+ * with sv_worker_log_done(). */
+sv_buf_t *sv_worker_log_buf(sv_worker_t *w);
+/** Ends the line built in sv_worker_log_buf() (adds the newline, flushes
+ * when the buffer is large; drops the buffer after an allocation failure). */
+void sv_worker_log_done(sv_worker_t *w);
 
 /** Registers every route of the API (routes.c). */
 sv_err_t sv_http_register_routes(sv_router_t *r);

@@ -22,6 +22,7 @@ struct sv_metrics;
 struct sv_scheduler;
 struct sv_outbound;
 struct sv_devissuer;
+struct sv_health;
 
 typedef struct sv_app {
     sv_config_t *cfg;
@@ -31,13 +32,14 @@ typedef struct sv_app {
     struct sv_scheduler *scheduler; /* persistent timers (src/scheduler.h) */
     struct sv_kms *kms;             /* key provider (src/kms.h) */
     struct sv_keyring *keyring;     /* tenant data keys (src/keyring.h) */
-    struct sv_auth *auth;           /* JWT verification (src/auth.h); NULL when JWT auth is off */
+    struct sv_auth *auth;           /* bearer tokens, revocations (src/auth.h); JWTs only with an issuer */
     struct sv_devissuer *dev_issuer; /* --dev token issuer (src/devissuer.h) */
     struct sv_identity *identity;   /* identity cache (src/identity.h) */
     struct sv_policy *policy;       /* policies (src/policy.h) */
     struct sv_audit *audit;         /* audit log (src/audit.h) */
     struct sv_ratelimit *ratelimit; /* rate limits (src/ratelimit.h) */
     struct sv_metrics *metrics;     /* counters for /v1/metrics (src/metrics.h) */
+    struct sv_health *health;       /* readiness checks, dependency hooks (src/health.h) */
     int64_t started_at;             /* seconds since the epoch */
     uint64_t started_mono_us;
 } sv_app_t;

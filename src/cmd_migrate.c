@@ -12,6 +12,7 @@
 #include "src/commands.h"
 #include "src/config.h"
 #include "src/log.h"
+#include "store/fault.h"
 #include "store/migrate.h"
 
 static void log_step(void *arg, const char *line)
@@ -27,17 +28,10 @@ int sv_cmd_migrate(int argc, char **argv)
         sv_cli_error("migrate: unknown option '%s'", bad);
         return 2;
     }
-    char msg[512];
     sv_config_t cfg;
-    if (sv_config_load(&cfg, sv_cli_opt(argc, argv, "config"), false, msg, sizeof(msg)) != SV_OK) {
-        sv_cli_error("%s", msg);
-        sv_config_free(&cfg);
+    const char *dir;
+    if (!sv_cli_load_config(argc, argv, &cfg, &dir))
         return 2;
-    }
-    sv_log_init(cfg.log_level, cfg.log_format);
-    const char *dir = sv_cli_opt(argc, argv, "data-dir");
-    if (dir == NULL)
-        dir = cfg.data_dir;
     long target = SV_SCHEMA_VERSION;
     const char *t = sv_cli_opt(argc, argv, "target");
     if (t != NULL) {

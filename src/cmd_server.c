@@ -19,10 +19,17 @@
 
 #include "http/server.h"
 #include "src/app.h"
+#include "src/audit.h"
+#include "src/authz.h"
+#include "src/auth.h"
+#include "src/idsync.h"
 #include "src/commands.h"
+#include "src/health.h"
 #include "src/keyring.h"
 #include "src/kms.h"
 #include "src/log.h"
+#include "src/ratelimit.h"
+#include "src/scheduler.h"
 #include "src/secrets.h"
 #include "store/fault.h"
 #include "store/migrate.h"
@@ -78,6 +85,14 @@ static sv_err_t secrets_part_init(sv_app_t *app, char *msg, size_t msglen)
 }
 
 static const part_t parts[] = {
+    {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
+    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that schedule jobs */
+    {"audit", sv_audit_part_init, sv_audit_part_stop},
+    {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
+    {"policy", sv_policy_part_init, sv_policy_part_stop},
+    {"outbound", sv_outbound_part_init, sv_outbound_part_stop},
+    {"auth", sv_auth_part_init, sv_auth_part_stop},
+    {"identity", sv_idsync_part_init, sv_idsync_part_stop},
     {"kms", kms_part_init, kms_part_stop},
     {"keyring", keyring_part_init, keyring_part_stop},
     {"secrets", secrets_part_init, NULL},
@@ -157,9 +172,14 @@ static void print_dev_banner(const sv_config_t *cfg, sv_http_server_t *http, con
     printf("  Data dir:        %s\n", cfg->data_dir);
     if (token[0] != 0)
         printf("  Bootstrap token: %s   (shown once)\n", token);
-    printf("\n  Try:  curl -H \"Authorization: Bearer %s\" %s://%s%s%s:%d/v1/health\n\n",
+    printf("\n  Try:  curl -H \"Authorization: Bearer %s\" %s://%s%s%s:%d/v1/health\n",
            token[0] ? "$SCAIVAULT_TOKEN" : "...", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
            sv_http_server_port(http, 0));
+    printf("\n  A JWT from the dev issuer (JWKS at /v1/dev/jwks):\n"
+           "        TOKEN=$(scaivault dev-token --data-dir %s --sub sa:app --tenant tnt_dev \\\n"
+           "                --scope \"secrets:read secrets:write\")\n"
+           "        curl -H \"Authorization: Bearer $TOKEN\" %s://%s%s%s:%d/v1/auth/whoami\n\n",
+           cfg->data_dir, scheme, v6 ? "[" : "", host, v6 ? "]" : "", sv_http_server_port(http, 0));
     fflush(stdout);
 }
 
@@ -182,6 +202,10 @@ int sv_cmd_server(int argc, char **argv)
         return 2;
     }
     sv_log_init(cfg.log_level, cfg.log_format);
+    if (cfg.test_fault != NULL) {
+        sv_fault_arm_spec(cfg.test_fault, true);
+        sv_log_warn("SCAIVAULT_TEST_FAULT=%s: storage will fail on purpose", cfg.test_fault);
+    }
 
     char dev_token[64] = "";
     if (dev) {
@@ -202,12 +226,21 @@ int sv_cmd_server(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     sv_app_t app = {.cfg = &cfg, .started_at = sv_now_s(), .started_mono_us = sv_mono_us()};
+    /* listeners and TLS first: a bad address or certificate stops us before
+     * anything is written to the data directory */
+    sv_http_server_t *http = NULL;
+    sv_err_t err = sv_http_server_new(&app, &http, msg, sizeof(msg));
+    if (err != SV_OK) {
+        sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
+        rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
+        goto free_config;
+    }
     sv_store_opts_t so = {.dir = cfg.data_dir, .map_size = cfg.map_size, .max_readers = cfg.db_pool_size};
-    sv_err_t err = sv_store_open(&app.store, &so);
+    err = sv_store_open(&app.store, &so);
     if (err != SV_OK) {
         sv_cli_error("SCAIVAULT_DATA_DIR: cannot open the database in '%s': %s", cfg.data_dir, sv_strerror(err));
         rc = (err == SV_EPERM || err == SV_EINVAL) ? 2 : 1;
-        goto free_config;
+        goto free_http;
     }
     if ((rc = check_schema(app.store, &cfg)) != 0)
         goto close_store;
@@ -229,15 +262,19 @@ int sv_cmd_server(int argc, char **argv)
         }
     }
 
-    sv_http_server_t *http;
-    if ((err = sv_http_server_new(&app, &http, msg, sizeof(msg))) != SV_OK) {
-        sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
-        rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
-        goto stop_parts;
+    if (dev) {
+        /* the dev issuer is the server's own URL, known once the port is bound */
+        char url[300];
+        const char *h = cfg.listen[0].host;
+        bool v6 = strchr(h, ':') != NULL;
+        snprintf(url, sizeof(url), "%s://%s%s%s:%d", cfg.tls_cert != NULL ? "https" : "http", v6 ? "[" : "", h,
+                 v6 ? "]" : "", sv_http_server_port(http, 0));
+        if ((err = sv_auth_dev_set_issuer(&app, url)) != SV_OK)
+            sv_log_warn("dev issuer: cannot write %s/dev-issuer.json: %s", cfg.data_dir, sv_strerror(err));
     }
     if ((err = sv_http_server_start(http)) != SV_OK) {
         sv_cli_error("cannot start the HTTP workers: %s", sv_strerror(err));
-        goto free_http;
+        goto stop_parts;
     }
     {
         char fields[512];
@@ -258,9 +295,9 @@ int sv_cmd_server(int argc, char **argv)
     sv_http_server_stop(http, SHUTDOWN_GRACE_MS);
     rc = 0;
 
-free_http:
-    sv_http_server_free(http);
 stop_parts:
+    sv_http_server_free(http); /* before the parts: it holds their metrics */
+    http = NULL;
     while (started > 0) {
         started--;
         if (parts[started].stop != NULL)
@@ -268,9 +305,13 @@ stop_parts:
     }
     sv_writer_stop(app.writer); /* commits everything still queued */
 close_store:
+    sv_http_server_free(http); /* its readers go before the store */
+    http = NULL;
     sv_store_close(app.store);
     if (rc == 0)
         sv_log_info("stopped");
+free_http:
+    sv_http_server_free(http);
 free_config:
     sv_config_free(&cfg);
     return rc;

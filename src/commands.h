@@ -8,8 +8,14 @@
 
 #include <stdbool.h>
 
+#include "src/config.h"
+
 int sv_cmd_server(int argc, char **argv);  /* cmd_server.c */
 int sv_cmd_migrate(int argc, char **argv); /* cmd_migrate.c */
+int sv_cmd_audit(int argc, char **argv);   /* cmd_audit.c */
+int sv_cmd_backup(int argc, char **argv);  /* cmd_backup.c */
+int sv_cmd_restore(int argc, char **argv); /* cmd_backup.c */
+int sv_cmd_devtoken(int argc, char **argv); /* cmd_devtoken.c */
 
 /** Prints "scaivault: " + message to stderr. */
 void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -17,6 +23,11 @@ void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *sv_cli_opt(int argc, char **argv, const char *name);
 /** Whether "--name" is present. */
 bool sv_cli_flag(int argc, char **argv, const char *name);
+/** Loads the configuration for an offline command: --config FILE (optional)
+ * and the environment, starts the logs, arms SCAIVAULT_TEST_FAULT, and sets *data_dir to --data-dir or
+ * else SCAIVAULT_DATA_DIR (pointing into argv or cfg). Returns false after
+ * printing the error (cfg is then freed): exit with status 2. */
+bool sv_cli_load_config(int argc, char **argv, sv_config_t *cfg, const char **data_dir);
 /** Returns the first argument that starts with "--" and is not in known
  * (a NULL-terminated list of names without dashes; options that take a value
  * are listed with a trailing '='), or NULL when all are known. */

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/fault.h"
+
 typedef sv_err_t (*parse_fn)(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen);
 
 typedef struct {
@@ -297,6 +299,16 @@ static sv_err_t p_sync_interval(sv_config_t *cfg, const char *name, const char *
     return p_duration(&cfg->identity_sync_interval_ms, v, 10000, why, whylen);
 }
 
+static sv_err_t p_jwks_refresh(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_duration(&cfg->jwks_refresh_ms, v, 1000, why, whylen);
+}
+
+static sv_err_t p_jwks_min_refresh(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_duration(&cfg->jwks_min_refresh_ms, v, 1000, why, whylen);
+}
+
 static sv_err_t p_bootstrap_token(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     size_t len = strlen(v);
@@ -387,6 +399,13 @@ static sv_err_t p_test_faults(sv_config_t *cfg, const char *name, const char *v,
     return SV_OK;
 }
 
+static sv_err_t p_test_fault(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    if (sv_fault_arm_spec(v, false) != 0)
+        FAIL("'%s' is not a list of op:nth[:count[:ERRNO]] (e.g. commit:2:1:EIO)", v);
+    return set_str(&cfg->test_fault, v);
+}
+
 static sv_err_t p_test_kms_delay(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     return p_duration(&cfg->test_kms_delay_ms, v, 0, why, whylen);
@@ -459,6 +478,18 @@ static sv_err_t p_audit_retention(sv_config_t *cfg, const char *name, const char
     return p_duration(&cfg->audit_retention_ms, v, 60000, why, whylen);
 }
 
+static sv_err_t p_audit_key_file(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_nonempty(&cfg->audit_signing_key_file, v, why, whylen);
+}
+
+static sv_err_t p_bench_unaudited(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    if (!parse_bool(v, &cfg->bench_unaudited))
+        FAIL("'%s' is not true or false", v);
+    return SV_OK;
+}
+
 static sv_err_t p_wal_retention(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     if (strcmp(v, "0") == 0) {
@@ -522,6 +553,8 @@ static const setting_t settings[] = {
     {"SCAIVAULT_MAP_SIZE", p_map_size},
     {"SCAIKEY_ISSUER", p_issuer},
     {"SCAIKEY_JWKS_URL", p_jwks_url},
+    {"SCAIKEY_JWKS_REFRESH_INTERVAL", p_jwks_refresh},
+    {"SCAIKEY_JWKS_MIN_REFRESH_INTERVAL", p_jwks_min_refresh},
     {"SCAIVAULT_AUDIENCE", p_audience},
     {"SCAIKEY_DIRECTORY_URL", p_directory_url},
     {"SCAIKEY_CLIENT_ID", p_client_id},
@@ -541,6 +574,7 @@ static const setting_t settings[] = {
     {"AUDIT_CHECKPOINT_ENTRIES", p_ckpt_entries},
     {"AUDIT_CHECKPOINT_INTERVAL", p_ckpt_interval},
     {"AUDIT_RETENTION", p_audit_retention},
+    {"AUDIT_SIGNING_KEY_FILE", p_audit_key_file},
     {"WAL_RETENTION", p_wal_retention},
     {"RATE_LIMIT_READ", p_rate},
     {"RATE_LIMIT_WRITE", p_rate},
@@ -552,6 +586,8 @@ static const setting_t settings[] = {
     {"LOG_FORMAT", p_log_format},
     {"OTEL_EXPORTER_OTLP_ENDPOINT", p_otel},
     {"SCAIVAULT_TEST_FAULTS", p_test_faults},
+    {"SCAIVAULT_TEST_FAULT", p_test_fault},
+    {"SCAIVAULT_BENCH_UNAUDITED", p_bench_unaudited},
     {"SCAIVAULT_TEST_KMS_DELAY", p_test_kms_delay},
 };
 
@@ -663,6 +699,8 @@ static sv_err_t set_defaults(sv_config_t *cfg, bool dev)
     cfg->threads = cores > 0 ? (unsigned)(cores > 256 ? 256 : cores) : 1;
     cfg->map_size = (size_t)1 << 30;
     cfg->identity_sync_interval_ms = 15 * 60 * 1000;
+    cfg->jwks_refresh_ms = 10 * 60 * 1000;
+    cfg->jwks_min_refresh_ms = 30 * 1000;
     cfg->kms_provider = SV_KMS_LOCAL;
     cfg->data_key_cache_ttl_ms = 5 * 60 * 1000;
     cfg->audit_durability = SV_AUDIT_SYNC;
@@ -735,6 +773,17 @@ sv_err_t sv_config_load(sv_config_t *cfg, const char *config_file, bool dev, cha
         rc = SV_EINVAL;
         goto out;
     }
+    if (cfg->bench_unaudited && !cfg->test_faults) {
+        snprintf(err, errlen, "SCAIVAULT_BENCH_UNAUDITED: turns the audit log off for benchmarks only and needs "
+                              "SCAIVAULT_TEST_FAULTS=true as well; never set it in production");
+        rc = SV_EINVAL;
+        goto out;
+    }
+    if (cfg->test_fault != NULL && !cfg->test_faults) {
+        snprintf(err, errlen, "SCAIVAULT_TEST_FAULT: needs SCAIVAULT_TEST_FAULTS=true");
+        rc = SV_EINVAL;
+        goto out;
+    }
     if (cfg->db_pool_size < cfg->threads + 4) {
         snprintf(err, errlen, "DB_POOL_SIZE: %u is too small for %u threads (needs at least %u)", cfg->db_pool_size,
                  cfg->threads, cfg->threads + 4);
@@ -766,7 +815,9 @@ void sv_config_free(sv_config_t *cfg)
     }
     free(cfg->bootstrap_super_admin);
     free(cfg->kms_local_key_file);
+    free(cfg->audit_signing_key_file);
     free(cfg->otel_endpoint);
+    free(cfg->test_fault);
     sodium_memzero(cfg->bootstrap_token_hash, sizeof(cfg->bootstrap_token_hash));
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -54,6 +54,8 @@ typedef struct {
 
     char *scaikey_issuer;  /* NULL: JWT auth off (dev) or not configured */
     char *scaikey_jwks_url;
+    int64_t jwks_refresh_ms;     /* SCAIKEY_JWKS_REFRESH_INTERVAL: periodic JWKS refresh */
+    int64_t jwks_min_refresh_ms; /* SCAIKEY_JWKS_MIN_REFRESH_INTERVAL: unknown-kid refreshes at most this often */
     char *audience;
     char *directory_url, *client_id, *client_secret;
     int64_t identity_sync_interval_ms;
@@ -77,6 +79,7 @@ typedef struct {
     uint64_t audit_checkpoint_entries;
     int64_t audit_checkpoint_interval_ms;
     int64_t audit_retention_ms; /* 0: keep all */
+    char *audit_signing_key_file; /* NULL: $SCAIVAULT_DATA_DIR/audit-signing.key */
     int64_t wal_retention_ms;   /* 0: keep all */
 
     sv_rate_t rate[SV_RL_COUNT_];
@@ -87,6 +90,8 @@ typedef struct {
 
     bool dev;          /* --dev */
     bool test_faults;  /* SCAIVAULT_TEST_FAULTS: enables POST /v1/sys/faults */
+    char *test_fault;  /* SCAIVAULT_TEST_FAULT: seams armed at start (store/fault.h spec); needs test_faults */
+    bool bench_unaudited; /* SCAIVAULT_BENCH_UNAUDITED: benchmarks only, audits nothing */
     int64_t test_kms_delay_ms; /* SCAIVAULT_TEST_KMS_DELAY (with test_faults): local KMS answers later */
 } sv_config_t;
 

@@ -1,5 +1,5 @@
 /*
- * log.c - structured logging (log.h). Each line is assembled in a stack
+ * log.c - structured logging (log.h). Each line is assembled in its own
  * buffer and written with a single write(2) call; lines are short, so writes
  * to a pipe stay atomic (PIPE_BUF) and lines from several threads never mix.
  */
@@ -49,6 +49,13 @@ static void write_all(const char *p, size_t n)
     }
 }
 
+/* Appends s with control characters replaced: one entry stays one line. */
+static void put_text(sv_buf_t *b, const char *s)
+{
+    for (; *s; s++)
+        sv_buf_putc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s);
+}
+
 static void vlog(sv_log_level_t level, const char *request_id, const char *fields, const char *fmt, va_list ap)
 {
     if (!sv_log_enabled(level))
@@ -57,8 +64,10 @@ static void vlog(sv_log_level_t level, const char *request_id, const char *field
     vsnprintf(msg, sizeof(msg), fmt, ap);
     char ts[21];
     sv_time_format(ts, sv_now_s());
-    char line[4000];
-    sv_buf_t b = {.base = (uint8_t *)line, .cap = sizeof(line) - 1};
+    /* heap memory: a line may be longer than any fixed buffer (a stack
+     * buffer cannot be handed to sv_buf, which grows with realloc) */
+    sv_buf_t b;
+    sv_buf_init(&b, false);
     if (log_format == SV_LOG_JSON) {
         sv_jw_t jw;
         sv_jw_init(&jw, &b);
@@ -79,20 +88,22 @@ static void vlog(sv_log_level_t level, const char *request_id, const char *field
         }
         sv_jw_obj_end(&jw);
     } else {
-        sv_buf_printf(&b, "%s %-5s %s%s%s%s%s", ts, level_names[level], request_id ? "[" : "",
-                      request_id ? request_id : "", request_id ? "] " : "", msg, fields ? " " : "");
-        if (fields != NULL)
-            sv_buf_puts(&b, fields);
+        sv_buf_printf(&b, "%s %-5s ", ts, level_names[level]);
+        if (request_id != NULL) {
+            sv_buf_putc(&b, '[');
+            put_text(&b, request_id);
+            sv_buf_puts(&b, "] ");
+        }
+        put_text(&b, msg);
+        if (fields != NULL && fields[0] != 0) {
+            sv_buf_putc(&b, ' ');
+            put_text(&b, fields);
+        }
     }
-    if (b.base != (uint8_t *)line) {
-        /* too long for the stack buffer: the line was moved to the heap */
-        sv_buf_putc(&b, '\n');
+    sv_buf_putc(&b, '\n');
+    if (!b.failed)
         write_all((const char *)b.base, b.len);
-        sv_buf_free(&b);
-        return;
-    }
-    line[b.len++] = '\n';
-    write_all(line, b.len);
+    sv_buf_free(&b);
 }
 
 void sv_log(sv_log_level_t level, const char *request_id, const char *fmt, ...)

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "src/commands.h"
+#include "src/log.h"
+#include "store/fault.h"
 #include "store/migrate.h"
 
 void sv_cli_error(const char *fmt, ...)
@@ -42,6 +44,23 @@ bool sv_cli_flag(int argc, char **argv, const char *name)
         if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0)
             return true;
     return false;
+}
+
+bool sv_cli_load_config(int argc, char **argv, sv_config_t *cfg, const char **data_dir)
+{
+    char msg[512];
+    if (sv_config_load(cfg, sv_cli_opt(argc, argv, "config"), false, msg, sizeof(msg)) != SV_OK) {
+        sv_cli_error("%s", msg);
+        sv_config_free(cfg);
+        return false;
+    }
+    sv_log_init(cfg->log_level, cfg->log_format);
+    if (cfg->test_fault != NULL)
+        sv_fault_arm_spec(cfg->test_fault, true);
+    *data_dir = sv_cli_opt(argc, argv, "data-dir");
+    if (*data_dir == NULL)
+        *data_dir = cfg->data_dir;
+    return true;
 }
 
 const char *sv_cli_unknown(int argc, char **argv, const char *const *known)
@@ -81,6 +100,10 @@ static const struct {
 } commands[] = {
     {"server", sv_cmd_server, "run the server (--dev for a throwaway dev server; --config FILE)"},
     {"migrate", sv_cmd_migrate, "migrate the schema offline (--target N, --data-dir D)"},
+    {"audit", sv_cmd_audit, "verify the audit log offline (verify --data-dir D [--pubkey F] [--from-seq N])"},
+    {"backup", sv_cmd_backup, "write a consistent snapshot while the server runs (--out F, --data-dir D)"},
+    {"restore", sv_cmd_restore, "install a backup offline (--in F, --data-dir D, --force)"},
+    {"dev-token", sv_cmd_devtoken, "print a JWT from the dev issuer of `server --dev` (--sub, --tenant, --scope, --ttl, ...)"},
     {"version", cmd_version, "print the version"},
 };
 

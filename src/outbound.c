@@ -35,9 +35,11 @@ typedef struct timer {
 struct sv_outbound {
     CURLM *multi;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards queue, timers, stopping */
+    pthread_mutex_t lock; /* guards queue, timers, stopping, running_timer */
     sv_http_call_t *queue_head, *queue_tail;
     timer_t_ *timers; /* sorted by due_us */
+    timer_t_ *running_timer; /* the timer whose fn runs now (for cancel) */
+    pthread_cond_t timer_done;
     bool stopping;
     unsigned running;
     sv_http_call_t *running_list; /* calls inside the multi handle (outbound thread only) */
@@ -234,8 +236,13 @@ static void run_due_timers(sv_outbound_t *ob, long *next_ms)
             return;
         }
         ob->timers = t->next;
+        ob->running_timer = t;
         pthread_mutex_unlock(&ob->lock);
         t->fn(t->arg);
+        pthread_mutex_lock(&ob->lock);
+        ob->running_timer = NULL;
+        pthread_cond_broadcast(&ob->timer_done);
+        pthread_mutex_unlock(&ob->lock);
         free(t);
     }
 }
@@ -315,6 +322,7 @@ sv_err_t sv_outbound_start(sv_outbound_t **out)
     }
     curl_multi_setopt(ob->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
     pthread_mutex_init(&ob->lock, NULL);
+    pthread_cond_init(&ob->timer_done, NULL);
     if (pthread_create(&ob->thread, NULL, outbound_main, ob) != 0) {
         pthread_mutex_destroy(&ob->lock);
         curl_multi_cleanup(ob->multi);
@@ -340,6 +348,7 @@ void sv_outbound_stop(sv_outbound_t *ob)
         free(t);
     }
     curl_multi_cleanup(ob->multi);
+    pthread_cond_destroy(&ob->timer_done);
     pthread_mutex_destroy(&ob->lock);
     free(ob);
 }
@@ -423,4 +432,21 @@ sv_err_t sv_outbound_timer(sv_outbound_t *ob, uint64_t delay_ms, void (*fn)(void
     pthread_mutex_unlock(&ob->lock);
     curl_multi_wakeup(ob->multi);
     return SV_OK;
+}
+
+void sv_outbound_timer_cancel(sv_outbound_t *ob, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&ob->lock);
+    for (timer_t_ **p = &ob->timers; *p != NULL;) {
+        timer_t_ *t = *p;
+        if (t->fn == fn && t->arg == arg) {
+            *p = t->next;
+            free(t);
+        } else {
+            p = &t->next;
+        }
+    }
+    while (ob->running_timer != NULL && ob->running_timer->fn == fn && ob->running_timer->arg == arg)
+        pthread_cond_wait(&ob->timer_done, &ob->lock);
+    pthread_mutex_unlock(&ob->lock);
 }

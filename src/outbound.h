@@ -85,6 +85,11 @@ sv_err_t sv_outbound_run(sv_outbound_t *ob, sv_http_call_t *c);
  * in memory only: they do not survive a restart. */
 sv_err_t sv_outbound_timer(sv_outbound_t *ob, uint64_t delay_ms, void (*fn)(void *arg), void *arg);
 
+/** Removes every pending timer with this fn and arg, and waits for one that
+ * is running now to return, so that arg may be freed afterwards. Any thread
+ * but the outbound thread itself. */
+void sv_outbound_timer_cancel(sv_outbound_t *ob, void (*fn)(void *arg), void *arg);
+
 /** Latency of completed calls (for health and metrics). */
 sv_latency_t *sv_outbound_latency(sv_outbound_t *ob);
 

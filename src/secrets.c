@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "src/log.h"
+#include "src/pattern.h"
 #include "src/seal.h"
 #include "store/record.h"
 
@@ -47,27 +48,16 @@ static bool path_char(char c)
  * (/v1/secrets/{path}/versions, ...), so no secret may end with one. */
 static const char *const reserved_last[] = {"versions", "config", "undelete", "destroy", "rotate"};
 
-bool sv_secret_path_valid(const char *path, size_t len)
+bool sv_secret_path_usable(const char *path, size_t len)
 {
-    if (len == 0 || len > SV_SECRET_PATH_MAX)
+    if (!sv_secret_path_valid(path, len)) /* API.md's rules (src/pattern.c) */
         return false;
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && path[i] != '/') {
-            if (!path_char(path[i]))
-                return false;
-            continue;
-        }
-        size_t n = i - start;
-        if (n == 0 || (n == 1 && path[start] == '.') || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+    const char *slash = memrchr(path, '/', len);
+    const char *last = slash != NULL ? slash + 1 : path;
+    size_t n = len - (size_t)(last - path);
+    for (size_t r = 0; r < SV_ARRAY_LEN(reserved_last); r++)
+        if (strlen(reserved_last[r]) == n && memcmp(last, reserved_last[r], n) == 0)
             return false;
-        if (i == len) {
-            for (size_t r = 0; r < SV_ARRAY_LEN(reserved_last); r++)
-                if (strlen(reserved_last[r]) == n && memcmp(path + start, reserved_last[r], n) == 0)
-                    return false;
-        }
-        start = i + 1;
-    }
     return true;
 }
 

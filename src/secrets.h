@@ -34,10 +34,11 @@
 
 /* ---- paths ---- */
 
-/** Whether path is a valid secret path: 1..512 bytes, '/'-separated segments
- * of [A-Za-z0-9._-]+, no empty, "." or ".." segment, and a last segment that
- * is not a sub-resource name (versions, config, undelete, destroy, rotate). */
-bool sv_secret_path_valid(const char *path, size_t len);
+/** Whether path may name a secret: a valid secret path (src/pattern.h:
+ * 1..512 bytes, '/'-separated segments of [A-Za-z0-9._-]+, no empty, "." or
+ * ".." segment) whose last segment is not a sub-resource name (versions,
+ * config, undelete, destroy, rotate). */
+bool sv_secret_path_usable(const char *path, size_t len);
 /** Whether prefix is a valid list prefix: 0..512 bytes of [A-Za-z0-9._/-]. */
 bool sv_secret_prefix_valid(const char *prefix, size_t len);
 

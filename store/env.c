@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
 static const char *const db_names[SV_DB_COUNT_] = {
     [SV_DB_META] = "meta",
@@ -54,6 +56,8 @@ struct sv_store_reader {
     MDB_txn *txn;
     sv_txn_t handle;
     pthread_mutex_t snapshot_lock; /* held from read_begin to read_end */
+    unsigned depth;                /* nested read_begin calls of the owning thread */
+    uint64_t begin_ns;             /* when the current snapshot began (for read_latency) */
     struct sv_store_reader *next;
 };
 
@@ -65,6 +69,7 @@ struct sv_store {
     bool read_only;
     pthread_mutex_t readers_lock; /* guards the readers list */
     sv_store_reader_t *readers;
+    sv_latency_t read_latency; /* read snapshots, begin to end */
 };
 
 const char *sv_store_db_name(sv_db_t db)
@@ -99,6 +104,7 @@ sv_err_t sv_store_err(int rc)
     case ENOSPC:
     case EDQUOT: return SV_ENOSPC;
     case ENOMEM: return SV_ENOMEM;
+    case ENOENT: return SV_ENOTFOUND;
     case EACCES:
     case EPERM:
     case EROFS: return SV_EPERM;
@@ -151,18 +157,36 @@ sv_err_t sv_store_open_dbis(sv_store_t *st, MDB_txn *txn)
     return SV_OK;
 }
 
+/* A single file (a backup) that is shorter than its meta page says, e.g. an
+ * interrupted copy, would fault (SIGBUS) as soon as a missing page is touched
+ * through the map. mdb_env_open has read only the meta pages, with read(2):
+ * check the size before any page is. */
+static sv_err_t check_file_size(MDB_env *env, const char *path)
+{
+    struct stat sb;
+    MDB_envinfo ei;
+    MDB_stat ms;
+    if (stat(path, &sb) != 0)
+        return sv_store_err(errno);
+    mdb_env_info(env, &ei);
+    mdb_env_stat(env, &ms);
+    if ((uint64_t)sb.st_size < ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize)
+        return SV_ECORRUPT;
+    return SV_OK;
+}
+
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
 {
     sv_err_t err = SV_ENOMEM;
     sv_store_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return SV_ENOMEM;
-    st->read_only = opts->read_only;
+    st->read_only = opts->read_only || opts->single_file;
     pthread_mutex_init(&st->readers_lock, NULL);
     if ((st->dir = strdup(opts->dir)) == NULL)
         goto free_store;
 
-    if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+    if (!opts->read_only && !opts->single_file && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
         err = sv_store_err(errno);
         goto free_dir;
     }
@@ -177,8 +201,10 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         mdb_env_set_mapsize(st->env, opts->map_size);
 
     unsigned flags = MDB_NOTLS; /* readers are tied to our reader objects, not to LMDB's TLS */
-    if (opts->read_only)
+    if (opts->read_only || opts->single_file)
         flags |= MDB_RDONLY;
+    if (opts->single_file)
+        flags |= MDB_NOSUBDIR | MDB_NOLOCK;
     if (opts->no_sync)
         flags |= MDB_NOSYNC;
     rc = mdb_env_open(st->env, opts->dir, flags, 0600);
@@ -188,6 +214,8 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     }
     /* A map size smaller than the file means another process grew it. */
     mdb_env_set_mapsize(st->env, 0);
+    if (opts->single_file && (err = check_file_size(st->env, opts->dir)) != SV_OK)
+        goto close_env;
 
     MDB_txn *txn;
     rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
@@ -277,8 +305,23 @@ void sv_store_reader_free(sv_store_reader_t *r)
     free(r);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
 {
+    if (r->depth > 0) {
+        /* nested on the owning thread (e.g. an authorization check inside a
+         * handler's read): share the open snapshot */
+        r->depth++;
+        *txn = &r->handle;
+        return SV_OK;
+    }
+    r->begin_ns = mono_ns(); /* includes waiting for a map resize */
     pthread_mutex_lock(&r->snapshot_lock);
     int rc = mdb_txn_renew(r->txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -290,14 +333,24 @@ sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
         pthread_mutex_unlock(&r->snapshot_lock);
         return sv_store_err(rc);
     }
+    r->depth = 1;
     *txn = &r->handle;
     return SV_OK;
 }
 
 void sv_store_read_end(sv_store_reader_t *r)
 {
+    if (--r->depth > 0)
+        return;
     mdb_txn_reset(r->txn);
     pthread_mutex_unlock(&r->snapshot_lock);
+    /* rounded up to the microsecond: a read that happened took time */
+    sv_latency_record(&r->st->read_latency, (mono_ns() - r->begin_ns + 999) / 1000);
+}
+
+sv_latency_t *sv_store_read_latency(sv_store_t *st)
+{
+    return &st->read_latency;
 }
 
 sv_err_t sv_txn_get(sv_txn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t *val)
@@ -426,14 +479,31 @@ sv_err_t sv_store_grow(sv_store_t *st, size_t need)
     return sv_store_err(rc);
 }
 
+bool sv_store_disk_full(sv_store_t *st)
+{
+    struct statvfs vfs;
+    if (statvfs(st->dir, &vfs) != 0)
+        return false;
+    return (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)1 << 20);
+}
+
+/* mdb_reader_list() calls back once per slot in use (after a header line). */
+static int count_reader(const char *line, void *ctx)
+{
+    while (*line == ' ')
+        line++;
+    if (*line >= '0' && *line <= '9')
+        (*(unsigned *)ctx)++;
+    return 0;
+}
+
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max)
 {
-    MDB_envinfo info;
-    mdb_env_info(st->env, &info);
-    unsigned m = 0;
+    unsigned m = 0, n = 0;
     mdb_env_get_maxreaders(st->env, &m);
+    mdb_reader_list(st->env, count_reader, &n);
     *max = m;
-    *used = info.me_numreaders;
+    *used = n;
 }
 
 double sv_store_map_used_pct(sv_store_t *st)

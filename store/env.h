@@ -13,6 +13,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 
+#include "src/latency.h"
 #include "src/sv.h"
 
 /* The named databases. The numbers are stable: change records (wal/) name a
@@ -56,6 +57,9 @@ typedef struct {
     unsigned max_readers; /* LMDB reader slots (DB_POOL_SIZE) */
     bool read_only;       /* offline tools: no writer, no migrations */
     bool no_sync;         /* tests and benchmarks only: MDB_NOSYNC */
+    bool single_file;     /* dir names one LMDB data file (a backup): opened
+                             read-only, without a lock file (MDB_NOSUBDIR |
+                             MDB_NOLOCK); nobody else may write it meanwhile */
 } sv_store_opts_t;
 
 /** Opens (creating if needed) the environment in opts->dir and opens every
@@ -98,7 +102,9 @@ sv_err_t sv_store_reader_new(sv_store_t *st, sv_store_reader_t **out);
 void sv_store_reader_free(sv_store_reader_t *r);
 /** Begins a read snapshot on the reader's transaction. Must be ended with
  * sv_store_read_end() on the same thread before returning to the event loop.
- * The returned txn pointer is valid until then. */
+ * The returned txn pointer is valid until then. Calls nest: a begin while the
+ * reader's snapshot is open shares that snapshot, and only the outermost end
+ * closes it. */
 sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn);
 void sv_store_read_end(sv_store_reader_t *r);
 
@@ -131,9 +137,18 @@ void sv_iter_close(sv_iter_t *it);
  * snapshots of this process to end. */
 sv_err_t sv_store_grow(sv_store_t *st, size_t need);
 
-/** Reader slot statistics for health: used and max. */
+/** Whether the filesystem of the data directory is (nearly) full: less than
+ * 1 MiB available. LMDB reports a write cut short by a full disk as EIO; the
+ * writer asks this to tell a full disk (507) from a failing one (503). */
+bool sv_store_disk_full(sv_store_t *st);
+
+/** Reader slot statistics for health: slots in use now (by any process)
+ * and the maximum (DB_POOL_SIZE). */
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max);
 /** Percentage of the map in use (0-100). */
 double sv_store_map_used_pct(sv_store_t *st);
+/** Durations of read snapshots (sv_store_read_begin to _end, rounded up to
+ * the microsecond), recorded by every reader; valid for the life of st. */
+sv_latency_t *sv_store_read_latency(sv_store_t *st);
 
 #endif

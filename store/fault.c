@@ -69,6 +69,63 @@ int sv_fault_errno_from_name(const char *name)
     return 0;
 }
 
+/* Parses one "op:nth[:count[:ERRNO]]" item of len bytes. */
+static bool parse_spec_item(const char *item, size_t len, int *op, unsigned *nth, unsigned *count, int *err)
+{
+    char buf[64], *fields[4] = {NULL, NULL, NULL, NULL};
+    if (len == 0 || len >= sizeof(buf))
+        return false;
+    memcpy(buf, item, len);
+    buf[len] = 0;
+    int n = 0;
+    for (char *f = buf; f != NULL; n++) { /* split at ':', keeping empty fields (they are errors) */
+        if (n == 4)
+            return false;
+        fields[n] = f;
+        char *colon = strchr(f, ':');
+        if (colon != NULL)
+            *colon++ = 0;
+        f = colon;
+    }
+    if (n < 2 || (*op = sv_fault_op_from_name(fields[0])) < 0)
+        return false;
+    char *end;
+    unsigned long v = strtoul(fields[1], &end, 10);
+    if (*fields[1] == 0 || *end != 0 || v < 1 || v > 1000000)
+        return false;
+    *nth = (unsigned)v;
+    *count = 1;
+    if (fields[2] != NULL) {
+        v = strtoul(fields[2], &end, 10);
+        if (*fields[2] == 0 || *end != 0 || v > 1000000)
+            return false;
+        *count = (unsigned)v;
+    }
+    *err = EIO;
+    if (fields[3] != NULL && (*err = sv_fault_errno_from_name(fields[3])) == 0)
+        return false;
+    return true;
+}
+
+int sv_fault_arm_spec(const char *spec, bool arm)
+{
+    for (int pass = 0; pass < (arm ? 2 : 1); pass++) { /* check everything first, then arm */
+        for (const char *p = spec;; p++) {
+            size_t len = strcspn(p, ",");
+            int op, err;
+            unsigned nth, count;
+            if (!parse_spec_item(p, len, &op, &nth, &count, &err)) /* also an empty item */
+                return -1;
+            if (pass == 1)
+                sv_fault_arm((sv_fault_op_t)op, nth, count, err);
+            p += len;
+            if (*p == 0)
+                break;
+        }
+    }
+    return 0;
+}
+
 int sv_fault_check(sv_fault_op_t op)
 {
     fault_seam_t *s = &seams[op];

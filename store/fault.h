@@ -11,6 +11,7 @@
 #define SV_STORE_FAULT_H
 
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -36,6 +37,13 @@ void sv_fault_reset(void);
 int sv_fault_op_from_name(const char *name);
 /** Parses errno names "ENOSPC", "EIO", "EDQUOT", "ENOMEM". Returns 0 when unknown. */
 int sv_fault_errno_from_name(const char *name);
+
+/** Arms seams from a text spec, for tests that drive the real binary
+ * (SCAIVAULT_TEST_FAULT): comma-separated items "op:nth[:count[:ERRNO]]",
+ * e.g. "commit:2:1:EIO,fsync:1". count defaults to 1 and ERRNO to EIO.
+ * With arm false it only checks the spec. Returns 0, or -1 on a malformed
+ * spec (nothing is armed then). */
+int sv_fault_arm_spec(const char *spec, bool arm);
 
 /** Returns the errno this call of op must fail with, or 0 when it goes through.
  * Counts the call. Thread-safe. */

@@ -33,6 +33,17 @@ void sv_recw_init(sv_recw_t *w, uint8_t version)
     sv_recw_u8(w, version);
 }
 
+void sv_recw_reset(sv_recw_t *w, uint8_t version)
+{
+    if (w->failed) {
+        sv_recw_free(w);
+        sv_recw_init(w, version);
+        return;
+    }
+    w->len = 0;
+    sv_recw_u8(w, version);
+}
+
 void sv_recw_free(sv_recw_t *w)
 {
     free(w->buf);

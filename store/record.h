@@ -21,6 +21,9 @@ typedef struct {
 } sv_recw_t;
 
 void sv_recw_init(sv_recw_t *w, uint8_t version);
+/** Starts a new record in w, keeping its allocation (for a writer that encodes
+ * many records in a row). */
+void sv_recw_reset(sv_recw_t *w, uint8_t version);
 void sv_recw_free(sv_recw_t *w);
 void sv_recw_u8(sv_recw_t *w, uint8_t v);
 void sv_recw_u32(sv_recw_t *w, uint32_t v);

@@ -35,4 +35,9 @@ const char *sv_test_tmpdir(const char *tag);
 /** rm -rf dir. */
 void sv_test_rmdir(const char *dir);
 
+struct sv_store;
+/** Writes schema_version v into st's meta database directly (as another
+ * binary would). Returns false when LMDB refuses. */
+bool sv_test_set_schema(struct sv_store *st, uint32_t v);
+
 #endif

@@ -43,23 +43,34 @@ uint32_t sv_crc32c(uint32_t crc, const void *data, size_t len)
     return ~crc;
 }
 
-void sv_wal_encode(sv_recw_t *w, const sv_wal_record_t *rec)
+void sv_wal_encode_body(sv_recw_t *w, const sv_wal_record_t *rec)
 {
-    sv_recw_init(w, SV_WAL_FORMAT);
+    sv_recw_reset(w, SV_WAL_FORMAT);
     sv_recw_u8(w, rec->op);
     sv_recw_u8(w, (uint8_t)(rec->db >> 8));
     sv_recw_u8(w, (uint8_t)rec->db);
-    sv_recw_u8(w, rec->flags);
+    sv_recw_u8(w, rec->flags); /* at SV_WAL_FLAGS_OFFSET */
     sv_recw_u64(w, rec->unit_id);
     sv_recw_i64(w, rec->time_us);
     sv_recw_bytes(w, rec->key.base, rec->key.len);
     sv_recw_bytes(w, rec->value.base, rec->value.len);
+}
+
+void sv_wal_seal(sv_recw_t *w, uint64_t lsn)
+{
     if (w->failed)
         return;
     uint8_t lsn_be[8];
-    sv_put_be64(lsn_be, rec->lsn);
+    sv_put_be64(lsn_be, lsn);
     uint32_t crc = sv_crc32c(sv_crc32c(0, lsn_be, 8), w->buf, w->len);
     sv_recw_u32(w, crc);
+}
+
+void sv_wal_encode(sv_recw_t *w, const sv_wal_record_t *rec)
+{
+    sv_recw_init(w, SV_WAL_FORMAT);
+    sv_wal_encode_body(w, rec);
+    sv_wal_seal(w, rec->lsn);
 }
 
 sv_err_t sv_wal_decode(sv_bytes_t raw, uint64_t lsn, sv_wal_record_t *out)
@@ -120,6 +131,21 @@ sv_err_t sv_wal_last_lsn(sv_txn_t *tx, uint64_t *lsn)
 sv_err_t sv_wal_first_lsn(sv_txn_t *tx, uint64_t *lsn)
 {
     return edge_lsn(tx, false, lsn);
+}
+
+sv_err_t sv_wal_applied_lsn(sv_txn_t *tx, uint64_t *lsn)
+{
+    sv_bytes_t v;
+    *lsn = 0;
+    sv_err_t err = sv_txn_get(tx, SV_DB_META, SV_BYTES_STR(SV_META_APPLIED_LSN), &v);
+    if (err == SV_ENOTFOUND)
+        return SV_OK;
+    if (err != SV_OK)
+        return err;
+    if (v.len != 9 || v.base[0] != SV_WAL_APPLIED_FORMAT)
+        return SV_ECORRUPT;
+    *lsn = sv_get_be64(v.base + 1);
+    return SV_OK;
 }
 
 sv_err_t sv_wal_iter_open(sv_txn_t *tx, uint64_t from_lsn, sv_wal_iter_t *wi)

@@ -22,6 +22,7 @@
 #define SV_WAL_LOG_H
 
 #include "store/env.h"
+#include "store/migrate.h"
 #include "store/record.h"
 
 #define SV_WAL_FORMAT 1
@@ -46,6 +47,14 @@ uint32_t sv_crc32c(uint32_t crc, const void *p, size_t len);
 /** Encodes a record (everything but its LSN, which is the key) into w.
  * The caller frees w. */
 void sv_wal_encode(sv_recw_t *w, const sv_wal_record_t *rec);
+/** The two halves of sv_wal_encode, for the writer, which sets the unit-end
+ * flag only once it knows a record is its unit's last: encode_body starts w
+ * over (keeping its allocation) with everything but the checksum; seal
+ * appends the checksum over lsn and the body. */
+void sv_wal_encode_body(sv_recw_t *w, const sv_wal_record_t *rec);
+void sv_wal_seal(sv_recw_t *w, uint64_t lsn);
+/** Offset of the flags byte in an encoded record. */
+#define SV_WAL_FLAGS_OFFSET 4
 /** Decodes and verifies raw, stored at lsn. Errors: SV_ECORRUPT (bad format,
  * bounds, or checksum). Pointers in *out point into raw. */
 sv_err_t sv_wal_decode(sv_bytes_t raw, uint64_t lsn, sv_wal_record_t *out);
@@ -54,6 +63,14 @@ sv_err_t sv_wal_decode(sv_bytes_t raw, uint64_t lsn, sv_wal_record_t *out);
 sv_err_t sv_wal_last_lsn(sv_txn_t *tx, uint64_t *lsn);
 /** The LSN of the first record still kept (0 when the log is empty). */
 sv_err_t sv_wal_first_lsn(sv_txn_t *tx, uint64_t *lsn);
+
+/** The format byte of the applied_lsn record in meta (u8 format, u64 LSN). */
+#define SV_WAL_APPLIED_FORMAT 1
+
+/** The last LSN that a committed batch handed out (meta applied_lsn; 0 when
+ * nothing was ever written). Unlike sv_wal_last_lsn it survives pruning.
+ * Errors: SV_ECORRUPT (a malformed record), SV_EIO. */
+sv_err_t sv_wal_applied_lsn(sv_txn_t *tx, uint64_t *lsn);
 
 /** Reads the log in LSN order, from any LSN on. */
 typedef struct {

@@ -17,7 +17,8 @@
  *   4. on MDB_MAP_FULL anywhere: abort, grow the map, replay the whole batch;
  *      on a failed commit (ENOSPC, EIO): every unit fails with that error and
  *      nothing of the batch is visible;
- *   5. complete every unit through its notifier.
+ *   5. run the commit hooks (e.g. to wake the scheduler), then complete every
+ *      unit through its notifier.
  *
  * The change log: each put/delete appends a record to `wal` in the same
  * transaction. A unit's last record carries the unit-end flag; to know which
@@ -30,6 +31,7 @@
 #include "wal/writer.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +73,16 @@ struct sv_writer {
     sv_writer_batch_fn batch_fns[MAX_BATCH_HOOKS];
     void *batch_args[MAX_BATCH_HOOKS];
     unsigned n_batch_hooks;
+    pthread_mutex_t hooks_lock; /* guards the commit hooks; held while they run */
+    sv_writer_commit_fn commit_fns[MAX_BATCH_HOOKS];
+    void *commit_args[MAX_BATCH_HOOKS];
+    unsigned n_commit_hooks;
 
     uint64_t last_lsn; /* committed; written by the writer thread only */
     sv_latency_t commit_latency;
     _Atomic uint64_t stat_last_lsn, stat_commits, stat_failed, stat_units, stat_grows;
     _Atomic uint64_t stat_hist[8];
+    _Atomic uint64_t stat_batch_units; /* units in committed batches */
 };
 
 /* ---- change records ---- */
@@ -85,14 +92,11 @@ static sv_err_t flush_pending(sv_wtxn_t *tx, bool unit_end)
     if (!tx->has_pending)
         return SV_OK;
     if (unit_end)
-        tx->pending.buf[4] |= SV_WAL_FLAG_UNIT_END; /* flags byte: format, op, db(2), flags */
-    if (unit_end) {
-        /* the flag is covered by the checksum: recompute it */
-        uint8_t lsn_be[8];
-        sv_put_be64(lsn_be, tx->pending_lsn);
-        size_t body = tx->pending.len - 4;
-        uint32_t crc = sv_crc32c(sv_crc32c(0, lsn_be, 8), tx->pending.buf, body);
-        sv_put_be32(tx->pending.buf + body, crc);
+        tx->pending.buf[SV_WAL_FLAGS_OFFSET] |= SV_WAL_FLAG_UNIT_END;
+    sv_wal_seal(&tx->pending, tx->pending_lsn); /* the checksum covers the flag */
+    if (tx->pending.failed) {
+        tx->has_pending = false;
+        return SV_ENOMEM;
     }
     uint8_t key[8];
     sv_put_be64(key, tx->pending_lsn);
@@ -119,8 +123,7 @@ static sv_err_t log_change(sv_wtxn_t *tx, uint8_t op, sv_db_t db, sv_bytes_t key
     sv_wal_record_t rec = {
         .lsn = lsn, .unit_id = tx->unit_id, .time_us = tx->now_us, .op = op, .db = (uint16_t)db, .key = key,
         .value = val};
-    sv_recw_free(&tx->pending);
-    sv_wal_encode(&tx->pending, &rec);
+    sv_wal_encode_body(&tx->pending, &rec);
     if (tx->pending.failed)
         return SV_ENOMEM;
     tx->pending_lsn = lsn;
@@ -221,9 +224,41 @@ static void complete_unit(sv_unit_t *u)
         u->complete(u);
 }
 
+/* An audit-only unit (no apply: a read's entry) runs straight in the batch
+ * transaction, which saves the nested transaction's page copies on the
+ * hottest path. That is safe because the entry is its only change: a hook
+ * that fails before writing leaves nothing behind, and one that fails after a
+ * put (which only a storage failure can cause) dooms the batch. */
+static sv_err_t run_audit_only(sv_writer_t *w, sv_wtxn_t *tx, sv_unit_t *u)
+{
+    uint64_t lsn_mark = tx->next_lsn;
+    tx->unit_id = 0;
+    sv_err_t result = SV_OK;
+    if (w->audit_fn != NULL) {
+        sv_err_t aerr = w->audit_fn(w->audit_arg, tx, u, SV_OK);
+        if (tx->fatal != SV_OK)
+            return tx->fatal;
+        if (aerr != SV_OK) {
+            if (tx->next_lsn != lsn_mark) {
+                tx->fatal = aerr == SV_EAUDIT ? SV_EIO : aerr; /* a half-written entry: drop the batch */
+                return tx->fatal;
+            }
+            result = SV_EAUDIT;
+        }
+    }
+    if (result == SV_OK && flush_pending(tx, true) != SV_OK && tx->fatal != SV_OK)
+        return tx->fatal;
+    u->result = result;
+    u->first_lsn = (result == SV_OK && tx->next_lsn > lsn_mark) ? lsn_mark : 0;
+    u->last_lsn = u->first_lsn ? tx->next_lsn - 1 : 0;
+    return SV_OK;
+}
+
 /* Runs one unit in a nested transaction. Returns the batch-fatal error, if any. */
 static sv_err_t run_unit(sv_writer_t *w, sv_wtxn_t *tx, sv_unit_t *u)
 {
+    if (u->apply == NULL && u->audit != NULL)
+        return run_audit_only(w, tx, u);
     MDB_txn *child;
     uint64_t lsn_mark = tx->next_lsn;
     int rc = mdb_txn_begin(sv_store_env(w->st), tx->batch_txn, 0, &child);
@@ -232,6 +267,8 @@ static sv_err_t run_unit(sv_writer_t *w, sv_wtxn_t *tx, sv_unit_t *u)
     tx->base.txn = child;
     tx->unit_id = 0;
     sv_err_t op = u->apply != NULL ? u->apply(tx, u) : SV_OK;
+    if (op == SV_EMAPFULL)
+        tx->fatal = op; /* from the apply's own LMDB call: grow and replay, never fail the unit */
     if (tx->fatal != SV_OK)
         goto fatal;
     if (op != SV_OK) {
@@ -282,39 +319,52 @@ fatal:
 
 static sv_err_t put_applied_lsn(sv_wtxn_t *tx)
 {
-    uint8_t val[9] = {1};
+    uint8_t val[9] = {SV_WAL_APPLIED_FORMAT};
     sv_put_be64(val + 1, tx->next_lsn - 1);
     MDB_val k = {strlen(SV_META_APPLIED_LSN), SV_META_APPLIED_LSN}, v = {sizeof(val), val};
     int rc = mdb_put(tx->batch_txn, sv_store_dbi(tx->base.st, SV_DB_META), &k, &v, 0);
     return rc == MDB_SUCCESS ? SV_OK : put_err(tx, rc);
 }
 
-/* Deletes change records older than the retention, a bounded number per batch. */
-static void prune_log(sv_writer_t *w, sv_wtxn_t *tx)
+/* Deletes change records older than the retention, whole units only, about
+ * PRUNE_PER_BATCH records per batch. The log always starts at the first record
+ * of a unit, so a replica or a restore that replays from the first kept LSN
+ * never sees half a unit. Every record of a unit has the batch's time, so the
+ * time test never splits a unit; only the per-batch limit could, and it waits
+ * for a unit end. The next LSN after a restart does not depend on what is kept:
+ * applied_lsn in meta (written by every batch) records it. */
+static sv_err_t prune_log(sv_writer_t *w, sv_wtxn_t *tx)
 {
     if (w->opts.wal_retention_ms <= 0)
-        return;
+        return SV_OK;
     int64_t cutoff = tx->now_us - w->opts.wal_retention_ms * 1000;
     MDB_cursor *cur;
-    if (mdb_cursor_open(tx->batch_txn, sv_store_dbi(w->st, SV_DB_WAL), &cur) != MDB_SUCCESS)
-        return;
+    int rc = mdb_cursor_open(tx->batch_txn, sv_store_dbi(w->st, SV_DB_WAL), &cur);
+    if (rc != MDB_SUCCESS)
+        return put_err(tx, rc);
     MDB_val k, v;
     int n = 0;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    /* never prune the newest record: it tells the next LSN after a restart */
-    while (rc == MDB_SUCCESS && n < PRUNE_PER_BATCH && k.mv_size == 8 && sv_get_be64(k.mv_data) + 1 < tx->next_lsn) {
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && k.mv_size == 8) {
         sv_wal_record_t rec;
-        if (sv_wal_decode((sv_bytes_t){v.mv_data, v.mv_size}, sv_get_be64(k.mv_data), &rec) == SV_OK &&
-            rec.time_us >= cutoff)
+        bool decoded = sv_wal_decode((sv_bytes_t){v.mv_data, v.mv_size}, sv_get_be64(k.mv_data), &rec) == SV_OK;
+        if (decoded && rec.time_us >= cutoff)
             break;
-        if (mdb_cursor_del(cur, 0) != MDB_SUCCESS)
+        /* a record that fails its checksum is older than its successor: prune it too */
+        bool unit_end = !decoded || (rec.flags & SV_WAL_FLAG_UNIT_END) != 0;
+        if ((rc = mdb_cursor_del(cur, 0)) != MDB_SUCCESS)
             break;
         n++;
+        if (unit_end && n >= PRUNE_PER_BATCH)
+            break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
         if (rc != MDB_SUCCESS)
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND && rc != EINVAL)
+        return put_err(tx, rc);
+    return SV_OK;
 }
 
 static int hist_bucket(unsigned n)
@@ -359,10 +409,10 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
             }
             err = tx.fatal;
         }
-        if (err == SV_OK) {
-            prune_log(w, &tx);
+        if (err == SV_OK)
+            err = prune_log(w, &tx);
+        if (err == SV_OK)
             err = put_applied_lsn(&tx);
-        }
         if (err == SV_OK) {
             uint64_t t0 = sv_mono_us();
             rc = sv_sys_txn_commit(tx.batch_txn); /* aborts on failure */
@@ -372,9 +422,17 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
                 atomic_store(&w->stat_last_lsn, w->last_lsn);
                 atomic_fetch_add(&w->stat_commits, 1);
                 atomic_fetch_add(&w->stat_hist[hist_bucket(n)], 1);
+                atomic_fetch_add(&w->stat_batch_units, n);
+                pthread_mutex_lock(&w->hooks_lock);
+                for (unsigned i = 0; i < w->n_commit_hooks; i++)
+                    w->commit_fns[i](w->commit_args[i], w->last_lsn);
+                pthread_mutex_unlock(&w->hooks_lock);
                 break;
             }
             err = sv_store_err(rc);
+            /* LMDB reports a write cut short by a full disk as EIO */
+            if (err == SV_EIO && sv_store_disk_full(w->st))
+                err = SV_ENOSPC;
         } else {
             mdb_txn_abort(tx.batch_txn);
         }
@@ -398,6 +456,7 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
 static void *writer_main(void *arg)
 {
     sv_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "sv-writer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (w->head == NULL && !w->stopping)
@@ -453,12 +512,12 @@ sv_err_t sv_writer_start(sv_store_t *st, const sv_writer_opts_t *opts, sv_writer
         return sv_store_err(rc);
     }
     sv_txn_t t = {txn, st};
-    uint64_t last = 0;
+    uint64_t last = 0, applied = 0;
     sv_err_t err = sv_wal_last_lsn(&t, &last);
-    sv_bytes_t applied;
-    if (err == SV_OK && sv_txn_get(&t, SV_DB_META, SV_BYTES_STR(SV_META_APPLIED_LSN), &applied) == SV_OK &&
-        applied.len == 9 && sv_get_be64(applied.base + 1) > last)
-        last = sv_get_be64(applied.base + 1);
+    if (err == SV_OK)
+        err = sv_wal_applied_lsn(&t, &applied);
+    if (applied > last)
+        last = applied;
     mdb_txn_abort(txn);
     if (err != SV_OK) {
         free(w);
@@ -468,9 +527,11 @@ sv_err_t sv_writer_start(sv_store_t *st, const sv_writer_opts_t *opts, sv_writer
     atomic_store(&w->stat_last_lsn, last);
 
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->hooks_lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->hooks_lock);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return SV_ENOMEM;
@@ -489,6 +550,7 @@ void sv_writer_stop(sv_writer_t *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->hooks_lock);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -561,6 +623,34 @@ void sv_writer_add_batch_hook(sv_writer_t *w, sv_writer_batch_fn fn, void *arg)
     }
 }
 
+sv_err_t sv_writer_add_commit_hook(sv_writer_t *w, sv_writer_commit_fn fn, void *arg)
+{
+    sv_err_t err = SV_ENOMEM;
+    pthread_mutex_lock(&w->hooks_lock);
+    if (w->n_commit_hooks < MAX_BATCH_HOOKS) {
+        w->commit_fns[w->n_commit_hooks] = fn;
+        w->commit_args[w->n_commit_hooks] = arg;
+        w->n_commit_hooks++;
+        err = SV_OK;
+    }
+    pthread_mutex_unlock(&w->hooks_lock);
+    return err;
+}
+
+void sv_writer_remove_commit_hook(sv_writer_t *w, sv_writer_commit_fn fn, void *arg)
+{
+    pthread_mutex_lock(&w->hooks_lock);
+    for (unsigned i = 0; i < w->n_commit_hooks; i++) {
+        if (w->commit_fns[i] == fn && w->commit_args[i] == arg) {
+            memmove(&w->commit_fns[i], &w->commit_fns[i + 1], (w->n_commit_hooks - i - 1) * sizeof(w->commit_fns[0]));
+            memmove(&w->commit_args[i], &w->commit_args[i + 1], (w->n_commit_hooks - i - 1) * sizeof(w->commit_args[0]));
+            w->n_commit_hooks--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->hooks_lock);
+}
+
 sv_store_t *sv_writer_store(sv_writer_t *w)
 {
     return w->st;
@@ -579,6 +669,7 @@ void sv_writer_stats(sv_writer_t *w, sv_writer_stats_t *out)
     pthread_mutex_unlock(&w->lock);
     for (int i = 0; i < 8; i++)
         out->batch_hist[i] = atomic_load(&w->stat_hist[i]);
+    out->batch_units = atomic_load(&w->stat_batch_units);
 }
 
 sv_latency_t *sv_writer_commit_latency(sv_writer_t *w)

@@ -89,6 +89,18 @@ void sv_writer_set_audit_hook(sv_writer_t *w, sv_writer_audit_fn fn, void *arg);
 /** Adds a per-batch hook (at most 8, before any unit is submitted). */
 void sv_writer_add_batch_hook(sv_writer_t *w, sv_writer_batch_fn fn, void *arg);
 
+/** Runs on the writer thread after each successful durable commit, before the
+ * units of that batch complete; last_lsn is the last committed LSN. It must be
+ * quick and must never wait for the writer (no sv_writer_run). */
+typedef void (*sv_writer_commit_fn)(void *arg, uint64_t last_lsn);
+/** Adds a commit hook (at most 8; SV_ENOMEM beyond). Any thread, at any
+ * time: a hook added while batches run takes effect from a later batch. arg
+ * must stay valid until the hook is removed or the writer stopped. */
+sv_err_t sv_writer_add_commit_hook(sv_writer_t *w, sv_writer_commit_fn fn, void *arg);
+/** Removes the hook (fn, arg); when it returns, the hook is not running and
+ * will not run again. Any thread but the writer's. */
+void sv_writer_remove_commit_hook(sv_writer_t *w, sv_writer_commit_fn fn, void *arg);
+
 /** The store the writer commits to. */
 sv_store_t *sv_writer_store(sv_writer_t *w);
 
@@ -100,6 +112,7 @@ typedef struct {
     uint64_t map_grows;
     unsigned queue_depth;   /* units waiting now */
     uint64_t batch_hist[8]; /* batch sizes: 1, 2-4, 5-16, 17-64, 65-256, 257-1024, ... */
+    uint64_t batch_units;   /* units in committed batches (the sum of batch_hist's sizes) */
 } sv_writer_stats_t;
 
 void sv_writer_stats(sv_writer_t *w, sv_writer_stats_t *out);

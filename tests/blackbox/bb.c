@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -31,6 +33,18 @@ const char *bb_bin(void)
 {
     const char *b = getenv("SCAIVAULT_BIN");
     return b != NULL ? b : "./scaivault";
+}
+
+const char *bb_crashdriver(void)
+{
+    static char path[1024];
+    const char *d = getenv("SV_CRASHDRIVER");
+    if (d != NULL)
+        return d;
+    char bin[900];
+    snprintf(bin, sizeof(bin), "%s", bb_bin());
+    snprintf(path, sizeof(path), "%s/tests/crash/sv_crashdriver", dirname(bin));
+    return path;
 }
 
 void bb_random_hex(char *out, size_t n)
@@ -123,7 +137,7 @@ bool bb_start_args(bb_server_t *s, const char *const *env, const char *const *ar
     }
     if (s->port == 0)
         s->port = free_port();
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
+    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d", s->tls ? "https" : "http", s->port);
     char listen[64], data[340], token[120];
     snprintf(listen, sizeof(listen), "SCAIVAULT_LISTEN=127.0.0.1:%d", s->port);
     snprintf(data, sizeof(data), "SCAIVAULT_DATA_DIR=%s", s->data_dir);
@@ -221,14 +235,15 @@ void bb_cleanup(bb_server_t *s)
     memset(s, 0, sizeof(*s));
 }
 
-int bb_run(const char *const *args, const char *const *env, char *out, size_t cap)
+int bb_run_exe(const char *exe, const char *const *args, const char *const *env, char *out, size_t cap,
+               int timeout_ms)
 {
     int pipefd[2];
     if (pipe(pipefd) != 0)
         return -1;
     const char *const *lists[] = {env};
     char **full_env = build_env(lists, 1);
-    const char *argv[32] = {bb_bin()};
+    const char *argv[32] = {exe};
     size_t ac = 1;
     for (const char *const *a = args; a && *a && ac < 31; a++)
         argv[ac++] = *a;
@@ -238,7 +253,8 @@ int bb_run(const char *const *args, const char *const *env, char *out, size_t ca
         dup2(pipefd[1], 1);
         dup2(pipefd[1], 2);
         close(pipefd[0]);
-        execve(argv[0], (char *const *)argv, full_env);
+        environ = full_env;
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(pipefd[1]);
@@ -246,7 +262,21 @@ int bb_run(const char *const *args, const char *const *env, char *out, size_t ca
     size_t off = 0;
     char buf[4096];
     ssize_t n;
-    while ((n = read(pipefd[0], buf, sizeof(buf))) > 0) {
+    bool timed_out = false;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (timeout_ms > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long left = timeout_ms - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+            struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+            if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+                kill(pid, SIGKILL);
+                timed_out = true;
+            }
+        }
+        if ((n = read(pipefd[0], buf, sizeof(buf))) <= 0)
+            break;
         if (out != NULL && off + 1 < cap) {
             size_t take = (size_t)n < cap - 1 - off ? (size_t)n : cap - 1 - off;
             memcpy(out + off, buf, take);
@@ -258,7 +288,14 @@ int bb_run(const char *const *args, const char *const *env, char *out, size_t ca
     close(pipefd[0]);
     int st;
     waitpid(pid, &st, 0);
+    if (timed_out)
+        return -2;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int bb_run(const char *const *args, const char *const *env, char *out, size_t cap)
+{
+    return bb_run_exe(bb_bin(), args, env, out, cap, 0);
 }
 
 bool bb_file_contains(const char *path, const void *needle, size_t len)
@@ -349,13 +386,21 @@ bool bb_req_h(bb_server_t *s, const char *method, const char *path, const char *
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_error);
+    if (s->tls) {
+        /* the tests' own self-signed certificate */
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    }
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &s->http_version);
+    }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     r->body = b.p != NULL ? b.p : calloc(1, 1);

@@ -26,6 +26,8 @@ typedef struct {
     char data_dir[300];  /* dir/data, unless the env overrides it */
     char log_path[300];  /* dir/server.log: the server's stdout and stderr */
     char token[80];      /* the BOOTSTRAP_TOKEN it was started with */
+    bool tls;            /* set before bb_start when the env configures TLS: https:// URLs */
+    long http_version;   /* CURL_HTTP_VERSION_* of the last response (bb_req_h) */
 } bb_server_t;
 
 /** Starts the server. env: NULL-terminated "KEY=VALUE" overrides (may be
@@ -50,6 +52,16 @@ bool bb_alive(bb_server_t *s);
  * stderr go to out (NUL-terminated, truncated to cap). Returns the exit status
  * (-1 for a signal). */
 int bb_run(const char *const *args, const char *const *env, char *out, size_t cap);
+
+/** Like bb_run for any program: exe (a path, or a name looked up in PATH)
+ * with args (argv[1...]). timeout_ms > 0 kills it (SIGKILL) after that long
+ * and returns -2. */
+int bb_run_exe(const char *exe, const char *const *args, const char *const *env, char *out, size_t cap,
+               int timeout_ms);
+
+/** The storage crash/disk-full driver (SV_CRASHDRIVER, else
+ * tests/crash/sv_crashdriver beside the binary under test). */
+const char *bb_crashdriver(void);
 
 /** The path of the binary under test. */
 const char *bb_bin(void);

@@ -40,6 +40,10 @@ int main(int argc, char **argv)
     }
     unsigned run = CU_get_number_of_tests_run(), failed = CU_get_number_of_tests_failed();
     unsigned assert_failures = CU_get_number_of_failures();
+    /* a suite whose set-up failed ran none of its tests: that is a failure too */
+    unsigned suites_failed = CU_get_number_of_suites_failed();
+    run += suites_failed;
+    failed += suites_failed;
     printf("\nblackbox: %u passed, %u failed\n", run - failed, failed);
     CU_cleanup_registry();
     curl_global_cleanup();

@@ -180,6 +180,12 @@ static void test_bad_config_exits_2(void)
     const char *env3[] = {"RATE_LIMIT_WRITE=many", NULL};
     CU_ASSERT_EQUAL(bb_run(args, env3, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "RATE_LIMIT_WRITE"));
+    /* a port another server holds: refused, not shared through SO_REUSEPORT */
+    char taken[64];
+    snprintf(taken, sizeof(taken), "SCAIVAULT_LISTEN=127.0.0.1:%d", srv.port);
+    const char *env4[] = {taken, NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env4, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "already in use"));
     const char *bad_opt[] = {"server", "--frobnicate", NULL};
     CU_ASSERT_EQUAL(bb_run(bad_opt, NULL, out, sizeof(out)), 2);
     const char *bad_cmd[] = {"frobnicate", NULL};
@@ -216,12 +222,53 @@ static void test_config_file(void)
     sv_test_rmdir(dir);
 }
 
+static void test_tls_and_http2(void)
+{
+    const char *dir = sv_test_tmpdir("tls");
+    char cmd[1400], cert[600], key[600];
+    snprintf(cert, sizeof(cert), "%s/tls.crt", dir);
+    snprintf(key, sizeof(key), "%s/tls.key", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
+             key, cert);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    char env_cert[700], env_key[700];
+    snprintf(env_cert, sizeof(env_cert), "SCAIVAULT_TLS_CERT=%s", cert);
+    snprintf(env_key, sizeof(env_key), "SCAIVAULT_TLS_KEY=%s", key);
+    const char *env[] = {env_cert, env_key, NULL};
+    bb_server_t s = {.tls = true};
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    bb_resp_t r;
+    CU_ASSERT(bb_req(&s, "GET", "/v1/health", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_EQUAL(s.http_version, CURL_HTTP_VERSION_2_0); /* negotiated by ALPN */
+    bb_resp_free(&r);
+    CU_ASSERT(bb_req(&s, "GET", "/v1/nope", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 404);
+    BB_ASSERT_CODE(&r, "not_found");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+    /* a key that does not match the certificate: exit 2 naming the variable */
+    snprintf(cmd, sizeof(cmd), "openssl genpkey -algorithm ed25519 -out %s 2>/dev/null", key);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    char out[1024];
+    const char *args[] = {"server", NULL};
+    const char *env2[] = {env_cert, env_key, "SCAIVAULT_LISTEN=127.0.0.1:0", NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env2, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIVAULT_TLS_KEY"));
+    sv_test_rmdir(dir);
+}
+
 /* ---- SIGTERM under load ---- */
 
 typedef struct {
     char url[128];
     atomic_bool *stop;
     long ok, refused, broken;
+    int first_error;
+    long first_status;
 } hammer_t;
 
 static size_t sink(char *p, size_t s, size_t n, void *u)
@@ -245,8 +292,12 @@ static void *hammer(void *arg)
             h->ok++;
         else if (rc == CURLE_COULDNT_CONNECT)
             h->refused++;
-        else
-            h->broken++;
+        else {
+            if (h->broken++ == 0) {
+                h->first_error = (int)rc;
+                h->first_status = status;
+            }
+        }
         if (rc == CURLE_COULDNT_CONNECT)
             break;
     }
@@ -277,6 +328,9 @@ static void test_sigterm_drops_nothing(void)
         pthread_join(th[i], NULL);
         ok += h[i].ok;
         broken += h[i].broken;
+        if (h[i].broken)
+            fprintf(stderr, "\n  client %d: first failure curl %d (%s), status %ld", i, h[i].first_error,
+                    curl_easy_strerror((CURLcode)h[i].first_error), h[i].first_status);
     }
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT(ok > 100);
@@ -298,5 +352,6 @@ void sv_bb_suite_foundation(void)
     CU_add_test(s, "access_log", test_access_log);
     CU_add_test(s, "bad_config_exits_2", test_bad_config_exits_2);
     CU_add_test(s, "config_file", test_config_file);
+    CU_add_test(s, "tls_and_http2", test_tls_and_http2);
     CU_add_test(s, "sigterm_drops_nothing", test_sigterm_drops_nothing);
 }

@@ -12,7 +12,11 @@
 #include "tests/blackbox/bb.h"
 
 static bb_server_t srv;
-static const char *const test_env[] = {"SCAIVAULT_TEST_FAULTS=true", NULL};
+/* one bootstrap token drives thousands of requests: lift its rate limits */
+#define NO_LIMITS                                                                                                      \
+    "RATE_LIMIT_READ=1000000/min", "RATE_LIMIT_WRITE=1000000/min", "RATE_LIMIT_LIST=1000000/min",                    \
+        "RATE_LIMIT_BATCH_READ=1000000/min", "RATE_LIMIT_ADMIN=1000000/min"
+static const char *const test_env[] = {"SCAIVAULT_TEST_FAULTS=true", NO_LIMITS, NULL};
 
 static int suite_init(void)
 {
@@ -911,20 +915,23 @@ static void test_storage_faults(void)
 {
     const char *t = "t_faults";
     put_value(t, "f/x", "\"before\"", 201);
-    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\"}", 200, NULL);
+    /* nth 2: the arming request's own audit commit is the next commit */
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2}", 200, NULL);
     expect("PUT", "/v1/secrets/f/x", t, "{\"value\":\"during\"}", 507, "insufficient_storage");
     char out[32];
     CU_ASSERT_EQUAL(get_value(t, "f/x", 0, out, sizeof(out)), 200);
     CU_ASSERT_STRING_EQUAL(out, "before");
     expect("GET", "/v1/secrets/f/x?version=2", t, NULL, 404, "not_found");
-    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"EIO\"}", 200, NULL);
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"EIO\",\"nth\":2}", 200, NULL);
     expect("PUT", "/v1/secrets/f/x", t, "{\"value\":\"during\"}", 503, "storage_unavailable");
     CU_ASSERT_EQUAL(get_value(t, "f/x", 0, out, sizeof(out)), 200);
     CU_ASSERT_STRING_EQUAL(out, "before");
     /* the first write of a tenant (its data key) fails cleanly too */
-    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\"}", 200, NULL);
+    /* nth 2: the arming request's own audit commit is the next commit */
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2}", 200, NULL);
     expect("PUT", "/v1/secrets/f/x", "t_faults_new", "{\"value\":\"x\"}", 507, "insufficient_storage");
-    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"count\":0}", 200, NULL);
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2,\"count\":0}", 200,
+           NULL);
     expect("DELETE", "/v1/secrets/f/x", t, NULL, 507, "insufficient_storage");
     expect("PATCH", "/v1/secrets/f/x/config", t, "{\"max_versions\":1}", 507, "insufficient_storage");
     expect("DELETE", "/v1/sys/faults", NULL, NULL, 204, NULL);

@@ -28,20 +28,20 @@ static void test_paths(void)
                                       "a/./b", "a/../b",     "a b",    "a\\b",       "a?b",       "a%b",
                                       "é",     "a/versions", "config", "a/undelete", "a/destroy", "x/rotate"};
     for (size_t i = 0; i < SV_ARRAY_LEN(good); i++) {
-        if (!sv_secret_path_valid(good[i], strlen(good[i])))
+        if (!sv_secret_path_usable(good[i], strlen(good[i])))
             fprintf(stderr, "\n  refused '%s'\n", good[i]);
-        CU_ASSERT_TRUE(sv_secret_path_valid(good[i], strlen(good[i])));
+        CU_ASSERT_TRUE(sv_secret_path_usable(good[i], strlen(good[i])));
     }
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
-        if (sv_secret_path_valid(bad[i], strlen(bad[i])))
+        if (sv_secret_path_usable(bad[i], strlen(bad[i])))
             fprintf(stderr, "\n  accepted '%s'\n", bad[i]);
-        CU_ASSERT_FALSE(sv_secret_path_valid(bad[i], strlen(bad[i])));
+        CU_ASSERT_FALSE(sv_secret_path_usable(bad[i], strlen(bad[i])));
     }
-    CU_ASSERT_FALSE(sv_secret_path_valid("a\0b", 3));
+    CU_ASSERT_FALSE(sv_secret_path_usable("a\0b", 3));
     char p[514];
     memset(p, 'x', sizeof(p));
-    CU_ASSERT_TRUE(sv_secret_path_valid(p, 512));
-    CU_ASSERT_FALSE(sv_secret_path_valid(p, 513));
+    CU_ASSERT_TRUE(sv_secret_path_usable(p, 512));
+    CU_ASSERT_FALSE(sv_secret_path_usable(p, 513));
     CU_ASSERT_TRUE(sv_secret_prefix_valid("", 0));
     CU_ASSERT_TRUE(sv_secret_prefix_valid("app/", 4));
     CU_ASSERT_TRUE(sv_secret_prefix_valid("app/d", 5));

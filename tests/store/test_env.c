@@ -115,6 +115,13 @@ static void test_prefix_iteration(void)
     CU_ASSERT_EQUAL(sv_iter_next(&it, &k, NULL), SV_OK);
     CU_ASSERT(k.len == 4 && memcmp(k.base, "t1\0c", 4) == 0);
     sv_iter_close(&it);
+    /* snapshots nest on the owning thread */
+    sv_txn_t *inner;
+    CU_ASSERT_EQUAL(sv_store_read_begin(r, &inner), SV_OK);
+    CU_ASSERT_PTR_EQUAL(inner, tx);
+    sv_store_read_end(r);
+    sv_bytes_t v;
+    CU_ASSERT_EQUAL(sv_txn_get(tx, SV_DB_SECRETS, SV_BYTES("t1\0a", 4), &v), SV_OK); /* outer still open */
     sv_store_read_end(r);
     sv_store_reader_free(r);
     sv_writer_stop(w);

@@ -1,0 +1,1081 @@
+/*
+ * audit.c - the writing side of the audit log (audit.h): the stored format,
+ * appending entries to the hash chain with their index rows, signed
+ * checkpoints and retention anchors, and the signing key.
+ *
+ * The design choice that shapes it: the chain head is never cached. Each
+ * append reads the last record of the `audit` database in the unit's own
+ * (nested) write transaction, so an entry whose unit rolls back, or whose batch
+ * fails to commit, leaves nothing behind that the next entry could chain to.
+ * Reading the head is one cursor step; hashing is one BLAKE2b call over the
+ * stored bytes, because a record is laid out as hash || prev_hash || canonical
+ * entry and the hash covers exactly the bytes after it.
+ *
+ * Checkpoints are written by a per-batch hook in the batch transaction.
+ * Retention prunes in bounded steps, each a unit of its own (so that a step
+ * commits or vanishes whole, anchor included); the batch hook queues the
+ * first step and each step queues the next while expired entries remain.
+ *
+ * Threads: sv_audit_open/close and the part functions on the main thread;
+ * appends, hooks and retention steps on the writer thread; the decoding and
+ * JSON helpers on any thread.
+ */
+#include "sv_autoconf.h"
+
+#include "src/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/app.h"
+#include "src/health.h"
+#include "src/scheduler.h"
+#include "src/log.h"
+#include "store/fault.h"
+#include "store/key.h"
+
+#define PRUNE_MAX 512             /* entries per retention step */
+#define PRUNE_BACKOFF_US 60000000 /* after a step found nothing it could prune */
+#define META_CHECKPOINT "audit_checkpoint"
+#define CANON_FIXED (1 + 8 + 8 + 1 + 2) /* format, seq, time, success, status */
+#define N_STRINGS 8
+
+struct sv_audit {
+    sv_audit_t *self; /* the hooks' argument when attached with sv_audit_attach */
+    uint8_t *sk;      /* sodium_malloc: the Ed25519 secret key (seed || public key) */
+    uint8_t pk[SV_AUDIT_PK_BYTES];
+    sv_audit_opts_t opts; /* key_file is not kept */
+    sv_writer_t *writer;
+
+    /* retention: at most one step queued at a time */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool prune_pending; /* a step is queued or running */
+    bool closing;
+    sv_unit_t prune_unit;
+    bool prune_more;             /* set by the step: it stopped at PRUNE_MAX */
+    size_t prune_count;          /* set by the step: entries it pruned */
+    int64_t prune_idle_until;    /* writer thread only: backoff after an empty step */
+    _Atomic int last_append_err; /* sv_err_t of the last append (for health) */
+};
+
+/* ---- the canonical encoding ---- */
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* Appends a u16 length and the string (at most max bytes, up to its NUL),
+ * with each byte of an invalid UTF-8 sequence replaced by '?'. */
+static bool put_str(uint8_t *out, size_t cap, size_t *off, const char *s, size_t max)
+{
+    size_t len = strnlen(s, max);
+    if (*off + 2 + len > cap || len > UINT16_MAX)
+        return false;
+    out[*off] = (uint8_t)(len >> 8);
+    out[*off + 1] = (uint8_t)len;
+    uint8_t *dst = out + *off + 2;
+    const uint8_t *src = (const uint8_t *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq(src + i, len - i);
+        if (n == 0) {
+            dst[i++] = '?';
+        } else {
+            memcpy(dst + i, src + i, n);
+            i += n;
+        }
+    }
+    *off += 2 + len;
+    return true;
+}
+
+size_t sv_audit_record_encode(uint8_t *out, size_t cap, uint64_t seq, int64_t time_us, const sv_audit_entry_t *e,
+                              const uint8_t prev_hash[SV_AUDIT_HASH_BYTES])
+{
+    size_t off = 2 * SV_AUDIT_HASH_BYTES;
+    if (cap < off + CANON_FIXED)
+        return 0;
+    memcpy(out + SV_AUDIT_HASH_BYTES, prev_hash, SV_AUDIT_HASH_BYTES);
+    out[off++] = SV_AUDIT_FORMAT;
+    sv_put_be64(out + off, seq);
+    off += 8;
+    sv_put_be64(out + off, (uint64_t)time_us);
+    off += 8;
+    out[off++] = e->success ? 1 : 0;
+    uint16_t status = e->status < 0 ? 0 : e->status > UINT16_MAX ? UINT16_MAX : (uint16_t)e->status;
+    out[off++] = (uint8_t)(status >> 8);
+    out[off++] = (uint8_t)status;
+    const struct {
+        const char *s;
+        size_t max;
+    } strs[N_STRINGS] = {
+        {e->request_id, sizeof(e->request_id)},
+        {e->tenant_id, sizeof(e->tenant_id)},
+        {e->identity_id, sizeof(e->identity_id)},
+        {e->action, sizeof(e->action)},
+        {e->path, sizeof(e->path)},
+        {e->error_code, sizeof(e->error_code)},
+        {e->ip, sizeof(e->ip)},
+        {e->user_agent, sizeof(e->user_agent)},
+    };
+    for (size_t i = 0; i < N_STRINGS; i++)
+        if (!put_str(out, cap, &off, strs[i].s, strs[i].max))
+            return 0;
+    crypto_generichash(out, SV_AUDIT_HASH_BYTES, out + SV_AUDIT_HASH_BYTES, off - SV_AUDIT_HASH_BYTES, NULL, 0);
+    return off;
+}
+
+sv_err_t sv_audit_record_decode(sv_bytes_t val, sv_audit_record_t *r)
+{
+    const uint8_t *p = val.base;
+    size_t off = 2 * SV_AUDIT_HASH_BYTES;
+    if (val.len < off + CANON_FIXED + 2 * N_STRINGS || p[off] != SV_AUDIT_FORMAT)
+        return SV_ECORRUPT;
+    r->hash = p;
+    r->prev_hash = p + SV_AUDIT_HASH_BYTES;
+    r->hashed = (sv_bytes_t){p + SV_AUDIT_HASH_BYTES, val.len - SV_AUDIT_HASH_BYTES};
+    off++;
+    r->seq = sv_get_be64(p + off);
+    off += 8;
+    r->time_us = (int64_t)sv_get_be64(p + off);
+    off += 8;
+    if (p[off] > 1)
+        return SV_ECORRUPT;
+    r->success = p[off++] == 1;
+    r->status = (uint16_t)((p[off] << 8) | p[off + 1]);
+    off += 2;
+    sv_bytes_t *strs[N_STRINGS] = {&r->request_id, &r->tenant_id,  &r->identity_id, &r->action,
+                                   &r->path,       &r->error_code, &r->ip,          &r->user_agent};
+    for (size_t i = 0; i < N_STRINGS; i++) {
+        if (off + 2 > val.len)
+            return SV_ECORRUPT;
+        size_t len = ((size_t)p[off] << 8) | p[off + 1];
+        off += 2;
+        if (len > val.len - off)
+            return SV_ECORRUPT;
+        *strs[i] = (sv_bytes_t){p + off, len};
+        off += len;
+    }
+    return off == val.len ? SV_OK : SV_ECORRUPT;
+}
+
+bool sv_audit_record_hash_ok(const sv_audit_record_t *r)
+{
+    uint8_t h[SV_AUDIT_HASH_BYTES];
+    crypto_generichash(h, sizeof(h), r->hashed.base, r->hashed.len, NULL, 0);
+    return memcmp(h, r->hash, sizeof(h)) == 0;
+}
+
+/* ---- checkpoints and anchors ---- */
+
+#define CKPT_VALUE_LEN (SV_AUDIT_HASH_BYTES + 1 + 8 + SV_AUDIT_SIG_BYTES)
+
+size_t sv_audit_signed_message(const sv_audit_checkpoint_t *c, uint8_t out[80])
+{
+    const char *domain = c->anchor ? SV_AUDIT_ANCHOR_DOMAIN : SV_AUDIT_CHECKPOINT_DOMAIN;
+    size_t n = strlen(domain);
+    memcpy(out, domain, n);
+    sv_put_be64(out + n, c->seq);
+    memcpy(out + n + 8, c->hash, SV_AUDIT_HASH_BYTES);
+    sv_put_be64(out + n + 8 + SV_AUDIT_HASH_BYTES, (uint64_t)c->time_us);
+    return n + 16 + SV_AUDIT_HASH_BYTES;
+}
+
+bool sv_audit_checkpoint_verify(const sv_audit_checkpoint_t *c, const uint8_t pk[SV_AUDIT_PK_BYTES])
+{
+    uint8_t msg[80];
+    size_t n = sv_audit_signed_message(c, msg);
+    return crypto_sign_verify_detached(c->sig, msg, n, pk) == 0;
+}
+
+sv_err_t sv_audit_checkpoint_decode(sv_bytes_t key, sv_bytes_t val, sv_audit_checkpoint_t *c)
+{
+    if (key.len != 9 || (key.base[8] != SV_AUDIT_TAG_CHECKPOINT && key.base[8] != SV_AUDIT_TAG_ANCHOR) ||
+        val.len != CKPT_VALUE_LEN || val.base[SV_AUDIT_HASH_BYTES] != SV_AUDIT_FORMAT)
+        return SV_ECORRUPT;
+    c->seq = sv_get_be64(key.base);
+    c->anchor = key.base[8] == SV_AUDIT_TAG_ANCHOR;
+    memcpy(c->hash, val.base, SV_AUDIT_HASH_BYTES);
+    c->time_us = (int64_t)sv_get_be64(val.base + SV_AUDIT_HASH_BYTES + 1);
+    memcpy(c->sig, val.base + SV_AUDIT_HASH_BYTES + 9, SV_AUDIT_SIG_BYTES);
+    return SV_OK;
+}
+
+/* Storage errors pass through (the writer retries or fails the batch); any
+ * other failure to write an entry is SV_EAUDIT. */
+static sv_err_t append_err(sv_err_t err)
+{
+    return (err == SV_EMAPFULL || err == SV_EIO || err == SV_ENOSPC) ? err : SV_EAUDIT;
+}
+
+/* Signs and stores a checkpoint (or anchor) of seq/hash at the batch's time. */
+static sv_err_t write_checkpoint(sv_audit_t *a, sv_wtxn_t *tx, uint64_t seq, const uint8_t *hash, bool anchor,
+                                 sv_audit_checkpoint_t *out)
+{
+    sv_audit_checkpoint_t c = {.seq = seq, .time_us = sv_wtxn_now_us(tx), .anchor = anchor};
+    memcpy(c.hash, hash, SV_AUDIT_HASH_BYTES);
+    uint8_t msg[80];
+    size_t mlen = sv_audit_signed_message(&c, msg);
+    crypto_sign_detached(c.sig, NULL, msg, mlen, a->sk);
+    uint8_t key[9], val[CKPT_VALUE_LEN];
+    sv_put_be64(key, seq);
+    key[8] = anchor ? SV_AUDIT_TAG_ANCHOR : SV_AUDIT_TAG_CHECKPOINT;
+    memcpy(val, c.hash, SV_AUDIT_HASH_BYTES);
+    val[SV_AUDIT_HASH_BYTES] = SV_AUDIT_FORMAT;
+    sv_put_be64(val + SV_AUDIT_HASH_BYTES + 1, (uint64_t)c.time_us);
+    memcpy(val + SV_AUDIT_HASH_BYTES + 9, c.sig, SV_AUDIT_SIG_BYTES);
+    sv_err_t err = sv_wtxn_put(tx, SV_DB_AUDIT, SV_BYTES(key, sizeof(key)), SV_BYTES(val, sizeof(val)));
+    if (err == SV_OK && !anchor) {
+        uint8_t meta[17] = {1};
+        sv_put_be64(meta + 1, seq);
+        sv_put_be64(meta + 9, (uint64_t)c.time_us);
+        err = sv_wtxn_put(tx, SV_DB_META, SV_BYTES_STR(META_CHECKPOINT), SV_BYTES(meta, sizeof(meta)));
+    }
+    if (err == SV_OK && out != NULL)
+        *out = c;
+    return err;
+}
+
+/* ---- the chain ---- */
+
+sv_err_t sv_audit_head(sv_txn_t *tx, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES], bool *is_entry)
+{
+    *seq = 0;
+    memset(hash, 0, SV_AUDIT_HASH_BYTES);
+    if (is_entry != NULL)
+        *is_entry = false;
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT, (sv_bytes_t){0}, (sv_bytes_t){0}, true, &it);
+    if (err != SV_OK)
+        return err == SV_ENOTFOUND ? SV_OK : err;
+    sv_bytes_t k, v;
+    err = sv_iter_next(&it, &k, &v);
+    if (err == SV_OK) {
+        if ((k.len != 8 && k.len != 9) || v.len < SV_AUDIT_HASH_BYTES) {
+            err = SV_ECORRUPT;
+        } else {
+            *seq = sv_get_be64(k.base);
+            memcpy(hash, v.base, SV_AUDIT_HASH_BYTES);
+            if (is_entry != NULL)
+                *is_entry = k.len == 8;
+        }
+    } else if (err == SV_ENOTFOUND) {
+        err = SV_OK;
+    }
+    sv_iter_close(&it);
+    return err;
+}
+
+void sv_audit_entry_init(sv_audit_entry_t *e, const char *action, const char *tenant_id, const char *identity_id,
+                         const char *path, bool success, const char *error_code)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->action, sizeof(e->action), "%s", action);
+    snprintf(e->tenant_id, sizeof(e->tenant_id), "%s", tenant_id != NULL ? tenant_id : "");
+    snprintf(e->identity_id, sizeof(e->identity_id), "%s", identity_id != NULL ? identity_id : "");
+    snprintf(e->path, sizeof(e->path), "%s", path != NULL ? path : "");
+    e->success = success;
+    snprintf(e->error_code, sizeof(e->error_code), "%s", error_code != NULL ? error_code : "");
+}
+
+/* The index keys of an entry (doc/audit.md "Indexes"). */
+static void request_key(sv_key_t *k, sv_bytes_t request_id, uint64_t seq)
+{
+    sv_key_init(k);
+    sv_key_str(k, (const char *)request_id.base, request_id.len);
+    sv_key_u64(k, seq);
+}
+
+static void time_key(sv_key_t *k, sv_bytes_t tenant, int64_t time_us, uint64_t seq)
+{
+    sv_key_init(k);
+    if (tenant.base == NULL) {
+        sv_key_u8(k, 'g');
+    } else {
+        sv_key_u8(k, 't');
+        sv_key_str(k, (const char *)tenant.base, tenant.len);
+    }
+    sv_key_u64(k, (uint64_t)time_us);
+    sv_key_u64(k, seq);
+}
+
+static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out);
+
+sv_err_t sv_audit_append(sv_audit_t *a, sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out)
+{
+    if (a == NULL)
+        return SV_OK;
+    if (e == NULL || e->action[0] == 0)
+        return SV_EAUDIT;
+    sv_err_t err = append_entry(tx, e, seq_out);
+    atomic_store_explicit(&a->last_append_err, err, memory_order_relaxed);
+    return err;
+}
+
+static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out)
+{
+    if (sv_fault_check(SV_FAULT_AUDIT) != 0)
+        return SV_EAUDIT;
+    uint64_t head;
+    uint8_t prev[SV_AUDIT_HASH_BYTES];
+    sv_err_t err = sv_audit_head(sv_wtxn_txn(tx), &head, prev, NULL);
+    if (err != SV_OK)
+        return append_err(err);
+    uint64_t seq = head + 1;
+    uint8_t rec[SV_AUDIT_RECORD_MAX];
+    size_t n = sv_audit_record_encode(rec, sizeof(rec), seq, sv_wtxn_now_us(tx), e, prev);
+    sv_audit_record_t r;
+    if (n == 0 || sv_audit_record_decode(SV_BYTES(rec, n), &r) != SV_OK)
+        return SV_EAUDIT;
+    uint8_t key[8];
+    sv_put_be64(key, seq);
+    if ((err = sv_wtxn_put(tx, SV_DB_AUDIT, SV_BYTES(key, 8), SV_BYTES(rec, n))) != SV_OK)
+        return append_err(err);
+    sv_key_t k;
+    if (r.request_id.len > 0) {
+        request_key(&k, r.request_id, seq);
+        if (k.overflow || (err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+            return append_err(err);
+    }
+    time_key(&k, (sv_bytes_t){NULL, 0}, r.time_us, seq);
+    if ((err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+        return append_err(err);
+    if (r.tenant_id.len > 0) {
+        time_key(&k, r.tenant_id, r.time_us, seq);
+        if (k.overflow || (err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+            return append_err(err);
+    }
+    if (seq_out != NULL)
+        *seq_out = seq;
+    return SV_OK;
+}
+
+/* The writer's hooks take a pointer to the log's pointer (&app->audit in the
+ * server), so that the part can detach before it frees the log: a NULL log
+ * fails an audited unit closed. */
+static sv_err_t audit_hook(void *arg, sv_wtxn_t *tx, sv_unit_t *u, sv_err_t op_result)
+{
+    sv_audit_t *a = *(sv_audit_t **)arg;
+    return a != NULL ? sv_audit_append(a, tx, u->audit, NULL) : SV_EAUDIT;
+}
+
+sv_err_t sv_audit_checkpoint_now(sv_audit_t *a, sv_wtxn_t *tx, sv_audit_checkpoint_t *out, bool *created)
+{
+    *created = false;
+    sv_txn_t *t = sv_wtxn_txn(tx);
+    uint64_t head;
+    uint8_t hash[SV_AUDIT_HASH_BYTES];
+    bool is_entry;
+    sv_err_t err = sv_audit_head(t, &head, hash, &is_entry);
+    if (err != SV_OK)
+        return err;
+    if (head == 0)
+        return SV_ENOTFOUND;
+    if (is_entry) {
+        *created = true;
+        return write_checkpoint(a, tx, head, hash, false, out);
+    }
+    /* the head is a checkpoint or anchor already: hand it back */
+    sv_iter_t it;
+    if ((err = sv_iter_open(t, SV_DB_AUDIT, (sv_bytes_t){0}, (sv_bytes_t){0}, true, &it)) != SV_OK)
+        return err;
+    sv_bytes_t k, v;
+    if ((err = sv_iter_next(&it, &k, &v)) == SV_OK)
+        err = sv_audit_checkpoint_decode(k, v, out);
+    sv_iter_close(&it);
+    return err;
+}
+
+/* ---- retention ---- */
+
+typedef struct {
+    uint64_t seq;
+    int64_t time_us;
+    char request_id[65];
+    char tenant_id[SV_TENANT_MAX];
+} prune_item_t;
+
+typedef struct {
+    prune_item_t *items;
+    size_t n;
+    uint64_t checkpoints[PRUNE_MAX]; /* checkpoint records covered by the pruned entries */
+    size_t n_checkpoints;
+    bool has_old_anchor;
+    uint64_t old_anchor;
+    uint8_t last_hash[SV_AUDIT_HASH_BYTES];
+    bool more;
+} prune_plan_t;
+
+static void copy_view(char *dst, size_t cap, sv_bytes_t v)
+{
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    memcpy(dst, v.base, n);
+    dst[n] = 0;
+}
+
+/* Collects the expired prefix of the log, stopping at a broken link: pruning
+ * must never cover up tampering by anchoring over it. */
+static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, prune_plan_t *plan)
+{
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(t, SV_DB_AUDIT, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it);
+    if (err != SV_OK)
+        return err;
+    uint8_t prev[SV_AUDIT_HASH_BYTES] = {0};
+    uint64_t expected = 1;
+    sv_bytes_t k, v;
+    while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
+        if (k.len == 9 && k.base[8] == SV_AUDIT_TAG_ANCHOR && plan->n == 0 && !plan->has_old_anchor &&
+            v.len >= SV_AUDIT_HASH_BYTES) {
+            plan->has_old_anchor = true;
+            plan->old_anchor = sv_get_be64(k.base);
+            expected = plan->old_anchor + 1;
+            memcpy(prev, v.base, SV_AUDIT_HASH_BYTES);
+            continue;
+        }
+        if (k.len == 9 && k.base[8] == SV_AUDIT_TAG_CHECKPOINT && plan->n > 0 &&
+            sv_get_be64(k.base) == plan->items[plan->n - 1].seq) {
+            plan->checkpoints[plan->n_checkpoints++] = sv_get_be64(k.base);
+            continue;
+        }
+        sv_audit_record_t r;
+        if (k.len != 8 || sv_audit_record_decode(v, &r) != SV_OK || r.seq != sv_get_be64(k.base) || r.seq != expected ||
+            memcmp(r.prev_hash, prev, SV_AUDIT_HASH_BYTES) != 0 || !sv_audit_record_hash_ok(&r))
+            break; /* not an entry that may go, or a broken link: stop here */
+        if (r.time_us >= cutoff)
+            break;
+        if (plan->n == PRUNE_MAX) {
+            plan->more = true;
+            break;
+        }
+        prune_item_t *p = &plan->items[plan->n++];
+        p->seq = r.seq;
+        p->time_us = r.time_us;
+        copy_view(p->request_id, sizeof(p->request_id), r.request_id);
+        copy_view(p->tenant_id, sizeof(p->tenant_id), r.tenant_id);
+        memcpy(plan->last_hash, r.hash, SV_AUDIT_HASH_BYTES);
+        memcpy(prev, r.hash, SV_AUDIT_HASH_BYTES);
+        expected++;
+    }
+    sv_iter_close(&it);
+    return err == SV_ENOTFOUND || err == SV_OK ? SV_OK : err;
+}
+
+static sv_err_t del_quiet(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key)
+{
+    sv_err_t err = sv_wtxn_del(tx, db, key);
+    return err == SV_ENOTFOUND ? SV_OK : err;
+}
+
+/* One retention step (a unit of its own): delete up to PRUNE_MAX expired
+ * entries with their index rows and checkpoints, and replace the previous
+ * anchor with a signed one for the last entry deleted. */
+static sv_err_t prune_apply(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    sv_audit_t *a = u->arg;
+    a->prune_more = false;
+    a->prune_count = 0;
+    prune_plan_t *plan = calloc(1, sizeof(*plan));
+    if (plan == NULL)
+        return SV_ENOMEM;
+    if ((plan->items = malloc(PRUNE_MAX * sizeof(*plan->items))) == NULL) {
+        free(plan);
+        return SV_ENOMEM;
+    }
+    int64_t cutoff = sv_wtxn_now_us(tx) - a->opts.retention_ms * 1000;
+    sv_err_t err = plan_prune(sv_wtxn_txn(tx), cutoff, plan);
+    for (size_t i = 0; err == SV_OK && i < plan->n; i++) {
+        const prune_item_t *p = &plan->items[i];
+        sv_key_t k;
+        if (p->request_id[0] != 0) {
+            request_key(&k, SV_BYTES(p->request_id, strlen(p->request_id)), p->seq);
+            err = del_quiet(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&k));
+        }
+        if (err == SV_OK) {
+            time_key(&k, (sv_bytes_t){NULL, 0}, p->time_us, p->seq);
+            err = del_quiet(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k));
+        }
+        if (err == SV_OK && p->tenant_id[0] != 0) {
+            time_key(&k, SV_BYTES(p->tenant_id, strlen(p->tenant_id)), p->time_us, p->seq);
+            err = del_quiet(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k));
+        }
+        uint8_t key[8];
+        sv_put_be64(key, p->seq);
+        if (err == SV_OK)
+            err = sv_wtxn_del(tx, SV_DB_AUDIT, SV_BYTES(key, 8));
+    }
+    for (size_t i = 0; err == SV_OK && i < plan->n_checkpoints; i++) {
+        uint8_t key[9];
+        sv_put_be64(key, plan->checkpoints[i]);
+        key[8] = SV_AUDIT_TAG_CHECKPOINT;
+        err = del_quiet(tx, SV_DB_AUDIT, SV_BYTES(key, 9));
+    }
+    if (err == SV_OK && plan->n > 0 && plan->has_old_anchor) {
+        uint8_t key[9];
+        sv_put_be64(key, plan->old_anchor);
+        key[8] = SV_AUDIT_TAG_ANCHOR;
+        err = del_quiet(tx, SV_DB_AUDIT, SV_BYTES(key, 9));
+    }
+    if (err == SV_OK && plan->n > 0)
+        err = write_checkpoint(a, tx, plan->items[plan->n - 1].seq, plan->last_hash, true, NULL);
+    if (err == SV_OK) {
+        a->prune_more = plan->more;
+        a->prune_count = plan->n;
+    }
+    free(plan->items);
+    free(plan);
+    return err;
+}
+
+/* Runs on the writer thread once the step's batch committed (or failed):
+ * queue the next step while expired entries remain. */
+static void prune_done(sv_unit_t *u)
+{
+    sv_audit_t *a = u->arg;
+    pthread_mutex_lock(&a->lock);
+    if (u->result != SV_OK)
+        sv_log_error("audit retention: a pruning step failed: %s", sv_strerror(u->result));
+    else if (a->prune_count == 0)
+        a->prune_idle_until = sv_now_us() + PRUNE_BACKOFF_US; /* e.g. a broken link: leave it for verify */
+    bool again = u->result == SV_OK && a->prune_more && !a->closing;
+    if (again && sv_writer_submit(a->writer, &a->prune_unit) == SV_OK) {
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
+    a->prune_pending = false;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Whether the oldest entry has expired (one or two cursor steps). */
+static bool prune_due(sv_audit_t *a, sv_txn_t *t, int64_t now_us)
+{
+    if (now_us < a->prune_idle_until)
+        return false;
+    sv_iter_t it;
+    if (sv_iter_open(t, SV_DB_AUDIT, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it) != SV_OK)
+        return false;
+    bool due = false;
+    sv_bytes_t k, v;
+    for (int i = 0; i < 3 && sv_iter_next(&it, &k, &v) == SV_OK; i++) {
+        if (k.len != 8)
+            continue; /* the anchor */
+        sv_audit_record_t r;
+        due = sv_audit_record_decode(v, &r) == SV_OK && r.time_us < now_us - a->opts.retention_ms * 1000;
+        break;
+    }
+    sv_iter_close(&it);
+    return due;
+}
+
+/* ---- the per-batch hook: checkpoints, and the start of retention ---- */
+
+static void batch_hook(void *arg, sv_wtxn_t *tx)
+{
+    sv_audit_t *a = *(sv_audit_t **)arg;
+    if (a == NULL)
+        return;
+    sv_txn_t *t = sv_wtxn_txn(tx);
+    int64_t now = sv_wtxn_now_us(tx);
+    uint64_t head;
+    uint8_t hash[SV_AUDIT_HASH_BYTES];
+    bool is_entry;
+    if (sv_audit_head(t, &head, hash, &is_entry) != SV_OK || head == 0)
+        return;
+    if (is_entry) {
+        uint64_t last_seq = 0;
+        int64_t last_time = 0;
+        sv_bytes_t m;
+        if (sv_txn_get(t, SV_DB_META, SV_BYTES_STR(META_CHECKPOINT), &m) == SV_OK && m.len == 17 && m.base[0] == 1) {
+            last_seq = sv_get_be64(m.base + 1);
+            last_time = (int64_t)sv_get_be64(m.base + 9);
+        }
+        bool due = (a->opts.checkpoint_entries > 0 && head >= last_seq + a->opts.checkpoint_entries) ||
+                   (a->opts.checkpoint_interval_ms > 0 && now - last_time >= a->opts.checkpoint_interval_ms * 1000);
+        if (due) {
+            sv_err_t err = write_checkpoint(a, tx, head, hash, false, NULL);
+            if (err != SV_OK)
+                sv_log_error("audit: cannot write a checkpoint at seq %llu: %s", (unsigned long long)head,
+                             sv_strerror(err));
+        }
+    }
+    if (a->opts.retention_ms > 0 && prune_due(a, t, now)) {
+        pthread_mutex_lock(&a->lock);
+        if (!a->prune_pending && !a->closing) {
+            a->prune_pending = true;
+            if (sv_writer_submit(a->writer, &a->prune_unit) != SV_OK)
+                a->prune_pending = false;
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
+/* ---- the signing key ---- */
+
+/* Reads or writes exactly n bytes (retrying short transfers and EINTR).
+ * Returns whether all n went through. */
+static bool io_exact(int fd, uint8_t *buf, size_t n, bool write_it)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = write_it ? sv_sys_write(fd, buf + off, n - off) : read(fd, buf + off, n - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        off += (size_t)r;
+    }
+    return true;
+}
+
+static sv_err_t create_key_file(const char *path, char *msg, size_t msglen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot create '%s': %s", path, strerror(errno));
+        return errno == EACCES ? SV_EPERM : SV_EIO;
+    }
+    uint8_t *seed = sodium_malloc(SV_AUDIT_SEED_BYTES);
+    sv_err_t err = SV_ENOMEM;
+    if (seed == NULL)
+        goto close_fd;
+    randombytes_buf(seed, SV_AUDIT_SEED_BYTES);
+    err = (io_exact(fd, seed, SV_AUDIT_SEED_BYTES, true) && sv_sys_fsync(fd) == 0) ? SV_OK : SV_EIO;
+    if (err != SV_OK)
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot write '%s': %s", path, strerror(errno));
+    sodium_free(seed);
+close_fd:
+    close(fd);
+    if (err != SV_OK) {
+        unlink(path);
+        return err;
+    }
+    /* make the new name durable too */
+    char *dup = strdup(path);
+    if (dup != NULL) {
+        int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            sv_sys_fsync(dfd);
+            close(dfd);
+        }
+        free(dup);
+    }
+    sv_log_info("audit: created the checkpoint signing key %s", path);
+    return SV_OK;
+}
+
+static sv_err_t load_key(sv_audit_t *a, const char *path, char *msg, size_t msglen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        sv_err_t err = create_key_file(path, msg, msglen);
+        if (err != SV_OK)
+            return err;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot open '%s': %s", path, strerror(errno));
+        return errno == EACCES ? SV_EPERM : SV_EIO;
+    }
+    sv_err_t err = SV_OK;
+    struct stat sb;
+    uint8_t *seed = NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: '%s' is not a regular file", path);
+        err = SV_EPERM;
+        goto close_fd;
+    }
+    if (sb.st_mode & 077) {
+        snprintf(msg, msglen,
+                 "AUDIT_SIGNING_KEY_FILE: '%s' is readable or writable by group or others (mode %04o); "
+                 "run chmod 600 '%s'",
+                 path, (unsigned)(sb.st_mode & 07777), path);
+        err = SV_EPERM;
+        goto close_fd;
+    }
+    if (sb.st_size != SV_AUDIT_SEED_BYTES) {
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: '%s' must hold exactly %d bytes (an Ed25519 seed), not %lld",
+                 path, SV_AUDIT_SEED_BYTES, (long long)sb.st_size);
+        err = SV_EINVAL;
+        goto close_fd;
+    }
+    if ((seed = sodium_malloc(SV_AUDIT_SEED_BYTES)) == NULL) {
+        err = SV_ENOMEM;
+        goto close_fd;
+    }
+    if (!io_exact(fd, seed, SV_AUDIT_SEED_BYTES, false)) {
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot read '%s'", path);
+        err = SV_EIO;
+        goto free_seed;
+    }
+    crypto_sign_seed_keypair(a->pk, a->sk, seed);
+free_seed:
+    sodium_free(seed); /* wipes */
+close_fd:
+    close(fd);
+    return err;
+}
+
+/* ---- the part ---- */
+
+sv_err_t sv_audit_open(const sv_audit_opts_t *opts, sv_audit_t **out, char *msg, size_t msglen)
+{
+    sv_audit_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return SV_ENOMEM;
+    a->opts = *opts;
+    a->opts.key_file = NULL;
+    sv_err_t err = SV_ENOMEM;
+    if ((a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+        goto free_audit;
+    if ((err = load_key(a, opts->key_file, msg, msglen)) != SV_OK)
+        goto free_sk;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    a->prune_unit.apply = prune_apply;
+    a->prune_unit.complete = prune_done;
+    a->prune_unit.arg = a;
+    *out = a;
+    return SV_OK;
+
+free_sk:
+    sodium_free(a->sk);
+free_audit:
+    free(a);
+    return err;
+}
+
+static void attach(sv_audit_t *a, sv_writer_t *w, sv_audit_t **slot)
+{
+    a->writer = w;
+    sv_writer_set_audit_hook(w, audit_hook, slot);
+    sv_writer_add_batch_hook(w, batch_hook, slot);
+}
+
+void sv_audit_attach(sv_audit_t *a, sv_writer_t *w)
+{
+    a->self = a;
+    attach(a, w, &a->self);
+}
+
+void sv_audit_close(sv_audit_t *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->closing = true;
+    while (a->prune_pending)
+        pthread_cond_wait(&a->cond, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    pthread_mutex_destroy(&a->lock);
+    sodium_free(a->sk);
+    free(a);
+}
+
+const uint8_t *sv_audit_public_key(const sv_audit_t *a)
+{
+    return a->pk;
+}
+
+sv_err_t sv_audit_tick(sv_audit_t *a)
+{
+    sv_unit_t u = {0};
+    return sv_writer_run(a->writer, &u);
+}
+
+/* The health hook: whether the last entry could be written. */
+static bool health_ok(void *ctx, char *why, size_t whylen)
+{
+    sv_app_t *app = ctx;
+    if (app->audit == NULL) {
+        snprintf(why, whylen, "the audit log is off (SCAIVAULT_BENCH_UNAUDITED)");
+        return false;
+    }
+    sv_err_t err = atomic_load_explicit(&app->audit->last_append_err, memory_order_relaxed);
+    if (err != SV_OK)
+        snprintf(why, whylen, "the last audit entry could not be written: %s", sv_strerror(err));
+    return err == SV_OK;
+}
+
+#define SCHED_KIND "audit_checkpoint"
+#define SCHED_MAX_PERIOD_MS 60000 /* with retention: prune at least this often */
+
+/* The scheduler job: an empty batch, so that a due time-based checkpoint and
+ * due pruning happen even when nothing else is written. */
+static sv_err_t sched_tick(void *arg, sv_sched_job_t *job)
+{
+    sv_audit_t *a = arg;
+    int64_t period = a->opts.checkpoint_interval_ms > 0 ? a->opts.checkpoint_interval_ms : SCHED_MAX_PERIOD_MS;
+    if (a->opts.retention_ms > 0 && period > SCHED_MAX_PERIOD_MS)
+        period = SCHED_MAX_PERIOD_MS;
+    job->next_due_ms = job->now_ms + period;
+    return sv_audit_tick(a);
+}
+
+sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    const sv_config_t *cfg = app->cfg;
+    if (app->health != NULL)
+        sv_health_set_audit(app->health, &(sv_health_audit_t){.ok = health_ok, .ctx = app});
+    if (cfg->bench_unaudited) {
+        sv_log_warn("SCAIVAULT_BENCH_UNAUDITED is on: NOTHING IS AUDITED (benchmarks only, never in production)");
+        return SV_OK;
+    }
+    char path[1024];
+    if (cfg->audit_signing_key_file != NULL)
+        snprintf(path, sizeof(path), "%s", cfg->audit_signing_key_file);
+    else
+        snprintf(path, sizeof(path), "%s/audit-signing.key", cfg->data_dir);
+    sv_audit_opts_t o = {.key_file = path,
+                         .checkpoint_entries = cfg->audit_checkpoint_entries,
+                         .checkpoint_interval_ms = cfg->audit_checkpoint_interval_ms,
+                         .retention_ms = cfg->audit_retention_ms};
+    sv_audit_t *a;
+    sv_err_t err = sv_audit_open(&o, &a, msg, msglen);
+    if (err != SV_OK)
+        return err;
+    app->audit = a;
+    attach(a, app->writer, &app->audit);
+    if (app->scheduler != NULL) {
+        /* a failure here only delays time-based checkpoints until the next write */
+        if ((err = sv_scheduler_register(app->scheduler, SCHED_KIND, sched_tick, a)) == SV_OK)
+            err = sv_scheduler_ensure(app->scheduler, SCHED_KIND, "", sv_scheduler_now_ms());
+        if (err != SV_OK)
+            sv_log_warn("audit: cannot schedule the periodic checkpoint job: %s", sv_strerror(err));
+    }
+    return SV_OK;
+}
+
+void sv_audit_part_stop(sv_app_t *app)
+{
+    sv_audit_t *a = app->audit;
+    if (a == NULL)
+        return;
+    if (app->scheduler != NULL)
+        sv_scheduler_unregister(app->scheduler, SCHED_KIND); /* waits for a running tick */
+    pthread_mutex_lock(&a->lock);
+    a->closing = true; /* no new retention step */
+    pthread_mutex_unlock(&a->lock);
+    /* a barrier: every unit queued before it (async audit entries too) is
+     * committed, with its entry, once it returns */
+    sv_unit_t barrier = {0};
+    sv_writer_run(app->writer, &barrier);
+    app->audit = NULL; /* the hooks stay installed and now do nothing (or fail closed) */
+    sv_audit_close(a);
+}
+
+/* ---- walking the log in slices ---- */
+
+void sv_audit_walk_init(sv_audit_walk_t *w, uint64_t from_seq)
+{
+    memset(w, 0, sizeof(*w));
+    w->from_seq = from_seq;
+}
+
+sv_err_t sv_audit_walk_open(sv_audit_walk_t *w, sv_txn_t *tx, sv_iter_t *it)
+{
+    w->seek_len = 0;
+    if (w->started) {
+        memcpy(w->seek, w->pos, w->pos_len);
+        w->seek_len = w->pos_len;
+    } else if (w->from_seq > 1) {
+        sv_put_be64(w->seek, w->from_seq);
+        w->seek_len = 8;
+    }
+    return sv_iter_open(tx, SV_DB_AUDIT, (sv_bytes_t){0}, SV_BYTES(w->seek, w->seek_len), false, it);
+}
+
+sv_err_t sv_audit_walk_next(sv_audit_walk_t *w, sv_iter_t *it, sv_bytes_t *key, sv_bytes_t *val)
+{
+    for (;;) {
+        sv_err_t err = sv_iter_next(it, key, val);
+        if (err != SV_OK)
+            return err;
+        if (w->started && key->len == w->pos_len && memcmp(key->base, w->pos, key->len) == 0)
+            continue; /* where the last slice stopped */
+        if (key->len <= sizeof(w->pos)) {
+            memcpy(w->pos, key->base, key->len);
+            w->pos_len = key->len;
+            w->started = true;
+        }
+        return SV_OK;
+    }
+}
+
+/* ---- JSON ---- */
+
+void sv_audit_time_format(char out[32], int64_t time_us)
+{
+    int64_t s = time_us >= 0 ? time_us / 1000000 : (time_us - 999999) / 1000000;
+    int64_t frac = time_us - s * 1000000;
+    char base[21];
+    size_t n = sv_time_format(base, s);
+    /* base ends with 'Z': put the fraction before it */
+    snprintf(out, 32, "%.*s.%06lldZ", (int)(n - 1), base, (long long)frac);
+}
+
+static void jw_opt_str(sv_jw_t *jw, const char *key, sv_bytes_t v)
+{
+    sv_jw_key(jw, key);
+    if (v.len == 0)
+        sv_jw_null(jw);
+    else
+        sv_jw_str(jw, (const char *)v.base, v.len);
+}
+
+static void jw_hex(sv_jw_t *jw, const char *key, const uint8_t *p, size_t n)
+{
+    char hex[2 * SV_AUDIT_SIG_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), p, n);
+    sv_jw_key(jw, key);
+    sv_jw_str(jw, hex, 2 * n);
+}
+
+void sv_audit_record_json(sv_jw_t *jw, const sv_audit_record_t *r, bool export)
+{
+    char ts[32];
+    sv_audit_time_format(ts, r->time_us);
+    sv_jw_obj_begin(jw);
+    if (export) {
+        sv_jw_key(jw, "type");
+        sv_jw_cstr(jw, "entry");
+    }
+    sv_jw_key(jw, "seq");
+    sv_jw_uint(jw, r->seq);
+    sv_jw_key(jw, "time");
+    sv_jw_cstr(jw, ts);
+    if (export) {
+        sv_jw_key(jw, "time_us");
+        sv_jw_int(jw, r->time_us);
+    }
+    jw_opt_str(jw, "request_id", r->request_id);
+    jw_opt_str(jw, "tenant_id", r->tenant_id);
+    jw_opt_str(jw, "identity_id", r->identity_id);
+    jw_opt_str(jw, "action", r->action);
+    jw_opt_str(jw, "path", r->path);
+    sv_jw_key(jw, "success");
+    sv_jw_bool(jw, r->success);
+    jw_opt_str(jw, "error_code", r->error_code);
+    sv_jw_key(jw, "status");
+    sv_jw_uint(jw, r->status);
+    jw_opt_str(jw, "ip", r->ip);
+    jw_opt_str(jw, "user_agent", r->user_agent);
+    jw_hex(jw, "prev_hash", r->prev_hash, SV_AUDIT_HASH_BYTES);
+    jw_hex(jw, "hash", r->hash, SV_AUDIT_HASH_BYTES);
+    sv_jw_obj_end(jw);
+}
+
+void sv_audit_checkpoint_json(sv_jw_t *jw, const sv_audit_checkpoint_t *c)
+{
+    char ts[32];
+    sv_audit_time_format(ts, c->time_us);
+    sv_jw_obj_begin(jw);
+    sv_jw_key(jw, "type");
+    sv_jw_cstr(jw, c->anchor ? "anchor" : "checkpoint");
+    sv_jw_key(jw, "seq");
+    sv_jw_uint(jw, c->seq);
+    jw_hex(jw, "hash", c->hash, SV_AUDIT_HASH_BYTES);
+    sv_jw_key(jw, "time");
+    sv_jw_cstr(jw, ts);
+    sv_jw_key(jw, "time_us");
+    sv_jw_int(jw, c->time_us);
+    jw_hex(jw, "signature", c->sig, SV_AUDIT_SIG_BYTES);
+    sv_jw_obj_end(jw);
+}
+
+/* ---- public keys ---- */
+
+/* DER SubjectPublicKeyInfo of an Ed25519 key, before the 32 key bytes (RFC 8410). */
+static const uint8_t spki_prefix[12] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+
+void sv_audit_public_key_pem(const uint8_t pk[SV_AUDIT_PK_BYTES], char out[128])
+{
+    uint8_t der[sizeof(spki_prefix) + SV_AUDIT_PK_BYTES];
+    memcpy(der, spki_prefix, sizeof(spki_prefix));
+    memcpy(der + sizeof(spki_prefix), pk, SV_AUDIT_PK_BYTES);
+    char b64[64];
+    sodium_bin2base64(b64, sizeof(b64), der, sizeof(der), sodium_base64_VARIANT_ORIGINAL);
+    snprintf(out, 128, "-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n", b64);
+}
+
+sv_err_t sv_audit_public_key_parse(const char *text, size_t len, uint8_t pk[SV_AUDIT_PK_BYTES])
+{
+    static const char begin[] = "-----BEGIN PUBLIC KEY-----", end[] = "-----END PUBLIC KEY-----";
+    static const char ws[] = " \t\r\n";
+    while (len > 0 && strchr(ws, text[0]) != NULL) {
+        text++;
+        len--;
+    }
+    while (len > 0 && strchr(ws, text[len - 1]) != NULL)
+        len--;
+    size_t bl = sizeof(begin) - 1, el = sizeof(end) - 1;
+    uint8_t buf[64];
+    size_t n = 0;
+    if (len > bl + el && memcmp(text, begin, bl) == 0 && memcmp(text + len - el, end, el) == 0) {
+        if (sodium_base642bin(buf, sizeof(buf), text + bl, len - bl - el, ws, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            n != sizeof(spki_prefix) + SV_AUDIT_PK_BYTES || memcmp(buf, spki_prefix, sizeof(spki_prefix)) != 0)
+            return SV_EINVAL;
+        memcpy(pk, buf + sizeof(spki_prefix), SV_AUDIT_PK_BYTES);
+        return SV_OK;
+    }
+    if (len == 2 * SV_AUDIT_PK_BYTES && sodium_hex2bin(pk, SV_AUDIT_PK_BYTES, text, len, NULL, &n, NULL) == 0 &&
+        n == SV_AUDIT_PK_BYTES)
+        return SV_OK;
+    if (sodium_base642bin(buf, sizeof(buf), text, len, ws, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        n == SV_AUDIT_PK_BYTES) {
+        memcpy(pk, buf, SV_AUDIT_PK_BYTES);
+        return SV_OK;
+    }
+    return SV_EINVAL;
+}
+
+bool sv_audit_tenant_filter(const sv_principal_t *p, const char *request_tenant, const char **tenant)
+{
+    if (sv_principal_is_super_admin(p)) {
+        *tenant = request_tenant != NULL && request_tenant[0] != 0 ? request_tenant : NULL;
+        return true;
+    }
+    if (request_tenant == NULL || request_tenant[0] == 0)
+        return false;
+    *tenant = request_tenant;
+    return true;
+}

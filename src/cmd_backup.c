@@ -1,0 +1,233 @@
+/*
+ * cmd_backup.c - `scaivault backup --out F [--data-dir D] [--config FILE]`
+ * and `scaivault restore --in F [--data-dir D] [--force] [--config FILE]`.
+ *
+ * backup runs beside a live server (another process): it opens the
+ * environment read-only, which takes one reader slot and never blocks the
+ * server's writer, and writes a compacted snapshot plus a JSON sidecar F.json
+ * (LSN, schema version, instance id, time). restore runs offline: it refuses a
+ * directory that holds anything unless --force, and refuses while a process
+ * has the database open. Both run on the main thread; the work is in
+ * store/backup.c.
+ *
+ * The KMS key file (master.key) is not in the environment, hence not in a
+ * backup: both commands say so, and doc/operations.md explains it.
+ */
+#include "sv_autoconf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/buf.h"
+#include "src/commands.h"
+#include "src/config.h"
+#include "src/json.h"
+#include "src/log.h"
+#include "store/backup.h"
+#include "store/fault.h"
+#include "store/migrate.h"
+
+/* Loads the configuration shared by both commands. Returns 0 or an exit status. */
+static int load_config(const char *cmd, int argc, char **argv, const char *const *known, sv_config_t *cfg)
+{
+    const char *bad = sv_cli_unknown(argc, argv, known);
+    if (bad != NULL) {
+        sv_cli_error("%s: unknown option '%s'", cmd, bad);
+        memset(cfg, 0, sizeof(*cfg));
+        return 2;
+    }
+    char msg[512];
+    if (sv_config_load(cfg, sv_cli_opt(argc, argv, "config"), false, msg, sizeof(msg)) != SV_OK) {
+        sv_cli_error("%s", msg);
+        return 2;
+    }
+    sv_log_init(cfg->log_level, cfg->log_format);
+    if (cfg->test_fault != NULL)
+        sv_fault_arm_spec(cfg->test_fault, true);
+    return 0;
+}
+
+/* The KMS key file that belongs to data dir dir. */
+static void key_file_path(const sv_config_t *cfg, const char *dir, char *out, size_t cap)
+{
+    if (cfg->kms_local_key_file != NULL)
+        snprintf(out, cap, "%s", cfg->kms_local_key_file);
+    else
+        snprintf(out, cap, "%s/master.key", dir);
+}
+
+static sv_err_t write_sidecar(const char *out, const char *dir, const sv_backup_info_t *info)
+{
+    sv_buf_t b;
+    sv_jw_t jw;
+    sv_buf_init(&b, false);
+    sv_jw_init(&jw, &b);
+    sv_jw_obj_begin(&jw);
+    sv_jw_key(&jw, "format");
+    sv_jw_int(&jw, 1);
+    sv_jw_key(&jw, "lsn");
+    sv_jw_uint(&jw, info->lsn);
+    sv_jw_key(&jw, "schema_version");
+    sv_jw_uint(&jw, info->schema_version);
+    sv_jw_key(&jw, "instance_id");
+    sv_jw_cstr(&jw, info->instance_id);
+    sv_jw_key(&jw, "created_at");
+    sv_jw_time(&jw, sv_now_s());
+    sv_jw_key(&jw, "bytes");
+    sv_jw_uint(&jw, info->bytes);
+    sv_jw_key(&jw, "source_data_dir");
+    sv_jw_cstr(&jw, dir);
+    sv_jw_key(&jw, "scaivault_version");
+    sv_jw_cstr(&jw, SV_VERSION_STRING);
+    sv_jw_key(&jw, "kms_key_included");
+    sv_jw_bool(&jw, false);
+    sv_jw_obj_end(&jw);
+    sv_buf_putc(&b, '\n');
+    sv_err_t err = SV_ENOMEM;
+    if (!b.failed) {
+        size_t n = strlen(out) + 6;
+        char *path = malloc(n);
+        if (path != NULL) {
+            snprintf(path, n, "%s.json", out);
+            err = sv_store_write_file_atomic(path, b.base, b.len, 0600);
+            free(path);
+        }
+    }
+    sv_buf_free(&b);
+    return err;
+}
+
+int sv_cmd_backup(int argc, char **argv)
+{
+    static const char *const known[] = {"out=", "data-dir=", "config=", NULL};
+    sv_config_t cfg;
+    int rc = load_config("backup", argc, argv, known, &cfg);
+    if (rc != 0)
+        goto free_config;
+    rc = 2;
+    const char *out = sv_cli_opt(argc, argv, "out");
+    if (out == NULL || *out == 0) {
+        sv_cli_error("backup: --out FILE is required");
+        goto free_config;
+    }
+    const char *dir = sv_cli_opt(argc, argv, "data-dir");
+    if (dir == NULL)
+        dir = cfg.data_dir;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (access(path, R_OK) != 0) {
+        sv_cli_error("backup: no database in '%s' (%s): check --data-dir or SCAIVAULT_DATA_DIR", dir, strerror(errno));
+        goto free_config;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    rc = 1;
+    sv_store_t *st;
+    sv_store_opts_t so = {.dir = dir, .read_only = true, .max_readers = cfg.db_pool_size};
+    sv_err_t err = sv_store_open(&st, &so);
+    if (err != SV_OK) {
+        sv_cli_error("backup: cannot open the database in '%s': %s", dir, sv_strerror(err));
+        goto free_config;
+    }
+    sv_backup_info_t info;
+    err = sv_store_backup(st, out, &info);
+    sv_store_close(st);
+    if (err != SV_OK) {
+        sv_cli_error("backup: cannot write '%s': %s (nothing was written)", out, sv_strerror(err));
+        goto free_config;
+    }
+    if ((err = write_sidecar(out, dir, &info)) != SV_OK) {
+        unlink(out);
+        sv_cli_error("backup: cannot write '%s.json': %s (nothing was written)", out, sv_strerror(err));
+        goto free_config;
+    }
+    char key[4096];
+    key_file_path(&cfg, dir, key, sizeof(key));
+    sv_log_info("backup of %s written to %s: lsn %llu, schema version %u, %llu bytes", dir, out,
+                (unsigned long long)info.lsn, info.schema_version, (unsigned long long)info.bytes);
+    printf("backup: %s lsn=%llu schema_version=%u bytes=%llu instance_id=%s\n", out, (unsigned long long)info.lsn,
+           info.schema_version, (unsigned long long)info.bytes, info.instance_id);
+    printf("note: the KMS key file (%s) is not in the backup; back it up separately, or the backup cannot be "
+           "decrypted\n",
+           key);
+    rc = 0;
+free_config:
+    sv_config_free(&cfg);
+    return rc;
+}
+
+int sv_cmd_restore(int argc, char **argv)
+{
+    static const char *const known[] = {"in=", "data-dir=", "force", "config=", NULL};
+    sv_config_t cfg;
+    int rc = load_config("restore", argc, argv, known, &cfg);
+    if (rc != 0)
+        goto free_config;
+    rc = 2;
+    const char *in = sv_cli_opt(argc, argv, "in");
+    if (in == NULL || *in == 0) {
+        sv_cli_error("restore: --in FILE is required");
+        goto free_config;
+    }
+    const char *dir = sv_cli_opt(argc, argv, "data-dir");
+    if (dir == NULL)
+        dir = cfg.data_dir;
+    bool force = sv_cli_flag(argc, argv, "force");
+    sv_backup_info_t info;
+    sv_err_t err = sv_store_restore(in, dir, force, &info);
+    switch (err) {
+    case SV_OK:
+        rc = 0;
+        break;
+    case SV_ENOTFOUND:
+        sv_cli_error("restore: cannot read '%s': no such file or directory", in);
+        break;
+    case SV_ECORRUPT:
+        sv_cli_error("restore: '%s' is not a ScaiVault backup (not an LMDB data file, or damaged); '%s' is unchanged",
+                     in, dir);
+        break;
+    case SV_ESCHEMA:
+        if (info.schema_version == 0)
+            sv_cli_error("restore: '%s' holds no ScaiVault schema; '%s' is unchanged", in, dir);
+        else
+            sv_cli_error("restore: '%s' has schema version %u, newer than this binary (%d): restore it with the "
+                         "newer binary; '%s' is unchanged",
+                         in, info.schema_version, SV_SCHEMA_VERSION, dir);
+        break;
+    case SV_EEXIST:
+        sv_cli_error("restore: '%s' is not empty; refusing to replace its database. Stop the server and add --force "
+                     "to replace it (only data.mdb is replaced)",
+                     dir);
+        break;
+    case SV_EAGAIN:
+        sv_cli_error("restore: the database in '%s' is in use (is the server running?): stop it first", dir);
+        break;
+    default:
+        sv_cli_error("restore: cannot install '%s' into '%s': %s ('%s' is unchanged)", in, dir, sv_strerror(err), dir);
+        rc = 1;
+        break;
+    }
+    if (rc != 0)
+        goto free_config;
+    sv_log_info("restored %s into %s: lsn %llu, schema version %u", in, dir, (unsigned long long)info.lsn,
+                info.schema_version);
+    printf("restore: %s -> %s lsn=%llu schema_version=%u bytes=%llu instance_id=%s\n", in, dir,
+           (unsigned long long)info.lsn, info.schema_version, (unsigned long long)info.bytes, info.instance_id);
+    if (info.schema_version < SV_SCHEMA_VERSION)
+        printf("note: schema version %u is older than this binary's (%d): the server migrates it at start "
+               "(or run `scaivault migrate`)\n",
+               info.schema_version, SV_SCHEMA_VERSION);
+    char key[4096];
+    struct stat sb;
+    key_file_path(&cfg, dir, key, sizeof(key));
+    if (stat(key, &sb) != 0)
+        printf("note: the KMS key file %s is missing: restore it from your key backup before starting the server\n",
+               key);
+free_config:
+    sv_config_free(&cfg);
+    return rc;
+}

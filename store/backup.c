@@ -1,0 +1,337 @@
+/*
+ * backup.c - backups and restores of backup.h.
+ *
+ * The copy is LMDB's own mdb_env_copyfd2 with MDB_CP_COMPACT: it runs in one
+ * read transaction, so it is a consistent snapshot taken while the server
+ * writes, and it leaves out free pages, so the file is as small as the data.
+ * The design choice is that the file proves itself: the LSN, the schema
+ * version and the instance id are read back from the finished copy, and the
+ * copy is walked (every database, every change record's checksum) before it
+ * is renamed into place. A restore runs the same verification on its input,
+ * so a truncated or foreign file never replaces a data directory.
+ *
+ * Every file goes through install_file(): a temporary file in the target's
+ * directory, fsync, rename, fsync of the directory, all through the fault
+ * seams. The offline commands (`scaivault backup`, `scaivault restore`) call
+ * this module on their main thread; nothing here runs inside the server.
+ */
+#include "sv_autoconf.h"
+
+#include "store/backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/fault.h"
+#include "store/migrate.h"
+#include "wal/log.h"
+
+#define COPY_CHUNK (1u << 20)
+
+/* Fills the temporary file fd (at tmp_path) with the new contents. */
+typedef sv_err_t (*fill_fn)(int fd, const char *tmp_path, void *arg);
+
+static sv_err_t errno_err(int e)
+{
+    return e == ENOENT ? SV_ENOTFOUND : sv_store_err(e);
+}
+
+/* fsyncs the directory that holds path, so that a rename in it is durable. */
+static sv_err_t sync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return SV_ENOMEM;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0)
+        return errno_err(errno);
+    sv_err_t err = sv_sys_fsync(fd) == 0 ? SV_OK : sv_store_err(errno);
+    close(fd);
+    return err;
+}
+
+/* Writes path through a temporary file next to it; see the top of the file. */
+static sv_err_t install_file(const char *path, mode_t mode, fill_fn fill, void *arg)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (tmp == NULL)
+        return SV_ENOMEM;
+    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+    sv_err_t err;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        err = errno_err(errno);
+        goto free_tmp;
+    }
+    err = fchmod(fd, mode) == 0 ? SV_OK : sv_store_err(errno);
+    if (err == SV_OK)
+        err = fill(fd, tmp, arg);
+    if (err == SV_OK && sv_sys_fsync(fd) != 0)
+        err = sv_store_err(errno);
+    if (close(fd) != 0 && err == SV_OK)
+        err = sv_store_err(errno);
+    if (err == SV_OK && sv_sys_rename(tmp, path) != 0)
+        err = sv_store_err(errno);
+    if (err != SV_OK) {
+        unlink(tmp);
+        goto free_tmp;
+    }
+    err = sync_parent_dir(path);
+free_tmp:
+    free(tmp);
+    return err;
+}
+
+/* ---- verification ---- */
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* Walks every entry of db; checks every change record when db is the log. */
+static sv_err_t walk_db(sv_txn_t *tx, sv_db_t db, uint64_t *records)
+{
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, db, (sv_bytes_t){NULL, 0}, (sv_bytes_t){NULL, 0}, false, &it);
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t k, v;
+    while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
+        (*records)++;
+        if (db == SV_DB_WAL) {
+            sv_wal_record_t rec;
+            if (k.len != 8 || sv_wal_decode(v, sv_get_be64(k.base), &rec) != SV_OK) {
+                err = SV_ECORRUPT;
+                break;
+            }
+        }
+    }
+    sv_iter_close(&it);
+    return err == SV_ENOTFOUND ? SV_OK : err;
+}
+
+static sv_err_t read_info(sv_store_t *st, sv_backup_info_t *info)
+{
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    sv_err_t err = sv_store_reader_new(st, &r);
+    if (err != SV_OK)
+        return err;
+    if ((err = sv_store_read_begin(r, &tx)) != SV_OK)
+        goto free_reader;
+    if ((err = sv_wal_applied_lsn(tx, &info->lsn)) != SV_OK)
+        goto end_read;
+    sv_bytes_t id;
+    if (sv_txn_get(tx, SV_DB_META, SV_BYTES_STR(SV_META_INSTANCE_ID), &id) == SV_OK && id.len == 17 && id.base[0] == 1)
+        hex(info->instance_id, id.base + 1, 16);
+    for (int db = 0; db < SV_DB_COUNT_ && err == SV_OK; db++)
+        if (sv_store_has_db(st, (sv_db_t)db))
+            err = walk_db(tx, (sv_db_t)db, &info->records);
+    if (err == SV_ENOTFOUND || err == SV_EINVAL)
+        err = SV_ECORRUPT; /* a named database that cannot be walked */
+end_read:
+    sv_store_read_end(r);
+free_reader:
+    sv_store_reader_free(r);
+    return err;
+}
+
+sv_err_t sv_store_backup_verify(const char *path, sv_backup_info_t *info)
+{
+    memset(info, 0, sizeof(*info));
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return errno_err(errno);
+    if (!S_ISREG(sb.st_mode))
+        return SV_ECORRUPT;
+    info->bytes = (uint64_t)sb.st_size;
+    sv_store_t *st;
+    sv_store_opts_t so = {.dir = path, .single_file = true};
+    sv_err_t err = sv_store_open(&st, &so);
+    if (err == SV_EINVAL || err == SV_EIO || err == SV_ENOTFOUND)
+        err = SV_ECORRUPT; /* LMDB refuses a file that is not one of its own (ENOENT: empty) */
+    if (err != SV_OK)
+        return err;
+    if ((err = sv_migrate_current(st, &info->schema_version)) != SV_OK)
+        goto close_store;
+    if (info->schema_version == 0 || info->schema_version > SV_SCHEMA_VERSION) {
+        err = SV_ESCHEMA;
+        goto close_store;
+    }
+    err = read_info(st, info);
+close_store:
+    sv_store_close(st);
+    return err;
+}
+
+/* ---- backup ---- */
+
+typedef struct {
+    sv_store_t *st;
+    sv_backup_info_t *info;
+} backup_ctx_t;
+
+static sv_err_t fill_backup(int fd, const char *tmp_path, void *arg)
+{
+    backup_ctx_t *c = arg;
+    MDB_env *env = sv_store_env(c->st);
+    int rc = MDB_MAP_RESIZED;
+    for (int attempt = 0; attempt < 3 && rc == MDB_MAP_RESIZED; attempt++) {
+        if (attempt > 0) {
+            /* the server grew the map while we started: adopt it, start over */
+            mdb_env_set_mapsize(env, 0);
+            if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+                return sv_store_err(errno);
+        }
+        rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+    }
+    if (rc != MDB_SUCCESS)
+        return rc == EPIPE ? SV_EIO : sv_store_err(rc);
+    sv_err_t err = sv_store_backup_verify(tmp_path, c->info);
+    return err == SV_ESCHEMA ? SV_OK : err; /* a backup copies whatever schema it finds */
+}
+
+sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t *info)
+{
+    memset(info, 0, sizeof(*info));
+    backup_ctx_t c = {st, info};
+    return install_file(out_path, 0600, fill_backup, &c);
+}
+
+/* ---- writing a buffer ---- */
+
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} buf_ctx_t;
+
+static sv_err_t write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = sv_sys_write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return sv_store_err(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return SV_OK;
+}
+
+static sv_err_t fill_buffer(int fd, const char *tmp_path, void *arg)
+{
+    buf_ctx_t *c = arg;
+    return write_all(fd, c->data, c->len);
+}
+
+sv_err_t sv_store_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    buf_ctx_t c = {data, len};
+    return install_file(path, mode, fill_buffer, &c);
+}
+
+/* ---- restore ---- */
+
+static sv_err_t fill_copy(int fd, const char *tmp_path, void *arg)
+{
+    const char *in_path = arg;
+    int in = open(in_path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return errno_err(errno);
+    uint8_t *buf = malloc(COPY_CHUNK);
+    sv_err_t err = buf != NULL ? SV_OK : SV_ENOMEM;
+    while (err == SV_OK) {
+        ssize_t n = read(in, buf, COPY_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            err = sv_store_err(errno);
+        if (n <= 0)
+            break;
+        err = write_all(fd, buf, (size_t)n);
+    }
+    free(buf);
+    close(in);
+    return err;
+}
+
+/* Whether dir holds anything. */
+static sv_err_t dir_is_empty(const char *dir, bool *empty)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno_err(errno);
+    *empty = true;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            *empty = false;
+            break;
+        }
+    }
+    closedir(d);
+    return SV_OK;
+}
+
+/* Takes LMDB's exclusive lock byte of dir/lock.mdb, which every process that
+ * has the environment open holds shared: failing to get it means the
+ * database is in use. The lock is held (through *lock_fd) until the install
+ * is done, so no server can open the old file meanwhile. */
+static sv_err_t lock_env(const char *dir, int *lock_fd)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    *lock_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (*lock_fd < 0)
+        return errno == ENOENT ? SV_OK : sv_store_err(errno);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    if (fcntl(*lock_fd, F_SETLK, &fl) != 0) {
+        sv_err_t err = (errno == EAGAIN || errno == EACCES) ? SV_EAGAIN : sv_store_err(errno);
+        close(*lock_fd);
+        *lock_fd = -1;
+        return err;
+    }
+    return SV_OK;
+}
+
+sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_backup_info_t *info)
+{
+    sv_err_t err = sv_store_backup_verify(in_path, info);
+    if (err != SV_OK)
+        return err;
+    if (mkdir(dir, 0700) != 0) {
+        if (errno != EEXIST)
+            return errno_err(errno);
+        bool empty = false;
+        if ((err = dir_is_empty(dir, &empty)) != SV_OK)
+            return err;
+        if (!empty && !force)
+            return SV_EEXIST;
+    }
+    int lock_fd = -1;
+    if ((err = lock_env(dir, &lock_fd)) != SV_OK)
+        return err;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    err = install_file(path, 0600, fill_copy, (void *)in_path);
+    if (lock_fd >= 0)
+        close(lock_fd); /* drops the lock */
+    return err;
+}

@@ -1,0 +1,60 @@
+/*
+ * backup.h - consistent, compacted copies of the environment (backups), their
+ * verification, and installing one into a data directory (restore).
+ *
+ * A backup is one LMDB data file: a compacted copy of one read snapshot, taken
+ * while the server keeps writing (LMDB readers never block the writer). Its
+ * LSN is the applied_lsn stored in the snapshot's own meta database, so the
+ * change log after that LSN brings a copy up to date. Every file is written to
+ * a temporary name in the target directory, fsynced and renamed into place
+ * through the fault seams (store/fault.h): a failure leaves the previous file,
+ * never a half-written one.
+ *
+ * The KMS key file (master.key) is not part of the environment and therefore
+ * not in a backup: it must be backed up separately.
+ */
+#ifndef SV_STORE_BACKUP_H
+#define SV_STORE_BACKUP_H
+
+#include <sys/types.h>
+
+#include "store/env.h"
+
+typedef struct {
+    uint64_t lsn;            /* applied_lsn of the snapshot (0: nothing written yet) */
+    uint32_t schema_version; /* schema version of the snapshot */
+    char instance_id[33];    /* hex; "" when the snapshot has none */
+    uint64_t bytes;          /* size of the backup file */
+    uint64_t records;        /* entries in all named databases (verification walk) */
+} sv_backup_info_t;
+
+/** Writes a compacted copy of one snapshot of st to out_path (mode 0600),
+ * replacing out_path atomically, and fills *info from the copy. st may be
+ * opened read-only while another process (the server) writes. Errors:
+ * SV_EIO, SV_ENOSPC, SV_EPERM (the target directory), SV_ECORRUPT (the copy
+ * does not verify), SV_ENOMEM. On error out_path is untouched and no
+ * temporary file is left behind. */
+sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t *info);
+
+/** Checks that path is an LMDB data file holding a ScaiVault schema that this
+ * binary accepts (1..SV_SCHEMA_VERSION), walks every named database and checks
+ * every change record's checksum. Fills *info (also on SV_ESCHEMA, so that
+ * the caller can name the version). Errors: SV_ENOTFOUND (no such file),
+ * SV_ECORRUPT (not an LMDB file, or damaged), SV_ESCHEMA (no schema, or newer
+ * than the binary), SV_EIO. */
+sv_err_t sv_store_backup_verify(const char *path, sv_backup_info_t *info);
+
+/** Verifies in_path (as sv_store_backup_verify) and installs it as the data
+ * file of dir (created 0700 if missing), atomically. A dir that holds
+ * anything is refused unless force; with force, only the LMDB files are
+ * replaced (master.key and other files stay). Errors: those of the verify,
+ * SV_EEXIST (dir not empty, no force), SV_EAGAIN (a process has dir's
+ * database open: stop the server first), SV_EIO, SV_ENOSPC, SV_EPERM. */
+sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_backup_info_t *info);
+
+/** Writes len bytes to path atomically (temporary file, fsync, rename, fsync
+ * of the directory), through the fault seams, with the given mode. Errors:
+ * SV_EIO, SV_ENOSPC, SV_EPERM. On error path is untouched. */
+sv_err_t sv_store_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+#endif

@@ -1,0 +1,326 @@
+/* tests/blackbox/test_identity.c - the identity cache through the real binary:
+ * SCIM sync from the ScaiKey stand-in (tests/peers/oidc: a real
+ * client-credentials token, a paged SCIM 2.0 directory), replacement on
+ * re-sync, manual entries, permissions, errors, and the periodic sync. */
+#include "sv_autoconf.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tests/blackbox/bb.h"
+#include "tests/blackbox/oidc.h"
+
+static bb_oidc_t peer;
+static bb_server_t srv;
+static char env_issuer[128], env_dir[160];
+
+static int suite_init(void)
+{
+    if (!bb_oidc_start(&peer))
+        return 1;
+    snprintf(env_issuer, sizeof(env_issuer), "SCAIKEY_ISSUER=%s", peer.url);
+    snprintf(env_dir, sizeof(env_dir), "SCAIKEY_DIRECTORY_URL=%s/scim/v2", peer.url);
+    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
+                         "IDENTITY_SYNC_INTERVAL=10s", NULL};
+    memset(&srv, 0, sizeof(srv));
+    return bb_start(&srv, env) ? 0 : 1;
+}
+
+static int suite_clean(void)
+{
+    bb_stop(&srv);
+    bb_cleanup(&srv);
+    bb_oidc_stop(&peer);
+    return 0;
+}
+
+static const char *directory_v1 =
+    "{\"tenant\":\"tnt_a\",\"users\":["
+    "{\"id\":\"u1\",\"userName\":\"ann@acme.example\",\"displayName\":\"Ann\"},"
+    "{\"id\":\"u2\",\"userName\":\"bob@acme.example\"},"
+    "{\"id\":\"u3\",\"userName\":\"carol@acme.example\",\"active\":false},"
+    "{\"id\":\"s1\",\"userName\":\"billing\",\"userType\":\"service_account\"},"
+    "{\"id\":\"s2\",\"userName\":\"reports\",\"userType\":\"service_account\"}],"
+    "\"groups\":["
+    "{\"id\":\"grp_finance\",\"displayName\":\"Finance\",\"members\":[\"u1\",\"s1\",\"nobody\"]},"
+    "{\"id\":\"grp_ops\",\"members\":[\"u2\"]},"
+    "{\"id\":\"grp_empty\"}]}";
+
+static const char *directory_other_tenant =
+    "{\"tenant\":\"tnt_b\",\"users\":[{\"id\":\"b1\",\"userName\":\"zed@b.example\"}],"
+    "\"groups\":[{\"id\":\"grp_b\",\"members\":[\"b1\"]}]}";
+
+static long sync_tenant(const char *token, const char *tenant, bb_resp_t *r)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/identity/sync?tenant_id=%s", tenant);
+    if (!bb_req(&srv, "POST", path, token, NULL, NULL, r))
+        return 0;
+    return r->status;
+}
+
+static long get(const char *path, const char *token, const char *tenant, bb_resp_t *r)
+{
+    if (!bb_req(&srv, "GET", path, token, tenant, NULL, r))
+        return 0;
+    return r->status;
+}
+
+static void test_sync(void)
+{
+    bb_oidc_control(&peer, "/control/directory", directory_v1, NULL, 0);
+    bb_oidc_control(&peer, "/control/directory", directory_other_tenant, NULL, 0);
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "tnt_a", &r), 200);
+    int64_t n = -1;
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "tenant_id"), "tnt_a");
+    CU_ASSERT(bb_json_int(&r, "users", &n) && n == 3);
+    CU_ASSERT(bb_json_int(&r, "service_accounts", &n) && n == 2);
+    CU_ASSERT(bb_json_int(&r, "groups", &n) && n == 3);
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "started_at"));
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "finished_at"));
+    bb_resp_free(&r);
+
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/sa:billing", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "type"), "service_account");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "scim");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "groups.0"), "grp_finance");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:ann@acme.example", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "type"), "user");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "display_name"), "Ann");
+    bb_resp_free(&r);
+    bool active = true;
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:carol@acme.example", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT(bb_json_bool(&r, "active", &active) && !active);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups/grp_finance", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "display_name"), "Finance");
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "members.1"));
+    CU_ASSERT_PTR_NULL(bb_json_str(&r, "members.2")); /* "nobody" is not a user of the tenant */
+    bb_resp_free(&r);
+    /* tnt_b's entries were not copied into tnt_a */
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:zed@b.example", srv.token, "tnt_a", &r), 404);
+    BB_ASSERT_CODE(&r, "not_found");
+    bb_resp_free(&r);
+
+    /* the list, paginated */
+    CU_ASSERT_EQUAL(get("/v1/identity/groups?limit=2", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.0.id"), "grp_empty");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.1.id"), "grp_finance");
+    const char *cur = bb_json_str(&r, "next_cursor");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cur);
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/identity/groups?limit=2&cursor=%s", cur);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get(path, srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.0.id"), "grp_ops");
+    CU_ASSERT_PTR_NULL(bb_json_str(&r, "items.1.id"));
+    sv_json_t *nc = bb_json(&r, "next_cursor");
+    CU_ASSERT(nc != NULL && nc->type == SV_JSON_NULL);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups?cursor=!!", srv.token, "tnt_a", &r), 400);
+    bb_resp_free(&r);
+}
+
+static void test_resync_replaces_and_keeps_manual(void)
+{
+    bb_resp_t r;
+    /* manual entries, kept by hand */
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/identities/sa:legacy", srv.token, "tnt_a",
+                           "{\"type\":\"service_account\",\"groups\":[\"grp_manual\"],\"display_name\":\"Legacy\"}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "manual");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/groups/grp_manual", srv.token, "tnt_a",
+                           "{\"members\":[\"sa:legacy\",\"user:ann@acme.example\"]}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    /* the directory drops bob and grp_ops, moves ann out of finance */
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_a\",\"users\":["
+                    "{\"id\":\"u1\",\"userName\":\"ann@acme.example\"},"
+                    "{\"id\":\"s1\",\"userName\":\"billing\",\"userType\":\"service_account\"}],"
+                    "\"groups\":[{\"id\":\"grp_finance\",\"members\":[\"s1\"]}]}",
+                    NULL, 0);
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "tnt_a", &r), 200);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:bob@acme.example", srv.token, "tnt_a", &r), 404);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups/grp_ops", srv.token, "tnt_a", &r), 404);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:ann@acme.example", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "groups.0"), "grp_manual"); /* no longer in grp_finance */
+    CU_ASSERT_PTR_NULL(bb_json_str(&r, "groups.1"));
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/sa:legacy", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "manual");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "display_name"), "Legacy");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups/grp_manual", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "manual");
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "members.1"));
+    bb_resp_free(&r);
+}
+
+static void test_permissions_and_validation(void)
+{
+    bb_oidc_reset(&peer);
+    char *app = bb_oidc_token(&peer, "sa:app", "identity:sync secrets:read"); /* tnt_a, no admin role */
+    char *ops = bb_oidc_token(&peer, "sa:ops", "identity:sync");              /* tenant admin of tnt_a */
+    char *ops_noscope = bb_oidc_token(&peer, "sa:ops", "secrets:read");
+    char *other = bb_oidc_token(&peer, "sa:other", "identity:sync");          /* tenant admin of tnt_b */
+    CU_ASSERT_FATAL(app && ops && ops_noscope && other);
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(sync_tenant(app, "tnt_a", &r), 403);
+    BB_ASSERT_CODE(&r, "access_denied");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(sync_tenant(ops_noscope, "tnt_a", &r), 403);
+    BB_ASSERT_CODE(&r, "insufficient_scope");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.required_scope"), "identity:sync");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(sync_tenant(other, "tnt_a", &r), 403);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(sync_tenant(ops, "tnt_a", &r), 200);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(sync_tenant(other, "tnt_b", &r), 200);
+    int64_t n = 0;
+    CU_ASSERT(bb_json_int(&r, "users", &n) && n == 1);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups", app, NULL, &r), 403);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups", ops_noscope, NULL, &r), 200); /* its own tenant */
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups", ops_noscope, "tnt_b", &r), 403);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "bad%20tenant", &r), 400);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/identity/sync", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    BB_ASSERT_CODE(&r, "tenant_required");
+    bb_resp_free(&r);
+
+    const struct {
+        const char *path, *body;
+    } bad[] = {
+        {"/v1/identity/identities/sa:x", "{\"type\":\"robot\"}"},
+        {"/v1/identity/identities/sa:x", "{\"groups\":[]}"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"user\",\"groups\":[\"bad group\"]}"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"user\",\"groups\":\"grp\"}"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"user\",\"colour\":\"red\"}"},
+        {"/v1/identity/identities/nocolon", "{\"type\":\"user\"}"},
+        {"/v1/identity/groups/grp_x", "{}"},
+        {"/v1/identity/groups/grp_x", "{\"members\":[\"nocolon\"]}"},
+        {"/v1/identity/groups/bad%20id", "{\"members\":[]}"},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
+        CU_ASSERT_FATAL(bb_req(&srv, "PUT", bad[i].path, srv.token, "tnt_a", bad[i].body, &r));
+        BB_ASSERT_STATUS(&r, 400);
+        BB_ASSERT_CODE(&r, "invalid_request");
+        bb_resp_free(&r);
+    }
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/groups/grp_x", app, NULL, "{\"members\":[]}", &r));
+    BB_ASSERT_STATUS(&r, 403);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/groups/grp_x", ops, NULL, "{\"members\":[\"sa:app\"]}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    free(app);
+    free(ops);
+    free(ops_noscope);
+    free(other);
+}
+
+static void test_directory_errors(void)
+{
+    bb_resp_t r;
+    /* a wrong client secret: the token endpoint refuses; 502 names the cause */
+    bb_server_t s = {0};
+    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=wrong",
+                         NULL};
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    CU_ASSERT_FATAL(bb_req(&s, "POST", "/v1/identity/sync?tenant_id=tnt_a", s.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 502);
+    BB_ASSERT_CODE(&r, "backend_error");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "directory_sync_failed");
+    bb_resp_free(&r);
+    CU_ASSERT_FALSE(bb_file_contains_str(s.log_path, "secret-sync"));
+    bb_stop(&s);
+    bb_cleanup(&s);
+    /* no directory configured */
+    memset(&s, 0, sizeof(s));
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    CU_ASSERT_FATAL(bb_req(&s, "POST", "/v1/identity/sync?tenant_id=tnt_a", s.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 503);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "directory_not_configured");
+    bb_resp_free(&r);
+    /* manual entries work without a directory */
+    CU_ASSERT_FATAL(bb_req(&s, "PUT", "/v1/identity/identities/user:solo@x.example", s.token, "tnt_z",
+                           "{\"type\":\"user\",\"groups\":[\"grp_solo\"]}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/identity/identities/user:solo@x.example", s.token, "tnt_z", NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "groups.0"), "grp_solo");
+    bb_resp_free(&r);
+    bb_stop(&s);
+    bb_cleanup(&s);
+    /* a directory URL without the client credentials is a configuration error */
+    char out[2048];
+    const char *cmd[] = {"server", NULL};
+    const char *env2[] = {env_issuer, env_dir, "SCAIVAULT_LISTEN=127.0.0.1:0", "SCAIVAULT_DATA_DIR=/tmp/sv-never", NULL};
+    CU_ASSERT_EQUAL(bb_run(cmd, env2, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIKEY_CLIENT_ID"));
+}
+
+/* Polls for up to 30 s until the identity shows up in tnt_a. */
+static long wait_for_identity(const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/identity/identities/%s", id);
+    long st = 0;
+    for (int i = 0; i < 300 && st != 200; i++) {
+        bb_resp_t r;
+        st = get(path, srv.token, "tnt_a", &r);
+        bb_resp_free(&r);
+        if (st != 200)
+            usleep(100000);
+    }
+    return st;
+}
+
+static void test_periodic_sync(void)
+{
+    /* tnt_a has synced before, so the periodic sync (every 10 s here) picks up
+     * a directory change without anyone asking */
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_a\",\"users\":[{\"id\":\"u9\",\"userName\":\"newcomer@acme.example\"}]}", NULL,
+                    0);
+    CU_ASSERT_EQUAL(wait_for_identity("user:newcomer@acme.example"), 200);
+    /* audited as the periodic sync */
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(
+        get("/v1/audit/logs?action=identity_sync&identity_id=system:identity-sync", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.0.tenant_id"), "tnt_a");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.0.path"), "tnt_a");
+    bb_resp_free(&r);
+    /* the timer is stored: after a restart the periodic sync goes on */
+    CU_ASSERT_EQUAL(bb_stop(&srv), 0);
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_a\",\"users\":[{\"id\":\"u10\",\"userName\":\"after-restart@acme.example\"}]}",
+                    NULL, 0);
+    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
+                         "IDENTITY_SYNC_INTERVAL=10s", NULL};
+    CU_ASSERT_FATAL(bb_start(&srv, env));
+    CU_ASSERT_EQUAL(wait_for_identity("user:after-restart@acme.example"), 200);
+}
+
+void sv_bb_suite_identity(void)
+{
+    CU_pSuite s = CU_add_suite("blackbox/identity", suite_init, suite_clean);
+    CU_add_test(s, "sync", test_sync);
+    CU_add_test(s, "resync_replaces_and_keeps_manual", test_resync_replaces_and_keeps_manual);
+    CU_add_test(s, "permissions_and_validation", test_permissions_and_validation);
+    CU_add_test(s, "directory_errors", test_directory_errors);
+    CU_add_test(s, "periodic_sync", test_periodic_sync);
+}

@@ -1,0 +1,936 @@
+/* tests/src/test_audit.c - the audit log (src/audit.c, audit_verify.c,
+ * audit_query.c): the canonical encoding (the example of doc/audit.md), the
+ * chain through the real writer, rollbacks, every kind of tampering,
+ * checkpoints, retention anchors, queries and the export. */
+#include "sv_autoconf.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/audit_query.h"
+#include "src/audit_verify.h"
+#include "store/fault.h"
+#include "store/key.h"
+#include "store/migrate.h"
+#include "tests/audit_tamper.h"
+#include "tests/unit.h"
+
+typedef struct {
+    char *dir;
+    char key_file[600];
+    sv_store_t *st;
+    sv_writer_t *w;
+    sv_audit_t *a;
+} fixture_t;
+
+static void setup_opts(fixture_t *f, sv_audit_opts_t o)
+{
+    f->dir = strdup(sv_test_tmpdir("audit"));
+    snprintf(f->key_file, sizeof(f->key_file), "%s/audit-signing.key", f->dir);
+    sv_store_opts_t so = {.dir = f->dir, .map_size = 4 << 20, .max_readers = 32, .no_sync = true};
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&f->st, &so), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(f->st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f->st, NULL, &f->w), SV_OK);
+    o.key_file = f->key_file;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &f->a, msg, sizeof(msg)), SV_OK);
+    sv_audit_attach(f->a, f->w);
+}
+
+static void setup(fixture_t *f)
+{
+    setup_opts(f, (sv_audit_opts_t){0});
+}
+
+static void teardown(fixture_t *f)
+{
+    sv_writer_stop(f->w);
+    sv_audit_close(f->a);
+    sv_store_close(f->st);
+    sv_test_rmdir(f->dir);
+    free(f->dir);
+    sv_fault_reset();
+}
+
+static void make_entry(sv_audit_entry_t *e, int i, const char *tenant)
+{
+    sv_audit_entry_init(e, i % 3 == 0 ? "secret_write" : "secret_read", tenant, i % 2 ? "sa:billing" : "sa:app",
+                        i % 4 == 0 ? "app/db/password" : "other/thing", i % 5 != 0,
+                        i % 5 != 0 ? NULL : "access_denied");
+    snprintf(e->request_id, sizeof(e->request_id), "req_%04d", i);
+    e->status = i % 5 != 0 ? 200 : 403;
+    snprintf(e->ip, sizeof(e->ip), "10.0.0.%d", i % 250);
+    snprintf(e->user_agent, sizeof(e->user_agent), "test/%d", i);
+}
+
+/* Appends one entry in a unit of its own (one batch). */
+static sv_err_t append(fixture_t *f, const sv_audit_entry_t *e)
+{
+    sv_unit_t u = {.audit = (void *)e};
+    return sv_writer_run(f->w, &u);
+}
+
+static void append_n(fixture_t *f, int from, int n, const char *tenant)
+{
+    for (int i = from; i < from + n; i++) {
+        sv_audit_entry_t e;
+        make_entry(&e, i, tenant);
+        CU_ASSERT_EQUAL(append(f, &e), SV_OK);
+    }
+}
+
+/* Appends n entries as concurrently queued units (few big batches). */
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static int done_count;
+
+static void count_done(sv_unit_t *u)
+{
+    pthread_mutex_lock(&done_lock);
+    done_count++;
+    pthread_cond_signal(&done_cond);
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void append_bulk(fixture_t *f, int n)
+{
+    sv_unit_t *units = calloc((size_t)n, sizeof(*units));
+    sv_audit_entry_t *entries = calloc((size_t)n, sizeof(*entries));
+    done_count = 0;
+    for (int i = 0; i < n; i++) {
+        make_entry(&entries[i], i, i % 2 ? "tnt_a" : "tnt_b");
+        units[i].audit = &entries[i];
+        units[i].complete = count_done;
+        CU_ASSERT_EQUAL(sv_writer_submit(f->w, &units[i]), SV_OK);
+    }
+    pthread_mutex_lock(&done_lock);
+    while (done_count < n)
+        pthread_cond_wait(&done_cond, &done_lock);
+    pthread_mutex_unlock(&done_lock);
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(units[i].result, SV_OK);
+    free(units);
+    free(entries);
+}
+
+static void verify(fixture_t *f, bool with_key, sv_audit_verifier_t *v)
+{
+    sv_audit_verify_init(v, 0, 0, with_key ? sv_audit_public_key(f->a) : NULL);
+    CU_ASSERT_EQUAL(sv_audit_verify_store(f->st, v), SV_OK);
+    CU_ASSERT(v->done);
+}
+
+#define ASSERT_VERIFIES(f, key)                                                                                        \
+    do {                                                                                                               \
+        sv_audit_verifier_t v_;                                                                                        \
+        verify((f), (key), &v_);                                                                                       \
+        if (!v_.ok)                                                                                                    \
+            fprintf(stderr, "\n  %s:%d: verify: bad seq %llu: %s\n", __FILE__, __LINE__,                               \
+                    (unsigned long long)v_.first_bad_seq, v_.reason);                                                  \
+        CU_ASSERT(v_.ok);                                                                                              \
+    } while (0)
+
+#define ASSERT_BAD_AT(f, key, seq)                                                                                     \
+    do {                                                                                                               \
+        sv_audit_verifier_t v_;                                                                                        \
+        verify((f), (key), &v_);                                                                                       \
+        CU_ASSERT_FALSE(v_.ok);                                                                                        \
+        if (v_.ok || v_.first_bad_seq != (seq))                                                                        \
+            fprintf(stderr, "\n  %s:%d: verify: ok=%d bad seq %llu (%s), want %llu\n", __FILE__, __LINE__, v_.ok,      \
+                    (unsigned long long)v_.first_bad_seq, v_.reason, (unsigned long long)(seq));                       \
+        CU_ASSERT_EQUAL(v_.first_bad_seq, (seq));                                                                      \
+    } while (0)
+
+/* Reads the record at key (seq, optional tag) into a copy. */
+static bool read_record(fixture_t *f, uint64_t seq, char tag, uint8_t *out, size_t *len)
+{
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f->st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    uint8_t k[9];
+    sv_put_be64(k, seq);
+    k[8] = (uint8_t)tag;
+    sv_bytes_t v;
+    bool found = sv_txn_get(tx, SV_DB_AUDIT, SV_BYTES(k, tag ? 9 : 8), &v) == SV_OK;
+    if (found) {
+        memcpy(out, v.base, v.len);
+        *len = v.len;
+    }
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    return found;
+}
+
+/* Counts the records of db; in the audit database only those of one kind
+ * (tag 0: entries, 'C' checkpoints, 'A' anchors; -1: all) up to max_seq. */
+static size_t count_records(fixture_t *f, sv_db_t db, int tag, uint64_t max_seq)
+{
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f->st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    sv_iter_t it;
+    size_t n = 0;
+    if (sv_iter_open(tx, db, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it) == SV_OK) {
+        sv_bytes_t k, v;
+        while (sv_iter_next(&it, &k, &v) == SV_OK)
+            if (tag < 0 || (k.len >= 8 && sv_get_be64(k.base) <= max_seq &&
+                            (tag == 0 ? k.len == 8 : (k.len == 9 && k.base[8] == tag))))
+                n++;
+        sv_iter_close(&it);
+    }
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    return n;
+}
+
+static size_t count_db(fixture_t *f, sv_db_t db)
+{
+    return count_records(f, db, -1, UINT64_MAX);
+}
+
+static size_t count_kind(fixture_t *f, char tag, uint64_t max_seq)
+{
+    return count_records(f, SV_DB_AUDIT, tag, max_seq);
+}
+
+/* ---- the canonical encoding: doc/audit.md's example ---- */
+
+static void example_entry(sv_audit_entry_t *e)
+{
+    sv_audit_entry_init(e, "secret_read", "tnt_demo", "sa:billing", "app/db/password", true, NULL);
+    snprintf(e->request_id, sizeof(e->request_id), "req_01JDEMO0000000000000000000");
+    e->status = 200;
+    snprintf(e->ip, sizeof(e->ip), "10.0.0.7");
+    snprintf(e->user_agent, sizeof(e->user_agent), "curl/8.5.0");
+}
+
+static void test_canonical_example(void)
+{
+    /* doc/audit.md "A worked example": keep the two in step */
+    static const char canonical_hex[] = "01"
+                                        "0000000000000001"
+                                        "000661675b370a40"
+                                        "01"
+                                        "00c8"
+                                        "001e"
+                                        "7265715f30314a44454d4f30303030303030303030303030303030303030"
+                                        "0008"
+                                        "746e745f64656d6f"
+                                        "000a"
+                                        "73613a62696c6c696e67"
+                                        "000b"
+                                        "7365637265745f72656164"
+                                        "000f"
+                                        "6170702f64622f70617373776f7264"
+                                        "0000"
+                                        "0008"
+                                        "31302e302e302e37"
+                                        "000a"
+                                        "6375726c2f382e352e30";
+    static const char hash_hex[] = "be2386581d8a5fc7a374c16d1f32b9172d71a475776ca9503b11b9f9b33c3e7e";
+    static const char hash2_hex[] = "24d7feae9cd61405d008b617310b255241ac802a9d15694b54db88d38c134356";
+    sv_audit_entry_t e;
+    example_entry(&e);
+    uint8_t zero[SV_AUDIT_HASH_BYTES] = {0}, rec[SV_AUDIT_RECORD_MAX];
+    int64_t t = 1795946400LL * 1000000 + 123456; /* 2026-11-29T10:00:00.123456Z */
+    size_t n = sv_audit_record_encode(rec, sizeof(rec), 1, t, &e, zero);
+    CU_ASSERT_FATAL(n > 64);
+    char hex[2 * SV_AUDIT_RECORD_MAX + 1];
+    sodium_bin2hex(hex, sizeof(hex), rec + 64, n - 64);
+    if (strcmp(hex, canonical_hex) != 0)
+        fprintf(stderr, "\n  canonical: %s\n", hex);
+    CU_ASSERT_STRING_EQUAL(hex, canonical_hex);
+    sodium_bin2hex(hex, sizeof(hex), rec, SV_AUDIT_HASH_BYTES);
+    if (strcmp(hex, hash_hex) != 0)
+        fprintf(stderr, "\n  hash 1: %s\n", hex);
+    CU_ASSERT_STRING_EQUAL(hex, hash_hex);
+    /* the second entry: a denied write, chained to the first */
+    uint8_t rec2[SV_AUDIT_RECORD_MAX];
+    sv_audit_entry_init(&e, "secret_write", "tnt_demo", "sa:billing", "app/db/password", false, "access_denied");
+    snprintf(e.request_id, sizeof(e.request_id), "req_01JDEMO0000000000000000001");
+    e.status = 403;
+    snprintf(e.ip, sizeof(e.ip), "10.0.0.7");
+    size_t n2 = sv_audit_record_encode(rec2, sizeof(rec2), 2, t + 1500, &e, rec);
+    CU_ASSERT_FATAL(n2 > 64);
+    sodium_bin2hex(hex, sizeof(hex), rec2, SV_AUDIT_HASH_BYTES);
+    if (strcmp(hex, hash2_hex) != 0)
+        fprintf(stderr, "\n  hash 2: %s\n", hex);
+    CU_ASSERT_STRING_EQUAL(hex, hash2_hex);
+    CU_ASSERT_EQUAL(memcmp(rec2 + 32, rec, 32), 0);
+    /* decoding gives the fields back */
+    sv_audit_record_t r;
+    CU_ASSERT_EQUAL_FATAL(sv_audit_record_decode(SV_BYTES(rec2, n2), &r), SV_OK);
+    CU_ASSERT_EQUAL(r.seq, 2);
+    CU_ASSERT_EQUAL(r.time_us, t + 1500);
+    CU_ASSERT_FALSE(r.success);
+    CU_ASSERT_EQUAL(r.status, 403);
+    CU_ASSERT_EQUAL(r.error_code.len, strlen("access_denied"));
+    CU_ASSERT_EQUAL(r.user_agent.len, 0);
+    CU_ASSERT(sv_audit_record_hash_ok(&r));
+    char ts[32];
+    sv_audit_time_format(ts, t);
+    CU_ASSERT_STRING_EQUAL(ts, "2026-11-29T10:00:00.123456Z");
+    /* a damaged record does not decode */
+    CU_ASSERT_EQUAL(sv_audit_record_decode(SV_BYTES(rec2, n2 - 1), &r), SV_ECORRUPT);
+    rec2[64] = 2;
+    CU_ASSERT_EQUAL(sv_audit_record_decode(SV_BYTES(rec2, n2), &r), SV_ECORRUPT);
+}
+
+static void test_utf8_cleaned(void)
+{
+    sv_audit_entry_t e;
+    sv_audit_entry_init(&e, "http_request", NULL, NULL, NULL, false, "not_found");
+    /* a valid é, a lone continuation byte, an overlong '/', a truncated 3-byte sequence */
+    snprintf(e.user_agent, sizeof(e.user_agent), "ok\xc3\xa9 \x80 \xc0\xaf end\xe2\x82");
+    uint8_t zero[32] = {0}, rec[SV_AUDIT_RECORD_MAX];
+    size_t n = sv_audit_record_encode(rec, sizeof(rec), 1, 0, &e, zero);
+    sv_audit_record_t r;
+    CU_ASSERT_EQUAL_FATAL(sv_audit_record_decode(SV_BYTES(rec, n), &r), SV_OK);
+    CU_ASSERT_EQUAL(r.user_agent.len, strlen("ok\xc3\xa9 ? ?? end??"));
+    CU_ASSERT_EQUAL(memcmp(r.user_agent.base, "ok\xc3\xa9 ? ?? end??", r.user_agent.len), 0);
+}
+
+/* ---- the chain through the writer ---- */
+
+static void test_chain_and_indexes(void)
+{
+    fixture_t f;
+    setup(&f);
+    append_n(&f, 1, 10, "tnt_a");
+    uint8_t rec[SV_AUDIT_RECORD_MAX], prev[32] = {0};
+    size_t len;
+    for (uint64_t s = 1; s <= 10; s++) {
+        CU_ASSERT_FATAL(read_record(&f, s, 0, rec, &len));
+        sv_audit_record_t r;
+        CU_ASSERT_EQUAL_FATAL(sv_audit_record_decode(SV_BYTES(rec, len), &r), SV_OK);
+        CU_ASSERT_EQUAL(r.seq, s);
+        CU_ASSERT_EQUAL(memcmp(r.prev_hash, prev, 32), 0);
+        CU_ASSERT(sv_audit_record_hash_ok(&r));
+        memcpy(prev, r.hash, 32);
+    }
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_REQUEST), 10);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_TIME), 20); /* global and per tenant */
+    /* an event without request id or tenant: one time row, no request row */
+    sv_audit_entry_t e;
+    sv_audit_entry_init(&e, "identity_sync", NULL, "system", NULL, true, NULL);
+    CU_ASSERT_EQUAL(append(&f, &e), SV_OK);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_REQUEST), 10);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_TIME), 21);
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
+typedef struct {
+    sv_audit_t *a;
+    bool fail_op;
+    bool with_event;
+} event_op_t;
+
+/* A unit of another module: its own change plus an event entry. */
+static sv_err_t apply_with_event(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    event_op_t *op = u->arg;
+    sv_err_t err = sv_wtxn_put(tx, SV_DB_SECRETS, SV_BYTES_STR("k"), SV_BYTES_STR("v"));
+    if (err != SV_OK)
+        return err;
+    if (op->with_event) {
+        sv_audit_entry_t e;
+        sv_audit_entry_init(&e, "identity_promoted", "tnt_a", "user:admin@acme.example", NULL, true, NULL);
+        uint64_t seq = 0;
+        if ((err = sv_audit_append(op->a, tx, &e, &seq)) != SV_OK)
+            return err;
+        CU_ASSERT(op->a == NULL || seq > 0);
+    }
+    return op->fail_op ? SV_ECONFLICT : SV_OK;
+}
+
+static void test_rollback_leaves_no_trace(void)
+{
+    fixture_t f;
+    setup(&f);
+    append_n(&f, 1, 3, NULL);
+    /* a unit whose event entry cannot be written fails closed, change and all */
+    event_op_t op = {f.a, false, true};
+    sv_unit_t u = {.apply = apply_with_event, .arg = &op};
+    sv_fault_arm(SV_FAULT_AUDIT, 1, 1, EIO);
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u), SV_EAUDIT);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_SECRETS), 0);
+    /* a request's entry that cannot be written: the unit fails with SV_EAUDIT */
+    sv_audit_entry_t e;
+    make_entry(&e, 99, NULL);
+    sv_fault_arm(SV_FAULT_AUDIT, 1, 1, EIO);
+    CU_ASSERT_EQUAL(append(&f, &e), SV_EAUDIT);
+    /* an operation that rolls back after appending its event: the event goes too */
+    op.fail_op = true;
+    sv_unit_t u2 = {.apply = apply_with_event, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u2), SV_ECONFLICT);
+    /* a failed commit takes the whole batch's entries with it */
+    sv_fault_arm(SV_FAULT_COMMIT, 1, 1, ENOSPC);
+    CU_ASSERT_EQUAL(append(&f, &e), SV_ENOSPC);
+    /* the chain continues at 4 as if none of that happened */
+    op.fail_op = false;
+    sv_unit_t u3 = {.apply = apply_with_event, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u3), SV_OK);
+    uint8_t rec[SV_AUDIT_RECORD_MAX];
+    size_t len;
+    CU_ASSERT(read_record(&f, 4, 0, rec, &len));
+    CU_ASSERT_FALSE(read_record(&f, 5, 0, rec, &len));
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_SECRETS), 1);
+    ASSERT_VERIFIES(&f, true);
+    /* a NULL log (auditing bypassed) appends nothing and succeeds */
+    op.a = NULL;
+    sv_unit_t u4 = {.apply = apply_with_event, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u4), SV_OK);
+    CU_ASSERT_FALSE(read_record(&f, 5, 0, rec, &len));
+    teardown(&f);
+}
+
+/* ---- tampering ---- */
+
+static void tamper_case(sv_tamper_t kind, uint64_t seq, uint64_t bad_without_key, uint64_t bad_with_key)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 5});
+    append_n(&f, 1, 20, "tnt_a");
+    ASSERT_VERIFIES(&f, true);
+    CU_ASSERT_FATAL(sv_tamper(f.st, kind, seq));
+    if (bad_without_key == 0)
+        ASSERT_VERIFIES(&f, false);
+    else
+        ASSERT_BAD_AT(&f, false, bad_without_key);
+    ASSERT_BAD_AT(&f, true, bad_with_key);
+    teardown(&f);
+}
+
+static void test_tamper_modified(void)
+{
+    tamper_case(SV_TAMPER_MODIFY, 7, 7, 7);
+    tamper_case(SV_TAMPER_MODIFY, 1, 1, 1);
+    tamper_case(SV_TAMPER_MODIFY, 20, 20, 20);
+}
+
+static void test_tamper_deleted(void)
+{
+    tamper_case(SV_TAMPER_DELETE, 7, 7, 7);
+    tamper_case(SV_TAMPER_DELETE, 1, 1, 1);    /* the first entry */
+    tamper_case(SV_TAMPER_DELETE, 20, 20, 20); /* the last one: its checkpoint names it */
+}
+
+static void test_tamper_reordered(void)
+{
+    tamper_case(SV_TAMPER_SWAP, 7, 7, 7);
+    tamper_case(SV_TAMPER_SWAP, 5, 5, 5); /* across a checkpoint */
+}
+
+static void test_tamper_inserted(void)
+{
+    /* a copied entry does not belong at its position */
+    tamper_case(SV_TAMPER_INSERT_COPY, 7, 7, 7);
+    /* a forgery chained correctly to its predecessor shows at the next link */
+    tamper_case(SV_TAMPER_INSERT_FORGED, 7, 8, 8);
+}
+
+static void test_tamper_rewritten_with_checkpoints(void)
+{
+    /* the whole tail rehashed, checkpoint hashes included: only the
+     * signature of the first checkpoint after the change can tell */
+    tamper_case(SV_TAMPER_REWRITE_TAIL, 7, 0, 10);
+    /* a forged signature */
+    tamper_case(SV_TAMPER_CHECKPOINT_SIG, 15, 0, 15);
+}
+
+static void test_verify_range_and_steps(void)
+{
+    fixture_t f;
+    setup(&f);
+    append_n(&f, 1, 30, NULL);
+    sv_audit_verifier_t v;
+    sv_audit_verify_init(&v, 10, 20, sv_audit_public_key(f.a));
+    CU_ASSERT_EQUAL(sv_audit_verify_store(f.st, &v), SV_OK);
+    CU_ASSERT(v.ok);
+    CU_ASSERT_EQUAL(v.checked, 11);
+    CU_ASSERT_EQUAL(v.last_seq, 20);
+    /* one record per step gives the same answer */
+    CU_ASSERT(sv_tamper(f.st, SV_TAMPER_MODIFY, 25));
+    sv_store_reader_t *r;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f.st, &r), SV_OK);
+    sv_audit_verify_init(&v, 0, 0, NULL);
+    int steps = 0;
+    while (!v.done && steps < 1000) {
+        sv_txn_t *tx;
+        CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+        CU_ASSERT_EQUAL(sv_audit_verify_step(&v, tx, 1), SV_OK);
+        sv_store_read_end(r);
+        steps++;
+    }
+    sv_store_reader_free(r);
+    CU_ASSERT_FALSE(v.ok);
+    CU_ASSERT_EQUAL(v.first_bad_seq, 25);
+    CU_ASSERT_EQUAL(v.checked, 24);
+    /* a range that stops before the damage is fine */
+    sv_audit_verify_init(&v, 0, 24, NULL);
+    CU_ASSERT_EQUAL(sv_audit_verify_store(f.st, &v), SV_OK);
+    CU_ASSERT(v.ok);
+    teardown(&f);
+}
+
+/* ---- checkpoints ---- */
+
+static size_t count_checkpoints(fixture_t *f, bool anchors)
+{
+    return count_kind(f, anchors ? SV_AUDIT_TAG_ANCHOR : SV_AUDIT_TAG_CHECKPOINT, UINT64_MAX);
+}
+
+static void test_checkpoints_by_count(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 5});
+    append_n(&f, 1, 12, NULL);
+    uint8_t rec[256];
+    size_t len;
+    CU_ASSERT(read_record(&f, 5, SV_AUDIT_TAG_CHECKPOINT, rec, &len));
+    CU_ASSERT(read_record(&f, 10, SV_AUDIT_TAG_CHECKPOINT, rec, &len));
+    CU_ASSERT_EQUAL(count_checkpoints(&f, false), 2);
+    /* the stored checkpoint verifies, and names entry 10's hash */
+    uint8_t k[9], entry[SV_AUDIT_RECORD_MAX];
+    size_t elen;
+    sv_put_be64(k, 10);
+    k[8] = SV_AUDIT_TAG_CHECKPOINT;
+    sv_audit_checkpoint_t c;
+    CU_ASSERT_EQUAL_FATAL(sv_audit_checkpoint_decode(SV_BYTES(k, 9), SV_BYTES(rec, len), &c), SV_OK);
+    CU_ASSERT(sv_audit_checkpoint_verify(&c, sv_audit_public_key(f.a)));
+    CU_ASSERT(read_record(&f, 10, 0, entry, &elen));
+    CU_ASSERT_EQUAL(memcmp(c.hash, entry, 32), 0);
+    c.anchor = true; /* the same signature does not pass for an anchor */
+    CU_ASSERT_FALSE(sv_audit_checkpoint_verify(&c, sv_audit_public_key(f.a)));
+    /* the chain goes on after a checkpoint */
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
+static void test_checkpoints_by_time(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.checkpoint_interval_ms = 1});
+    append_n(&f, 1, 1, NULL);
+    usleep(3000);
+    append_n(&f, 2, 1, NULL);
+    usleep(3000);
+    /* no new entry: the tick writes nothing */
+    CU_ASSERT_EQUAL(sv_audit_tick(f.a), SV_OK);
+    CU_ASSERT_EQUAL(count_checkpoints(&f, false), 2);
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
+typedef struct {
+    sv_audit_t *a;
+    sv_audit_checkpoint_t c;
+    bool created;
+} ckpt_op_t;
+
+static sv_err_t apply_checkpoint(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    ckpt_op_t *op = u->arg;
+    return sv_audit_checkpoint_now(op->a, tx, &op->c, &op->created);
+}
+
+static void test_checkpoint_now(void)
+{
+    fixture_t f;
+    setup(&f);
+    ckpt_op_t op = {.a = f.a};
+    sv_unit_t u = {.apply = apply_checkpoint, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u), SV_ENOTFOUND); /* nothing to checkpoint */
+    append_n(&f, 1, 3, NULL);
+    sv_unit_t u2 = {.apply = apply_checkpoint, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u2), SV_OK);
+    CU_ASSERT(op.created);
+    CU_ASSERT_EQUAL(op.c.seq, 3);
+    int64_t first_time = op.c.time_us;
+    sv_unit_t u3 = {.apply = apply_checkpoint, .arg = &op};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u3), SV_OK);
+    CU_ASSERT_FALSE(op.created); /* the head is that checkpoint already */
+    CU_ASSERT_EQUAL(op.c.time_us, first_time);
+    CU_ASSERT(sv_audit_checkpoint_verify(&op.c, sv_audit_public_key(f.a)));
+    teardown(&f);
+}
+
+/* ---- retention ---- */
+
+static bool wait_anchor(fixture_t *f, uint64_t seq)
+{
+    uint8_t rec[256];
+    size_t len;
+    for (int i = 0; i < 500; i++) {
+        if (read_record(f, seq, SV_AUDIT_TAG_ANCHOR, rec, &len))
+            return true;
+        sv_audit_tick(f->a);
+        usleep(2000);
+    }
+    return false;
+}
+
+static size_t query_count(fixture_t *f, const sv_audit_query_t *q);
+
+static void test_retention_anchor(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 100, .retention_ms = 150});
+    append_bulk(&f, 600); /* more than one pruning step (512) */
+    usleep(250000);
+    append_n(&f, 1000, 1, "tnt_a"); /* fresh: stays */
+    CU_ASSERT_FATAL(wait_anchor(&f, 600));
+    /* the steps chained by themselves; the old anchor and the checkpoints went */
+    CU_ASSERT_EQUAL(count_checkpoints(&f, true), 1);
+    CU_ASSERT_EQUAL(count_kind(&f, SV_AUDIT_TAG_CHECKPOINT, 600), 0);
+    CU_ASSERT_EQUAL(count_kind(&f, 0, UINT64_MAX), 1); /* entry 601 */
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_REQUEST), 1);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_TIME), 2);
+    sv_audit_verifier_t v;
+    verify(&f, true, &v);
+    CU_ASSERT(v.ok);
+    CU_ASSERT(v.has_anchor);
+    CU_ASSERT_EQUAL(v.anchor_seq, 600);
+    CU_ASSERT_EQUAL(v.checked, 1);
+    /* a pruned request id is gone from the index */
+    sv_audit_query_t q = {
+        .request_id = "req_0010", .success = -1, .from_us = INT64_MIN, .to_us = INT64_MAX, .limit = 10};
+    CU_ASSERT_EQUAL(query_count(&f, &q), 0);
+    /* new entries chain to the anchor */
+    append_n(&f, 1001, 2, NULL);
+    ASSERT_VERIFIES(&f, true);
+    /* a forged anchor is caught with the key */
+    CU_ASSERT(sv_tamper(f.st, SV_TAMPER_CHECKPOINT_SIG, 600));
+    ASSERT_BAD_AT(&f, true, 600);
+    ASSERT_VERIFIES(&f, false);
+    teardown(&f);
+}
+
+static void test_retention_stops_at_damage(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.retention_ms = 100});
+    append_n(&f, 1, 6, NULL);
+    CU_ASSERT(sv_tamper(f.st, SV_TAMPER_MODIFY, 4));
+    usleep(200000);
+    append_n(&f, 7, 1, NULL);
+    CU_ASSERT_FATAL(wait_anchor(&f, 3));
+    usleep(20000);
+    sv_audit_tick(f.a);
+    /* the damaged entry is kept for verify to name, never anchored over */
+    ASSERT_BAD_AT(&f, true, 4);
+    uint8_t rec[SV_AUDIT_RECORD_MAX];
+    size_t len;
+    CU_ASSERT(read_record(&f, 4, 0, rec, &len));
+    teardown(&f);
+}
+
+/* ---- queries ---- */
+
+static sv_err_t run_query(fixture_t *f, const sv_audit_query_t *q, sv_buf_t *out)
+{
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f->st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    sv_buf_init(out, false);
+    sv_err_t err = sv_audit_query_run(tx, q, out);
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    return err;
+}
+
+/* Follows next_cursor to the end; returns the number of items, checks that
+ * seqs come in order and that every item passes check. */
+static size_t query_all(fixture_t *f, sv_audit_query_t q, bool (*check)(const sv_json_t *item), size_t *pages)
+{
+    size_t n = 0;
+    *pages = 0;
+    sv_audit_cursor_t cur;
+    int64_t last = q.ascending ? -1 : INT64_MAX;
+    for (;;) {
+        sv_buf_t out;
+        CU_ASSERT_EQUAL_FATAL(run_query(f, &q, &out), SV_OK);
+        sv_json_doc_t *doc;
+        sv_json_error_t je;
+        CU_ASSERT_EQUAL_FATAL(sv_json_parse(out.base, out.len, false, &doc, &je), SV_JSON_OK);
+        sv_buf_free(&out);
+        (*pages)++;
+        sv_json_t *items = sv_json_get(sv_json_root(doc), "items");
+        CU_ASSERT_FATAL(items != NULL && items->type == SV_JSON_ARRAY);
+        CU_ASSERT(items->u.kids.n <= q.limit);
+        for (sv_json_t *it = items->u.kids.first; it != NULL; it = it->next) {
+            int64_t seq = sv_json_get(it, "seq")->u.num.i;
+            CU_ASSERT(q.ascending ? seq > last : seq < last);
+            last = seq;
+            if (check != NULL)
+                CU_ASSERT(check(it));
+            n++;
+        }
+        const char *next = sv_json_get_str(sv_json_root(doc), "next_cursor", NULL);
+        if (next == NULL) {
+            sv_json_doc_free(doc);
+            break;
+        }
+        CU_ASSERT_EQUAL_FATAL(sv_audit_cursor_parse(next, strlen(next), &cur), SV_OK);
+        sv_json_doc_free(doc);
+        q.cursor = &cur;
+        CU_ASSERT_FATAL(*pages < 1000);
+    }
+    return n;
+}
+
+static size_t query_count(fixture_t *f, const sv_audit_query_t *q)
+{
+    size_t pages;
+    return query_all(f, *q, NULL, &pages);
+}
+
+static bool is_tnt_a(const sv_json_t *it)
+{
+    const char *t = sv_json_get_str(it, "tenant_id", NULL);
+    return t != NULL && strcmp(t, "tnt_a") == 0;
+}
+
+static bool is_failure_write(const sv_json_t *it)
+{
+    const char *a = sv_json_get_str(it, "action", NULL);
+    return !sv_json_get(it, "success")->u.b && a != NULL && strcmp(a, "secret_write") == 0;
+}
+
+static bool is_billing_db(const sv_json_t *it)
+{
+    const char *id = sv_json_get_str(it, "identity_id", NULL), *p = sv_json_get_str(it, "path", NULL);
+    return id != NULL && strcmp(id, "sa:billing") == 0 && p != NULL && strncmp(p, "app/db/", 7) == 0;
+}
+
+static void test_query(void)
+{
+    fixture_t f;
+    setup(&f);
+    append_bulk(&f, 200); /* tenants alternate b, a; see make_entry for the rest */
+    sv_audit_entry_t e;
+    make_entry(&e, 7, "tnt_c");
+    snprintf(e.request_id, sizeof(e.request_id), "req_0007"); /* a request id used twice */
+    CU_ASSERT_EQUAL(append(&f, &e), SV_OK);
+    sv_audit_query_t base = {.success = -1, .from_us = INT64_MIN, .to_us = INT64_MAX, .limit = 100};
+    size_t pages;
+
+    sv_audit_query_t q = base;
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), 201);
+    CU_ASSERT_EQUAL(pages, 3);
+    q.ascending = true;
+    q.limit = 7;
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), 201);
+    CU_ASSERT_EQUAL(pages, 29);
+
+    /* a tenant sees its own entries only, from its own index rows */
+    q = base;
+    q.tenant = "tnt_a";
+    CU_ASSERT_EQUAL(query_all(&f, q, is_tnt_a, &pages), 100);
+    q.tenant = "tnt_zzz";
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), 0);
+
+    /* a request id: one seek; both entries that carry it; tenant-filtered */
+    q = base;
+    q.request_id = "req_0007";
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), 2);
+    q.tenant = "tnt_c";
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), 1);
+    q.tenant = "tnt_b";
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), 0);
+
+    /* filters */
+    q = base;
+    q.success = 0;
+    q.action = "secret_write";
+    size_t want = 0;
+    for (int i = 0; i < 200; i++)
+        want += (i % 5 == 0 && i % 3 == 0);
+    CU_ASSERT_EQUAL(query_all(&f, q, is_failure_write, &pages), want);
+    q = base;
+    q.identity_id = "sa:billing";
+    q.path_prefix = "app/db/";
+    CU_ASSERT_EQUAL(query_all(&f, q, is_billing_db, &pages), 0); /* odd i never has i % 4 == 0 */
+    q.identity_id = "sa:app";
+    want = 0;
+    for (int i = 0; i < 200; i++)
+        want += (i % 2 == 0 && i % 4 == 0);
+    CU_ASSERT_EQUAL(query_count(&f, &q), want);
+
+    /* a small scan budget: pages come back short, with a cursor, and the
+     * walk still finds everything */
+    q = base;
+    q.request_id = NULL;
+    q.action = "secret_write";
+    q.scan_max = 10;
+    want = 0; /* entry 7 of tnt_c is a read */
+    for (int i = 0; i < 200; i++)
+        want += i % 3 == 0;
+    CU_ASSERT_EQUAL(query_all(&f, q, NULL, &pages), want);
+    CU_ASSERT(pages >= 20);
+
+    /* time bounds (inclusive), from the index */
+    q = base;
+    q.from_us = INT64_MAX - 1;
+    CU_ASSERT_EQUAL(query_count(&f, &q), 0);
+    q.from_us = 0;
+    q.to_us = sv_now_us();
+    CU_ASSERT_EQUAL(query_count(&f, &q), 201);
+    q.to_us = 1000000;
+    CU_ASSERT_EQUAL(query_count(&f, &q), 0);
+
+    /* a cursor from another kind of query is refused */
+    sv_audit_cursor_t cur = {.mode = SV_AUDIT_BY_REQUEST, .ascending = false};
+    q = base;
+    q.cursor = &cur;
+    sv_buf_t out;
+    CU_ASSERT_EQUAL(run_query(&f, &q, &out), SV_EINVAL);
+    sv_buf_free(&out);
+    CU_ASSERT_EQUAL(sv_audit_cursor_parse("garbage!", 8, &cur), SV_EINVAL);
+    teardown(&f);
+}
+
+static void test_tenant_filter(void)
+{
+    sv_principal_t super = {.bootstrap = true}, tenant_admin = {.roles = SV_ROLE_TENANT_ADMIN};
+    snprintf(tenant_admin.tenant_id, sizeof(tenant_admin.tenant_id), "tnt_a");
+    const char *t = "x";
+    CU_ASSERT(sv_audit_tenant_filter(&super, "", &t));
+    CU_ASSERT_PTR_NULL(t); /* everything */
+    CU_ASSERT(sv_audit_tenant_filter(&super, "tnt_b", &t));
+    CU_ASSERT_STRING_EQUAL(t, "tnt_b");
+    CU_ASSERT(sv_audit_tenant_filter(&tenant_admin, "tnt_a", &t));
+    CU_ASSERT_STRING_EQUAL(t, "tnt_a");
+    CU_ASSERT_FALSE(sv_audit_tenant_filter(&tenant_admin, "", &t));
+    sv_principal_t promoted = {.roles = SV_ROLE_SUPER_ADMIN};
+    CU_ASSERT(sv_audit_tenant_filter(&promoted, "", &t));
+    CU_ASSERT_PTR_NULL(t);
+}
+
+/* ---- export ---- */
+
+static void test_export_chunks(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 4});
+    append_n(&f, 1, 10, NULL);
+    sv_store_reader_t *r;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f.st, &r), SV_OK);
+    sv_audit_export_t e;
+    sv_audit_export_init(&e, 3, 9);
+    sv_buf_t out;
+    sv_buf_init(&out, false);
+    bool done = false;
+    int chunks = 0;
+    while (!done && chunks < 100) {
+        sv_txn_t *tx;
+        CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+        CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 2, false, &out, &done), SV_OK);
+        sv_store_read_end(r);
+        chunks++;
+    }
+    sv_buf_putc(&out, 0);
+    /* entries 3..9 with the checkpoints at 4 and 8 between them, then the end */
+    const char *want[] = {"\"type\":\"entry\",\"seq\":3,",      "\"type\":\"entry\",\"seq\":4,",
+                          "\"type\":\"checkpoint\",\"seq\":4,", "\"type\":\"entry\",\"seq\":5,",
+                          "\"type\":\"entry\",\"seq\":8,",      "\"type\":\"checkpoint\",\"seq\":8,",
+                          "\"type\":\"entry\",\"seq\":9,",      "{\"type\":\"end\",\"count\":9,\"next_from_seq\":10,"};
+    const char *p = (const char *)out.base;
+    for (size_t i = 0; i < SV_ARRAY_LEN(want); i++) {
+        const char *hit = strstr(p, want[i]);
+        if (hit == NULL)
+            fprintf(stderr, "\n  export lacks %s after: %.200s\n", want[i], p);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(hit);
+        p = hit;
+    }
+    CU_ASSERT_PTR_NULL(strstr((const char *)out.base, "\"seq\":10,"));
+    CU_ASSERT_PTR_NULL(strstr((const char *)out.base, "\"seq\":2,"));
+    CU_ASSERT(chunks >= 5);
+    sv_buf_free(&out);
+    /* stopping early says so */
+    sv_buf_init(&out, false);
+    sv_audit_export_init(&e, 0, 10);
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 2, false, &out, &done), SV_OK);
+    CU_ASSERT_FALSE(done);
+    CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 2, true, &out, &done), SV_OK);
+    sv_store_read_end(r);
+    CU_ASSERT(done);
+    sv_buf_putc(&out, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr((const char *)out.base, "\"next_from_seq\":3,\"complete\":false}"));
+    sv_buf_free(&out);
+    sv_store_reader_free(r);
+    teardown(&f);
+}
+
+/* ---- keys ---- */
+
+static void test_key_file(void)
+{
+    const char *d = sv_test_tmpdir("auditkey");
+    char *dir = strdup(d), path[600], msg[512];
+    snprintf(path, sizeof(path), "%s/k.key", dir);
+    sv_audit_opts_t o = {.key_file = path};
+    sv_audit_t *a;
+    CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &a, msg, sizeof(msg)), SV_OK);
+    struct stat sb;
+    CU_ASSERT_EQUAL(stat(path, &sb), 0);
+    CU_ASSERT_EQUAL(sb.st_mode & 0777, 0600);
+    CU_ASSERT_EQUAL(sb.st_size, 32);
+    uint8_t pk[32];
+    memcpy(pk, sv_audit_public_key(a), 32);
+    sv_audit_close(a);
+    /* the same key again */
+    CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &a, msg, sizeof(msg)), SV_OK);
+    CU_ASSERT_EQUAL(memcmp(pk, sv_audit_public_key(a), 32), 0);
+    /* its PEM, hex and base64 forms parse back */
+    char pem[128], hex[65], b64[64];
+    uint8_t back[32];
+    sv_audit_public_key_pem(pk, pem);
+    CU_ASSERT_EQUAL(sv_audit_public_key_parse(pem, strlen(pem), back), SV_OK);
+    CU_ASSERT_EQUAL(memcmp(back, pk, 32), 0);
+    sodium_bin2hex(hex, sizeof(hex), pk, 32);
+    CU_ASSERT_EQUAL(sv_audit_public_key_parse(hex, 64, back), SV_OK);
+    sodium_bin2base64(b64, sizeof(b64), pk, 32, sodium_base64_VARIANT_ORIGINAL);
+    CU_ASSERT_EQUAL(sv_audit_public_key_parse(b64, strlen(b64), back), SV_OK);
+    CU_ASSERT_EQUAL(memcmp(back, pk, 32), 0);
+    CU_ASSERT_EQUAL(sv_audit_public_key_parse("nope", 4, back), SV_EINVAL);
+    sv_audit_close(a);
+    /* group- or world-readable: refused, naming the file */
+    chmod(path, 0640);
+    CU_ASSERT_EQUAL(sv_audit_open(&o, &a, msg, sizeof(msg)), SV_EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "AUDIT_SIGNING_KEY_FILE"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, path));
+    /* the wrong size */
+    chmod(path, 0600);
+    FILE *fp = fopen(path, "a");
+    fputs("x", fp);
+    fclose(fp);
+    CU_ASSERT_EQUAL(sv_audit_open(&o, &a, msg, sizeof(msg)), SV_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "32 bytes"));
+    sv_test_rmdir(dir);
+    free(dir);
+}
+
+void sv_test_suite_audit(void)
+{
+    SV_SUITE("src/audit", {"canonical_example", test_canonical_example}, {"utf8_cleaned", test_utf8_cleaned},
+             {"chain_and_indexes", test_chain_and_indexes}, {"rollback_leaves_no_trace", test_rollback_leaves_no_trace},
+             {"tamper_modified", test_tamper_modified}, {"tamper_deleted", test_tamper_deleted},
+             {"tamper_reordered", test_tamper_reordered}, {"tamper_inserted", test_tamper_inserted},
+             {"tamper_rewritten_with_checkpoints", test_tamper_rewritten_with_checkpoints},
+             {"verify_range_and_steps", test_verify_range_and_steps},
+             {"checkpoints_by_count", test_checkpoints_by_count}, {"checkpoints_by_time", test_checkpoints_by_time},
+             {"checkpoint_now", test_checkpoint_now}, {"retention_anchor", test_retention_anchor},
+             {"retention_stops_at_damage", test_retention_stops_at_damage}, {"query", test_query},
+             {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
+}
