@@ -1584,143 +1584,66 @@ static void delete_tenant(sv_req_t *req)
 
 /* ---- routes ---- */
 
+/* One row per endpoint, for the tenant scope and the partner scope. */
+typedef struct {
+    const char *method;
+    const char *tenant_pattern, *partner_pattern;
+    sv_handler_fn handler;
+    uint32_t scope;
+    sv_rl_category_t rate;
+    unsigned flags;
+    const char *action;
+} secret_route_t;
+
 #define R_READ SV_SCOPE_SECRETS_READ
 #define R_WRITE SV_SCOPE_SECRETS_WRITE
 #define R_DELETE SV_SCOPE_SECRETS_DELETE
-#define T SV_ROUTE_TENANT
+#define SECURE SV_ROUTE_SECURE_BODY
+
+/* Sub-resources first: "{path*}/versions" must win over "{path*}" (and no
+ * secret path may end in versions, config, undelete, destroy or rotate). */
+static const secret_route_t secret_routes[] = {
+    {"POST", "/v1/secrets/batch", "/v1/partner/secrets/batch", post_batch, R_READ, SV_RL_BATCH_READ, 0,
+     "secret_batch_read"},
+    {"GET", "/v1/secrets/{path*}/versions", "/v1/partner/secrets/{path*}/versions", get_versions, R_READ, SV_RL_READ, 0,
+     "secret_read"},
+    {"PATCH", "/v1/secrets/{path*}/config", "/v1/partner/secrets/{path*}/config", patch_config, R_WRITE, SV_RL_WRITE, 0,
+     "secret_config"},
+    {"POST", "/v1/secrets/{path*}/undelete", "/v1/partner/secrets/{path*}/undelete", post_undelete, R_WRITE,
+     SV_RL_WRITE, 0, "secret_write"},
+    {"POST", "/v1/secrets/{path*}/destroy", "/v1/partner/secrets/{path*}/destroy", post_destroy, R_DELETE, SV_RL_WRITE,
+     0, "secret_delete"},
+    {"GET", "/v1/secrets/{path*}", "/v1/partner/secrets/{path*}", get_secret, R_READ, SV_RL_READ, 0, "secret_read"},
+    {"PUT", "/v1/secrets/{path*}", "/v1/partner/secrets/{path*}", put_secret, R_WRITE, SV_RL_WRITE, SECURE,
+     "secret_write"},
+    {"DELETE", "/v1/secrets/{path*}", "/v1/partner/secrets/{path*}", delete_secret, R_DELETE, SV_RL_WRITE, 0,
+     "secret_delete"},
+    {"GET", "/v1/secrets", "/v1/partner/secrets", list_secrets, R_READ, SV_RL_LIST, 0, "secret_list"},
+};
 
 sv_err_t sv_http_routes_secrets(sv_router_t *r)
 {
-    /* Sub-resources first: "{path*}/versions" must win over "{path*}" (and no
-     * secret path may end in versions, config, undelete, destroy or rotate). */
-    static const sv_route_t routes[] = {
-        {.method = "POST",
-         .pattern = "/v1/secrets/batch",
-         .handler = post_batch,
-         .scope = R_READ,
-         .rate_category = SV_RL_BATCH_READ,
-         .flags = T,
-         .action = "secret_batch_read"},
-        {.method = "GET",
-         .pattern = "/v1/secrets/{path*}/versions",
-         .handler = get_versions,
-         .scope = R_READ,
-         .rate_category = SV_RL_READ,
-         .flags = T,
-         .action = "secret_read"},
-        {.method = "PATCH",
-         .pattern = "/v1/secrets/{path*}/config",
-         .handler = patch_config,
-         .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE,
-         .flags = T,
-         .action = "secret_config"},
-        {.method = "POST",
-         .pattern = "/v1/secrets/{path*}/undelete",
-         .handler = post_undelete,
-         .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE,
-         .flags = T,
-         .action = "secret_write"},
-        {.method = "POST",
-         .pattern = "/v1/secrets/{path*}/destroy",
-         .handler = post_destroy,
-         .scope = R_DELETE,
-         .rate_category = SV_RL_WRITE,
-         .flags = T,
-         .action = "secret_delete"},
-        {.method = "GET",
-         .pattern = "/v1/secrets/{path*}",
-         .handler = get_secret,
-         .scope = R_READ,
-         .rate_category = SV_RL_READ,
-         .flags = T,
-         .action = "secret_read"},
-        {.method = "PUT",
-         .pattern = "/v1/secrets/{path*}",
-         .handler = put_secret,
-         .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE,
-         .flags = T | SV_ROUTE_SECURE_BODY,
-         .action = "secret_write"},
-        {.method = "DELETE",
-         .pattern = "/v1/secrets/{path*}",
-         .handler = delete_secret,
-         .scope = R_DELETE,
-         .rate_category = SV_RL_WRITE,
-         .flags = T,
-         .action = "secret_delete"},
-        {.method = "GET",
-         .pattern = "/v1/secrets",
-         .handler = list_secrets,
-         .scope = R_READ,
-         .rate_category = SV_RL_LIST,
-         .flags = T,
-         .action = "secret_list"},
-
-        /* the partner scope: same verbs, the partner's namespace */
-        {.method = "POST",
-         .pattern = "/v1/partner/secrets/batch",
-         .handler = post_batch,
-         .scope = R_READ,
-         .rate_category = SV_RL_BATCH_READ,
-         .action = "secret_batch_read"},
-        {.method = "GET",
-         .pattern = "/v1/partner/secrets/{path*}/versions",
-         .handler = get_versions,
-         .scope = R_READ,
-         .rate_category = SV_RL_READ,
-         .action = "secret_read"},
-        {.method = "PATCH",
-         .pattern = "/v1/partner/secrets/{path*}/config",
-         .handler = patch_config,
-         .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE,
-         .action = "secret_config"},
-        {.method = "POST",
-         .pattern = "/v1/partner/secrets/{path*}/undelete",
-         .handler = post_undelete,
-         .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE,
-         .action = "secret_write"},
-        {.method = "POST",
-         .pattern = "/v1/partner/secrets/{path*}/destroy",
-         .handler = post_destroy,
-         .scope = R_DELETE,
-         .rate_category = SV_RL_WRITE,
-         .action = "secret_delete"},
-        {.method = "GET",
-         .pattern = "/v1/partner/secrets/{path*}",
-         .handler = get_secret,
-         .scope = R_READ,
-         .rate_category = SV_RL_READ,
-         .action = "secret_read"},
-        {.method = "PUT",
-         .pattern = "/v1/partner/secrets/{path*}",
-         .handler = put_secret,
-         .scope = R_WRITE,
-         .rate_category = SV_RL_WRITE,
-         .flags = SV_ROUTE_SECURE_BODY,
-         .action = "secret_write"},
-        {.method = "DELETE",
-         .pattern = "/v1/partner/secrets/{path*}",
-         .handler = delete_secret,
-         .scope = R_DELETE,
-         .rate_category = SV_RL_WRITE,
-         .action = "secret_delete"},
-        {.method = "GET",
-         .pattern = "/v1/partner/secrets",
-         .handler = list_secrets,
-         .scope = R_READ,
-         .rate_category = SV_RL_LIST,
-         .action = "secret_list"},
-
-        {.method = "DELETE",
-         .pattern = "/v1/tenants/{id}",
-         .handler = delete_tenant,
-         .scope = SV_SCOPE_ADMIN,
-         .rate_category = SV_RL_ADMIN,
-         .action = "tenant_delete"},
-    };
-    return sv_router_add_all(r, routes, SV_ARRAY_LEN(routes));
+    sv_err_t err = SV_OK;
+    for (int partner = 0; partner < 2 && err == SV_OK; partner++) {
+        for (size_t i = 0; i < SV_ARRAY_LEN(secret_routes) && err == SV_OK; i++) {
+            const secret_route_t *s = &secret_routes[i];
+            sv_route_t rt = {.method = s->method,
+                             .pattern = partner ? s->partner_pattern : s->tenant_pattern,
+                             .handler = s->handler,
+                             .scope = s->scope,
+                             .rate_category = (int)s->rate,
+                             .flags = s->flags | (partner ? 0 : SV_ROUTE_TENANT),
+                             .action = s->action};
+            err = sv_router_add(r, &rt);
+        }
+    }
+    if (err != SV_OK)
+        return err;
+    static const sv_route_t tenant_delete = {.method = "DELETE",
+                                             .pattern = "/v1/tenants/{id}",
+                                             .handler = delete_tenant,
+                                             .scope = SV_SCOPE_ADMIN,
+                                             .rate_category = SV_RL_ADMIN,
+                                             .action = "tenant_delete"};
+    return sv_router_add(r, &tenant_delete);
 }
