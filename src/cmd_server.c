@@ -45,45 +45,6 @@ typedef struct {
     void (*stop)(sv_app_t *app);
 } part_t;
 
-/* ---- KMS, data keys, secrets ---- */
-
-static sv_err_t kms_part_init(sv_app_t *app, char *msg, size_t msglen)
-{
-    return sv_kms_open(app->cfg, &app->kms, msg, msglen);
-}
-
-static void kms_part_stop(sv_app_t *app)
-{
-    sv_kms_close(app->kms); /* wipes the key */
-    app->kms = NULL;
-}
-
-static sv_err_t keyring_part_init(sv_app_t *app, char *msg, size_t msglen)
-{
-    sv_keyring_opts_t o = {.ttl_ms = app->cfg->data_key_cache_ttl_ms};
-    sv_err_t err = sv_keyring_new(app->kms, &o, &app->keyring);
-    if (err != SV_OK)
-        snprintf(msg, msglen, "cannot start the data key cache: %s", sv_strerror(err));
-    return err;
-}
-
-static void keyring_part_stop(sv_app_t *app)
-{
-    sv_keyring_free(app->keyring); /* wipes every cached data key */
-    app->keyring = NULL;
-}
-
-/* Tenants whose key was shredded but whose data was not all deleted when the
- * server stopped: delete the rest now. */
-static sv_err_t secrets_part_init(sv_app_t *app, char *msg, size_t msglen)
-{
-    unsigned resumed;
-    sv_err_t err = sv_secrets_resume_deletions(app->store, app->writer, &resumed);
-    if (err != SV_OK)
-        snprintf(msg, msglen, "cannot resume pending tenant deletions: %s", sv_strerror(err));
-    return err;
-}
-
 static const part_t parts[] = {
     {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
     {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that schedule jobs */
@@ -93,9 +54,9 @@ static const part_t parts[] = {
     {"outbound", sv_outbound_part_init, sv_outbound_part_stop},
     {"auth", sv_auth_part_init, sv_auth_part_stop},
     {"identity", sv_idsync_part_init, sv_idsync_part_stop},
-    {"kms", kms_part_init, kms_part_stop},
-    {"keyring", keyring_part_init, keyring_part_stop},
-    {"secrets", secrets_part_init, NULL},
+    {"kms", sv_kms_part_init, sv_kms_part_stop},
+    {"keyring", sv_keyring_part_init, sv_keyring_part_stop},
+    {"secrets", sv_secrets_part_init, NULL}, /* resumes pending tenant deletions: after audit */
     {NULL, NULL, NULL}, /* every part adds one line above this one */
 };
 

@@ -34,7 +34,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/app.h"
 #include "src/log.h"
+#include "src/metrics.h"
 #include "src/principal.h"
 #include "store/record.h"
 
@@ -178,6 +180,7 @@ struct sv_keyring {
     _Atomic uint64_t epoch; /* changed under the write lock */
     unsigned cached;
     _Atomic uint64_t hits, misses, loads, creates, failures;
+    sv_counter_t *hit_counter, *miss_counter; /* the metrics registry's, or NULL */
     /* sweeper */
     pthread_t sweeper;
     pthread_mutex_t sweep_mu;
@@ -491,6 +494,7 @@ sv_dkey_t *sv_keyring_lookup(sv_keyring_t *kr, const sv_owner_t *o, uint32_t key
     }
     pthread_rwlock_unlock(&kr->lock);
     atomic_fetch_add_explicit(s != NULL ? &kr->hits : &kr->misses, 1, memory_order_relaxed);
+    sv_counter_inc(s != NULL ? kr->hit_counter : kr->miss_counter);
     return s;
 }
 
@@ -730,4 +734,38 @@ sv_err_t sv_keyring_apply_forget(sv_wtxn_t *tx, const sv_owner_t *o)
     sv_key_t k;
     sv_keyring_record_key(&k, o);
     return sv_wtxn_del(tx, SV_DB_TENANTS, sv_key_bytes(&k));
+}
+
+/* ---- the server part ---- */
+
+static double g_cached(void *arg)
+{
+    sv_keyring_stats_t s;
+    sv_keyring_stats(arg, &s);
+    return s.cached;
+}
+
+sv_err_t sv_keyring_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    sv_keyring_opts_t o = {.ttl_ms = app->cfg->data_key_cache_ttl_ms};
+    sv_err_t err = sv_keyring_new(app->kms, &o, &app->keyring);
+    if (err == SV_OK && app->metrics != NULL) {
+        static const char help[] = "Unwrapped data-key cache lookups, by result.";
+        sv_keyring_t *kr = app->keyring;
+        kr->hit_counter =
+            sv_metrics_counter(app->metrics, "scaivault_data_key_cache_requests_total", "result=\"hit\"", help);
+        kr->miss_counter =
+            sv_metrics_counter(app->metrics, "scaivault_data_key_cache_requests_total", "result=\"miss\"", help);
+        err = sv_metrics_gauge(app->metrics, "scaivault_data_key_cache_keys", NULL,
+                               "Unwrapped data keys held in memory now.", g_cached, kr);
+    }
+    if (err != SV_OK)
+        snprintf(msg, msglen, "cannot start the data key cache: %s", sv_strerror(err));
+    return err;
+}
+
+void sv_keyring_part_stop(sv_app_t *app)
+{
+    sv_keyring_free(app->keyring); /* wipes every cached key */
+    app->keyring = NULL;
 }

@@ -144,6 +144,16 @@ void sv_keyring_stats(sv_keyring_t *kr, sv_keyring_stats_t *out);
 uint64_t sv_keyring_hits(sv_keyring_t *kr);
 uint64_t sv_keyring_misses(sv_keyring_t *kr);
 
+/* ---- the server part (src/cmd_server.c) ---- */
+
+struct sv_app;
+/** Creates app->keyring on app->kms (DATA_KEY_CACHE_TTL), counting lookups in
+ * scaivault_data_key_cache_requests_total{result} and exposing the number of
+ * cached keys (scaivault_data_key_cache_keys). SV_ENOMEM. */
+sv_err_t sv_keyring_part_init(struct sv_app *app, char *msg, size_t msglen);
+/** Wipes every cached key and frees app->keyring. */
+void sv_keyring_part_stop(struct sv_app *app);
+
 /* ---- inside a writer unit's apply ---- */
 
 /** Checks that o's current data key is k (k may be NULL when insert is set),

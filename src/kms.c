@@ -35,6 +35,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/app.h"
+#include "src/health.h"
+#include "src/metrics.h"
+#include "src/secmem.h"
 #include "store/fault.h"
 
 #define LOCAL_KEY_FILE_NAME "master.key"
@@ -161,7 +165,7 @@ static sv_err_t local_check(sv_kms_t *k)
 {
     if (k->master == NULL)
         return SV_ECRYPTO;
-    uint8_t *keys = sodium_malloc(2 * SV_KMS_DATA_KEY_BYTES);
+    uint8_t *keys = sv_secmem_alloc(2 * SV_KMS_DATA_KEY_BYTES);
     if (keys == NULL)
         return SV_ENOMEM;
     randombytes_buf(keys, SV_KMS_DATA_KEY_BYTES);
@@ -177,7 +181,7 @@ static sv_err_t local_check(sv_kms_t *k)
     }
     if (err == SV_OK && sodium_memcmp(keys, keys + SV_KMS_DATA_KEY_BYTES, SV_KMS_DATA_KEY_BYTES) != 0)
         err = SV_ECRYPTO;
-    sodium_free(keys);
+    sv_secmem_free(keys); /* wipes */
     return err;
 }
 
@@ -410,4 +414,49 @@ const char *sv_kms_provider_name(const struct sv_kms *k)
 const char *sv_kms_key_id(const struct sv_kms *k)
 {
     return k->key_id;
+}
+
+/* ---- the server part ---- */
+
+static bool health_check(void *ctx, char *why, size_t whylen)
+{
+    sv_err_t err = sv_kms_check(ctx);
+    if (err != SV_OK)
+        snprintf(why, whylen, "the KMS key cannot be used: %s", sv_strerror(err));
+    return err == SV_OK;
+}
+
+static void collect(void *arg, sv_buf_t *out)
+{
+    sv_kms_t *k = arg;
+    char labels[64];
+    snprintf(labels, sizeof(labels), "provider=\"%s\"", k->provider->name);
+    sv_metrics_fmt_header(out, "scaivault_kms_operation_duration_seconds", "histogram",
+                          "KMS wraps and unwraps of data keys, by provider.");
+    sv_metrics_fmt_latency(out, "scaivault_kms_operation_duration_seconds", labels, &k->latency);
+}
+
+sv_err_t sv_kms_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    sv_err_t err = sv_kms_open(app->cfg, &app->kms, msg, msglen);
+    if (err != SV_OK)
+        return err;
+    if (app->health != NULL) {
+        sv_health_kms_t hook = {.provider = sv_kms_provider_name(app->kms),
+                                .check = health_check,
+                                .ctx = app->kms,
+                                .latency = sv_kms_latency(app->kms)};
+        sv_health_set_kms(app->health, &hook);
+    }
+    if (app->metrics != NULL && (err = sv_metrics_add_collector(app->metrics, collect, app->kms)) != SV_OK)
+        snprintf(msg, msglen, "cannot register the KMS metrics: %s", sv_strerror(err));
+    return err;
+}
+
+void sv_kms_part_stop(sv_app_t *app)
+{
+    if (app->metrics != NULL)
+        sv_metrics_remove_collector(app->metrics, collect, app->kms);
+    sv_kms_close(app->kms);
+    app->kms = NULL;
 }

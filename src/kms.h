@@ -101,4 +101,14 @@ const char *sv_kms_provider_name(const struct sv_kms *k);
 /** The id of the key new wraps use (e.g. "local:3f9a0c1b2d4e5f60"). */
 const char *sv_kms_key_id(const struct sv_kms *k);
 
+/* ---- the server part (src/cmd_server.c) ---- */
+
+struct sv_app;
+/** Opens app->kms (sv_kms_open), installs its readiness hook (health.h) and
+ * its latency histogram (scaivault_kms_operation_duration_seconds). Errors as
+ * sv_kms_open, msg naming the variable and the file. */
+sv_err_t sv_kms_part_init(struct sv_app *app, char *msg, size_t msglen);
+/** Removes the metrics collector and closes app->kms (wiping the key). */
+void sv_kms_part_stop(struct sv_app *app);
+
 #endif

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/app.h"
 #include "src/log.h"
 #include "src/pattern.h"
 #include "src/seal.h"
@@ -971,5 +972,14 @@ sv_err_t sv_secrets_resume_deletions(sv_store_t *st, sv_writer_t *w, unsigned *r
             (*resumed)++;
     }
     free(owners);
+    return err;
+}
+
+sv_err_t sv_secrets_part_init(sv_app_t *app, char *msg, size_t msglen)
+{
+    unsigned resumed;
+    sv_err_t err = sv_secrets_resume_deletions(app->store, app->writer, &resumed);
+    if (err != SV_OK)
+        snprintf(msg, msglen, "cannot resume pending tenant deletions: %s", sv_strerror(err));
     return err;
 }

@@ -244,4 +244,9 @@ sv_err_t sv_secrets_owner_delete_continue(sv_writer_t *w, const sv_owner_t *o);
  * whose data is not gone yet. Returns how many via *resumed. */
 sv_err_t sv_secrets_resume_deletions(sv_store_t *st, sv_writer_t *w, unsigned *resumed);
 
+struct sv_app;
+/** The server part: resumes the deletions a stop interrupted. Must start after
+ * the audit part (it submits writer units). */
+sv_err_t sv_secrets_part_init(struct sv_app *app, char *msg, size_t msglen);
+
 #endif

@@ -14,7 +14,7 @@
 static bb_server_t srv;
 /* one bootstrap token drives thousands of requests: lift its rate limits */
 #define NO_LIMITS                                                                                                      \
-    "RATE_LIMIT_READ=1000000/min", "RATE_LIMIT_WRITE=1000000/min", "RATE_LIMIT_LIST=1000000/min",                    \
+    "RATE_LIMIT_READ=1000000/min", "RATE_LIMIT_WRITE=1000000/min", "RATE_LIMIT_LIST=1000000/min",                      \
         "RATE_LIMIT_BATCH_READ=1000000/min", "RATE_LIMIT_ADMIN=1000000/min"
 static const char *const test_env[] = {"SCAIVAULT_TEST_FAULTS=true", NO_LIMITS, NULL};
 
@@ -930,8 +930,7 @@ static void test_storage_faults(void)
     /* nth 2: the arming request's own audit commit is the next commit */
     expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2}", 200, NULL);
     expect("PUT", "/v1/secrets/f/x", "t_faults_new", "{\"value\":\"x\"}", 507, "insufficient_storage");
-    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2,\"count\":0}", 200,
-           NULL);
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2,\"count\":0}", 200, NULL);
     expect("DELETE", "/v1/secrets/f/x", t, NULL, 507, "insufficient_storage");
     expect("PATCH", "/v1/secrets/f/x/config", t, "{\"max_versions\":1}", 507, "insufficient_storage");
     expect("DELETE", "/v1/sys/faults", NULL, NULL, 204, NULL);
@@ -1111,6 +1110,33 @@ static void test_remote_like_kms(void)
     bb_cleanup(&s);
 }
 
+/* The KMS and the data-key cache report to /v1/health and /v1/metrics. */
+static void test_health_and_metrics(void)
+{
+    put_value("t_metrics", "m/x", "\"v\"", 201);
+    char out[16];
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(get_value("t_metrics", "m/x", 0, out, sizeof(out)), 200);
+    bb_resp_t r;
+    CU_ASSERT_FATAL(req("GET", "/v1/health/ready", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("GET", "/v1/health/detailed", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "dependencies.kms.provider"), "local");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "dependencies.kms.status"), "ok");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("GET", "/v1/metrics", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    const char *hit = strstr(r.body, "scaivault_data_key_cache_requests_total{result=\"hit\"} ");
+    CU_ASSERT_PTR_NOT_NULL(hit);
+    if (hit != NULL)
+        CU_ASSERT(atol(hit + strlen("scaivault_data_key_cache_requests_total{result=\"hit\"} ")) >= 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "scaivault_data_key_cache_keys "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "scaivault_kms_operation_duration_seconds_count{provider=\"local\"} "));
+    bb_resp_free(&r);
+}
+
 void sv_bb_suite_secrets(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/secrets", suite_init, suite_clean);
@@ -1132,4 +1158,5 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "plaintext_hygiene", test_plaintext_hygiene);
     CU_add_test(s, "kms_key_file", test_kms_key_file);
     CU_add_test(s, "remote_like_kms", test_remote_like_kms);
+    CU_add_test(s, "health_and_metrics", test_health_and_metrics);
 }
