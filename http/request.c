@@ -82,7 +82,16 @@ static void new_request_id(char out[SV_REQUEST_ID_MAX + 1])
         bytes[i] = (uint8_t)ms;
         ms >>= 8;
     }
-    randombytes_buf(bytes + 6, 10);
+    /* request ids are not secrets: take their randomness from a per-thread
+     * pool refilled 4 KiB at a time instead of a getrandom() per request */
+    static __thread uint8_t pool[4096];
+    static __thread size_t pool_left;
+    if (pool_left < 10) {
+        randombytes_buf(pool, sizeof(pool));
+        pool_left = sizeof(pool);
+    }
+    memcpy(bytes + 6, pool + sizeof(pool) - pool_left, 10);
+    pool_left -= 10;
     memcpy(out, "req_", 4);
     /* 128 bits → 26 base32 digits (the top 2 bits of the first digit are 0) */
     unsigned bitpos = 0;
