@@ -316,6 +316,14 @@ void sv_audit_entry_init(sv_audit_entry_t *e, const char *action, const char *te
 }
 
 /* The index keys of an entry (doc/audit.md "Indexes"). */
+void sv_audit_activity_key(sv_key_t *k, sv_bytes_t tenant, int64_t second)
+{
+    sv_key_init(k);
+    sv_key_u8(k, 's');
+    sv_key_str(k, (const char *)tenant.base, tenant.len);
+    sv_key_u64(k, (uint64_t)second);
+}
+
 static void request_key(sv_key_t *k, sv_bytes_t request_id, uint64_t seq)
 {
     sv_key_init(k);
@@ -323,15 +331,10 @@ static void request_key(sv_key_t *k, sv_bytes_t request_id, uint64_t seq)
     sv_key_u64(k, seq);
 }
 
-static void time_key(sv_key_t *k, sv_bytes_t tenant, int64_t time_us, uint64_t seq)
+static void time_key(sv_key_t *k, int64_t time_us, uint64_t seq)
 {
     sv_key_init(k);
-    if (tenant.base == NULL) {
-        sv_key_u8(k, 'g');
-    } else {
-        sv_key_u8(k, 't');
-        sv_key_str(k, (const char *)tenant.base, tenant.len);
-    }
+    sv_key_u8(k, 'g');
     sv_key_u64(k, (uint64_t)time_us);
     sv_key_u64(k, seq);
 }
@@ -374,12 +377,20 @@ static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t 
         if (k.overflow || (err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
             return append_err(err);
     }
-    time_key(&k, (sv_bytes_t){NULL, 0}, r.time_us, seq);
+    time_key(&k, r.time_us, seq);
     if ((err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
         return append_err(err);
     if (r.tenant_id.len > 0) {
-        time_key(&k, r.tenant_id, r.time_us, seq);
-        if (k.overflow || (err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+        /* the tenant's activity row for this second, once: a get does not
+         * dirty a page, a put per entry would (one leaf per tenant per commit) */
+        sv_audit_activity_key(&k, r.tenant_id, r.time_us / 1000000);
+        sv_bytes_t seen;
+        if (k.overflow)
+            return SV_EAUDIT;
+        err = sv_txn_get(sv_wtxn_txn(tx), SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), &seen);
+        if (err == SV_ENOTFOUND)
+            err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0});
+        if (err != SV_OK)
             return append_err(err);
     }
     if (seq_out != NULL)
@@ -504,6 +515,42 @@ static sv_err_t del_quiet(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key)
     return err == SV_ENOTFOUND ? SV_OK : err;
 }
 
+/* Deletes the tenant's activity rows of the seconds before `second`: pruning
+ * goes oldest first, so every entry of those seconds is gone or expired.
+ * Usually one row or none per call; bounded so a backlog spreads over calls. */
+static sv_err_t prune_activity(sv_wtxn_t *tx, const char *tenant, int64_t second)
+{
+    sv_key_t prefix;
+    sv_key_init(&prefix);
+    sv_key_u8(&prefix, 's');
+    sv_key_str(&prefix, tenant, strlen(tenant));
+    if (prefix.overflow)
+        return SV_OK;
+    sv_key_t doomed[16];
+    size_t n = 0;
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(sv_wtxn_txn(tx), SV_DB_AUDIT_BY_TIME, sv_key_bytes(&prefix), (sv_bytes_t){0}, false, &it);
+    if (err == SV_ENOTFOUND)
+        return SV_OK;
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t key;
+    while (n < SV_ARRAY_LEN(doomed) && (err = sv_iter_next(&it, &key, NULL)) == SV_OK) {
+        if (key.len != prefix.len + 8 || (int64_t)sv_get_be64(key.base + prefix.len) >= second)
+            break;
+        sv_key_init(&doomed[n]);
+        sv_key_raw(&doomed[n], key.base, key.len);
+        n++;
+    }
+    sv_iter_close(&it);
+    if (err != SV_OK && err != SV_ENOTFOUND)
+        return err;
+    err = SV_OK;
+    for (size_t i = 0; i < n && err == SV_OK; i++)
+        err = del_quiet(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&doomed[i]));
+    return err;
+}
+
 /* One retention step (a unit of its own): delete up to PRUNE_MAX expired
  * entries with their index rows and checkpoints, and replace the previous
  * anchor with a signed one for the last entry deleted. */
@@ -529,12 +576,14 @@ static sv_err_t prune_apply(sv_wtxn_t *tx, sv_unit_t *u)
             err = del_quiet(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&k));
         }
         if (err == SV_OK) {
-            time_key(&k, (sv_bytes_t){NULL, 0}, p->time_us, p->seq);
+            time_key(&k, p->time_us, p->seq);
             err = del_quiet(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k));
         }
         if (err == SV_OK && p->tenant_id[0] != 0) {
-            time_key(&k, SV_BYTES(p->tenant_id, strlen(p->tenant_id)), p->time_us, p->seq);
-            err = del_quiet(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k));
+            /* a second wholly older than the cutoff has only expired entries:
+             * its activity row can go with them */
+            int64_t sec = p->time_us / 1000000;
+            err = prune_activity(tx, p->tenant_id, sec < cutoff / 1000000 ? sec + 1 : sec);
         }
         uint8_t key[8];
         sv_put_be64(key, p->seq);

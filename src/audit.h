@@ -7,7 +7,7 @@
  * entry). Ed25519-signed checkpoints ({seq, hash, time}) are stored beside the
  * entry they cover, and retention leaves a signed anchor in place of what it
  * pruned. Two indexes serve queries: `audit_by_request` (request id → seq) and
- * `audit_by_time` (time → seq, globally and per tenant).
+ * `audit_by_time` (time → seq, and which seconds each tenant was active in).
  *
  * doc/audit.md is the normative description of the stored format, the
  * canonical encoding and the signatures; the constants below follow it.
@@ -24,6 +24,7 @@
 #include "src/json.h"
 #include "src/principal.h"
 #include "store/env.h"
+#include "store/key.h"
 #include "wal/writer.h"
 
 struct sv_app;
@@ -163,6 +164,10 @@ sv_err_t sv_audit_checkpoint_decode(sv_bytes_t key, sv_bytes_t val, sv_audit_che
  * of the anchor, when everything was pruned); 0 and zeros when empty.
  * *is_entry (may be NULL) tells whether the last record is an entry (not a
  * checkpoint or anchor). */
+/** The key of a tenant's activity row for one second (doc/audit.md
+ * "Indexes"): `s` ‖ tenant ‖ 0x00 ‖ second, big-endian. */
+void sv_audit_activity_key(sv_key_t *k, sv_bytes_t tenant, int64_t second);
+
 sv_err_t sv_audit_head(sv_txn_t *tx, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES], bool *is_entry);
 
 /* ---- walking the log in slices ---- */

@@ -83,23 +83,164 @@ static bool matches(const sv_audit_query_t *q, sv_audit_query_mode_t mode, const
     return true;
 }
 
-/* The position (time, seq) encoded at the end of an index key. */
-static bool row_position(sv_audit_query_mode_t mode, sv_bytes_t key, size_t prefix_len, int64_t *time_us, uint64_t *seq)
+/* ---- the walk shared by every mode ---- */
+
+typedef struct {
+    const sv_audit_query_t *q;
+    sv_audit_query_mode_t mode;
+    sv_jw_t *jw;
+    unsigned items, examined, scan_max;
+    bool more;              /* a cursor is needed */
+    sv_audit_cursor_t next; /* the last row examined */
+} walk_t;
+
+/* Examines the entry at (time, seq); false stops the whole query. */
+static bool visit(walk_t *w, sv_txn_t *tx, int64_t t, uint64_t seq)
 {
-    size_t want = prefix_len + (mode == SV_AUDIT_BY_REQUEST ? 8 : 16);
-    if (key.len != want)
+    if (w->items == w->q->limit) {
+        w->more = true; /* a row beyond the page exists */
         return false;
-    *seq = sv_get_be64(key.base + key.len - 8);
-    *time_us = mode == SV_AUDIT_BY_REQUEST ? 0 : (int64_t)sv_get_be64(key.base + prefix_len);
+    }
+    w->examined++;
+    w->next.time_us = t;
+    w->next.seq = seq;
+    uint8_t key[8];
+    sv_put_be64(key, seq);
+    sv_bytes_t val;
+    sv_audit_record_t r;
+    if (sv_txn_get(tx, SV_DB_AUDIT, SV_BYTES(key, 8), &val) == SV_OK && sv_audit_record_decode(val, &r) == SV_OK &&
+        matches(w->q, w->mode, &r)) {
+        sv_audit_record_json(w->jw, &r, false);
+        w->items++;
+    }
+    if (w->examined >= w->scan_max && w->items < w->q->limit) {
+        w->more = true; /* out of budget: the cursor resumes after this row */
+        return false;
+    }
     return true;
 }
 
-/* Appends (time, seq) to the prefix as a seek key. */
-static void seek_key(sv_key_t *k, sv_audit_query_mode_t mode, int64_t time_us, uint64_t seq)
+/* Walks the request-id index of q->request_id (entries of one request). */
+static sv_err_t walk_request(walk_t *w, sv_txn_t *tx)
 {
-    if (mode != SV_AUDIT_BY_REQUEST)
-        sv_key_u64(k, (uint64_t)time_us);
-    sv_key_u64(k, seq);
+    const sv_audit_query_t *q = w->q;
+    sv_key_t prefix, seek;
+    sv_key_init(&prefix);
+    sv_key_str(&prefix, q->request_id, strlen(q->request_id));
+    if (prefix.overflow)
+        return SV_EINVAL;
+    seek = prefix;
+    const sv_audit_cursor_t *cur = q->cursor;
+    if (cur != NULL)
+        sv_key_u64(&seek, q->ascending ? (cur->seq == UINT64_MAX ? cur->seq : cur->seq + 1) : cur->seq);
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&prefix),
+                                cur != NULL ? sv_key_bytes(&seek) : (sv_bytes_t){0}, !q->ascending, &it);
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t k;
+    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
+        if (k.len != prefix.len + 8)
+            continue;
+        if (!visit(w, tx, 0, sv_get_be64(k.base + prefix.len)))
+            break;
+    }
+    sv_iter_close(&it);
+    return err == SV_ENOTFOUND ? SV_OK : err;
+}
+
+/* Walks the global time index over [lo, hi] (inclusive, microseconds),
+ * resuming after the cursor's row when `resume`. *stopped tells whether the
+ * query ended inside the range. */
+static sv_err_t walk_time(walk_t *w, sv_txn_t *tx, int64_t lo, int64_t hi, bool resume, bool *stopped)
+{
+    const sv_audit_query_t *q = w->q;
+    const sv_audit_cursor_t *cur = q->cursor;
+    *stopped = false;
+    sv_key_t prefix, seek;
+    sv_key_init(&prefix);
+    sv_key_u8(&prefix, 'g');
+    seek = prefix;
+    bool has_seek = true;
+    if (resume) {
+        sv_key_u64(&seek, (uint64_t)cur->time_us);
+        sv_key_u64(&seek, q->ascending ? (cur->seq == UINT64_MAX ? cur->seq : cur->seq + 1) : cur->seq);
+    } else if (q->ascending) {
+        sv_key_u64(&seek, (uint64_t)(lo > 0 ? lo : 0));
+        sv_key_u64(&seek, 0);
+    } else if (hi < INT64_MAX && hi >= 0) {
+        sv_key_u64(&seek, (uint64_t)hi + 1); /* a reverse walk starts below the seek key */
+        sv_key_u64(&seek, 0);
+    } else {
+        has_seek = false;
+    }
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&prefix),
+                                has_seek ? sv_key_bytes(&seek) : (sv_bytes_t){0}, !q->ascending, &it);
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t k;
+    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
+        if (k.len != prefix.len + 16)
+            continue;
+        int64_t t = (int64_t)sv_get_be64(k.base + prefix.len);
+        if (q->ascending ? t > hi : t < lo)
+            break;
+        if (!visit(w, tx, t, sv_get_be64(k.base + prefix.len + 8))) {
+            *stopped = true;
+            break;
+        }
+    }
+    sv_iter_close(&it);
+    return err == SV_ENOTFOUND ? SV_OK : err;
+}
+
+/* One tenant: its activity rows name the seconds it has entries in; each such
+ * second is read from the global time index, filtered by tenant. */
+static sv_err_t walk_tenant(walk_t *w, sv_txn_t *tx)
+{
+    const sv_audit_query_t *q = w->q;
+    const sv_audit_cursor_t *cur = q->cursor;
+    int64_t from_s = q->from_us > 0 ? q->from_us / 1000000 : 0;
+    int64_t to_s = q->to_us < INT64_MAX ? q->to_us / 1000000 : INT64_MAX / 1000000;
+    if (cur != NULL) {
+        if (q->ascending)
+            from_s = cur->time_us / 1000000;
+        else
+            to_s = cur->time_us / 1000000;
+    }
+    sv_key_t prefix, seek;
+    sv_audit_activity_key(&prefix, SV_BYTES(q->tenant, strlen(q->tenant)), 0);
+    prefix.len -= 8;
+    if (prefix.overflow)
+        return SV_EINVAL;
+    seek = prefix;
+    sv_key_u64(&seek, (uint64_t)(q->ascending ? from_s : to_s + 1));
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&prefix), sv_key_bytes(&seek), !q->ascending, &it);
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t k;
+    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
+        if (k.len != prefix.len + 8)
+            continue;
+        int64_t sec = (int64_t)sv_get_be64(k.base + prefix.len);
+        if (q->ascending ? sec > to_s : sec < from_s)
+            break;
+        int64_t lo = sec * 1000000, hi = lo + 999999;
+        if (lo < q->from_us)
+            lo = q->from_us;
+        if (hi > q->to_us)
+            hi = q->to_us;
+        bool resume = cur != NULL && cur->time_us / 1000000 == sec;
+        bool stopped;
+        /* the activity walk holds a cursor on the same database: a second
+         * cursor for the entries is fine (read-only) */
+        if ((err = walk_time(w, tx, lo, hi, resume, &stopped)) != SV_OK || stopped)
+            break;
+    }
+    sv_iter_close(&it);
+    return err == SV_ENOTFOUND ? SV_OK : err;
 }
 
 sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *out)
@@ -108,91 +249,30 @@ sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *o
     const sv_audit_cursor_t *cur = q->cursor;
     if (cur != NULL && (cur->mode != mode || cur->ascending != q->ascending))
         return SV_EINVAL;
-    sv_db_t db = mode == SV_AUDIT_BY_REQUEST ? SV_DB_AUDIT_BY_REQUEST : SV_DB_AUDIT_BY_TIME;
-    sv_key_t prefix, seek;
-    sv_key_init(&prefix);
-    if (mode == SV_AUDIT_BY_REQUEST) {
-        sv_key_str(&prefix, q->request_id, strlen(q->request_id));
-    } else if (mode == SV_AUDIT_BY_TENANT_TIME) {
-        sv_key_u8(&prefix, 't');
-        sv_key_str(&prefix, q->tenant, strlen(q->tenant));
-    } else {
-        sv_key_u8(&prefix, 'g');
-    }
-    if (prefix.overflow)
-        return SV_EINVAL;
-    seek = prefix;
-    bool has_seek = true;
-    if (cur != NULL) {
-        if (q->ascending)
-            seek_key(&seek, mode, cur->time_us, cur->seq == UINT64_MAX ? cur->seq : cur->seq + 1);
-        else
-            seek_key(&seek, mode, cur->time_us, cur->seq); /* a reverse walk starts below the seek key */
-    } else if (mode == SV_AUDIT_BY_REQUEST) {
-        has_seek = false;
-    } else if (q->ascending) {
-        seek_key(&seek, mode, q->from_us > 0 ? q->from_us : 0, 0);
-    } else if (q->to_us < INT64_MAX && q->to_us >= 0) {
-        seek_key(&seek, mode, q->to_us + 1, 0);
-    } else {
-        has_seek = false;
-    }
-    sv_iter_t it;
-    sv_err_t err = sv_iter_open(tx, db, sv_key_bytes(&prefix), has_seek ? sv_key_bytes(&seek) : (sv_bytes_t){0},
-                                !q->ascending, &it);
-    if (err == SV_ENOTFOUND) {
-        sv_buf_puts(out, "{\"items\":[],\"next_cursor\":null}");
-        return SV_OK;
-    }
-    if (err != SV_OK)
-        return err;
-
-    unsigned scan_max = q->scan_max > 0 ? q->scan_max : SV_AUDIT_QUERY_SCAN_MAX;
-    unsigned examined = 0, items = 0;
-    bool more = false;
-    sv_audit_cursor_t next = {.mode = (uint8_t)mode, .ascending = q->ascending};
     sv_jw_t jw;
+    walk_t w = {.q = q, .mode = mode, .jw = &jw, .scan_max = q->scan_max > 0 ? q->scan_max : SV_AUDIT_QUERY_SCAN_MAX,
+                .next = {.mode = (uint8_t)mode, .ascending = q->ascending}};
     sv_jw_init(&jw, out);
     sv_jw_obj_begin(&jw);
     sv_jw_key(&jw, "items");
     sv_jw_arr_begin(&jw);
-    sv_bytes_t k;
-    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
-        int64_t t;
-        uint64_t seq;
-        if (!row_position(mode, k, prefix.len, &t, &seq))
-            continue; /* a row of a longer request id or tenant that shares the prefix: cannot happen (NUL ends them) */
-        if (mode != SV_AUDIT_BY_REQUEST && (q->ascending ? t > q->to_us : t < q->from_us))
-            break;
-        if (items == q->limit) {
-            more = true; /* a row beyond the page exists */
-            break;
-        }
-        examined++;
-        next.time_us = t;
-        next.seq = seq;
-        uint8_t key[8];
-        sv_put_be64(key, seq);
-        sv_bytes_t val;
-        sv_audit_record_t r;
-        if (sv_txn_get(tx, SV_DB_AUDIT, SV_BYTES(key, 8), &val) == SV_OK && sv_audit_record_decode(val, &r) == SV_OK &&
-            matches(q, mode, &r)) {
-            sv_audit_record_json(&jw, &r, false);
-            items++;
-        }
-        if (examined >= scan_max && items < q->limit) {
-            more = true; /* out of budget: the cursor resumes after this row */
-            break;
-        }
-    }
-    sv_iter_close(&it);
-    if (err != SV_OK && err != SV_ENOTFOUND)
+    sv_err_t err;
+    bool stopped;
+    if (mode == SV_AUDIT_BY_REQUEST)
+        err = walk_request(&w, tx);
+    else if (mode == SV_AUDIT_BY_TENANT_TIME)
+        err = walk_tenant(&w, tx);
+    else
+        err = walk_time(&w, tx, q->from_us, q->to_us, cur != NULL, &stopped);
+    if (err == SV_ENOTFOUND)
+        err = SV_OK;
+    if (err != SV_OK)
         return err;
     sv_jw_arr_end(&jw);
     sv_jw_key(&jw, "next_cursor");
-    if (more) {
+    if (w.more) {
         char text[CURSOR_TEXT];
-        cursor_format(&next, text);
+        cursor_format(&w.next, text);
         sv_jw_cstr(&jw, text);
     } else {
         sv_jw_null(&jw);

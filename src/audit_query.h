@@ -4,9 +4,10 @@
  * bounded chunks (GET /v1/audit/export).
  *
  * Queries pick their index: a request id is one prefix seek in
- * `audit_by_request`; anything else walks `audit_by_time`, the tenant's own
- * rows when the query is limited to one tenant, else the global rows, from
- * the `from`/`to` bound. Other filters are applied to the entries the walk
+ * `audit_by_request`; anything else walks `audit_by_time` from the `from`/`to`
+ * bound: for one tenant, the seconds its activity rows name (and in each, the
+ * entries of that second, filtered to the tenant); for every tenant, the
+ * entry rows. Other filters are applied to the entries the walk
  * meets, and a call examines a bounded number of index rows, so a page can
  * hold fewer than `limit` items while next_cursor is not null.
  */

@@ -244,6 +244,9 @@ int sv_cmd_server(int argc, char **argv)
                  dev ? "true" : "false");
         sv_log_fields(SV_LOG_INFO, NULL, fields, "scaivault %s started", SV_VERSION_STRING);
     }
+    if (cfg.otel_endpoint != NULL)
+        sv_log_warn("OTEL_EXPORTER_OTLP_ENDPOINT is set, but this version does not export traces yet: "
+                    "use request ids, the audit log and /v1/metrics");
     if (cfg.test_faults)
         sv_log_warn("SCAIVAULT_TEST_FAULTS is on: /v1/sys/faults can break storage on purpose");
     if (dev)
