@@ -10,9 +10,9 @@
  *    (`scaivault server --dev`, `scaivault dev-token`) and the secret
  *    endpoints (PUT/GET /v1/secrets/{path}).
  * Each group first checks that its endpoints exist (identity_endpoints_exist,
- * enforcement_endpoints_exist). While they do not, the group prints
- * "NOT RUN: ..." and passes; once they exist it runs in full and fails on any
- * wrong answer, including a dev-token command line it cannot use. */
+ * enforcement_endpoints_exist); they are part of the product, so a missing
+ * one fails the test, as does any wrong answer, including a dev-token command
+ * line it cannot use. */
 #include "sv_autoconf.h"
 
 #include <stdlib.h>
@@ -621,7 +621,8 @@ static bool identity_endpoints_exist(void)
     bool exists = !(r.status == 404 && str_is(&r, "error.message", "No such route."));
     bb_resp_free(&r);
     if (!exists)
-        fprintf(stderr, "\n  NOT RUN: needs PUT /v1/identity/identities/{id} and PUT /v1/identity/groups/{id} ");
+        fprintf(stderr, "\n  missing PUT /v1/identity/identities/{id} and PUT /v1/identity/groups/{id} ");
+    CU_ASSERT(exists);
     return exists;
 }
 
@@ -684,9 +685,11 @@ static bool enforcement_endpoints_exist(void)
         bb_req(&dev, "PUT", "/v1/secrets/app/db/password", dev.token, "tnt_dev", "{\"value\":\"s3cret\"}", &r));
     bool secrets = !(r.status == 404 && str_is(&r, "error.message", "No such route."));
     bb_resp_free(&r);
+    /* both are part of the product: their absence fails the test */
     if (!jwks || !secrets)
-        fprintf(stderr, "\n  NOT RUN: needs %s%s%s ", jwks ? "" : "the dev issuer (GET /v1/dev/jwks)",
+        fprintf(stderr, "\n  missing %s%s%s ", jwks ? "" : "the dev issuer (GET /v1/dev/jwks)",
                 !jwks && !secrets ? " and " : "", secrets ? "" : "PUT /v1/secrets/{path}");
+    CU_ASSERT(jwks && secrets);
     return jwks && secrets;
 }
 
@@ -734,6 +737,26 @@ static void dev_policy(const char *name, const char *body)
     bb_resp_free(&r);
 }
 
+/* The refused request left exactly one audit entry, with its outcome. */
+static void expect_audited(const bb_resp_t *denied, int status, const char *code)
+{
+    char rid[80], q[160];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bb_header(denied, "x-request-id", rid, sizeof(rid)));
+    snprintf(q, sizeof(q), "/v1/audit/logs?request_id=%s", rid);
+    bb_resp_t a;
+    CU_ASSERT_FATAL(bb_req(&dev, "GET", q, dev.token, NULL, NULL, &a));
+    BB_ASSERT_STATUS(&a, 200);
+    sv_json_t *items = bb_json(&a, "items");
+    CU_ASSERT(items != NULL && items->type == SV_JSON_ARRAY && items->u.kids.n == 1);
+    int64_t st = 0;
+    bool ok = true;
+    CU_ASSERT(bb_json_int(&a, "items.0.status", &st) && st == status);
+    CU_ASSERT(bb_json_bool(&a, "items.0.success", &ok) && !ok);
+    CU_ASSERT(str_is(&a, "items.0.error_code", code));
+    CU_ASSERT(str_is(&a, "items.0.identity_id", "sa:app"));
+    bb_resp_free(&a);
+}
+
 static void expect_denied(const char *tok, const char *method, const char *path, const char *body, const char *reason,
                           const char *failed_condition)
 {
@@ -744,6 +767,7 @@ static void expect_denied(const char *tok, const char *method, const char *path,
     CU_ASSERT(str_is(&r, "error.details.reason", reason));
     if (failed_condition != NULL)
         CU_ASSERT(str_is(&r, "error.details.failed_condition", failed_condition));
+    expect_audited(&r, 403, "access_denied");
     bb_resp_free(&r);
 }
 
@@ -767,6 +791,7 @@ static void test_enforcement(void)
     BB_ASSERT_STATUS(&r, 403);
     BB_ASSERT_CODE(&r, "insufficient_scope");
     CU_ASSERT(str_is(&r, "error.details.required_scope", "secrets:write"));
+    expect_audited(&r, 403, "insufficient_scope");
     bb_resp_free(&r);
     as(pol, "GET", "/v1/policies", NULL, &r);
     BB_ASSERT_CODE(&r, "insufficient_scope");
