@@ -35,6 +35,9 @@
 #include "src/keyring.h"
 #include "src/log.h"
 #include "src/secrets.h"
+#include "src/ratelimit.h"
+#include "src/identity.h"
+#include "src/policy.h"
 
 #define LIST_DEFAULT_LIMIT 100
 #define LIST_MAX_LIMIT 1000
@@ -285,6 +288,7 @@ typedef struct {
     size_t n_paths;
     bool finished, already; /* tenant delete */
     size_t deleted;
+    uint64_t rl_version; /* tenant delete: the cleared rate-limit overrides */
 } sctx_t;
 
 static void ctx_free(void *p)
@@ -1512,6 +1516,10 @@ static void post_batch(sv_req_t *req)
 
 /* ---- DELETE /v1/tenants/{id} ---- */
 
+/* The tenant's data key goes first (crypto-shredding), then its secrets (in
+ * steps when there are many) and, in this same unit, the rest of what it has:
+ * its policies, its identity cache and its rate-limit overrides. Its audit
+ * entries stay: the log is history and its chain covers every tenant. */
 static sv_err_t tenant_delete_apply(sv_wtxn_t *tx, void *arg)
 {
     sctx_t *c = arg;
@@ -1520,6 +1528,15 @@ static sv_err_t tenant_delete_apply(sv_wtxn_t *tx, void *arg)
     if (err == SV_EDELETED) {
         c->already = true; /* a deletion is already under way: nothing to change */
         return SV_OK;
+    }
+    const char *tenant = c->scope.owner.id;
+    if (err == SV_OK)
+        err = sv_policy_purge_tenant_tx(tx, tenant);
+    if (err == SV_OK)
+        err = sv_identity_purge_tenant_tx(tx, tenant);
+    if (err == SV_OK) {
+        sv_rl_overrides_t none = {0};
+        err = sv_rl_store_put(tx, tenant, &none, &c->rl_version);
     }
     return err;
 }
@@ -1538,6 +1555,14 @@ static void tenant_delete_done(sv_req_t *req, sv_err_t result, void *arg)
     if (result != SV_OK) {
         sv_req_fail_err(req, result);
         return;
+    }
+    if (!c->already) {
+        /* caches built on what the unit removed */
+        sv_policy_bump_tenant_generation(c->scope.owner.id);
+        sv_identity_bump_generation();
+        sv_rl_overrides_t none = {0};
+        if (req->app->ratelimit != NULL)
+            sv_rl_set_overrides(req->app->ratelimit, c->scope.owner.id, &none, c->rl_version);
     }
     if (!c->finished && !c->already && sv_secrets_owner_delete_continue(req->app->writer, &c->scope.owner) != SV_OK)
         sv_log(SV_LOG_WARN, req->request_id, "the rest of %s's data is deleted at the next start", c->scope.owner.id);

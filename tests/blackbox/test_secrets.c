@@ -725,7 +725,21 @@ static void test_tenant_delete(void)
     put_value("t_del", "d/a", "\"a\"", 201);
     put_value("t_del", "d/b", "\"b\"", 201);
     put_value("t_keep", "d/a", "\"keep\"", 201);
+    /* the tenant's other state: a policy, an identity, rate-limit overrides */
+    const char *pol = "{\"rules\":[{\"path\":\"d/**\",\"permissions\":[\"read\"]}],"
+                      "\"bindings\":{\"identities\":[\"sa:app\"]}}";
     bb_resp_t r;
+    CU_ASSERT_FATAL(req("PUT", "/v1/policies/p1", "t_del", pol, &r));
+    CU_ASSERT(r.status == 200 || r.status == 201);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("PUT", "/v1/identity/identities/sa:app", "t_del", "{\"type\":\"service_account\"}", &r));
+    CU_ASSERT(r.status == 200 || r.status == 201);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("PUT", "/v1/tenants/t_del/rate-limits", NULL, "{\"read\":\"7/min\"}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("PUT", "/v1/policies/p1", "t_keep", pol, &r));
+    bb_resp_free(&r);
     CU_ASSERT_FATAL(req("DELETE", "/v1/tenants/t_del", NULL, NULL, &r));
     BB_ASSERT_STATUS(&r, 200);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "tenant_id"), "t_del");
@@ -740,6 +754,15 @@ static void test_tenant_delete(void)
     char out[32];
     CU_ASSERT_EQUAL(get_value("t_keep", "d/a", 0, out, sizeof(out)), 200);
     CU_ASSERT_STRING_EQUAL(out, "keep");
+    expect("GET", "/v1/policies/p1", "t_del", NULL, 404, "not_found");
+    expect("GET", "/v1/identity/identities/sa:app", "t_del", NULL, 404, "not_found");
+    CU_ASSERT_FATAL(req("GET", "/v1/tenants/t_del/rate-limits", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_PTR_NULL(strstr(r.body, "7/min"));
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("GET", "/v1/policies/p1", "t_keep", NULL, &r)); /* other tenants keep theirs */
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
     expect("DELETE", "/v1/tenants/t_del", NULL, NULL, 404, "not_found");
     expect("DELETE", "/v1/tenants/never_existed", NULL, NULL, 404, "not_found");
     expect_field("DELETE", "/v1/tenants/bad%20id", NULL, NULL, 400, "invalid_request", "id");
