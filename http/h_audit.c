@@ -180,14 +180,11 @@ static void get_logs(sv_req_t *req)
         q.cursor = &cur;
     }
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
-    err = sv_audit_query_run(tx, &q, &body);
+    sv_err_t err = sv_audit_query_run(tx, &q, &body);
     sv_store_read_end(sv_req_reader(req));
     if (err != SV_OK) {
         sv_buf_free(&body);

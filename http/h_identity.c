@@ -303,16 +303,13 @@ static void get_one(sv_req_t *req, bool (*valid)(const char *, size_t), const ch
     if (!path_id(req, valid, id, sizeof(id), bad_id) || !admin_of(req, req->tenant_id))
         return;
     sv_txn_t *txn;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &txn))
         return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     sv_jw_t jw;
     sv_jw_init(&jw, &body);
-    err = build(txn, req->tenant_id, id, &jw);
+    sv_err_t err = build(txn, req->tenant_id, id, &jw);
     sv_store_read_end(sv_req_reader(req));
     end_read(req, err, &body, not_found);
 }
@@ -391,11 +388,8 @@ static void list_groups(sv_req_t *req)
         return;
     }
     sv_txn_t *txn;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &txn))
         return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     sv_jw_t jw;
@@ -404,7 +398,7 @@ static void list_groups(sv_req_t *req)
     sv_jw_key(&jw, "items");
     sv_jw_arr_begin(&jw);
     group_page_t pg = {.jw = &jw, .limit = limit};
-    err = sv_group_list(txn, req->tenant_id, after, list_group, &pg);
+    sv_err_t err = sv_group_list(txn, req->tenant_id, after, list_group, &pg);
     sv_store_read_end(sv_req_reader(req));
     sv_jw_arr_end(&jw);
     sv_jw_key(&jw, "next_cursor");

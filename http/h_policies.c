@@ -65,13 +65,10 @@ static void get_policy(sv_req_t *req)
     if (!name_param(req, name))
         return;
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
     sv_policy_def_t *p = NULL;
-    err = sv_policy_get(tx, req->tenant_id, name, &p);
+    sv_err_t err = sv_policy_get(tx, req->tenant_id, name, &p);
     sv_store_read_end(sv_req_reader(req));
     if (err == SV_ENOTFOUND)
         sv_req_fail(req, SV_E_NOT_FOUND, "No such policy.", NULL);

@@ -514,11 +514,9 @@ static bool write_key_ready(sctx_t *c)
     sv_req_t *req = c->req;
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return false;
-    }
+    sv_err_t err = SV_OK;
     sv_dkey_t *k = NULL;
     bool pinned;
     key_state_t ks = find_key(c->kr, NULL, &c->scope.owner, tx, 0, &c->rec, &k, &pinned, &err);
@@ -616,11 +614,9 @@ static void get_secret(sv_req_t *req)
     sv_keyring_t *kr = req->app->keyring;
     uint64_t epoch = sv_keyring_epoch(kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     uint64_t v;
     sv_secret_version_t ver;
     if ((err = find_version(tx, &s->owner, path, len, want, &v, &ver)) != SV_OK) {
@@ -1143,11 +1139,9 @@ static void get_versions(sv_req_t *req)
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     sv_secret_head_t h;
     if ((err = sv_secret_head_get(tx, &c->scope.owner, c->path, c->path_len, &h)) != SV_OK) {
         sv_store_read_end(sv_req_reader(req));
@@ -1265,11 +1259,9 @@ static void list_secrets(sv_req_t *req)
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     sv_dkey_t *key = NULL;
     bool pinned = false;
     if (!read_key_ready(req, c, find_key(c->kr, c->key, &c->scope.owner, tx, 0, &c->rec, &key, &pinned, &err), err,
@@ -1429,11 +1421,9 @@ static void post_batch(sv_req_t *req)
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     sv_buf_t body, errors;
     sv_buf_init(&body, true); /* holds plaintext */
     sv_buf_init(&errors, false);

@@ -225,6 +225,14 @@ struct sv_store_reader *sv_req_reader(sv_req_t *req)
     return req->worker->reader;
 }
 
+bool sv_req_read_begin(sv_req_t *req, sv_txn_t **tx)
+{
+    sv_err_t err = sv_store_read_begin(sv_req_reader(req), tx);
+    if (err != SV_OK)
+        sv_req_fail_err(req, err);
+    return err == SV_OK;
+}
+
 sv_json_doc_t *sv_req_json_body(sv_req_t *req)
 {
     h2o_iovec_t body = req->h2o != NULL ? req->h2o->entity : h2o_iovec_init(NULL, 0);

@@ -145,6 +145,11 @@ const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 sv_json_doc_t *sv_req_json_body(sv_req_t *req);
 /** The request's store reader (the worker's). */
 struct sv_store_reader *sv_req_reader(sv_req_t *req);
+/** Begins a read snapshot on the request's reader (sv_store_read_begin).
+ * On an error it has already failed the request (sv_req_fail_err) and
+ * returns false. *tx is valid until sv_store_read_end(sv_req_reader(req)),
+ * which the caller must call before the request goes back to the loop. */
+bool sv_req_read_begin(sv_req_t *req, sv_txn_t **tx);
 
 /* ---- outputs ---- */
 
