@@ -97,12 +97,7 @@ static void get_whoami(sv_req_t *req)
     jw_str_or_null(&jw, p->issuer);
     sv_jw_obj_end(&jw);
     sv_jw_obj_end(&jw);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    sv_req_reply_built(req, 200, &body);
 }
 
 /* ---- revocations ---- */

@@ -49,12 +49,7 @@ static void reply_policy(sv_req_t *req, int status, const sv_policy_def_t *p)
     sv_jw_t jw;
     sv_jw_init(&jw, &body);
     sv_policy_to_json(p, &jw);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, status, &body);
+    sv_req_reply_built(req, status, &body);
 }
 
 /* ---- GET /v1/policies/{name} ---- */
@@ -154,12 +149,7 @@ static void list_policies(sv_req_t *req)
         sv_jw_null(&jw);
     }
     sv_jw_obj_end(&jw);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    sv_req_reply_built(req, 200, &body);
 }
 
 /* ---- PUT and DELETE /v1/policies/{name} ---- */
@@ -431,12 +421,7 @@ static void test_policies(sv_req_t *req)
     sv_jw_obj_end(&jw);
     sv_authz_trace_free(tr);
     sv_json_doc_free(doc);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    sv_req_reply_built(req, 200, &body);
 }
 
 sv_err_t sv_http_routes_policies(sv_router_t *r)

@@ -330,6 +330,16 @@ void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body)
     finish(req);
 }
 
+void sv_req_reply_built(sv_req_t *req, int status, sv_buf_t *body)
+{
+    if (body->failed) {
+        sv_buf_free(body);
+        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        return;
+    }
+    sv_req_reply(req, status, body);
+}
+
 void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body)
 {
     set_response(req, status, body);
