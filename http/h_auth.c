@@ -190,13 +190,9 @@ static void post_revocation(sv_req_t *req)
     req->handler_data_free = free;
     sv_revocation_t *r = &op->r;
     char jti[128], ident[SV_ID_MAX];
-    for (sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "jti") && strcmp(m->key, "identity_id") && strcmp(m->key, "reason") &&
-            strcmp(m->key, "expires_at")) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member.", m->key);
-            goto free_doc;
-        }
-    }
+    static const char *const members[] = {"jti", "identity_id", "reason", "expires_at", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member.", NULL))
+        goto free_doc;
     if (!body_str(req, root, "jti", jti, sizeof(jti)) || !body_str(req, root, "identity_id", ident, sizeof(ident)) ||
         !body_str(req, root, "reason", r->reason, sizeof(r->reason)))
         goto free_doc;

@@ -534,20 +534,6 @@ static bool read_display_name(sv_req_t *req, const sv_json_t *root, char *out, s
     return true;
 }
 
-static bool only_members(sv_req_t *req, const sv_json_t *root, const char *const *allowed)
-{
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        bool ok = false;
-        for (const char *const *a = allowed; *a != NULL && !ok; a++)
-            ok = strcmp(m->key, *a) == 0;
-        if (!ok) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member.", m->key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The start of a manual PUT: the {id}, the caller, the body, the op (owned
  * by the request). NULL after failing the request. */
 static put_op_t *put_begin(sv_req_t *req, bool (*valid)(const char *, size_t), const char *bad_id, char *id,
@@ -579,7 +565,7 @@ static void put_identity(sv_req_t *req)
     static const char *const allowed[] = {"type", "groups", "display_name", NULL};
     sv_json_t *type = sv_json_get(root, "type");
     sv_identity_rec_t *r = &op->ident;
-    if (!only_members(req, root, allowed))
+    if (!sv_req_json_known_members(req, root, allowed, "Unknown member.", NULL))
         goto free_doc;
     if (type != NULL && type->type == SV_JSON_STRING && type->u.str.len == 4 && memcmp(type->u.str.s, "user", 4) == 0)
         r->type = SV_IDENT_USER;
@@ -615,7 +601,8 @@ static void put_group(sv_req_t *req)
     op->is_group = true;
     static const char *const allowed[] = {"members", "display_name", NULL};
     sv_group_rec_t *g = &op->group;
-    if (!only_members(req, root, allowed) || !read_id_list(req, root, "members", true, sv_identity_id_valid, op) ||
+    if (!sv_req_json_known_members(req, root, allowed, "Unknown member.", NULL) ||
+        !read_id_list(req, root, "members", true, sv_identity_id_valid, op) ||
         !read_display_name(req, root, g->display_name, sizeof(g->display_name)))
         goto free_doc;
     snprintf(g->id, sizeof(g->id), "%s", id);

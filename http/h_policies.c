@@ -282,15 +282,8 @@ static bool parse_test(sv_req_t *req, const sv_json_t *root, sv_authz_request_t 
 {
     static const char *const keys[] = {"identity_id", "path", "permission", "context", NULL};
     static const char *const ctx_keys[] = {"ip", "mfa", "time", NULL};
-    for (const sv_json_t *k = root->u.kids.first; k != NULL; k = k->next) {
-        bool ok = false;
-        for (const char *const *a = keys; *a != NULL && !ok; a++)
-            ok = strcmp(*a, k->key) == 0;
-        if (!ok) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown field.", k->key);
-            return false;
-        }
-    }
+    if (!sv_req_json_known_members(req, root, keys, "Unknown field.", NULL))
+        return false;
     size_t len;
     const char *id = sv_json_get_str(root, "identity_id", &len);
     if (id == NULL || !sv_identity_id_valid(id, len)) {

@@ -670,13 +670,9 @@ static void get_secret(sv_req_t *req)
 /* value, metadata and cas; the plaintext goes to c->plaintext (secure). */
 static bool parse_put(sv_req_t *req, sctx_t *c, const sv_json_t *root)
 {
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "value") != 0 && strcmp(m->key, "metadata") != 0 && strcmp(m->key, "cas") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: the body has value, metadata and cas.",
-                              m->key);
-            return false;
-        }
-    }
+    static const char *const members[] = {"value", "metadata", "cas", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member: the body has value, metadata and cas.", NULL))
+        return false;
     const sv_json_t *cas = sv_json_get(root, "cas");
     if (cas != NULL && cas->type != SV_JSON_NULL) {
         if (cas->type != SV_JSON_NUMBER || !cas->u.num.is_int || cas->u.num.i < 0) {
@@ -929,12 +925,9 @@ static void post_versions_op(sv_req_t *req, sv_vop_t vop, sv_perm_t perm)
     if (c == NULL)
         goto free_doc;
     const sv_json_t *root = sv_json_root(doc);
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "versions") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: the body has versions.", m->key);
-            goto free_doc;
-        }
-    }
+    static const char *const members[] = {"versions", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member: the body has versions.", NULL))
+        goto free_doc;
     const sv_json_t *vs = sv_json_get(root, "versions");
     if (vs == NULL || vs->type != SV_JSON_ARRAY || vs->u.kids.n == 0) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "versions must be an array of 1 to 1000 version numbers.",
@@ -1023,15 +1016,10 @@ static bool parse_rotation(sv_req_t *req, sctx_t *c, const sv_json_t *rot)
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "rotation must be an object or null.", "rotation");
         return false;
     }
-    for (const sv_json_t *m = rot->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "interval") != 0 && strcmp(m->key, "notify_before") != 0) {
-            char field[160];
-            snprintf(field, sizeof(field), "rotation.%s", m->key);
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: rotation has interval and notify_before.",
-                              field);
-            return false;
-        }
-    }
+    static const char *const members[] = {"interval", "notify_before", NULL};
+    if (!sv_req_json_known_members(req, rot, members, "Unknown member: rotation has interval and notify_before.",
+                                   "rotation"))
+        return false;
     const sv_json_t *iv = sv_json_get(rot, "interval"), *nb = sv_json_get(rot, "notify_before");
     if (iv == NULL || !json_duration(iv, &c->cfg.rotation_interval_ms) || c->cfg.rotation_interval_ms < 1000) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST,
@@ -1052,14 +1040,10 @@ static bool parse_rotation(sv_req_t *req, sctx_t *c, const sv_json_t *rot)
 
 static bool parse_config(sv_req_t *req, sctx_t *c, const sv_json_t *root)
 {
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "max_versions") != 0 && strcmp(m->key, "rotation") != 0 &&
-            strcmp(m->key, "custom_metadata") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST,
-                              "Unknown member: the body has max_versions, rotation and custom_metadata.", m->key);
-            return false;
-        }
-    }
+    static const char *const members[] = {"max_versions", "rotation", "custom_metadata", NULL};
+    if (!sv_req_json_known_members(req, root, members,
+                                   "Unknown member: the body has max_versions, rotation and custom_metadata.", NULL))
+        return false;
     const sv_json_t *mv = sv_json_get(root, "max_versions");
     if (mv != NULL) {
         if (mv->type != SV_JSON_NUMBER || !mv->u.num.is_int || mv->u.num.i < 0 ||
@@ -1344,12 +1328,9 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
     bool ok = false;
     const sv_json_t *root = sv_json_root(doc);
     const sv_json_t *paths = sv_json_get(root, "paths");
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "paths") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: the body has paths.", m->key);
-            goto free_doc;
-        }
-    }
+    static const char *const members[] = {"paths", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member: the body has paths.", NULL))
+        goto free_doc;
     if (paths == NULL || paths->type != SV_JSON_ARRAY || paths->u.kids.n > BATCH_MAX_PATHS) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "paths must be an array of up to 100 secret paths.", "paths");
         goto free_doc;

@@ -220,6 +220,24 @@ const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
     return v.base;
 }
 
+bool sv_req_json_known_members(sv_req_t *req, const sv_json_t *obj, const char *const *known, const char *message,
+                               const char *prefix)
+{
+    for (const sv_json_t *m = obj->u.kids.first; m != NULL; m = m->next) {
+        const char *const *k = known;
+        while (*k != NULL && strcmp(*k, m->key) != 0)
+            k++;
+        if (*k != NULL)
+            continue;
+        char field[160];
+        if (prefix != NULL)
+            snprintf(field, sizeof(field), "%s.%s", prefix, m->key);
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, message, prefix != NULL ? field : m->key);
+        return false;
+    }
+    return true;
+}
+
 struct sv_store_reader *sv_req_reader(sv_req_t *req)
 {
     return req->worker->reader;

@@ -143,6 +143,12 @@ const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
  * NULL. The doc belongs to the caller (sv_json_doc_free). Secure routes
  * (SV_ROUTE_SECURE_BODY) parse into wiped memory and wipe the raw body. */
 sv_json_doc_t *sv_req_json_body(sv_req_t *req);
+/** Checks that every member of the JSON object obj has a key in known (a
+ * NULL-terminated list). Otherwise fails the request (400 invalid_request
+ * with message; details.field is the first unknown key, after "prefix." when
+ * prefix is not NULL) and returns false. */
+bool sv_req_json_known_members(sv_req_t *req, const sv_json_t *obj, const char *const *known, const char *message,
+                               const char *prefix);
 /** The request's store reader (the worker's). */
 struct sv_store_reader *sv_req_reader(sv_req_t *req);
 /** Begins a read snapshot on the request's reader (sv_store_read_begin).
