@@ -53,23 +53,6 @@ static const char *source_name(uint8_t s)
     return s == SV_SOURCE_SCIM ? "scim" : "manual";
 }
 
-/* Copies the {id} path parameter into out (cap bytes) when valid() accepts
- * it, and records it as the audit path. Fails the request (400 with msg)
- * otherwise. */
-static bool path_id(sv_req_t *req, bool (*valid)(const char *, size_t), char *out, size_t cap, const char *msg)
-{
-    size_t len;
-    const char *id = sv_req_param(req, "id", &len);
-    if (id == NULL || len >= cap || !valid(id, len)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, "id");
-        return false;
-    }
-    memcpy(out, id, len);
-    out[len] = 0;
-    sv_req_audit_path(req, out, len);
-    return true;
-}
-
 /* Ends a read: the body on success, 404 with not_found (or the default
  * message when NULL), or err's error. */
 static void end_read(sv_req_t *req, sv_err_t err, sv_buf_t *body, const char *not_found)
@@ -300,7 +283,7 @@ static void get_one(sv_req_t *req, bool (*valid)(const char *, size_t), const ch
                     const char *not_found)
 {
     char id[SV_ID_MAX];
-    if (!path_id(req, valid, id, sizeof(id), bad_id) || !admin_of(req, req->tenant_id))
+    if (!sv_req_param_copy(req, "id", valid, id, sizeof(id), bad_id) || !admin_of(req, req->tenant_id))
         return;
     sv_txn_t *txn;
     if (!sv_req_read_begin(req, &txn))
@@ -539,7 +522,7 @@ static bool read_display_name(sv_req_t *req, const sv_json_t *root, char *out, s
 static put_op_t *put_begin(sv_req_t *req, bool (*valid)(const char *, size_t), const char *bad_id, char *id,
                            size_t cap, sv_json_doc_t **doc)
 {
-    if (!path_id(req, valid, id, cap, bad_id) || !admin_of(req, req->tenant_id))
+    if (!sv_req_param_copy(req, "id", valid, id, cap, bad_id) || !admin_of(req, req->tenant_id))
         return NULL;
     if ((*doc = sv_req_json_body(req)) == NULL)
         return NULL;

@@ -30,16 +30,8 @@
 /* The {name} path parameter as a string; fails the request when invalid. */
 static bool name_param(sv_req_t *req, char out[SV_POLICY_NAME_MAX + 1])
 {
-    size_t len;
-    const char *name = sv_req_param(req, "name", &len);
-    if (name == NULL || !sv_policy_name_valid(name, len)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A policy name is 1 to 128 bytes of A-Z a-z 0-9 _ . -", "name");
-        return false;
-    }
-    memcpy(out, name, len);
-    out[len] = 0;
-    sv_req_audit_path(req, out, len);
-    return true;
+    return sv_req_param_copy(req, "name", sv_policy_name_valid, out, SV_POLICY_NAME_MAX + 1,
+                             "A policy name is 1 to 128 bytes of A-Z a-z 0-9 _ . -");
 }
 
 static void reply_policy(sv_req_t *req, int status, const sv_policy_def_t *p)

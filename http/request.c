@@ -127,6 +127,21 @@ const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
     return NULL;
 }
 
+bool sv_req_param_copy(sv_req_t *req, const char *name, bool (*valid)(const char *s, size_t len), char *out, size_t cap,
+                       const char *message)
+{
+    size_t len;
+    const char *v = sv_req_param(req, name, &len);
+    if (v == NULL || len >= cap || !valid(v, len)) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, message, name);
+        return false;
+    }
+    memcpy(out, v, len);
+    out[len] = 0;
+    sv_req_audit_path(req, out, len);
+    return true;
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')

@@ -128,6 +128,12 @@ struct sv_req {
 
 /** Path parameter by name, or NULL. *len gets its length. Points into req->path. */
 const char *sv_req_param(sv_req_t *req, const char *name, size_t *len);
+/** Copies path parameter name into out (cap bytes, NUL-terminated) and
+ * records it as the audit path, when it is shorter than cap and valid
+ * accepts it. Otherwise fails the request (400 invalid_request with message,
+ * details.field = name) and returns false. */
+bool sv_req_param_copy(sv_req_t *req, const char *name, bool (*valid)(const char *s, size_t len), char *out, size_t cap,
+                       const char *message);
 /** Query parameter by name, percent-decoded into out (cap bytes, NUL-terminated).
  * Returns false when absent; SV_EINVAL-worthy input (bad escape, too long)
  * returns false and sets *bad when bad != NULL. */
