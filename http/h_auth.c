@@ -169,13 +169,9 @@ static bool body_str(sv_req_t *req, const sv_json_t *root, const char *name, cha
 static void post_revocation(sv_req_t *req)
 {
     const sv_principal_t *p = &req->principal;
-    bool super = sv_principal_is_super_admin(p);
-    bool tenant_admin = (p->roles & SV_ROLE_TENANT_ADMIN) && p->tenant_id[0] != 0;
-    if (!super && !tenant_admin) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Revoking tokens needs a super admin or a tenant admin.",
-                    "{\"reason\":\"admin_required\"}");
+    if (!sv_req_require_admin(req, NULL, "Revoking tokens needs a super admin or a tenant admin."))
         return;
-    }
+    bool super = sv_principal_is_super_admin(p);
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL)
         return;

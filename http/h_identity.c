@@ -30,14 +30,7 @@
 /* Super admin, or tenant admin of tenant. Fails the request otherwise. */
 static bool admin_of(sv_req_t *req, const char *tenant)
 {
-    const sv_principal_t *p = &req->principal;
-    if (sv_principal_is_super_admin(p))
-        return true;
-    if ((p->roles & SV_ROLE_TENANT_ADMIN) && strcmp(p->tenant_id, tenant) == 0)
-        return true;
-    sv_req_fail(req, SV_E_ACCESS_DENIED, "This needs a super admin or a tenant admin of the tenant.",
-                "{\"reason\":\"admin_required\"}");
-    return false;
+    return sv_req_require_admin(req, tenant, "This needs a super admin or a tenant admin of the tenant.");
 }
 
 static void jw_time_or_null(sv_jw_t *jw, int64_t t)

@@ -31,11 +31,8 @@ static bool take_tenant(sv_req_t *req, char out[SV_TENANT_MAX])
     if (!sv_req_param_copy(req, "id", sv_tenant_id_valid, out, SV_TENANT_MAX,
                            "The tenant id must match [A-Za-z0-9_-]{1,63}."))
         return false;
-    if (!sv_principal_is_super_admin(&req->principal)) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Only a super admin may read or change a tenant's rate limits.",
-                    "{\"reason\":\"super_admin_required\"}");
+    if (!sv_req_require_super_admin(req, "Only a super admin may read or change a tenant's rate limits."))
         return false;
-    }
     if (req->app->ratelimit == NULL) {
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "Rate limiting is not running in this process.", NULL);
         return false;

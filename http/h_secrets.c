@@ -1535,11 +1535,8 @@ static void delete_tenant(sv_req_t *req)
     const char *id = sv_req_param(req, "id", &len);
     if (id != NULL)
         sv_req_audit_path(req, id, len);
-    if (!sv_principal_is_super_admin(&req->principal)) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Only a super admin may delete a tenant.",
-                    "{\"reason\":\"super_admin_required\"}");
+    if (!sv_req_require_super_admin(req, "Only a super admin may delete a tenant."))
         return;
-    }
     scope_t s = {0};
     if (id == NULL || !sv_owner_tenant(&s.owner, id, len)) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A tenant id matches [A-Za-z0-9_-]{1,63}.", "id");

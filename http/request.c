@@ -460,6 +460,28 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err)
     sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
 }
 
+/* ---- the caller's roles ---- */
+
+bool sv_req_require_super_admin(sv_req_t *req, const char *message)
+{
+    if (sv_principal_is_super_admin(&req->principal))
+        return true;
+    sv_req_fail(req, SV_E_ACCESS_DENIED, message, "{\"reason\":\"super_admin_required\"}");
+    return false;
+}
+
+bool sv_req_require_admin(sv_req_t *req, const char *tenant, const char *message)
+{
+    const sv_principal_t *p = &req->principal;
+    if (sv_principal_is_super_admin(p))
+        return true;
+    if ((p->roles & SV_ROLE_TENANT_ADMIN) &&
+        (tenant != NULL ? strcmp(p->tenant_id, tenant) == 0 : p->tenant_id[0] != 0))
+        return true;
+    sv_req_fail(req, SV_E_ACCESS_DENIED, message, "{\"reason\":\"admin_required\"}");
+    return false;
+}
+
 /* ---- logs ---- */
 
 /* Appends s to a text-format line with control characters replaced, so that

@@ -163,6 +163,18 @@ struct sv_store_reader *sv_req_reader(sv_req_t *req);
  * which the caller must call before the request goes back to the loop. */
 bool sv_req_read_begin(sv_req_t *req, sv_txn_t **tx);
 
+/* ---- the caller's roles ---- */
+
+/** True when the request's principal is a super admin. Otherwise fails the
+ * request (403 access_denied with message, details.reason
+ * "super_admin_required") and returns false. */
+bool sv_req_require_super_admin(sv_req_t *req, const char *message);
+/** True when the request's principal is a super admin or a tenant admin of
+ * tenant (when tenant is NULL: of the tenant its token names, which must not
+ * be empty). Otherwise fails the request (403 access_denied with message,
+ * details.reason "admin_required") and returns false. */
+bool sv_req_require_admin(sv_req_t *req, const char *tenant, const char *message);
+
 /* ---- outputs ---- */
 
 /** Sets the path recorded in the audit entry (a secret path, a policy name). */
