@@ -29,14 +29,6 @@ static void jw_str_or_null(sv_jw_t *jw, const char *s)
     sv_jw_cstr(jw, s != NULL && s[0] ? s : NULL);
 }
 
-static void jw_time_or_null(sv_jw_t *jw, int64_t t)
-{
-    if (t > 0)
-        sv_jw_time(jw, t);
-    else
-        sv_jw_null(jw);
-}
-
 static void get_whoami(sv_req_t *req)
 {
     const sv_principal_t *p = &req->principal;
@@ -90,9 +82,9 @@ static void get_whoami(sv_req_t *req)
     sv_jw_key(&jw, "jti");
     jw_str_or_null(&jw, p->jti);
     sv_jw_key(&jw, "issued_at");
-    jw_time_or_null(&jw, p->issued_at);
+    sv_jw_time_or_null(&jw, p->issued_at);
     sv_jw_key(&jw, "expires_at");
-    jw_time_or_null(&jw, p->expires_at);
+    sv_jw_time_or_null(&jw, p->expires_at);
     sv_jw_key(&jw, "issuer");
     jw_str_or_null(&jw, p->issuer);
     sv_jw_obj_end(&jw);

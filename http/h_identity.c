@@ -33,14 +33,6 @@ static bool admin_of(sv_req_t *req, const char *tenant)
     return sv_req_require_admin(req, tenant, "This needs a super admin or a tenant admin of the tenant.");
 }
 
-static void jw_time_or_null(sv_jw_t *jw, int64_t t)
-{
-    if (t > 0)
-        sv_jw_time(jw, t);
-    else
-        sv_jw_null(jw);
-}
-
 static const char *source_name(uint8_t s)
 {
     return s == SV_SOURCE_SCIM ? "scim" : "manual";
@@ -240,7 +232,7 @@ static sv_err_t build_identity(sv_txn_t *txn, const char *tenant, const char *id
     err = sv_identity_each_group(txn, tenant, id, push_str, jw);
     sv_jw_arr_end(jw);
     sv_jw_key(jw, "updated_at");
-    jw_time_or_null(jw, rec.updated_at);
+    sv_jw_time_or_null(jw, rec.updated_at);
     sv_jw_obj_end(jw);
     return err;
 }
@@ -265,7 +257,7 @@ static sv_err_t build_group(sv_txn_t *txn, const char *tenant, const char *id, s
     err = sv_group_each_member(txn, tenant, id, push_str, jw);
     sv_jw_arr_end(jw);
     sv_jw_key(jw, "updated_at");
-    jw_time_or_null(jw, g.updated_at);
+    sv_jw_time_or_null(jw, g.updated_at);
     sv_jw_obj_end(jw);
     return err;
 }
@@ -326,7 +318,7 @@ static bool list_group(void *arg, const sv_group_rec_t *g)
     sv_jw_key(jw, "member_count");
     sv_jw_uint(jw, g->n_members);
     sv_jw_key(jw, "updated_at");
-    jw_time_or_null(jw, g->updated_at);
+    sv_jw_time_or_null(jw, g->updated_at);
     sv_jw_obj_end(jw);
     snprintf(pg->last, sizeof(pg->last), "%s", g->id);
     pg->n++;
