@@ -29,6 +29,13 @@
 #include "tests/unit_suites.def"
 #undef SUITE
 
+/** Runs the registered suites with CUnit's basic interface (verbose): all
+ * of them, or only the one named argv[1]. Prints "<label>: N passed, M
+ * failed" (a suite whose set-up failed counts as a failed test) and cleans
+ * the registry up. Returns the runner's exit status: 0 when every test
+ * passed, 1 otherwise, 2 when argv[1] names no suite. */
+int sv_test_run_suites(int argc, char **argv, const char *label);
+
 /** A fresh empty directory under $TMPDIR for one test; the caller removes it
  * with sv_test_rmdir. Returns a static buffer valid until the next call. */
 const char *sv_test_tmpdir(const char *tag);

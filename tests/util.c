@@ -3,6 +3,7 @@
  */
 #include "sv_autoconf.h"
 
+#include <CUnit/Basic.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,6 +11,30 @@
 #include "store/env.h"
 #include "store/migrate.h"
 #include "tests/unit.h"
+
+int sv_test_run_suites(int argc, char **argv, const char *label)
+{
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    if (argc > 1) {
+        CU_pSuite s = CU_get_suite(argv[1]);
+        if (s == NULL) {
+            fprintf(stderr, "no suite '%s'\n", argv[1]);
+            return 2;
+        }
+        CU_basic_run_suite(s);
+    } else {
+        CU_basic_run_tests();
+    }
+    unsigned run = CU_get_number_of_tests_run(), failed = CU_get_number_of_tests_failed();
+    unsigned assert_failures = CU_get_number_of_failures();
+    /* a suite whose set-up failed ran none of its tests: that is a failure too */
+    unsigned suites_failed = CU_get_number_of_suites_failed();
+    run += suites_failed;
+    failed += suites_failed;
+    printf("\n%s: %u passed, %u failed\n", label, run - failed, failed);
+    CU_cleanup_registry();
+    return failed == 0 && assert_failures == 0 ? 0 : 1;
+}
 
 static char tmpdir_buf[512];
 
