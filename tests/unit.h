@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "src/sv.h"
+#include "store/env.h"
+#include "wal/writer.h"
 
 /* Adds a suite with the given tests: SV_SUITE("name", {"test", fn}, ...). */
 #define SV_SUITE(name, ...)                                                                                            \
@@ -42,9 +44,22 @@ const char *sv_test_tmpdir(const char *tag);
 /** rm -rf dir. */
 void sv_test_rmdir(const char *dir);
 
-struct sv_store;
 /** Writes schema_version v into st's meta database directly (as another
  * binary would). Returns false when LMDB refuses. */
-bool sv_test_set_schema(struct sv_store *st, uint32_t v);
+bool sv_test_set_schema(sv_store_t *st, uint32_t v);
+
+/** The set-up most suites share: a fresh temp dir named after tag (*dir,
+ * malloc'd), a store in it of map_size bytes (max_readers 0: the default;
+ * no fsync) migrated to the current schema (*st), and its writer running
+ * (*w). Returns false on a failure, after undoing what it did (the three are
+ * then NULL). */
+bool sv_test_store_open(const char *tag, size_t map_size, unsigned max_readers, char **dir, sv_store_t **st,
+                        sv_writer_t **w);
+/** Undoes sv_test_store_open: stops w, closes st, removes and frees dir.
+ * Any of them may be NULL (already undone by the caller). */
+void sv_test_store_close(char *dir, sv_store_t *st, sv_writer_t *w);
+/** Runs fn(tx, arg) in one writer unit on w and waits for it (sv_writer_run
+ * for a plain function). Returns the unit's result. */
+sv_err_t sv_test_in_writer(sv_writer_t *w, sv_err_t (*fn)(sv_wtxn_t *tx, void *arg), void *arg);
 
 #endif

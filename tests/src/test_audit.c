@@ -29,12 +29,8 @@ typedef struct {
 
 static void setup_opts(fixture_t *f, sv_audit_opts_t o)
 {
-    f->dir = strdup(sv_test_tmpdir("audit"));
+    CU_ASSERT_FATAL(sv_test_store_open("audit", 4 << 20, 32, &f->dir, &f->st, &f->w));
     snprintf(f->key_file, sizeof(f->key_file), "%s/audit-signing.key", f->dir);
-    sv_store_opts_t so = {.dir = f->dir, .map_size = 4 << 20, .max_readers = 32, .no_sync = true};
-    CU_ASSERT_EQUAL_FATAL(sv_store_open(&f->st, &so), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(f->st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f->st, NULL, &f->w), SV_OK);
     o.key_file = f->key_file;
     char msg[256];
     CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &f->a, msg, sizeof(msg)), SV_OK);
@@ -50,9 +46,7 @@ static void teardown(fixture_t *f)
 {
     sv_writer_stop(f->w);
     sv_audit_close(f->a);
-    sv_store_close(f->st);
-    sv_test_rmdir(f->dir);
-    free(f->dir);
+    sv_test_store_close(f->dir, f->st, NULL); /* the writer is stopped before the audit log closes */
     sv_fault_reset();
 }
 
