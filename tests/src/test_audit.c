@@ -5,7 +5,6 @@
 #include "sv_autoconf.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -78,33 +77,15 @@ static void append_n(fixture_t *f, int from, int n, const char *tenant)
 }
 
 /* Appends n entries as concurrently queued units (few big batches). */
-static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
-static int done_count;
-
-static void count_done(sv_unit_t *u)
-{
-    pthread_mutex_lock(&done_lock);
-    done_count++;
-    pthread_cond_signal(&done_cond);
-    pthread_mutex_unlock(&done_lock);
-}
-
 static void append_bulk(fixture_t *f, int n)
 {
     sv_unit_t *units = calloc((size_t)n, sizeof(*units));
     sv_audit_entry_t *entries = calloc((size_t)n, sizeof(*entries));
-    done_count = 0;
     for (int i = 0; i < n; i++) {
         make_entry(&entries[i], i, i % 2 ? "tnt_a" : "tnt_b");
         units[i].audit = &entries[i];
-        units[i].complete = count_done;
-        CU_ASSERT_EQUAL(sv_writer_submit(f->w, &units[i]), SV_OK);
     }
-    pthread_mutex_lock(&done_lock);
-    while (done_count < n)
-        pthread_cond_wait(&done_cond, &done_lock);
-    pthread_mutex_unlock(&done_lock);
+    CU_ASSERT_EQUAL(sv_writer_run_all(f->w, units, (size_t)n), SV_OK);
     for (int i = 0; i < n; i++)
         CU_ASSERT_EQUAL(units[i].result, SV_OK);
     free(units);
