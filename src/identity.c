@@ -216,7 +216,9 @@ sv_err_t sv_identity_get(sv_txn_t *tx, const char *tenant, const char *id, sv_id
     return decode_identity(v, tenant, id, out);
 }
 
-sv_err_t sv_group_get(sv_txn_t *tx, const char *tenant, const char *id, sv_group_rec_t *out)
+/* Reads group id into *out and, when gf is not NULL, its member list (see
+ * decode_group). SV_ENOTFOUND when there is no such group. */
+static sv_err_t group_read(sv_txn_t *tx, const char *tenant, const char *id, sv_group_rec_t *out, group_full_t *gf)
 {
     sv_key_t k;
     group_key(&k, tenant, id);
@@ -226,20 +228,17 @@ sv_err_t sv_group_get(sv_txn_t *tx, const char *tenant, const char *id, sv_group
     sv_err_t err = sv_txn_get(tx, SV_DB_GROUPS, sv_key_bytes(&k), &v);
     if (err != SV_OK)
         return err;
-    return decode_group(v, tenant, id, out, NULL);
+    return decode_group(v, tenant, id, out, gf);
+}
+
+sv_err_t sv_group_get(sv_txn_t *tx, const char *tenant, const char *id, sv_group_rec_t *out)
+{
+    return group_read(tx, tenant, id, out, NULL);
 }
 
 static sv_err_t group_get_full(sv_txn_t *tx, const char *tenant, const char *id, group_full_t *gf)
 {
-    sv_key_t k;
-    group_key(&k, tenant, id);
-    if (k.overflow)
-        return SV_ENOTFOUND;
-    sv_bytes_t v;
-    sv_err_t err = sv_txn_get(tx, SV_DB_GROUPS, sv_key_bytes(&k), &v);
-    if (err != SV_OK)
-        return err;
-    return decode_group(v, tenant, id, &gf->g, gf);
+    return group_read(tx, tenant, id, &gf->g, gf);
 }
 
 /* A walk over the rows of one database under a key prefix whose keys go on
