@@ -13,7 +13,6 @@
  */
 #include "sv_autoconf.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "src/identity.h"
-#include "src/jwt.h"
 #include "src/idsync.h"
 
 #define MAX_LIST 256 /* groups of an identity, members of a group, in one PUT */
@@ -341,15 +339,10 @@ static void list_groups(sv_req_t *req)
         }
         limit = (size_t)l;
     }
-    if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) && cursor[0]) {
-        size_t al = 0;
-        if (sodium_base642bin((uint8_t *)after, sizeof(after) - 1, cursor, strlen(cursor), NULL, &al, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-            !sv_group_id_valid(after, al)) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
-            return;
-        }
-        after[al] = 0;
+    if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) && cursor[0] &&
+        !sv_http_name_cursor_parse(cursor, sv_group_id_valid, after, sizeof(after))) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
+        return;
     }
     if (bad) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A query parameter has a bad escape.", "query");
@@ -370,15 +363,10 @@ static void list_groups(sv_req_t *req)
     sv_store_read_end(sv_req_reader(req));
     sv_jw_arr_end(&jw);
     sv_jw_key(&jw, "next_cursor");
-    if (pg.more) {
-        sv_buf_t c;
-        sv_buf_init(&c, false);
-        sv_b64url_append(&c, pg.last, strlen(pg.last));
-        sv_jw_str(&jw, (const char *)c.base, c.len);
-        sv_buf_free(&c);
-    } else {
+    if (pg.more)
+        sv_http_name_cursor_write(&jw, pg.last);
+    else
         sv_jw_null(&jw);
-    }
     sv_jw_obj_end(&jw);
     end_read(req, err, &body, NULL);
 }

@@ -12,7 +12,6 @@
  */
 #include "sv_autoconf.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,15 +97,9 @@ static void list_policies(sv_req_t *req)
     if (!sv_req_query_limit(req, LIST_DEFAULT, &limit))
         return;
     char after[SV_POLICY_NAME_MAX + 1] = "";
-    if (sv_req_query(req, "cursor", text, sizeof(text), &bad)) {
-        size_t len = 0;
-        if (sodium_base642bin((unsigned char *)after, sizeof(after) - 1, text, strlen(text), NULL, &len, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-            !sv_policy_name_valid(after, len))
-            bad = true;
-        else
-            after[len] = 0;
-    }
+    if (sv_req_query(req, "cursor", text, sizeof(text), &bad) &&
+        !sv_http_name_cursor_parse(text, sv_policy_name_valid, after, sizeof(after)))
+        bad = true;
     if (bad) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
         return;
@@ -132,14 +125,10 @@ static void list_policies(sv_req_t *req)
     }
     sv_jw_arr_end(&jw);
     sv_jw_key(&jw, "next_cursor");
-    if (ls.more) {
-        char cursor[sodium_base64_ENCODED_LEN(SV_POLICY_NAME_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-        sodium_bin2base64(cursor, sizeof(cursor), (const unsigned char *)ls.last, strlen(ls.last),
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        sv_jw_cstr(&jw, cursor);
-    } else {
+    if (ls.more)
+        sv_http_name_cursor_write(&jw, ls.last);
+    else
         sv_jw_null(&jw);
-    }
     sv_jw_obj_end(&jw);
     sv_req_reply_built(req, 200, &body);
 }

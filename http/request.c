@@ -221,6 +221,27 @@ bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out)
     return !bad;
 }
 
+bool sv_http_name_cursor_parse(const char *text, bool (*valid)(const char *s, size_t len), char *out, size_t cap)
+{
+    size_t len = 0;
+    if (sodium_base642bin((unsigned char *)out, cap - 1, text, strlen(text), NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        !valid(out, len)) {
+        out[0] = 0;
+        return false;
+    }
+    out[len] = 0;
+    return true;
+}
+
+void sv_http_name_cursor_write(sv_jw_t *jw, const char *name)
+{
+    char text[sodium_base64_ENCODED_LEN(SV_ID_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    sodium_bin2base64(text, sizeof(text), (const unsigned char *)name, strnlen(name, SV_ID_MAX - 1),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sv_jw_cstr(jw, text);
+}
+
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
 {
     if (req->h2o == NULL)

@@ -142,6 +142,15 @@ bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *
  * into *out. Returns false after failing the request (400 invalid_request,
  * details.field "limit") when it is malformed or out of range. */
 bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out);
+/** Decodes text, the cursor of a listing ordered by name (the unpadded
+ * base64url of the last name of the previous page, as
+ * sv_http_name_cursor_write makes it), into out (cap bytes, NUL-terminated).
+ * Returns false when it does not decode, does not fit, or valid rejects the
+ * name. Pure. */
+bool sv_http_name_cursor_parse(const char *text, bool (*valid)(const char *s, size_t len), char *out, size_t cap);
+/** Writes the cursor of the page that ends at name (shorter than SV_ID_MAX)
+ * as a JSON string. */
+void sv_http_name_cursor_write(sv_jw_t *jw, const char *name);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 /** Parses the JSON body. On failure it has already failed the request (413
