@@ -13,7 +13,6 @@
  */
 #include "sv_autoconf.h"
 
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,27 +24,6 @@
 #include "store/migrate.h"
 
 #define IN_FLIGHT 4096
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static unsigned done;
-
-static void on_done(sv_unit_t *u)
-{
-    pthread_mutex_lock(&lock);
-    done++;
-    pthread_cond_signal(&cond);
-    pthread_mutex_unlock(&lock);
-}
-
-static void wait_done(unsigned n)
-{
-    pthread_mutex_lock(&lock);
-    while (done < n)
-        pthread_cond_wait(&cond, &lock);
-    done = 0;
-    pthread_mutex_unlock(&lock);
-}
 
 static void fill_entry(sv_audit_entry_t *e, uint64_t i)
 {
@@ -162,10 +140,8 @@ int main(int argc, char **argv)
             fill_entry(&es[j], i + j);
             memset(&units[j], 0, sizeof(units[j]));
             units[j].audit = &es[j];
-            units[j].complete = on_done;
-            sv_writer_submit(w, &units[j]);
         }
-        wait_done(n);
+        sv_writer_run_all(w, units, n);
         i += n;
     }
     double fill_s = (sv_mono_us() - t0) / 1e6;

@@ -25,6 +25,7 @@
 
 #define VERIFY_SLICE 16384 /* records per loop turn */
 #define EXPORT_SLICE 512   /* records per chunk */
+#define SUPER_ADMIN_MSG "Only a super admin may do this."
 
 /* The audit log, or NULL after failing the request (auditing bypassed). */
 static sv_audit_t *audit_log(sv_req_t *req)
@@ -41,14 +42,6 @@ static void *job_alloc(sv_req_t *req, size_t size)
     if (p == NULL)
         sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
     return p;
-}
-
-static bool require_super_admin(sv_req_t *req)
-{
-    if (sv_principal_is_super_admin(&req->principal))
-        return true;
-    sv_req_fail(req, SV_E_ACCESS_DENIED, "Only a super admin may do this.", "{\"reason\":\"super_admin_required\"}");
-    return false;
 }
 
 /* Reads query parameter name into out. Returns false after failing the
@@ -180,14 +173,11 @@ static void get_logs(sv_req_t *req)
         q.cursor = &cur;
     }
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
-    err = sv_audit_query_run(tx, &q, &body);
+    sv_err_t err = sv_audit_query_run(tx, &q, &body);
     sv_store_read_end(sv_req_reader(req));
     if (err != SV_OK) {
         sv_buf_free(&body);
@@ -249,7 +239,7 @@ static void verify_slice(h2o_timeout_entry_t *entry)
 static void get_verify(sv_req_t *req)
 {
     sv_audit_t *a = audit_log(req);
-    if (a == NULL || !require_super_admin(req))
+    if (a == NULL || !sv_req_require_super_admin(req, SUPER_ADMIN_MSG))
         return;
     uint64_t from = 0, to = 0;
     if (!param_u64(req, "from_seq", &from) || !param_u64(req, "to_seq", &to))
@@ -298,7 +288,7 @@ static const sv_stream_ops_t export_ops = {export_next, export_free};
 
 static void get_export(sv_req_t *req)
 {
-    if (audit_log(req) == NULL || !require_super_admin(req))
+    if (audit_log(req) == NULL || !sv_req_require_super_admin(req, SUPER_ADMIN_MSG))
         return;
     uint64_t from = 0;
     if (!param_u64(req, "from_seq", &from))
@@ -402,7 +392,7 @@ static void checkpoint_done(sv_req_t *req, sv_err_t result, void *arg)
 static void post_checkpoint(sv_req_t *req)
 {
     sv_audit_t *a = audit_log(req);
-    if (a == NULL || !require_super_admin(req))
+    if (a == NULL || !sv_req_require_super_admin(req, SUPER_ADMIN_MSG))
         return;
     checkpoint_op_t *op = job_alloc(req, sizeof(*op));
     if (op == NULL)

@@ -29,14 +29,6 @@ static void jw_str_or_null(sv_jw_t *jw, const char *s)
     sv_jw_cstr(jw, s != NULL && s[0] ? s : NULL);
 }
 
-static void jw_time_or_null(sv_jw_t *jw, int64_t t)
-{
-    if (t > 0)
-        sv_jw_time(jw, t);
-    else
-        sv_jw_null(jw);
-}
-
 static void get_whoami(sv_req_t *req)
 {
     const sv_principal_t *p = &req->principal;
@@ -90,19 +82,14 @@ static void get_whoami(sv_req_t *req)
     sv_jw_key(&jw, "jti");
     jw_str_or_null(&jw, p->jti);
     sv_jw_key(&jw, "issued_at");
-    jw_time_or_null(&jw, p->issued_at);
+    sv_jw_time_or_null(&jw, p->issued_at);
     sv_jw_key(&jw, "expires_at");
-    jw_time_or_null(&jw, p->expires_at);
+    sv_jw_time_or_null(&jw, p->expires_at);
     sv_jw_key(&jw, "issuer");
     jw_str_or_null(&jw, p->issuer);
     sv_jw_obj_end(&jw);
     sv_jw_obj_end(&jw);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    sv_req_reply_built(req, 200, &body);
 }
 
 /* ---- revocations ---- */
@@ -174,13 +161,9 @@ static bool body_str(sv_req_t *req, const sv_json_t *root, const char *name, cha
 static void post_revocation(sv_req_t *req)
 {
     const sv_principal_t *p = &req->principal;
-    bool super = sv_principal_is_super_admin(p);
-    bool tenant_admin = (p->roles & SV_ROLE_TENANT_ADMIN) && p->tenant_id[0] != 0;
-    if (!super && !tenant_admin) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Revoking tokens needs a super admin or a tenant admin.",
-                    "{\"reason\":\"admin_required\"}");
+    if (!sv_req_require_admin(req, NULL, "Revoking tokens needs a super admin or a tenant admin."))
         return;
-    }
+    bool super = sv_principal_is_super_admin(p);
     sv_json_doc_t *doc = sv_req_json_body(req);
     if (doc == NULL)
         return;
@@ -195,13 +178,9 @@ static void post_revocation(sv_req_t *req)
     req->handler_data_free = free;
     sv_revocation_t *r = &op->r;
     char jti[128], ident[SV_ID_MAX];
-    for (sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "jti") && strcmp(m->key, "identity_id") && strcmp(m->key, "reason") &&
-            strcmp(m->key, "expires_at")) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member.", m->key);
-            goto free_doc;
-        }
-    }
+    static const char *const members[] = {"jti", "identity_id", "reason", "expires_at", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member.", NULL))
+        goto free_doc;
     if (!body_str(req, root, "jti", jti, sizeof(jti)) || !body_str(req, root, "identity_id", ident, sizeof(ident)) ||
         !body_str(req, root, "reason", r->reason, sizeof(r->reason)))
         goto free_doc;

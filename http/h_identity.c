@@ -13,7 +13,6 @@
  */
 #include "sv_autoconf.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "src/identity.h"
-#include "src/jwt.h"
 #include "src/idsync.h"
 
 #define MAX_LIST 256 /* groups of an identity, members of a group, in one PUT */
@@ -30,44 +28,12 @@
 /* Super admin, or tenant admin of tenant. Fails the request otherwise. */
 static bool admin_of(sv_req_t *req, const char *tenant)
 {
-    const sv_principal_t *p = &req->principal;
-    if (sv_principal_is_super_admin(p))
-        return true;
-    if ((p->roles & SV_ROLE_TENANT_ADMIN) && strcmp(p->tenant_id, tenant) == 0)
-        return true;
-    sv_req_fail(req, SV_E_ACCESS_DENIED, "This needs a super admin or a tenant admin of the tenant.",
-                "{\"reason\":\"admin_required\"}");
-    return false;
-}
-
-static void jw_time_or_null(sv_jw_t *jw, int64_t t)
-{
-    if (t > 0)
-        sv_jw_time(jw, t);
-    else
-        sv_jw_null(jw);
+    return sv_req_require_admin(req, tenant, "This needs a super admin or a tenant admin of the tenant.");
 }
 
 static const char *source_name(uint8_t s)
 {
     return s == SV_SOURCE_SCIM ? "scim" : "manual";
-}
-
-/* Copies the {id} path parameter into out (cap bytes) when valid() accepts
- * it, and records it as the audit path. Fails the request (400 with msg)
- * otherwise. */
-static bool path_id(sv_req_t *req, bool (*valid)(const char *, size_t), char *out, size_t cap, const char *msg)
-{
-    size_t len;
-    const char *id = sv_req_param(req, "id", &len);
-    if (id == NULL || len >= cap || !valid(id, len)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, "id");
-        return false;
-    }
-    memcpy(out, id, len);
-    out[len] = 0;
-    sv_req_audit_path(req, out, len);
-    return true;
 }
 
 /* Ends a read: the body on success, 404 with not_found (or the default
@@ -264,7 +230,7 @@ static sv_err_t build_identity(sv_txn_t *txn, const char *tenant, const char *id
     err = sv_identity_each_group(txn, tenant, id, push_str, jw);
     sv_jw_arr_end(jw);
     sv_jw_key(jw, "updated_at");
-    jw_time_or_null(jw, rec.updated_at);
+    sv_jw_time_or_null(jw, rec.updated_at);
     sv_jw_obj_end(jw);
     return err;
 }
@@ -289,7 +255,7 @@ static sv_err_t build_group(sv_txn_t *txn, const char *tenant, const char *id, s
     err = sv_group_each_member(txn, tenant, id, push_str, jw);
     sv_jw_arr_end(jw);
     sv_jw_key(jw, "updated_at");
-    jw_time_or_null(jw, g.updated_at);
+    sv_jw_time_or_null(jw, g.updated_at);
     sv_jw_obj_end(jw);
     return err;
 }
@@ -300,19 +266,16 @@ static void get_one(sv_req_t *req, bool (*valid)(const char *, size_t), const ch
                     const char *not_found)
 {
     char id[SV_ID_MAX];
-    if (!path_id(req, valid, id, sizeof(id), bad_id) || !admin_of(req, req->tenant_id))
+    if (!sv_req_param_copy(req, "id", valid, id, sizeof(id), bad_id) || !admin_of(req, req->tenant_id))
         return;
     sv_txn_t *txn;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &txn))
         return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     sv_jw_t jw;
     sv_jw_init(&jw, &body);
-    err = build(txn, req->tenant_id, id, &jw);
+    sv_err_t err = build(txn, req->tenant_id, id, &jw);
     sv_store_read_end(sv_req_reader(req));
     end_read(req, err, &body, not_found);
 }
@@ -353,7 +316,7 @@ static bool list_group(void *arg, const sv_group_rec_t *g)
     sv_jw_key(jw, "member_count");
     sv_jw_uint(jw, g->n_members);
     sv_jw_key(jw, "updated_at");
-    jw_time_or_null(jw, g->updated_at);
+    sv_jw_time_or_null(jw, g->updated_at);
     sv_jw_obj_end(jw);
     snprintf(pg->last, sizeof(pg->last), "%s", g->id);
     pg->n++;
@@ -376,26 +339,18 @@ static void list_groups(sv_req_t *req)
         }
         limit = (size_t)l;
     }
-    if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) && cursor[0]) {
-        size_t al = 0;
-        if (sodium_base642bin((uint8_t *)after, sizeof(after) - 1, cursor, strlen(cursor), NULL, &al, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-            !sv_group_id_valid(after, al)) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
-            return;
-        }
-        after[al] = 0;
+    if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) && cursor[0] &&
+        !sv_http_name_cursor_parse(cursor, sv_group_id_valid, after, sizeof(after))) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
+        return;
     }
     if (bad) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A query parameter has a bad escape.", "query");
         return;
     }
     sv_txn_t *txn;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &txn);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &txn))
         return;
-    }
     sv_buf_t body;
     sv_buf_init(&body, false);
     sv_jw_t jw;
@@ -404,19 +359,14 @@ static void list_groups(sv_req_t *req)
     sv_jw_key(&jw, "items");
     sv_jw_arr_begin(&jw);
     group_page_t pg = {.jw = &jw, .limit = limit};
-    err = sv_group_list(txn, req->tenant_id, after, list_group, &pg);
+    sv_err_t err = sv_group_list(txn, req->tenant_id, after, list_group, &pg);
     sv_store_read_end(sv_req_reader(req));
     sv_jw_arr_end(&jw);
     sv_jw_key(&jw, "next_cursor");
-    if (pg.more) {
-        sv_buf_t c;
-        sv_buf_init(&c, false);
-        sv_b64url_append(&c, pg.last, strlen(pg.last));
-        sv_jw_str(&jw, (const char *)c.base, c.len);
-        sv_buf_free(&c);
-    } else {
+    if (pg.more)
+        sv_http_name_cursor_write(&jw, pg.last);
+    else
         sv_jw_null(&jw);
-    }
     sv_jw_obj_end(&jw);
     end_read(req, err, &body, NULL);
 }
@@ -540,26 +490,12 @@ static bool read_display_name(sv_req_t *req, const sv_json_t *root, char *out, s
     return true;
 }
 
-static bool only_members(sv_req_t *req, const sv_json_t *root, const char *const *allowed)
-{
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        bool ok = false;
-        for (const char *const *a = allowed; *a != NULL && !ok; a++)
-            ok = strcmp(m->key, *a) == 0;
-        if (!ok) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member.", m->key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The start of a manual PUT: the {id}, the caller, the body, the op (owned
  * by the request). NULL after failing the request. */
 static put_op_t *put_begin(sv_req_t *req, bool (*valid)(const char *, size_t), const char *bad_id, char *id,
                            size_t cap, sv_json_doc_t **doc)
 {
-    if (!path_id(req, valid, id, cap, bad_id) || !admin_of(req, req->tenant_id))
+    if (!sv_req_param_copy(req, "id", valid, id, cap, bad_id) || !admin_of(req, req->tenant_id))
         return NULL;
     if ((*doc = sv_req_json_body(req)) == NULL)
         return NULL;
@@ -585,7 +521,7 @@ static void put_identity(sv_req_t *req)
     static const char *const allowed[] = {"type", "groups", "display_name", NULL};
     sv_json_t *type = sv_json_get(root, "type");
     sv_identity_rec_t *r = &op->ident;
-    if (!only_members(req, root, allowed))
+    if (!sv_req_json_known_members(req, root, allowed, "Unknown member.", NULL))
         goto free_doc;
     if (type != NULL && type->type == SV_JSON_STRING && type->u.str.len == 4 && memcmp(type->u.str.s, "user", 4) == 0)
         r->type = SV_IDENT_USER;
@@ -621,7 +557,8 @@ static void put_group(sv_req_t *req)
     op->is_group = true;
     static const char *const allowed[] = {"members", "display_name", NULL};
     sv_group_rec_t *g = &op->group;
-    if (!only_members(req, root, allowed) || !read_id_list(req, root, "members", true, sv_identity_id_valid, op) ||
+    if (!sv_req_json_known_members(req, root, allowed, "Unknown member.", NULL) ||
+        !read_id_list(req, root, "members", true, sv_identity_id_valid, op) ||
         !read_display_name(req, root, g->display_name, sizeof(g->display_name)))
         goto free_doc;
     snprintf(g->id, sizeof(g->id), "%s", id);

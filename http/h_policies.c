@@ -12,7 +12,6 @@
  */
 #include "sv_autoconf.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +29,8 @@
 /* The {name} path parameter as a string; fails the request when invalid. */
 static bool name_param(sv_req_t *req, char out[SV_POLICY_NAME_MAX + 1])
 {
-    size_t len;
-    const char *name = sv_req_param(req, "name", &len);
-    if (name == NULL || !sv_policy_name_valid(name, len)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A policy name is 1 to 128 bytes of A-Z a-z 0-9 _ . -", "name");
-        return false;
-    }
-    memcpy(out, name, len);
-    out[len] = 0;
-    sv_req_audit_path(req, out, len);
-    return true;
+    return sv_req_param_copy(req, "name", sv_policy_name_valid, out, SV_POLICY_NAME_MAX + 1,
+                             "A policy name is 1 to 128 bytes of A-Z a-z 0-9 _ . -");
 }
 
 static void reply_policy(sv_req_t *req, int status, const sv_policy_def_t *p)
@@ -49,12 +40,7 @@ static void reply_policy(sv_req_t *req, int status, const sv_policy_def_t *p)
     sv_jw_t jw;
     sv_jw_init(&jw, &body);
     sv_policy_to_json(p, &jw);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, status, &body);
+    sv_req_reply_built(req, status, &body);
 }
 
 /* ---- GET /v1/policies/{name} ---- */
@@ -65,13 +51,10 @@ static void get_policy(sv_req_t *req)
     if (!name_param(req, name))
         return;
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
     sv_policy_def_t *p = NULL;
-    err = sv_policy_get(tx, req->tenant_id, name, &p);
+    sv_err_t err = sv_policy_get(tx, req->tenant_id, name, &p);
     sv_store_read_end(sv_req_reader(req));
     if (err == SV_ENOTFOUND)
         sv_req_fail(req, SV_E_NOT_FOUND, "No such policy.", NULL);
@@ -114,15 +97,9 @@ static void list_policies(sv_req_t *req)
     if (!sv_req_query_limit(req, LIST_DEFAULT, &limit))
         return;
     char after[SV_POLICY_NAME_MAX + 1] = "";
-    if (sv_req_query(req, "cursor", text, sizeof(text), &bad)) {
-        size_t len = 0;
-        if (sodium_base642bin((unsigned char *)after, sizeof(after) - 1, text, strlen(text), NULL, &len, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-            !sv_policy_name_valid(after, len))
-            bad = true;
-        else
-            after[len] = 0;
-    }
+    if (sv_req_query(req, "cursor", text, sizeof(text), &bad) &&
+        !sv_http_name_cursor_parse(text, sv_policy_name_valid, after, sizeof(after)))
+        bad = true;
     if (bad) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
         return;
@@ -148,21 +125,12 @@ static void list_policies(sv_req_t *req)
     }
     sv_jw_arr_end(&jw);
     sv_jw_key(&jw, "next_cursor");
-    if (ls.more) {
-        char cursor[sodium_base64_ENCODED_LEN(SV_POLICY_NAME_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-        sodium_bin2base64(cursor, sizeof(cursor), (const unsigned char *)ls.last, strlen(ls.last),
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        sv_jw_cstr(&jw, cursor);
-    } else {
+    if (ls.more)
+        sv_http_name_cursor_write(&jw, ls.last);
+    else
         sv_jw_null(&jw);
-    }
     sv_jw_obj_end(&jw);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    sv_req_reply_built(req, 200, &body);
 }
 
 /* ---- PUT and DELETE /v1/policies/{name} ---- */
@@ -295,15 +263,8 @@ static bool parse_test(sv_req_t *req, const sv_json_t *root, sv_authz_request_t 
 {
     static const char *const keys[] = {"identity_id", "path", "permission", "context", NULL};
     static const char *const ctx_keys[] = {"ip", "mfa", "time", NULL};
-    for (const sv_json_t *k = root->u.kids.first; k != NULL; k = k->next) {
-        bool ok = false;
-        for (const char *const *a = keys; *a != NULL && !ok; a++)
-            ok = strcmp(*a, k->key) == 0;
-        if (!ok) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown field.", k->key);
-            return false;
-        }
-    }
+    if (!sv_req_json_known_members(req, root, keys, "Unknown field.", NULL))
+        return false;
     size_t len;
     const char *id = sv_json_get_str(root, "identity_id", &len);
     if (id == NULL || !sv_identity_id_valid(id, len)) {
@@ -434,12 +395,7 @@ static void test_policies(sv_req_t *req)
     sv_jw_obj_end(&jw);
     sv_authz_trace_free(tr);
     sv_json_doc_free(doc);
-    if (body.failed) {
-        sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
-        return;
-    }
-    sv_req_reply(req, 200, &body);
+    sv_req_reply_built(req, 200, &body);
 }
 
 sv_err_t sv_http_routes_policies(sv_router_t *r)

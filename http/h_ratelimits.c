@@ -28,20 +28,11 @@ typedef struct {
 /* The tenant of the path, checked; fails the request and returns false. */
 static bool take_tenant(sv_req_t *req, char out[SV_TENANT_MAX])
 {
-    size_t len;
-    const char *id = sv_req_param(req, "id", &len);
-    if (id == NULL || !sv_tenant_id_valid(id, len)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The tenant id must match [A-Za-z0-9_-]{1,63}.", "id");
+    if (!sv_req_param_copy(req, "id", sv_tenant_id_valid, out, SV_TENANT_MAX,
+                           "The tenant id must match [A-Za-z0-9_-]{1,63}."))
         return false;
-    }
-    memcpy(out, id, len);
-    out[len] = 0;
-    sv_req_audit_path(req, out, len);
-    if (!sv_principal_is_super_admin(&req->principal)) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Only a super admin may read or change a tenant's rate limits.",
-                    "{\"reason\":\"super_admin_required\"}");
+    if (!sv_req_require_super_admin(req, "Only a super admin may read or change a tenant's rate limits."))
         return false;
-    }
     if (req->app->ratelimit == NULL) {
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "Rate limiting is not running in this process.", NULL);
         return false;

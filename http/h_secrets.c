@@ -329,6 +329,26 @@ static sctx_t *ctx_new(sv_req_t *req, const scope_t *s, const char *path, size_t
     return c;
 }
 
+/* The start of a handler of one secret with a JSON body: begin_path for
+ * perm, then the body parsed by parse into a new context (owned by the
+ * request). The parsed body is freed (and wiped) before this returns. NULL
+ * after failing the request. */
+static sctx_t *begin_body(sv_req_t *req, sv_perm_t perm, bool (*parse)(sv_req_t *req, sctx_t *c, const sv_json_t *root))
+{
+    scope_t s;
+    const char *path;
+    size_t len;
+    if (!begin_path(req, perm, &s, &path, &len))
+        return NULL;
+    sv_json_doc_t *doc = sv_req_json_body(req);
+    if (doc == NULL)
+        return NULL;
+    sctx_t *c = ctx_new(req, &s, path, len);
+    bool ok = c != NULL && parse(req, c, sv_json_root(doc));
+    sv_json_doc_free(doc); /* wipes a parsed secret value */
+    return ok ? c : NULL;
+}
+
 /* ---- data keys ---- */
 
 typedef enum { KEY_READY, KEY_NONE, KEY_SHREDDED, KEY_MISS, KEY_ERROR } key_state_t;
@@ -421,26 +441,6 @@ static bool too_many_rounds(sctx_t *c)
     return true;
 }
 
-/* Loads c->rec (read after epoch); the handler runs again with c->key. */
-static void start_load(sctx_t *c, uint64_t epoch)
-{
-    if (too_many_rounds(c))
-        return;
-    sv_keyring_release(c->kr, c->key);
-    c->key = NULL;
-    sv_dkey_t *k;
-    c->creating = false;
-    sv_err_t err = sv_keyring_load(c->kr, &c->scope.owner, &c->rec, epoch, &k, key_ready, c);
-    if (err == SV_EAGAIN)
-        return;
-    if (err != SV_OK) {
-        fail_key(c->req, err);
-        return;
-    }
-    c->key = k;
-    rerun(c);
-}
-
 /* The unit that inserts a new data key (insert-if-absent: the writer decides). */
 static sv_err_t key_unit_apply(sv_wtxn_t *tx, sv_unit_t *u)
 {
@@ -492,13 +492,21 @@ static void insert_new_key(sctx_t *c)
         sv_req_fail(c->req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
 }
 
-static void start_create(sctx_t *c, uint64_t epoch)
+/* Loads c->rec (read after epoch), or with create makes the owner's first
+ * key and inserts it; then the handler runs again with c->key. The keyring
+ * answers at once for a key it holds, or later through key_ready. */
+static void start_key(sctx_t *c, uint64_t epoch, bool create)
 {
     if (too_many_rounds(c))
         return;
+    if (!create) {
+        sv_keyring_release(c->kr, c->key);
+        c->key = NULL;
+    }
     sv_dkey_t *k;
-    c->creating = true;
-    sv_err_t err = sv_keyring_create(c->kr, &c->scope.owner, epoch, &c->rec, &k, key_ready, c);
+    c->creating = create;
+    sv_err_t err = create ? sv_keyring_create(c->kr, &c->scope.owner, epoch, &c->rec, &k, key_ready, c)
+                          : sv_keyring_load(c->kr, &c->scope.owner, &c->rec, epoch, &k, key_ready, c);
     if (err == SV_EAGAIN)
         return;
     if (err != SV_OK) {
@@ -506,7 +514,10 @@ static void start_create(sctx_t *c, uint64_t epoch)
         return;
     }
     c->key = k;
-    insert_new_key(c);
+    if (create)
+        insert_new_key(c);
+    else
+        rerun(c);
 }
 
 /* For writes: true when c->key is the owner's stored key; otherwise the key is
@@ -518,11 +529,9 @@ static bool write_key_ready(sctx_t *c)
     sv_req_t *req = c->req;
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return false;
-    }
+    sv_err_t err = SV_OK;
     sv_dkey_t *k = NULL;
     bool pinned;
     key_state_t ks = find_key(c->kr, NULL, &c->scope.owner, tx, 0, &c->rec, &k, &pinned, &err);
@@ -532,10 +541,10 @@ static bool write_key_ready(sctx_t *c)
         c->key = k;
         return true; /* pinned: the context releases it */
     case KEY_NONE:
-        start_create(c, epoch);
+        start_key(c, epoch, true);
         return false;
     case KEY_MISS:
-        start_load(c, epoch);
+        start_key(c, epoch, false);
         return false;
     case KEY_SHREDDED:
         sv_req_fail(req, SV_E_CONFLICT, "This tenant is being deleted; try again when that has finished.", NULL);
@@ -557,7 +566,7 @@ static bool read_key_ready(sv_req_t *req, sctx_t *c, key_state_t ks, sv_err_t er
         return true;
     sv_store_read_end(sv_req_reader(req));
     if (ks == KEY_MISS)
-        start_load(c, epoch);
+        start_key(c, epoch, false);
     else if (ks != KEY_NONE && ks != KEY_SHREDDED)
         fail_key(req, err);
     else if (on_none != NULL)
@@ -568,6 +577,15 @@ static bool read_key_ready(sv_req_t *req, sctx_t *c, key_state_t ks, sv_err_t er
 }
 
 /* ---- GET /v1/secrets/{path} ---- */
+
+/* Ends the read snapshot that find_key looked in, and releases key when it
+ * pinned it. */
+static void end_read_key(sv_req_t *req, sv_keyring_t *kr, sv_dkey_t *key, bool pinned)
+{
+    sv_store_read_end(sv_req_reader(req));
+    if (pinned)
+        sv_keyring_release(kr, key);
+}
 
 /* Version want (0: the latest) of a path, or why not. One lookup: a pruned
  * or never written version has no record. */
@@ -620,11 +638,9 @@ static void get_secret(sv_req_t *req)
     sv_keyring_t *kr = req->app->keyring;
     uint64_t epoch = sv_keyring_epoch(kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     uint64_t v;
     sv_secret_version_t ver;
     if ((err = find_version(tx, &s->owner, path, len, want, &v, &ver)) != SV_OK) {
@@ -644,7 +660,7 @@ static void get_secret(sv_req_t *req)
             return;
         c->version = want;
         c->rec = rec;
-        start_load(c, epoch);
+        start_key(c, epoch, false);
         return;
     case KEY_NONE:
     case KEY_SHREDDED:
@@ -662,9 +678,7 @@ static void get_secret(sv_req_t *req)
     sv_jw_t jw;
     sv_jw_init(&jw, &body);
     err = sv_secret_read_json(&jw, &s->owner, path, len, v, &ver, key);
-    sv_store_read_end(sv_req_reader(req));
-    if (pinned)
-        sv_keyring_release(kr, key);
+    end_read_key(req, kr, key, pinned);
     if (err != SV_OK) {
         sv_buf_free(&body); /* wipes */
         fail_open(req, err, path, len);
@@ -678,13 +692,9 @@ static void get_secret(sv_req_t *req)
 /* value, metadata and cas; the plaintext goes to c->plaintext (secure). */
 static bool parse_put(sv_req_t *req, sctx_t *c, const sv_json_t *root)
 {
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "value") != 0 && strcmp(m->key, "metadata") != 0 && strcmp(m->key, "cas") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: the body has value, metadata and cas.",
-                              m->key);
-            return false;
-        }
-    }
+    static const char *const members[] = {"value", "metadata", "cas", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member: the body has value, metadata and cas.", NULL))
+        return false;
     const sv_json_t *cas = sv_json_get(root, "cas");
     if (cas != NULL && cas->type != SV_JSON_NULL) {
         if (cas->type != SV_JSON_NUMBER || !cas->u.num.is_int || cas->u.num.i < 0) {
@@ -772,21 +782,8 @@ static void put_done(sv_req_t *req, sv_err_t result, void *arg)
 static void put_secret(sv_req_t *req)
 {
     sctx_t *c = req->handler_data;
-    if (c == NULL) {
-        scope_t s;
-        const char *path;
-        size_t len;
-        if (!begin_path(req, SV_PERM_WRITE, &s, &path, &len))
-            return;
-        sv_json_doc_t *doc = sv_req_json_body(req);
-        if (doc == NULL)
-            return;
-        c = ctx_new(req, &s, path, len);
-        bool ok = c != NULL && parse_put(req, c, sv_json_root(doc));
-        sv_json_doc_free(doc); /* wipes the parsed value */
-        if (!ok)
-            return;
-    }
+    if (c == NULL && (c = begin_body(req, SV_PERM_WRITE, parse_put)) == NULL)
+        return;
     if (!write_key_ready(c))
         return;
     /* seal on this worker for the version expected now; apply seals again
@@ -881,8 +878,16 @@ static bool parse_versions_query(sv_req_t *req, sctx_t *c, const char *list)
     }
 }
 
-static void submit_vop(sv_req_t *req, sctx_t *c)
+/* Submits vop on versions (c->n_versions of them; NULL: the latest, for a
+ * delete) or, when c->purge, the purge. */
+static void submit_vop(sv_req_t *req, sctx_t *c, sv_vop_t vop, const uint64_t *versions)
 {
+    c->vop = (sv_secret_vop_t){.owner = &c->scope.owner,
+                               .path = c->path,
+                               .path_len = c->path_len,
+                               .op = vop,
+                               .versions = versions,
+                               .n_versions = c->n_versions};
     sv_req_op_t op = {.apply = vop_apply, .arg = c, .success_status = no_content_status, .done = vop_done};
     sv_req_submit(req, &op);
 }
@@ -913,60 +918,38 @@ static void delete_secret(sv_req_t *req)
     if (c == NULL || (has_versions && !parse_versions_query(req, c, versions)))
         return;
     c->purge = do_purge;
-    c->vop = (sv_secret_vop_t){.owner = &c->scope.owner,
-                               .path = c->path,
-                               .path_len = c->path_len,
-                               .op = SV_VOP_DELETE,
-                               .versions = has_versions ? c->versions : NULL,
-                               .n_versions = c->n_versions};
-    submit_vop(req, c);
+    submit_vop(req, c, SV_VOP_DELETE, has_versions ? c->versions : NULL);
 }
 
-/* POST .../undelete and .../destroy: {"versions": [..]} */
-static void post_versions_op(sv_req_t *req, sv_vop_t vop, sv_perm_t perm)
+/* The body of POST .../undelete and .../destroy: {"versions": [..]} */
+static bool parse_versions_body(sv_req_t *req, sctx_t *c, const sv_json_t *root)
 {
-    scope_t s;
-    const char *path;
-    size_t len;
-    if (!begin_path(req, perm, &s, &path, &len))
-        return;
-    sv_json_doc_t *doc = sv_req_json_body(req);
-    if (doc == NULL)
-        return;
-    sctx_t *c = ctx_new(req, &s, path, len);
-    if (c == NULL)
-        goto free_doc;
-    const sv_json_t *root = sv_json_root(doc);
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "versions") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: the body has versions.", m->key);
-            goto free_doc;
-        }
-    }
+    static const char *const members[] = {"versions", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member: the body has versions.", NULL))
+        return false;
     const sv_json_t *vs = sv_json_get(root, "versions");
     if (vs == NULL || vs->type != SV_JSON_ARRAY || vs->u.kids.n == 0) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "versions must be an array of 1 to 1000 version numbers.",
                           "versions");
-        goto free_doc;
+        return false;
     }
     for (const sv_json_t *v = vs->u.kids.first; v != NULL; v = v->next) {
         if (v->type != SV_JSON_NUMBER || !v->u.num.is_int || v->u.num.i < 1) {
             sv_req_fail_field(req, SV_E_INVALID_REQUEST, "versions must be an array of 1 to 1000 version numbers.",
                               "versions");
-            goto free_doc;
+            return false;
         }
         if (!add_version(req, c, (uint64_t)v->u.num.i))
-            goto free_doc;
+            return false;
     }
-    c->vop = (sv_secret_vop_t){.owner = &c->scope.owner,
-                               .path = c->path,
-                               .path_len = c->path_len,
-                               .op = vop,
-                               .versions = c->versions,
-                               .n_versions = c->n_versions};
-    submit_vop(req, c);
-free_doc:
-    sv_json_doc_free(doc);
+    return true;
+}
+
+static void post_versions_op(sv_req_t *req, sv_vop_t vop, sv_perm_t perm)
+{
+    sctx_t *c = begin_body(req, perm, parse_versions_body);
+    if (c != NULL)
+        submit_vop(req, c, vop, c->versions);
 }
 
 static void post_undelete(sv_req_t *req)
@@ -1031,15 +1014,10 @@ static bool parse_rotation(sv_req_t *req, sctx_t *c, const sv_json_t *rot)
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "rotation must be an object or null.", "rotation");
         return false;
     }
-    for (const sv_json_t *m = rot->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "interval") != 0 && strcmp(m->key, "notify_before") != 0) {
-            char field[160];
-            snprintf(field, sizeof(field), "rotation.%s", m->key);
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: rotation has interval and notify_before.",
-                              field);
-            return false;
-        }
-    }
+    static const char *const members[] = {"interval", "notify_before", NULL};
+    if (!sv_req_json_known_members(req, rot, members, "Unknown member: rotation has interval and notify_before.",
+                                   "rotation"))
+        return false;
     const sv_json_t *iv = sv_json_get(rot, "interval"), *nb = sv_json_get(rot, "notify_before");
     if (iv == NULL || !json_duration(iv, &c->cfg.rotation_interval_ms) || c->cfg.rotation_interval_ms < 1000) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST,
@@ -1060,14 +1038,10 @@ static bool parse_rotation(sv_req_t *req, sctx_t *c, const sv_json_t *rot)
 
 static bool parse_config(sv_req_t *req, sctx_t *c, const sv_json_t *root)
 {
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "max_versions") != 0 && strcmp(m->key, "rotation") != 0 &&
-            strcmp(m->key, "custom_metadata") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST,
-                              "Unknown member: the body has max_versions, rotation and custom_metadata.", m->key);
-            return false;
-        }
-    }
+    static const char *const members[] = {"max_versions", "rotation", "custom_metadata", NULL};
+    if (!sv_req_json_known_members(req, root, members,
+                                   "Unknown member: the body has max_versions, rotation and custom_metadata.", NULL))
+        return false;
     const sv_json_t *mv = sv_json_get(root, "max_versions");
     if (mv != NULL) {
         if (mv->type != SV_JSON_NUMBER || !mv->u.num.is_int || mv->u.num.i < 0 ||
@@ -1107,18 +1081,8 @@ static bool parse_config(sv_req_t *req, sctx_t *c, const sv_json_t *root)
 
 static void patch_config(sv_req_t *req)
 {
-    scope_t s;
-    const char *path;
-    size_t len;
-    if (!begin_path(req, SV_PERM_WRITE, &s, &path, &len))
-        return;
-    sv_json_doc_t *doc = sv_req_json_body(req);
-    if (doc == NULL)
-        return;
-    sctx_t *c = ctx_new(req, &s, path, len);
-    bool ok = c != NULL && parse_config(req, c, sv_json_root(doc));
-    sv_json_doc_free(doc);
-    if (!ok)
+    sctx_t *c = begin_body(req, SV_PERM_WRITE, parse_config);
+    if (c == NULL)
         return;
     c->cfg.owner = &c->scope.owner;
     c->cfg.path = c->path;
@@ -1147,11 +1111,9 @@ static void get_versions(sv_req_t *req)
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     sv_secret_head_t h;
     if ((err = sv_secret_head_get(tx, &c->scope.owner, c->path, c->path_len, &h)) != SV_OK) {
         sv_store_read_end(sv_req_reader(req));
@@ -1172,9 +1134,7 @@ static void get_versions(sv_req_t *req)
         if (sv_secret_cursor_open(payload, sizeof(payload), &plen, c->cursor, c->cursor_len, key, "versions",
                                   &c->scope.owner, c->path, c->path_len) != SV_OK ||
             plen != 8) {
-            sv_store_read_end(sv_req_reader(req));
-            if (pinned)
-                sv_keyring_release(c->kr, key);
+            end_read_key(req, c->kr, key, pinned);
             fail_cursor(req);
             return;
         }
@@ -1221,9 +1181,7 @@ static void get_versions(sv_req_t *req)
         sv_jw_null(&jw);
     }
     sv_jw_obj_end(&jw);
-    sv_store_read_end(sv_req_reader(req));
-    if (pinned)
-        sv_keyring_release(c->kr, key);
+    end_read_key(req, c->kr, key, pinned);
     if (err != SV_OK && err != SV_ENOTFOUND) {
         sv_buf_free(&body);
         sv_req_fail_err(req, err);
@@ -1269,11 +1227,9 @@ static void list_secrets(sv_req_t *req)
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     sv_dkey_t *key = NULL;
     bool pinned = false;
     if (!read_key_ready(req, c, find_key(c->kr, c->key, &c->scope.owner, tx, 0, &c->rec, &key, &pinned, &err), err,
@@ -1284,9 +1240,7 @@ static void list_secrets(sv_req_t *req)
     if (c->cursor_len > 0 && (sv_secret_cursor_open(after, sizeof(after) - 1, &after_len, c->cursor, c->cursor_len, key,
                                                     "list", &c->scope.owner, c->prefix, c->prefix_len) != SV_OK ||
                               after_len < c->prefix_len || memcmp(after, c->prefix, c->prefix_len) != 0)) {
-        sv_store_read_end(sv_req_reader(req));
-        if (pinned)
-            sv_keyring_release(c->kr, key);
+        end_read_key(req, c->kr, key, pinned);
         fail_cursor(req);
         return;
     }
@@ -1335,9 +1289,7 @@ static void list_secrets(sv_req_t *req)
         sv_jw_null(&jw);
     }
     sv_jw_obj_end(&jw);
-    sv_store_read_end(sv_req_reader(req));
-    if (pinned)
-        sv_keyring_release(c->kr, key);
+    end_read_key(req, c->kr, key, pinned);
     if (err != SV_OK) {
         sv_buf_free(&body);
         sv_req_fail_err(req, err);
@@ -1356,12 +1308,9 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
     bool ok = false;
     const sv_json_t *root = sv_json_root(doc);
     const sv_json_t *paths = sv_json_get(root, "paths");
-    for (const sv_json_t *m = root->u.kids.first; m != NULL; m = m->next) {
-        if (strcmp(m->key, "paths") != 0) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Unknown member: the body has paths.", m->key);
-            goto free_doc;
-        }
-    }
+    static const char *const members[] = {"paths", NULL};
+    if (!sv_req_json_known_members(req, root, members, "Unknown member: the body has paths.", NULL))
+        goto free_doc;
     if (paths == NULL || paths->type != SV_JSON_ARRAY || paths->u.kids.n > BATCH_MAX_PATHS) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "paths must be an array of up to 100 secret paths.", "paths");
         goto free_doc;
@@ -1433,11 +1382,9 @@ static void post_batch(sv_req_t *req)
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
     sv_txn_t *tx;
-    sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
-    if (err != SV_OK) {
-        sv_req_fail_err(req, err);
+    if (!sv_req_read_begin(req, &tx))
         return;
-    }
+    sv_err_t err = SV_OK;
     sv_buf_t body, errors;
     sv_buf_init(&body, true); /* holds plaintext */
     sv_buf_init(&errors, false);
@@ -1474,7 +1421,7 @@ static void post_batch(sv_req_t *req)
             sv_store_read_end(sv_req_reader(req));
             sv_buf_free(&body);
             sv_buf_free(&errors);
-            start_load(c, epoch);
+            start_key(c, epoch, false);
             return;
         }
         if (ks != KEY_READY) {
@@ -1589,11 +1536,8 @@ static void delete_tenant(sv_req_t *req)
     const char *id = sv_req_param(req, "id", &len);
     if (id != NULL)
         sv_req_audit_path(req, id, len);
-    if (!sv_principal_is_super_admin(&req->principal)) {
-        sv_req_fail(req, SV_E_ACCESS_DENIED, "Only a super admin may delete a tenant.",
-                    "{\"reason\":\"super_admin_required\"}");
+    if (!sv_req_require_super_admin(req, "Only a super admin may delete a tenant."))
         return;
-    }
     scope_t s = {0};
     if (id == NULL || !sv_owner_tenant(&s.owner, id, len)) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A tenant id matches [A-Za-z0-9_-]{1,63}.", "id");

@@ -127,6 +127,21 @@ const char *sv_req_param(sv_req_t *req, const char *name, size_t *len)
     return NULL;
 }
 
+bool sv_req_param_copy(sv_req_t *req, const char *name, bool (*valid)(const char *s, size_t len), char *out, size_t cap,
+                       const char *message)
+{
+    size_t len;
+    const char *v = sv_req_param(req, name, &len);
+    if (v == NULL || len >= cap || !valid(v, len)) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, message, name);
+        return false;
+    }
+    memcpy(out, v, len);
+    out[len] = 0;
+    sv_req_audit_path(req, out, len);
+    return true;
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -206,6 +221,27 @@ bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out)
     return !bad;
 }
 
+bool sv_http_name_cursor_parse(const char *text, bool (*valid)(const char *s, size_t len), char *out, size_t cap)
+{
+    size_t len = 0;
+    if (sodium_base642bin((unsigned char *)out, cap - 1, text, strlen(text), NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        !valid(out, len)) {
+        out[0] = 0;
+        return false;
+    }
+    out[len] = 0;
+    return true;
+}
+
+void sv_http_name_cursor_write(sv_jw_t *jw, const char *name)
+{
+    char text[sodium_base64_ENCODED_LEN(SV_ID_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    sodium_bin2base64(text, sizeof(text), (const unsigned char *)name, strnlen(name, SV_ID_MAX - 1),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sv_jw_cstr(jw, text);
+}
+
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
 {
     if (req->h2o == NULL)
@@ -220,9 +256,35 @@ const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
     return v.base;
 }
 
+bool sv_req_json_known_members(sv_req_t *req, const sv_json_t *obj, const char *const *known, const char *message,
+                               const char *prefix)
+{
+    for (const sv_json_t *m = obj->u.kids.first; m != NULL; m = m->next) {
+        const char *const *k = known;
+        while (*k != NULL && strcmp(*k, m->key) != 0)
+            k++;
+        if (*k != NULL)
+            continue;
+        char field[160];
+        if (prefix != NULL)
+            snprintf(field, sizeof(field), "%s.%s", prefix, m->key);
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, message, prefix != NULL ? field : m->key);
+        return false;
+    }
+    return true;
+}
+
 struct sv_store_reader *sv_req_reader(sv_req_t *req)
 {
     return req->worker->reader;
+}
+
+bool sv_req_read_begin(sv_req_t *req, sv_txn_t **tx)
+{
+    sv_err_t err = sv_store_read_begin(sv_req_reader(req), tx);
+    if (err != SV_OK)
+        sv_req_fail_err(req, err);
+    return err == SV_OK;
 }
 
 sv_json_doc_t *sv_req_json_body(sv_req_t *req)
@@ -322,6 +384,16 @@ void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body)
     finish(req);
 }
 
+void sv_req_reply_built(sv_req_t *req, int status, sv_buf_t *body)
+{
+    if (body->failed) {
+        sv_buf_free(body);
+        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        return;
+    }
+    sv_req_reply(req, status, body);
+}
+
 void sv_req_reply_secure(sv_req_t *req, int status, sv_buf_t *body)
 {
     set_response(req, status, body);
@@ -407,6 +479,28 @@ void sv_req_fail_field(sv_req_t *req, sv_api_error_t e, const char *message, con
 void sv_req_fail_err(sv_req_t *req, sv_err_t err)
 {
     sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
+}
+
+/* ---- the caller's roles ---- */
+
+bool sv_req_require_super_admin(sv_req_t *req, const char *message)
+{
+    if (sv_principal_is_super_admin(&req->principal))
+        return true;
+    sv_req_fail(req, SV_E_ACCESS_DENIED, message, "{\"reason\":\"super_admin_required\"}");
+    return false;
+}
+
+bool sv_req_require_admin(sv_req_t *req, const char *tenant, const char *message)
+{
+    const sv_principal_t *p = &req->principal;
+    if (sv_principal_is_super_admin(p))
+        return true;
+    if ((p->roles & SV_ROLE_TENANT_ADMIN) &&
+        (tenant != NULL ? strcmp(p->tenant_id, tenant) == 0 : p->tenant_id[0] != 0))
+        return true;
+    sv_req_fail(req, SV_E_ACCESS_DENIED, message, "{\"reason\":\"admin_required\"}");
+    return false;
 }
 
 /* ---- logs ---- */

@@ -128,6 +128,12 @@ struct sv_req {
 
 /** Path parameter by name, or NULL. *len gets its length. Points into req->path. */
 const char *sv_req_param(sv_req_t *req, const char *name, size_t *len);
+/** Copies path parameter name into out (cap bytes, NUL-terminated) and
+ * records it as the audit path, when it is shorter than cap and valid
+ * accepts it. Otherwise fails the request (400 invalid_request with message,
+ * details.field = name) and returns false. */
+bool sv_req_param_copy(sv_req_t *req, const char *name, bool (*valid)(const char *s, size_t len), char *out, size_t cap,
+                       const char *message);
 /** Query parameter by name, percent-decoded into out (cap bytes, NUL-terminated).
  * Returns false when absent; SV_EINVAL-worthy input (bad escape, too long)
  * returns false and sets *bad when bad != NULL. */
@@ -136,6 +142,15 @@ bool sv_req_query(sv_req_t *req, const char *name, char *out, size_t cap, bool *
  * into *out. Returns false after failing the request (400 invalid_request,
  * details.field "limit") when it is malformed or out of range. */
 bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out);
+/** Decodes text, the cursor of a listing ordered by name (the unpadded
+ * base64url of the last name of the previous page, as
+ * sv_http_name_cursor_write makes it), into out (cap bytes, NUL-terminated).
+ * Returns false when it does not decode, does not fit, or valid rejects the
+ * name. Pure. */
+bool sv_http_name_cursor_parse(const char *text, bool (*valid)(const char *s, size_t len), char *out, size_t cap);
+/** Writes the cursor of the page that ends at name (shorter than SV_ID_MAX)
+ * as a JSON string. */
+void sv_http_name_cursor_write(sv_jw_t *jw, const char *name);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 /** Parses the JSON body. On failure it has already failed the request (413
@@ -143,8 +158,31 @@ const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
  * NULL. The doc belongs to the caller (sv_json_doc_free). Secure routes
  * (SV_ROUTE_SECURE_BODY) parse into wiped memory and wipe the raw body. */
 sv_json_doc_t *sv_req_json_body(sv_req_t *req);
+/** Checks that every member of the JSON object obj has a key in known (a
+ * NULL-terminated list). Otherwise fails the request (400 invalid_request
+ * with message; details.field is the first unknown key, after "prefix." when
+ * prefix is not NULL) and returns false. */
+bool sv_req_json_known_members(sv_req_t *req, const sv_json_t *obj, const char *const *known, const char *message,
+                               const char *prefix);
 /** The request's store reader (the worker's). */
 struct sv_store_reader *sv_req_reader(sv_req_t *req);
+/** Begins a read snapshot on the request's reader (sv_store_read_begin).
+ * On an error it has already failed the request (sv_req_fail_err) and
+ * returns false. *tx is valid until sv_store_read_end(sv_req_reader(req)),
+ * which the caller must call before the request goes back to the loop. */
+bool sv_req_read_begin(sv_req_t *req, sv_txn_t **tx);
+
+/* ---- the caller's roles ---- */
+
+/** True when the request's principal is a super admin. Otherwise fails the
+ * request (403 access_denied with message, details.reason
+ * "super_admin_required") and returns false. */
+bool sv_req_require_super_admin(sv_req_t *req, const char *message);
+/** True when the request's principal is a super admin or a tenant admin of
+ * tenant (when tenant is NULL: of the tenant its token names, which must not
+ * be empty). Otherwise fails the request (403 access_denied with message,
+ * details.reason "admin_required") and returns false. */
+bool sv_req_require_admin(sv_req_t *req, const char *tenant, const char *message);
 
 /* ---- outputs ---- */
 
@@ -160,6 +198,10 @@ void sv_req_set_content_type(sv_req_t *req, const char *content_type);
 /** Ends the request with status and a JSON body in plain memory. Takes the
  * buffer's memory over (body is left empty). body may be NULL (no content). */
 void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
+/** Like sv_req_reply for a body built with sv_jw_*() that may have run out
+ * of memory: when body->failed, the body is freed and the request fails with
+ * 500 internal ("Out of memory.") instead. Takes the buffer's memory over. */
+void sv_req_reply_built(sv_req_t *req, int status, sv_buf_t *body);
 /** Like sv_req_reply for a body that holds plaintext secrets (a secure
  * sv_buf_t): the bytes are handed to h2o without a copy and wiped when h2o is
  * done with them. */

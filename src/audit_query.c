@@ -120,6 +120,31 @@ static bool visit(walk_t *w, sv_txn_t *tx, int64_t t, uint64_t seq)
     return true;
 }
 
+/* The sequence number an index walk resumes at: just past the cursor's row
+ * when walking up, the row itself as the reverse walk's (exclusive) seek
+ * key. q->cursor must be set. */
+static uint64_t resume_seq(const sv_audit_query_t *q)
+{
+    uint64_t seq = q->cursor->seq;
+    return q->ascending && seq != UINT64_MAX ? seq + 1 : seq;
+}
+
+/* The next index row of it whose key is the prefix (prefix_len bytes) and
+ * row_len more; *row points at those row_len bytes. Keys of any other length
+ * are skipped. SV_ENOTFOUND at the end, as sv_iter_next. */
+static sv_err_t next_row(sv_iter_t *it, size_t prefix_len, size_t row_len, const uint8_t **row)
+{
+    sv_bytes_t k;
+    sv_err_t err;
+    while ((err = sv_iter_next(it, &k, NULL)) == SV_OK) {
+        if (k.len == prefix_len + row_len) {
+            *row = k.base + prefix_len;
+            break;
+        }
+    }
+    return err;
+}
+
 /* Walks the request-id index of q->request_id (entries of one request). */
 static sv_err_t walk_request(walk_t *w, sv_txn_t *tx)
 {
@@ -132,19 +157,16 @@ static sv_err_t walk_request(walk_t *w, sv_txn_t *tx)
     seek = prefix;
     const sv_audit_cursor_t *cur = q->cursor;
     if (cur != NULL)
-        sv_key_u64(&seek, q->ascending ? (cur->seq == UINT64_MAX ? cur->seq : cur->seq + 1) : cur->seq);
+        sv_key_u64(&seek, resume_seq(q));
     sv_iter_t it;
     sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&prefix),
                                 cur != NULL ? sv_key_bytes(&seek) : (sv_bytes_t){0}, !q->ascending, &it);
     if (err != SV_OK)
         return err;
-    sv_bytes_t k;
-    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
-        if (k.len != prefix.len + 8)
-            continue;
-        if (!visit(w, tx, 0, sv_get_be64(k.base + prefix.len)))
+    const uint8_t *row;
+    while ((err = next_row(&it, prefix.len, 8, &row)) == SV_OK)
+        if (!visit(w, tx, 0, sv_get_be64(row)))
             break;
-    }
     sv_iter_close(&it);
     return err == SV_ENOTFOUND ? SV_OK : err;
 }
@@ -164,7 +186,7 @@ static sv_err_t walk_time(walk_t *w, sv_txn_t *tx, int64_t lo, int64_t hi, bool 
     bool has_seek = true;
     if (resume) {
         sv_key_u64(&seek, (uint64_t)cur->time_us);
-        sv_key_u64(&seek, q->ascending ? (cur->seq == UINT64_MAX ? cur->seq : cur->seq + 1) : cur->seq);
+        sv_key_u64(&seek, resume_seq(q));
     } else if (q->ascending) {
         sv_key_u64(&seek, (uint64_t)(lo > 0 ? lo : 0));
         sv_key_u64(&seek, 0);
@@ -179,14 +201,12 @@ static sv_err_t walk_time(walk_t *w, sv_txn_t *tx, int64_t lo, int64_t hi, bool 
                                 has_seek ? sv_key_bytes(&seek) : (sv_bytes_t){0}, !q->ascending, &it);
     if (err != SV_OK)
         return err;
-    sv_bytes_t k;
-    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
-        if (k.len != prefix.len + 16)
-            continue;
-        int64_t t = (int64_t)sv_get_be64(k.base + prefix.len);
+    const uint8_t *row;
+    while ((err = next_row(&it, prefix.len, 16, &row)) == SV_OK) {
+        int64_t t = (int64_t)sv_get_be64(row);
         if (q->ascending ? t > hi : t < lo)
             break;
-        if (!visit(w, tx, t, sv_get_be64(k.base + prefix.len + 8))) {
+        if (!visit(w, tx, t, sv_get_be64(row + 8))) {
             *stopped = true;
             break;
         }
@@ -220,11 +240,9 @@ static sv_err_t walk_tenant(walk_t *w, sv_txn_t *tx)
     sv_err_t err = sv_iter_open(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&prefix), sv_key_bytes(&seek), !q->ascending, &it);
     if (err != SV_OK)
         return err;
-    sv_bytes_t k;
-    while ((err = sv_iter_next(&it, &k, NULL)) == SV_OK) {
-        if (k.len != prefix.len + 8)
-            continue;
-        int64_t sec = (int64_t)sv_get_be64(k.base + prefix.len);
+    const uint8_t *row;
+    while ((err = next_row(&it, prefix.len, 8, &row)) == SV_OK) {
+        int64_t sec = (int64_t)sv_get_be64(row);
         if (q->ascending ? sec > to_s : sec < from_s)
             break;
         int64_t lo = sec * 1000000, hi = lo + 999999;

@@ -197,11 +197,16 @@ static sv_err_t p_listen(sv_config_t *cfg, const char *name, const char *v, char
     return SV_OK;
 }
 
-static sv_err_t p_data_dir(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+static sv_err_t p_nonempty(char **slot, const char *v, char *why, size_t whylen)
 {
     if (*v == 0)
         FAIL("must not be empty");
-    return set_str(&cfg->data_dir, v);
+    return set_str(slot, v);
+}
+
+static sv_err_t p_data_dir(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_nonempty(&cfg->data_dir, v, why, whylen);
 }
 
 static sv_err_t p_threads(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
@@ -261,13 +266,6 @@ static sv_err_t p_jwks_url(sv_config_t *cfg, const char *name, const char *v, ch
 static sv_err_t p_directory_url(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     return p_url(&cfg->directory_url, v, why, whylen);
-}
-
-static sv_err_t p_nonempty(char **slot, const char *v, char *why, size_t whylen)
-{
-    if (*v == 0)
-        FAIL("must not be empty");
-    return set_str(slot, v);
 }
 
 static sv_err_t p_audience(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
@@ -385,18 +383,21 @@ static bool parse_bool(const char *v, bool *out)
     return false;
 }
 
-static sv_err_t p_migrate(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+static sv_err_t p_flag(bool *slot, const char *v, char *why, size_t whylen)
 {
-    if (!parse_bool(v, &cfg->migrate_on_start))
+    if (!parse_bool(v, slot))
         FAIL("'%s' is not true or false", v);
     return SV_OK;
 }
 
+static sv_err_t p_migrate(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_flag(&cfg->migrate_on_start, v, why, whylen);
+}
+
 static sv_err_t p_test_faults(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
-    if (!parse_bool(v, &cfg->test_faults))
-        FAIL("'%s' is not true or false", v);
-    return SV_OK;
+    return p_flag(&cfg->test_faults, v, why, whylen);
 }
 
 static sv_err_t p_test_fault(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
@@ -485,9 +486,7 @@ static sv_err_t p_audit_key_file(sv_config_t *cfg, const char *name, const char 
 
 static sv_err_t p_bench_unaudited(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
-    if (!parse_bool(v, &cfg->bench_unaudited))
-        FAIL("'%s' is not true or false", v);
-    return SV_OK;
+    return p_flag(&cfg->bench_unaudited, v, why, whylen);
 }
 
 static sv_err_t p_wal_retention(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)

@@ -216,7 +216,9 @@ sv_err_t sv_identity_get(sv_txn_t *tx, const char *tenant, const char *id, sv_id
     return decode_identity(v, tenant, id, out);
 }
 
-sv_err_t sv_group_get(sv_txn_t *tx, const char *tenant, const char *id, sv_group_rec_t *out)
+/* Reads group id into *out and, when gf is not NULL, its member list (see
+ * decode_group). SV_ENOTFOUND when there is no such group. */
+static sv_err_t group_read(sv_txn_t *tx, const char *tenant, const char *id, sv_group_rec_t *out, group_full_t *gf)
 {
     sv_key_t k;
     group_key(&k, tenant, id);
@@ -226,20 +228,56 @@ sv_err_t sv_group_get(sv_txn_t *tx, const char *tenant, const char *id, sv_group
     sv_err_t err = sv_txn_get(tx, SV_DB_GROUPS, sv_key_bytes(&k), &v);
     if (err != SV_OK)
         return err;
-    return decode_group(v, tenant, id, out, NULL);
+    return decode_group(v, tenant, id, out, gf);
+}
+
+sv_err_t sv_group_get(sv_txn_t *tx, const char *tenant, const char *id, sv_group_rec_t *out)
+{
+    return group_read(tx, tenant, id, out, NULL);
 }
 
 static sv_err_t group_get_full(sv_txn_t *tx, const char *tenant, const char *id, group_full_t *gf)
 {
-    sv_key_t k;
-    group_key(&k, tenant, id);
-    if (k.overflow)
-        return SV_ENOTFOUND;
-    sv_bytes_t v;
-    sv_err_t err = sv_txn_get(tx, SV_DB_GROUPS, sv_key_bytes(&k), &v);
+    return group_read(tx, tenant, id, &gf->g, gf);
+}
+
+/* A walk over the rows of one database under a key prefix whose keys go on
+ * with an id string: the walk of each listing below. */
+typedef struct {
+    sv_iter_t it;
+    size_t prefix_len;
+    size_t id_cap;
+    char id[SV_ID_MAX]; /* the current row's id */
+} id_walk_t;
+
+/* Opens w on db under prefix, from the first key >= seek (NULL: from the
+ * start); ids must be shorter than id_cap (at most SV_ID_MAX). prefix and
+ * seek must outlive the walk. sv_iter_open's errors (SV_ENOTFOUND: no such
+ * database); on success the caller closes w->it. */
+static sv_err_t id_walk_open(id_walk_t *w, sv_txn_t *tx, sv_db_t db, const sv_key_t *prefix, const sv_key_t *seek,
+                             size_t id_cap)
+{
+    w->prefix_len = prefix->len;
+    w->id_cap = id_cap;
+    return sv_iter_open(tx, db, sv_key_bytes(prefix), seek != NULL ? sv_key_bytes(seek) : (sv_bytes_t){0}, false,
+                        &w->it);
+}
+
+/* The next row: w->id gets its id, *val its value (valid as for
+ * sv_iter_next). SV_ENOTFOUND at the end, SV_ECORRUPT for a key without a
+ * proper id. */
+static sv_err_t id_walk_next(id_walk_t *w, sv_bytes_t *val)
+{
+    sv_bytes_t key, s;
+    sv_err_t err = sv_iter_next(&w->it, &key, val);
     if (err != SV_OK)
         return err;
-    return decode_group(v, tenant, id, &gf->g, gf);
+    size_t off = w->prefix_len;
+    if (!sv_key_read_str(key, &off, &s) || s.len >= w->id_cap)
+        return SV_ECORRUPT;
+    memcpy(w->id, s.base, s.len);
+    w->id[s.len] = 0;
+    return SV_OK;
 }
 
 sv_err_t sv_identity_each_group(sv_txn_t *tx, const char *tenant, const char *id, sv_identity_each_fn fn, void *arg)
@@ -248,25 +286,14 @@ sv_err_t sv_identity_each_group(sv_txn_t *tx, const char *tenant, const char *id
     membership_prefix(&prefix, tenant, id);
     if (prefix.overflow)
         return SV_OK;
-    sv_iter_t it;
-    sv_err_t err = sv_iter_open(tx, SV_DB_GROUPS, sv_key_bytes(&prefix), (sv_bytes_t){NULL, 0}, false, &it);
+    id_walk_t w;
+    sv_err_t err = id_walk_open(&w, tx, SV_DB_GROUPS, &prefix, NULL, SV_GROUP_ID_MAX);
     if (err != SV_OK)
         return err;
-    sv_bytes_t key;
-    char group[SV_GROUP_ID_MAX];
-    while ((err = sv_iter_next(&it, &key, NULL)) == SV_OK) {
-        size_t off = prefix.len;
-        sv_bytes_t g;
-        if (!sv_key_read_str(key, &off, &g) || g.len >= sizeof(group)) {
-            err = SV_ECORRUPT;
+    while ((err = id_walk_next(&w, NULL)) == SV_OK)
+        if (!fn(arg, w.id))
             break;
-        }
-        memcpy(group, g.base, g.len);
-        group[g.len] = 0;
-        if (!fn(arg, group))
-            break;
-    }
-    sv_iter_close(&it);
+    sv_iter_close(&w.it);
     return err == SV_ENOTFOUND ? SV_OK : err;
 }
 
@@ -290,34 +317,22 @@ sv_err_t sv_group_list(sv_txn_t *tx, const char *tenant, const char *after,
     sv_key_init(&prefix);
     sv_key_str(&prefix, tenant, strlen(tenant));
     sv_key_u8(&prefix, KIND_GROUP);
-    seek.len = 0;
-    if (after != NULL && after[0] != 0) {
+    bool resume = after != NULL && after[0] != 0;
+    if (resume) {
         group_key(&seek, tenant, after);
         sv_key_u8(&seek, 0); /* just past `after` itself */
     }
-    sv_iter_t it;
-    sv_err_t err = sv_iter_open(tx, SV_DB_GROUPS, sv_key_bytes(&prefix), seek.len ? sv_key_bytes(&seek) : (sv_bytes_t){0},
-                                false, &it);
+    id_walk_t w;
+    sv_err_t err = id_walk_open(&w, tx, SV_DB_GROUPS, &prefix, resume ? &seek : NULL, SV_GROUP_ID_MAX);
     if (err != SV_OK)
         return err == SV_ENOTFOUND ? SV_OK : err;
-    sv_bytes_t key, val;
-    char id[SV_GROUP_ID_MAX];
-    while ((err = sv_iter_next(&it, &key, &val)) == SV_OK) {
-        size_t off = prefix.len;
-        sv_bytes_t g;
-        if (!sv_key_read_str(key, &off, &g) || g.len >= sizeof(id)) {
-            err = SV_ECORRUPT;
-            break;
-        }
-        memcpy(id, g.base, g.len);
-        id[g.len] = 0;
+    sv_bytes_t val;
+    while ((err = id_walk_next(&w, &val)) == SV_OK) {
         sv_group_rec_t rec;
-        if ((err = decode_group(val, tenant, id, &rec, NULL)) != SV_OK)
-            break;
-        if (!fn(arg, &rec))
+        if ((err = decode_group(val, tenant, w.id, &rec, NULL)) != SV_OK || !fn(arg, &rec))
             break;
     }
-    sv_iter_close(&it);
+    sv_iter_close(&w.it);
     return err == SV_ENOTFOUND ? SV_OK : err;
 }
 
@@ -327,34 +342,22 @@ sv_err_t sv_identity_list(sv_txn_t *tx, const char *tenant, const char *after,
     sv_key_t prefix, seek;
     sv_key_init(&prefix);
     sv_key_str(&prefix, tenant, strlen(tenant));
-    seek.len = 0;
-    if (after != NULL && after[0] != 0) {
+    bool resume = after != NULL && after[0] != 0;
+    if (resume) {
         identity_key(&seek, tenant, after);
         sv_key_u8(&seek, 0);
     }
-    sv_iter_t it;
-    sv_err_t err = sv_iter_open(tx, SV_DB_IDENTITIES, sv_key_bytes(&prefix),
-                                seek.len ? sv_key_bytes(&seek) : (sv_bytes_t){0}, false, &it);
+    id_walk_t w;
+    sv_err_t err = id_walk_open(&w, tx, SV_DB_IDENTITIES, &prefix, resume ? &seek : NULL, SV_ID_MAX);
     if (err != SV_OK)
         return err == SV_ENOTFOUND ? SV_OK : err;
-    sv_bytes_t key, val;
-    char id[SV_ID_MAX];
-    while ((err = sv_iter_next(&it, &key, &val)) == SV_OK) {
-        size_t off = prefix.len;
-        sv_bytes_t s;
-        if (!sv_key_read_str(key, &off, &s) || s.len >= sizeof(id)) {
-            err = SV_ECORRUPT;
-            break;
-        }
-        memcpy(id, s.base, s.len);
-        id[s.len] = 0;
+    sv_bytes_t val;
+    while ((err = id_walk_next(&w, &val)) == SV_OK) {
         sv_identity_rec_t rec;
-        if ((err = decode_identity(val, tenant, id, &rec)) != SV_OK)
-            break;
-        if (!fn(arg, &rec))
+        if ((err = decode_identity(val, tenant, w.id, &rec)) != SV_OK || !fn(arg, &rec))
             break;
     }
-    sv_iter_close(&it);
+    sv_iter_close(&w.it);
     return err == SV_ENOTFOUND ? SV_OK : err;
 }
 

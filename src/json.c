@@ -494,6 +494,14 @@ void sv_jw_time(sv_jw_t *jw, int64_t t)
     sv_jw_str(jw, b, n);
 }
 
+void sv_jw_time_or_null(sv_jw_t *jw, int64_t t)
+{
+    if (t > 0)
+        sv_jw_time(jw, t);
+    else
+        sv_jw_null(jw);
+}
+
 void sv_jw_raw(sv_jw_t *jw, const void *json, size_t len)
 {
     before_value(jw);

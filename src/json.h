@@ -112,6 +112,8 @@ void sv_jw_bool(sv_jw_t *jw, bool v);
 void sv_jw_null(sv_jw_t *jw);
 /** An RFC 3339 UTC time string from seconds since the epoch. */
 void sv_jw_time(sv_jw_t *jw, int64_t t);
+/** Like sv_jw_time when t > 0; null otherwise (a time that was never set). */
+void sv_jw_time_or_null(sv_jw_t *jw, int64_t t);
 /** Raw, already valid JSON text. */
 void sv_jw_raw(sv_jw_t *jw, const void *json, size_t len);
 /** Writes s with JSON string escaping, without quotes, to out. */

@@ -580,32 +580,41 @@ sv_err_t sv_writer_submit(sv_writer_t *w, sv_unit_t *u)
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool done;
+    size_t done;
 } run_wait_t;
 
 static void run_complete(sv_unit_t *u)
 {
     run_wait_t *rw = u->run_wait_;
     pthread_mutex_lock(&rw->lock);
-    rw->done = true;
+    rw->done++;
     pthread_cond_signal(&rw->cond);
     pthread_mutex_unlock(&rw->lock);
 }
 
-sv_err_t sv_writer_run(sv_writer_t *w, sv_unit_t *u)
+sv_err_t sv_writer_run_all(sv_writer_t *w, sv_unit_t *units, size_t n)
 {
     run_wait_t rw = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    u->complete = run_complete;
-    u->notify = NULL;
-    u->run_wait_ = &rw;
-    sv_err_t err = sv_writer_submit(w, u);
-    if (err != SV_OK)
-        return err;
+    sv_err_t err = SV_OK;
+    size_t queued = 0;
+    for (; queued < n; queued++) {
+        units[queued].complete = run_complete;
+        units[queued].notify = NULL;
+        units[queued].run_wait_ = &rw;
+        if ((err = sv_writer_submit(w, &units[queued])) != SV_OK)
+            break;
+    }
     pthread_mutex_lock(&rw.lock);
-    while (!rw.done)
+    while (rw.done < queued)
         pthread_cond_wait(&rw.cond, &rw.lock);
     pthread_mutex_unlock(&rw.lock);
-    return u->result;
+    return err;
+}
+
+sv_err_t sv_writer_run(sv_writer_t *w, sv_unit_t *u)
+{
+    sv_err_t err = sv_writer_run_all(w, u, 1);
+    return err != SV_OK ? err : u->result;
 }
 
 void sv_writer_set_audit_hook(sv_writer_t *w, sv_writer_audit_fn fn, void *arg)

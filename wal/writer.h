@@ -83,6 +83,12 @@ sv_err_t sv_writer_submit(sv_writer_t *w, sv_unit_t *u);
  * the scheduler, tools, tests). u->complete and u->notify are overwritten.
  * Returns u->result. Never call it on an HTTP worker. */
 sv_err_t sv_writer_run(sv_writer_t *w, sv_unit_t *u);
+/** Like sv_writer_run for n units queued at once (so they may share
+ * batches): waits until every queued unit has completed; each one's
+ * complete and notify are overwritten and its result is in units[i].result.
+ * Returns SV_OK, or the error of the first submit that failed (the units
+ * after it are not queued). Never call it on an HTTP worker. */
+sv_err_t sv_writer_run_all(sv_writer_t *w, sv_unit_t *units, size_t n);
 
 /** Installs the audit hook (before any unit is submitted). */
 void sv_writer_set_audit_hook(sv_writer_t *w, sv_writer_audit_fn fn, void *arg);

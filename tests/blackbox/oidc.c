@@ -67,7 +67,24 @@ bool bb_oidc_start(bb_oidc_t *o)
         return false;
     }
     snprintf(o->url, sizeof(o->url), "http://127.0.0.1:%d", o->port);
+    snprintf(o->env_issuer, sizeof(o->env_issuer), "SCAIKEY_ISSUER=%s", o->url);
+    snprintf(o->env_directory, sizeof(o->env_directory), "SCAIKEY_DIRECTORY_URL=%s/scim/v2", o->url);
     return true;
+}
+
+bool bb_oidc_server_start(bb_oidc_t *o, bb_server_t *s, const char *extra)
+{
+    const char *env[] = {
+        o->env_issuer, o->env_directory, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync", extra,
+        NULL};
+    return bb_start(s, env);
+}
+
+void bb_oidc_stop_all(bb_oidc_t *o, bb_server_t *s)
+{
+    bb_stop(s);
+    bb_cleanup(s);
+    bb_oidc_stop(o);
 }
 
 void bb_oidc_stop(bb_oidc_t *o)

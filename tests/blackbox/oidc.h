@@ -12,10 +12,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "tests/blackbox/bb.h"
+
 typedef struct {
     pid_t pid;
     int port;
-    char url[64]; /* the issuer: http://127.0.0.1:PORT */
+    char url[64];            /* the issuer: http://127.0.0.1:PORT */
+    char env_issuer[128];    /* SCAIKEY_ISSUER=<url>, for a server's env */
+    char env_directory[160]; /* SCAIKEY_DIRECTORY_URL=<url>/scim/v2 */
 } bb_oidc_t;
 
 /** Starts the peer (node must be installed and `npm ci` run in
@@ -23,6 +27,14 @@ typedef struct {
  * does not come up within 30 s. */
 bool bb_oidc_start(bb_oidc_t *o);
 void bb_oidc_stop(bb_oidc_t *o);
+
+/** Starts the server s (a restart when s->dir is set, as bb_start) against
+ * the peer: its issuer, its directory with the sync client's credentials
+ * (scaivault-sync), and extra (one more VAR=value, or NULL). As bb_start. */
+bool bb_oidc_server_start(bb_oidc_t *o, bb_server_t *s, const char *extra);
+/** The clean-up of a suite that runs s against o: stops s, removes its temp
+ * dir, stops the peer. */
+void bb_oidc_stop_all(bb_oidc_t *o, bb_server_t *s);
 
 /** A client-credentials access token for client_id (its secret is
  * "secret-" + the part after the ':' or the whole id for scaivault-sync)

@@ -17,25 +17,18 @@
 
 static bb_oidc_t peer;
 static bb_server_t srv;
-static char env_issuer[128], env_dir[160];
 
 static int suite_init(void)
 {
-    if (!bb_oidc_start(&peer))
-        return 1;
-    snprintf(env_issuer, sizeof(env_issuer), "SCAIKEY_ISSUER=%s", peer.url);
-    snprintf(env_dir, sizeof(env_dir), "SCAIKEY_DIRECTORY_URL=%s/scim/v2", peer.url);
-    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
-                         "BOOTSTRAP_SUPER_ADMIN=user:admin@acme.example", NULL};
     memset(&srv, 0, sizeof(srv));
-    return bb_start(&srv, env) ? 0 : 1;
+    return bb_oidc_start(&peer) && bb_oidc_server_start(&peer, &srv, "BOOTSTRAP_SUPER_ADMIN=user:admin@acme.example")
+               ? 0
+               : 1;
 }
 
 static int suite_clean(void)
 {
-    bb_stop(&srv);
-    bb_cleanup(&srv);
-    bb_oidc_stop(&peer);
+    bb_oidc_stop_all(&peer, &srv);
     return 0;
 }
 
@@ -330,7 +323,7 @@ static void test_rotation_removed_kid(void)
 {
     bb_oidc_reset(&peer);
     bb_server_t s = {0};
-    const char *env[] = {env_issuer, "SCAIKEY_JWKS_REFRESH_INTERVAL=1s", NULL};
+    const char *env[] = {peer.env_issuer, "SCAIKEY_JWKS_REFRESH_INTERVAL=1s", NULL};
     CU_ASSERT_FATAL(bb_start(&s, env));
     char *t1 = bb_oidc_token(&peer, "sa:app", "secrets:read");
     EXPECT_OK(&s, t1);
@@ -360,7 +353,7 @@ static void test_scaikey_down(void)
 {
     bb_oidc_reset(&peer);
     bb_server_t s = {0};
-    const char *env[] = {env_issuer, NULL};
+    const char *env[] = {peer.env_issuer, NULL};
     CU_ASSERT_FATAL(bb_start(&s, env));
     char *t1 = bb_oidc_token(&peer, "sa:app", "secrets:read");
     EXPECT_OK(&s, t1);
@@ -484,9 +477,7 @@ static void test_revocations(void)
     bb_resp_free(&r);
     /* revocations survive a restart */
     CU_ASSERT_EQUAL(bb_stop(&srv), 0);
-    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
-                         "BOOTSTRAP_SUPER_ADMIN=user:admin@acme.example", NULL};
-    CU_ASSERT_FATAL(bb_start(&srv, env));
+    CU_ASSERT_FATAL(bb_oidc_server_start(&peer, &srv, "BOOTSTRAP_SUPER_ADMIN=user:admin@acme.example"));
     EXPECT_401(&srv, app1, "token_revoked");
     EXPECT_401(&srv, app2, "token_revoked");
     EXPECT_OK(&srv, app3);

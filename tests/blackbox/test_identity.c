@@ -12,25 +12,16 @@
 
 static bb_oidc_t peer;
 static bb_server_t srv;
-static char env_issuer[128], env_dir[160];
 
 static int suite_init(void)
 {
-    if (!bb_oidc_start(&peer))
-        return 1;
-    snprintf(env_issuer, sizeof(env_issuer), "SCAIKEY_ISSUER=%s", peer.url);
-    snprintf(env_dir, sizeof(env_dir), "SCAIKEY_DIRECTORY_URL=%s/scim/v2", peer.url);
-    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
-                         "IDENTITY_SYNC_INTERVAL=10s", NULL};
     memset(&srv, 0, sizeof(srv));
-    return bb_start(&srv, env) ? 0 : 1;
+    return bb_oidc_start(&peer) && bb_oidc_server_start(&peer, &srv, "IDENTITY_SYNC_INTERVAL=10s") ? 0 : 1;
 }
 
 static int suite_clean(void)
 {
-    bb_stop(&srv);
-    bb_cleanup(&srv);
-    bb_oidc_stop(&peer);
+    bb_oidc_stop_all(&peer, &srv);
     return 0;
 }
 
@@ -236,8 +227,8 @@ static void test_directory_errors(void)
     bb_resp_t r;
     /* a wrong client secret: the token endpoint refuses; 502 names the cause */
     bb_server_t s = {0};
-    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=wrong",
-                         NULL};
+    const char *env[] = {peer.env_issuer, peer.env_directory, "SCAIKEY_CLIENT_ID=scaivault-sync",
+                         "SCAIKEY_CLIENT_SECRET=wrong", NULL};
     CU_ASSERT_FATAL(bb_start(&s, env));
     CU_ASSERT_FATAL(bb_req(&s, "POST", "/v1/identity/sync?tenant_id=tnt_a", s.token, NULL, NULL, &r));
     BB_ASSERT_STATUS(&r, 502);
@@ -268,7 +259,8 @@ static void test_directory_errors(void)
     /* a directory URL without the client credentials is a configuration error */
     char out[2048];
     const char *cmd[] = {"server", NULL};
-    const char *env2[] = {env_issuer, env_dir, "SCAIVAULT_LISTEN=127.0.0.1:0", "SCAIVAULT_DATA_DIR=/tmp/sv-never", NULL};
+    const char *env2[] = {peer.env_issuer, peer.env_directory, "SCAIVAULT_LISTEN=127.0.0.1:0",
+                          "SCAIVAULT_DATA_DIR=/tmp/sv-never", NULL};
     CU_ASSERT_EQUAL(bb_run(cmd, env2, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIKEY_CLIENT_ID"));
 }
@@ -309,9 +301,7 @@ static void test_periodic_sync(void)
     bb_oidc_control(&peer, "/control/directory",
                     "{\"tenant\":\"tnt_a\",\"users\":[{\"id\":\"u10\",\"userName\":\"after-restart@acme.example\"}]}",
                     NULL, 0);
-    const char *env[] = {env_issuer, env_dir, "SCAIKEY_CLIENT_ID=scaivault-sync", "SCAIKEY_CLIENT_SECRET=secret-sync",
-                         "IDENTITY_SYNC_INTERVAL=10s", NULL};
-    CU_ASSERT_FATAL(bb_start(&srv, env));
+    CU_ASSERT_FATAL(bb_oidc_server_start(&peer, &srv, "IDENTITY_SYNC_INTERVAL=10s"));
     CU_ASSERT_EQUAL(wait_for_identity("user:after-restart@acme.example"), 200);
 }
 

@@ -427,37 +427,20 @@ static sv_err_t apply_fill(sv_wtxn_t *tx, sv_unit_t *u)
     return SV_OK;
 }
 
-static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t fill_cond = PTHREAD_COND_INITIALIZER;
-static int fill_done;
-
-static void fill_complete(sv_unit_t *u)
-{
-    pthread_mutex_lock(&fill_lock);
-    fill_done++;
-    pthread_cond_signal(&fill_cond);
-    pthread_mutex_unlock(&fill_lock);
-}
-
 /* Submits FILL_GROUP units at once; returns how many failed, checking that a
  * failure is a full disk and that each unit is whole or absent. */
 static int fill_round(sv_store_t *st, sv_writer_t *w, int *next_id, uint8_t *value, int *bad)
 {
     fill_op_t ops[FILL_GROUP];
     sv_unit_t units[FILL_GROUP];
-    fill_done = 0;
     for (int i = 0; i < FILL_GROUP; i++) {
         ops[i] = (fill_op_t){(*next_id)++, value};
-        units[i] = (sv_unit_t){.apply = apply_fill, .arg = &ops[i], .complete = fill_complete};
-        if (sv_writer_submit(w, &units[i]) != SV_OK) {
-            *bad = fail("submit refused");
-            return 0;
-        }
+        units[i] = (sv_unit_t){.apply = apply_fill, .arg = &ops[i]};
     }
-    pthread_mutex_lock(&fill_lock);
-    while (fill_done < FILL_GROUP)
-        pthread_cond_wait(&fill_cond, &fill_lock);
-    pthread_mutex_unlock(&fill_lock);
+    if (sv_writer_run_all(w, units, FILL_GROUP) != SV_OK) {
+        *bad = fail("submit refused");
+        return 0;
+    }
     sv_store_reader_t *r;
     sv_txn_t *tx;
     if (sv_store_reader_new(st, &r) != SV_OK || sv_store_read_begin(r, &tx) != SV_OK) {

@@ -5,7 +5,6 @@
 #include "sv_autoconf.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -29,12 +28,8 @@ typedef struct {
 
 static void setup_opts(fixture_t *f, sv_audit_opts_t o)
 {
-    f->dir = strdup(sv_test_tmpdir("audit"));
+    CU_ASSERT_FATAL(sv_test_store_open("audit", 4 << 20, 32, &f->dir, &f->st, &f->w));
     snprintf(f->key_file, sizeof(f->key_file), "%s/audit-signing.key", f->dir);
-    sv_store_opts_t so = {.dir = f->dir, .map_size = 4 << 20, .max_readers = 32, .no_sync = true};
-    CU_ASSERT_EQUAL_FATAL(sv_store_open(&f->st, &so), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(f->st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f->st, NULL, &f->w), SV_OK);
     o.key_file = f->key_file;
     char msg[256];
     CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &f->a, msg, sizeof(msg)), SV_OK);
@@ -50,9 +45,7 @@ static void teardown(fixture_t *f)
 {
     sv_writer_stop(f->w);
     sv_audit_close(f->a);
-    sv_store_close(f->st);
-    sv_test_rmdir(f->dir);
-    free(f->dir);
+    sv_test_store_close(f->dir, f->st, NULL); /* the writer is stopped before the audit log closes */
     sv_fault_reset();
 }
 
@@ -84,33 +77,15 @@ static void append_n(fixture_t *f, int from, int n, const char *tenant)
 }
 
 /* Appends n entries as concurrently queued units (few big batches). */
-static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
-static int done_count;
-
-static void count_done(sv_unit_t *u)
-{
-    pthread_mutex_lock(&done_lock);
-    done_count++;
-    pthread_cond_signal(&done_cond);
-    pthread_mutex_unlock(&done_lock);
-}
-
 static void append_bulk(fixture_t *f, int n)
 {
     sv_unit_t *units = calloc((size_t)n, sizeof(*units));
     sv_audit_entry_t *entries = calloc((size_t)n, sizeof(*entries));
-    done_count = 0;
     for (int i = 0; i < n; i++) {
         make_entry(&entries[i], i, i % 2 ? "tnt_a" : "tnt_b");
         units[i].audit = &entries[i];
-        units[i].complete = count_done;
-        CU_ASSERT_EQUAL(sv_writer_submit(f->w, &units[i]), SV_OK);
     }
-    pthread_mutex_lock(&done_lock);
-    while (done_count < n)
-        pthread_cond_wait(&done_cond, &done_lock);
-    pthread_mutex_unlock(&done_lock);
+    CU_ASSERT_EQUAL(sv_writer_run_all(f->w, units, (size_t)n), SV_OK);
     for (int i = 0; i < n; i++)
         CU_ASSERT_EQUAL(units[i].result, SV_OK);
     free(units);

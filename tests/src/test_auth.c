@@ -14,7 +14,7 @@
 #include "store/migrate.h"
 #include "tests/unit.h"
 
-static const char *dir;
+static char *dir;
 static sv_store_t *st;
 static sv_writer_t *w;
 
@@ -34,11 +34,7 @@ static sv_err_t capture_audit(void *arg, sv_wtxn_t *tx, sv_unit_t *u, sv_err_t o
 
 static int setup(void)
 {
-    dir = strdup(sv_test_tmpdir("auth"));
-    sv_store_opts_t o = {.dir = dir, .map_size = 8 << 20, .no_sync = true};
-    if (sv_store_open(&st, &o) != SV_OK || sv_migrate_to(st, SV_SCHEMA_VERSION, NULL, NULL) != SV_OK)
-        return 1;
-    if (sv_writer_start(st, NULL, &w) != SV_OK)
+    if (!sv_test_store_open("auth", 8 << 20, 0, &dir, &st, &w))
         return 1;
     sv_writer_set_audit_hook(w, capture_audit, NULL);
     return 0;
@@ -46,31 +42,14 @@ static int setup(void)
 
 static int teardown(void)
 {
-    sv_writer_stop(w);
-    sv_store_close(st);
-    sv_test_rmdir(dir);
-    free((void *)dir);
+    sv_test_store_close(dir, st, w);
     return 0;
-}
-
-typedef struct {
-    sv_unit_t unit;
-    sv_err_t (*fn)(sv_wtxn_t *tx, void *arg);
-    void *arg;
-} run_t;
-
-static sv_err_t run_apply(sv_wtxn_t *tx, sv_unit_t *u)
-{
-    run_t *r = (run_t *)u;
-    return r->fn(tx, r->arg);
 }
 
 /* Runs fn in a writer unit and waits. */
 static sv_err_t in_writer(sv_err_t (*fn)(sv_wtxn_t *tx, void *arg), void *arg)
 {
-    run_t r = {.fn = fn, .arg = arg};
-    r.unit.apply = run_apply;
-    return sv_writer_run(w, &r.unit);
+    return sv_test_in_writer(w, fn, arg);
 }
 
 /* ---- revocations ---- */

@@ -12,7 +12,7 @@
 
 #define T "tnt_a"
 
-static const char *dir;
+static char *dir;
 static sv_store_t *st;
 static sv_writer_t *wr;
 static sv_policy_t *pe;
@@ -20,11 +20,7 @@ static sv_store_reader_t *reader;
 
 static int setup(void)
 {
-    dir = strdup(sv_test_tmpdir("authz"));
-    sv_store_opts_t o = {.dir = dir, .map_size = 8 << 20, .no_sync = true};
-    if (sv_store_open(&st, &o) != SV_OK || sv_migrate_to(st, SV_SCHEMA_VERSION, NULL, NULL) != SV_OK)
-        return 1;
-    if (sv_writer_start(st, NULL, &wr) != SV_OK || sv_policy_engine_new(&pe) != SV_OK)
+    if (!sv_test_store_open("authz", 8 << 20, 0, &dir, &st, &wr) || sv_policy_engine_new(&pe) != SV_OK)
         return 1;
     return sv_store_reader_new(st, &reader) == SV_OK ? 0 : 1;
 }
@@ -33,31 +29,15 @@ static int teardown(void)
 {
     sv_policy_engine_free(pe);
     sv_store_reader_free(reader);
-    sv_writer_stop(wr);
-    sv_store_close(st);
-    sv_test_rmdir(dir);
-    free((void *)dir);
+    sv_test_store_close(dir, st, wr);
     return 0;
 }
 
 /* ---- writing policies and identity cache entries ---- */
 
-typedef struct {
-    sv_err_t (*fn)(sv_wtxn_t *tx, void *arg);
-    void *arg;
-} op_t;
-
-static sv_err_t apply(sv_wtxn_t *tx, sv_unit_t *u)
-{
-    op_t *op = u->arg;
-    return op->fn(tx, op->arg);
-}
-
 static sv_err_t run(sv_err_t (*fn)(sv_wtxn_t *, void *), void *arg)
 {
-    op_t op = {fn, arg};
-    sv_unit_t u = {.apply = apply, .arg = &op};
-    return sv_writer_run(wr, &u);
+    return sv_test_in_writer(wr, fn, arg);
 }
 
 typedef struct {

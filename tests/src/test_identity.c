@@ -7,25 +7,18 @@
 #include "store/migrate.h"
 #include "tests/unit.h"
 
-static const char *dir;
+static char *dir;
 static sv_store_t *st;
 static sv_writer_t *w;
 
 static int setup(void)
 {
-    dir = strdup(sv_test_tmpdir("identity"));
-    sv_store_opts_t o = {.dir = dir, .map_size = 4 << 20, .no_sync = true};
-    if (sv_store_open(&st, &o) != SV_OK || sv_migrate_to(st, SV_SCHEMA_VERSION, NULL, NULL) != SV_OK)
-        return 1;
-    return sv_writer_start(st, NULL, &w) == SV_OK ? 0 : 1;
+    return sv_test_store_open("identity", 4 << 20, 0, &dir, &st, &w) ? 0 : 1;
 }
 
 static int teardown(void)
 {
-    sv_writer_stop(w);
-    sv_store_close(st);
-    sv_test_rmdir(dir);
-    free((void *)dir);
+    sv_test_store_close(dir, st, w);
     return 0;
 }
 

@@ -16,13 +16,9 @@
 void keys_fixture_setup(keys_fixture_t *f, int64_t ttl_ms, unsigned max_keys)
 {
     memset(f, 0, sizeof(*f));
-    f->dir = strdup(sv_test_tmpdir("keys"));
+    CU_ASSERT_FATAL(sv_test_store_open("keys", 64 << 20, 32, &f->dir, &f->st, &f->w));
     f->cfg.kms_provider = SV_KMS_LOCAL;
     f->cfg.data_dir = f->dir;
-    sv_store_opts_t o = {.dir = f->dir, .map_size = 64 << 20, .max_readers = 32, .no_sync = true};
-    CU_ASSERT_EQUAL_FATAL(sv_store_open(&f->st, &o), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(f->st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f->st, NULL, &f->w), SV_OK);
     char msg[512];
     CU_ASSERT_EQUAL_FATAL(sv_kms_open(&f->cfg, &f->kms, msg, sizeof(msg)), SV_OK);
     sv_keyring_opts_t ko = {.ttl_ms = ttl_ms, .max_keys = max_keys};
@@ -35,28 +31,12 @@ void keys_fixture_teardown(keys_fixture_t *f)
     sv_store_reader_free(f->reader);
     sv_keyring_free(f->kr);
     sv_kms_close(f->kms);
-    sv_writer_stop(f->w);
-    sv_store_close(f->st);
-    sv_test_rmdir(f->dir);
-    free(f->dir);
-}
-
-typedef struct {
-    sv_err_t (*fn)(sv_wtxn_t *tx, void *arg);
-    void *arg;
-} unit_call_t;
-
-static sv_err_t unit_trampoline(sv_wtxn_t *tx, sv_unit_t *u)
-{
-    unit_call_t *c = u->arg;
-    return c->fn(tx, c->arg);
+    sv_test_store_close(f->dir, f->st, f->w);
 }
 
 sv_err_t keys_fixture_unit(keys_fixture_t *f, sv_err_t (*fn)(sv_wtxn_t *tx, void *arg), void *arg)
 {
-    unit_call_t c = {fn, arg};
-    sv_unit_t u = {.apply = unit_trampoline, .arg = &c};
-    return sv_writer_run(f->w, &u);
+    return sv_test_in_writer(f->w, fn, arg);
 }
 
 typedef struct {

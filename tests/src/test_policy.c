@@ -208,25 +208,18 @@ static void test_json_and_record_round_trip(void)
 
 /* ---- storage, through a real store and writer ---- */
 
-static const char *dir;
+static char *dir;
 static sv_store_t *st;
 static sv_writer_t *wr;
 
 static int storage_setup(void)
 {
-    dir = strdup(sv_test_tmpdir("policy"));
-    sv_store_opts_t o = {.dir = dir, .map_size = 4 << 20, .no_sync = true};
-    if (sv_store_open(&st, &o) != SV_OK || sv_migrate_to(st, SV_SCHEMA_VERSION, NULL, NULL) != SV_OK)
-        return 1;
-    return sv_writer_start(st, NULL, &wr) == SV_OK ? 0 : 1;
+    return sv_test_store_open("policy", 4 << 20, 0, &dir, &st, &wr) ? 0 : 1;
 }
 
 static int storage_teardown(void)
 {
-    sv_writer_stop(wr);
-    sv_store_close(st);
-    sv_test_rmdir(dir);
-    free((void *)dir);
+    sv_test_store_close(dir, st, wr);
     return 0;
 }
 

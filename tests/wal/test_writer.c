@@ -14,26 +14,19 @@
 #include "wal/writer.h"
 
 typedef struct {
-    const char *dir;
+    char *dir;
     sv_store_t *st;
     sv_writer_t *w;
 } fixture_t;
 
 static void setup(fixture_t *f, size_t map_size)
 {
-    f->dir = strdup(sv_test_tmpdir("writer"));
-    sv_store_opts_t o = {.dir = f->dir, .map_size = map_size, .max_readers = 32, .no_sync = true};
-    CU_ASSERT_EQUAL_FATAL(sv_store_open(&f->st, &o), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_migrate_to(f->st, SV_SCHEMA_VERSION, NULL, NULL), SV_OK);
-    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f->st, NULL, &f->w), SV_OK);
+    CU_ASSERT_FATAL(sv_test_store_open("writer", map_size, 32, &f->dir, &f->st, &f->w));
 }
 
 static void teardown(fixture_t *f)
 {
-    sv_writer_stop(f->w);
-    sv_store_close(f->st);
-    sv_test_rmdir(f->dir);
-    free((void *)f->dir);
+    sv_test_store_close(f->dir, f->st, f->w);
     sv_fault_reset();
 }
 
