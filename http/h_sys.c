@@ -26,7 +26,7 @@ static void post_faults(sv_req_t *req)
     int opn = op != NULL ? sv_fault_op_from_name(op) : -1;
     int errn = err != NULL ? sv_fault_errno_from_name(err) : 0;
     if (opn < 0) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "op must be commit, write, fsync, rename, malloc or audit.", "op");
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "op must be commit, write, fsync, rename, malloc, audit or kms.", "op");
     } else if (errn == 0) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "errno must be ENOSPC, EIO, EDQUOT or ENOMEM.", "errno");
     } else if (nth != NULL && (nth->type != SV_JSON_NUMBER || !nth->u.num.is_int || nth->u.num.i < 1)) {

@@ -96,6 +96,11 @@ static void start_op(sv_kms_t *k, sv_kms_op_t *op, void (*call)(sv_kms_t *k, sv_
 {
     op->started_us_ = sv_mono_us();
     op->delayed_ = false;
+    if (sv_fault_check(SV_FAULT_KMS) != 0) {
+        /* tests: the provider cannot be reached */
+        kms_complete(k, op, SV_EUPSTREAM);
+        return;
+    }
     if (k->delay_ms > 0) {
         delayed_t *d = malloc(sizeof(*d));
         pthread_t t;

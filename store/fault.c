@@ -49,7 +49,7 @@ void sv_fault_reset(void)
 
 int sv_fault_op_from_name(const char *name)
 {
-    static const char *const names[SV_FAULT_COUNT_] = {"commit", "write", "fsync", "rename", "malloc", "audit"};
+    static const char *const names[SV_FAULT_COUNT_] = {"commit", "write", "fsync", "rename", "malloc", "audit", "kms"};
     for (int i = 0; i < SV_FAULT_COUNT_; i++)
         if (strcmp(name, names[i]) == 0)
             return i;

@@ -22,6 +22,7 @@ typedef enum {
     SV_FAULT_RENAME,
     SV_FAULT_MALLOC,
     SV_FAULT_AUDIT, /* appending an audit entry (checked by the audit module) */
+    SV_FAULT_KMS,   /* a call to the key provider: it cannot be reached (src/kms.c) */
     SV_FAULT_COUNT_
 } sv_fault_op_t;
 
@@ -32,7 +33,7 @@ void sv_fault_arm(sv_fault_op_t op, unsigned nth, unsigned count, int err);
 void sv_fault_disarm(sv_fault_op_t op);
 /** Disarms every seam. */
 void sv_fault_reset(void);
-/** Parses "op" names ("commit", "write", "fsync", "rename", "malloc", "audit").
+/** Parses "op" names ("commit", "write", "fsync", "rename", "malloc", "audit", "kms").
  * Returns -1 when unknown. */
 int sv_fault_op_from_name(const char *name);
 /** Parses errno names "ENOSPC", "EIO", "EDQUOT", "ENOMEM". Returns 0 when unknown. */

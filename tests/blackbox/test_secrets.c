@@ -1086,6 +1086,23 @@ static void test_kms_key_file(void)
     sv_test_rmdir(dir);
 }
 
+/* ---- a KMS that cannot be reached ---- */
+
+static void test_kms_unreachable(void)
+{
+    /* the suite's server runs with SCAIVAULT_TEST_FAULTS=true: make the next
+     * key-provider call fail as if the provider were down */
+    bb_resp_t r;
+    CU_ASSERT_FATAL(req("POST", "/v1/sys/faults", NULL, "{\"op\":\"kms\",\"errno\":\"EIO\",\"nth\":1,\"count\":1}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    /* a tenant's first write needs its data key wrapped by the KMS */
+    expect("PUT", "/v1/secrets/k/a", "t_kms_down", "{\"value\":\"x\"}", 503, "kms_unavailable");
+    expect("GET", "/v1/secrets/k/a", "t_kms_down", NULL, 404, "not_found"); /* nothing was written */
+    /* the provider is back: the same write succeeds */
+    put_value("t_kms_down", "k/a", "\"x\"", 201);
+}
+
 /* ---- a KMS that answers later (like a remote one) ---- */
 
 static void test_remote_like_kms(void)
@@ -1180,6 +1197,7 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "storage_faults", test_storage_faults);
     CU_add_test(s, "plaintext_hygiene", test_plaintext_hygiene);
     CU_add_test(s, "kms_key_file", test_kms_key_file);
+    CU_add_test(s, "kms_unreachable", test_kms_unreachable);
     CU_add_test(s, "remote_like_kms", test_remote_like_kms);
     CU_add_test(s, "health_and_metrics", test_health_and_metrics);
 }
