@@ -898,7 +898,6 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     req->n_headers = 0;
     req->content_type = NULL;
     req->finished = req->has_op = false;
-    memset(&req->unit_msg, 0, sizeof(req->unit_msg)); /* h2o asserts a message is not linked when sent */
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;

@@ -105,7 +105,6 @@ struct sv_req {
 
     /* the writer unit: the audit entry, plus a handler's op */
     sv_unit_t unit;
-    h2o_multithread_message_t unit_msg;
     sv_req_op_t op;
     bool has_op;
     sv_err_t op_result;

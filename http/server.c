@@ -156,20 +156,39 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         accept_one(listener->data, listener);
 }
 
-static void unit_post(sv_notify_t *n, sv_unit_t *u)
+/* The writer's side: appends a batch's chain of units for this worker and
+ * wakes the loop only if it had nothing pending (one pipe write per batch at
+ * most, none while the loop is still catching up). */
+static void unit_post(sv_notify_t *n, sv_unit_t *chain)
 {
     sv_worker_t *w = H2O_STRUCT_FROM_MEMBER(sv_worker_t, notify, n);
-    sv_req_t *req = u->arg;
-    h2o_multithread_send_message(&w->unit_receiver, &req->unit_msg);
+    sv_unit_t *tail = chain;
+    while (sv_unit_next(tail) != NULL)
+        tail = sv_unit_next(tail);
+    pthread_mutex_lock(&w->units_lock);
+    bool wake = w->units_head == NULL;
+    if (wake)
+        w->units_head = chain;
+    else
+        w->units_tail->next_ = chain;
+    w->units_tail = tail;
+    pthread_mutex_unlock(&w->units_lock);
+    if (wake)
+        h2o_multithread_send_message(&w->unit_receiver, &w->units_msg);
 }
 
 static void on_units(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
-    while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-        h2o_linklist_unlink(&msg->link);
-        sv_req_t *req = H2O_STRUCT_FROM_MEMBER(sv_req_t, unit_msg, msg);
-        sv_req_unit_done(req);
+    sv_worker_t *w = H2O_STRUCT_FROM_MEMBER(sv_worker_t, unit_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next); /* units_msg: unlinked before the list empties */
+    pthread_mutex_lock(&w->units_lock);
+    sv_unit_t *u = w->units_head;
+    w->units_head = w->units_tail = NULL;
+    pthread_mutex_unlock(&w->units_lock);
+    for (sv_unit_t *next; u != NULL; u = next) {
+        next = sv_unit_next(u); /* the request may reuse its unit */
+        sv_req_unit_done(u->arg);
     }
 }
 
@@ -413,6 +432,7 @@ sv_err_t sv_http_server_new(sv_app_t *app, sv_http_server_t **out, char *msg, si
         w->router = s->router;
         w->loop = h2o_evloop_create();
         w->notify.post = unit_post;
+        pthread_mutex_init(&w->units_lock, NULL);
         sv_buf_init(&w->access_log, false);
     }
     if ((err = open_listeners(s, msg, msglen)) != SV_OK)
@@ -471,6 +491,7 @@ void sv_http_server_free(sv_http_server_t *s)
         }
         sv_store_reader_free(w->reader);
         sv_buf_free(&w->access_log);
+        pthread_mutex_destroy(&w->units_lock);
     }
     free(s->workers);
     sv_http_metrics_free(s->metrics);

@@ -41,7 +41,12 @@ struct sv_worker {
     h2o_multithread_receiver_t control_receiver; /* shutdown */
     h2o_multithread_receiver_t task_receiver;    /* sv_worker_post */
     h2o_multithread_message_t shutdown_msg;
-    sv_notify_t notify; /* posts completed units to unit_receiver */
+    sv_notify_t notify; /* takes completed units from the writer (unit_post) */
+    /* completed units waiting for this loop; units_msg is in flight to
+     * unit_receiver exactly while the list is not empty */
+    pthread_mutex_t units_lock;
+    sv_unit_t *units_head, *units_tail;
+    h2o_multithread_message_t units_msg;
     struct sv_store_reader *reader;
     unsigned inflight;   /* requests between on_req and their last byte handed to h2o */
     unsigned open_conns;

@@ -33,9 +33,13 @@ typedef sv_err_t (*sv_unit_apply_fn)(sv_wtxn_t *tx, sv_unit_t *u);
  * unit's notifier chose (the writer thread when u->notify is NULL). */
 typedef void (*sv_unit_complete_fn)(sv_unit_t *u);
 
-/** How a completed unit travels back to the thread that submitted it. */
+/** How completed units travel back to the thread that submitted them. The
+ * writer calls post once per notifier per batch, with that batch's units for
+ * it chained in order (sv_unit_next), so that a worker wakes once per commit
+ * rather than once per unit. The units belong to their submitter again as
+ * soon as post is called: post must read the chain before handing it over. */
 struct sv_notify {
-    void (*post)(sv_notify_t *n, sv_unit_t *u);
+    void (*post)(sv_notify_t *n, sv_unit_t *chain);
 };
 
 struct sv_unit {
@@ -55,6 +59,12 @@ struct sv_unit {
     uint64_t enqueued_at_;
     void *run_wait_;
 };
+
+/** The next unit of a chain handed to sv_notify.post, or NULL. */
+static inline sv_unit_t *sv_unit_next(const sv_unit_t *u)
+{
+    return u->next_;
+}
 
 /** Appends the audit entry of u (u->audit) after its apply ran; op_result is
  * what apply returned. Runs in the unit's nested transaction; an error rolls

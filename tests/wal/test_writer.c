@@ -390,6 +390,81 @@ static void batch_fails_with(fixture_t *f, int e, sv_err_t want, const char *tag
     CU_ASSERT_EQUAL(after.last_lsn, lsn_before + 1);
 }
 
+/* ---- completed units go back one chain per notifier per batch ---- */
+
+typedef struct {
+    sv_notify_t base;
+    int posts;
+    int units;
+    sv_unit_t *order[32];
+} chain_notify_t;
+
+static void chain_post(sv_notify_t *n, sv_unit_t *chain)
+{
+    chain_notify_t *cn = (chain_notify_t *)n;
+    pthread_mutex_lock(&done_lock);
+    cn->posts++;
+    for (sv_unit_t *u = chain, *next; u != NULL; u = next) {
+        next = sv_unit_next(u);
+        if (cn->units < 32)
+            cn->order[cn->units] = u;
+        cn->units++;
+        done_count++;
+    }
+    pthread_cond_signal(&done_cond);
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void test_one_post_per_notifier_per_batch(void)
+{
+    fixture_t f;
+    setup(&f, 1 << 20);
+    gate.entered = gate.release = false;
+    sv_unit_t g = {.apply = apply_gate, .complete = count_done};
+    CU_ASSERT_EQUAL_FATAL(sv_writer_submit(f.w, &g), SV_OK);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+
+    /* 20 units for two notifiers, interleaved, and two completed on the writer */
+    enum { N = 20 };
+    chain_notify_t a = {{chain_post}, 0, 0, {0}}, b = {{chain_post}, 0, 0, {0}};
+    char keys[N][16];
+    put_op_t ops[N];
+    sv_unit_t units[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "n%d", i);
+        ops[i] = (put_op_t){keys[i], "v", i == 7 ? SV_ECONFLICT : SV_OK, 0};
+        units[i] = (sv_unit_t){.apply = apply_put, .arg = &ops[i], .complete = count_done};
+        if (i % 10 != 9)
+            units[i].notify = i % 2 == 0 ? &a.base : &b.base;
+        CU_ASSERT_EQUAL_FATAL(sv_writer_submit(f.w, &units[i]), SV_OK);
+    }
+    pthread_mutex_lock(&gate.lock);
+    gate.release = true;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.lock);
+    wait_done(N + 1);
+
+    /* one batch behind the gate: one post each, every unit once, in order */
+    CU_ASSERT_EQUAL(a.posts, 1);
+    CU_ASSERT_EQUAL(b.posts, 1);
+    CU_ASSERT_EQUAL(a.units, 10); /* the even ones */
+    CU_ASSERT_EQUAL(b.units, 8); /* the odd ones but 9 and 19 */
+    for (int k = 0, i = 0; i < N; i++) {
+        if (units[i].notify == &a.base)
+            CU_ASSERT_PTR_EQUAL(a.order[k++], &units[i]);
+    }
+    for (int k = 0, i = 0; i < N; i++) {
+        if (units[i].notify == &b.base)
+            CU_ASSERT_PTR_EQUAL(b.order[k++], &units[i]);
+    }
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(units[i].result, i == 7 ? SV_ECONFLICT : SV_OK);
+    teardown(&f);
+}
+
 static void test_commit_failure_fails_every_unit(void)
 {
     fixture_t f;
@@ -620,5 +695,6 @@ void sv_test_suite_writer(void)
              {"iterator_and_applied_lsn", test_iterator_and_applied_lsn},
              {"restart_next_lsn", test_restart_next_lsn},
              {"retention_prunes_whole_units", test_retention_prunes_whole_units},
-             {"del_prefix_logs_each", test_del_prefix_logs_each});
+             {"del_prefix_logs_each", test_del_prefix_logs_each},
+             {"one_post_per_notifier_per_batch", test_one_post_per_notifier_per_batch});
 }
