@@ -8,7 +8,7 @@
  *
  *   store_bench [--data-dir DIR] [--seconds S] [--runs N] [--json FILE]
  *               [--clients 1,16,64] [--value-size BYTES] [--read-keys N]
- *               [--read-threads 1,2]
+ *               [--read-threads 1,2] [--model workers|threads]
  *
  * The design choice: the baseline and the writer run on the same filesystem,
  * in the same process, in each run, the baseline half before and half after
@@ -17,6 +17,11 @@
  * write is durable (no MDB_NOSYNC): a writer unit puts one key and its change
  * record and completes only after the fsync of its batch, exactly as an API
  * write would. Not part of `make check`: it measures, it does not assert.
+ *
+ * Next to each rate it reports what one commit cost: its duration, the bytes
+ * it wrote and its write calls. LMDB writes each run of adjacent dirty pages
+ * with one call, so write calls per commit count the separate places on disk
+ * a commit touches, which is what a device flush pays for (see README.md).
  */
 #include "sv_autoconf.h"
 
@@ -54,16 +59,54 @@ typedef struct {
     int n_read_threads;
     size_t value_size;
     unsigned read_keys;
+    bool thread_clients; /* --model threads */
 } opts_t;
 
 static uint8_t *value_buf;
+
+/* What one durable commit cost, on average over a measurement. */
+typedef struct {
+    double ms;          /* duration of the commit */
+    double kib;         /* bytes written (write calls' payload) */
+    double write_calls; /* pwrite/pwritev calls: runs of adjacent pages, and the meta page */
+} commit_cost_t;
+
+/* This process's write calls and bytes written so far (/proc/self/io); zeros
+ * where the kernel does not say. Only the measured thread writes while it runs. */
+static void io_counters(uint64_t *calls, uint64_t *bytes)
+{
+    *calls = *bytes = 0;
+    FILE *f = fopen("/proc/self/io", "r");
+    if (f == NULL)
+        return;
+    char line[128];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long v;
+        if (sscanf(line, "syscw: %llu", &v) == 1)
+            *calls = v;
+        else if (sscanf(line, "wchar: %llu", &v) == 1)
+            *bytes = v;
+    }
+    fclose(f);
+}
+
+static void commit_cost(commit_cost_t *c, uint64_t commits, double ms, uint64_t calls0, uint64_t bytes0)
+{
+    uint64_t calls, bytes;
+    io_counters(&calls, &bytes);
+    double n = commits > 0 ? (double)commits : 1;
+    c->ms = ms;
+    c->kib = (double)(bytes - bytes0) / 1024.0 / n;
+    c->write_calls = (double)(calls - calls0) / n;
+}
 
 static int usage(const char *why)
 {
     fprintf(stderr,
             "store_bench: %s\n"
             "usage: store_bench [--data-dir DIR] [--seconds S] [--runs N] [--json FILE]\n"
-            "                   [--clients 1,16,64] [--value-size BYTES] [--read-keys N] [--read-threads 1,2]\n",
+            "                   [--clients 1,16,64] [--value-size BYTES] [--read-keys N] [--read-threads 1,2]\n"
+            "                   [--model workers|threads]\n",
             why);
     return 2;
 }
@@ -136,14 +179,15 @@ static sv_store_t *open_store(const char *dir, bool no_sync)
 
 /* ---- baseline: one durable LMDB commit per write ---- */
 
-static double run_baseline(const opts_t *o)
+static double run_baseline(const opts_t *o, commit_cost_t *cost)
 {
     char dir[1024];
     fresh_dir(o, "baseline", dir, sizeof(dir));
     sv_store_t *st = open_store(dir, false);
     MDB_env *env = sv_store_env(st);
     MDB_dbi dbi = sv_store_dbi(st, SV_DB_SECRETS);
-    uint64_t n = 0;
+    uint64_t n = 0, calls0, bytes0;
+    io_counters(&calls0, &bytes0);
     double t0 = now_s(), t;
     do {
         MDB_txn *txn;
@@ -158,6 +202,7 @@ static double run_baseline(const opts_t *o)
         n++;
         t = now_s();
     } while (t - t0 < o->seconds);
+    commit_cost(cost, n, (t - t0) * 1000.0 / (double)(n > 0 ? n : 1), calls0, bytes0);
     sv_store_close(st);
     remove_dir(dir);
     return (double)n / (t - t0);
@@ -187,6 +232,8 @@ static sv_err_t apply_put(sv_wtxn_t *tx, sv_unit_t *u)
     return sv_wtxn_put(tx, SV_DB_SECRETS, SV_BYTES(k, (size_t)kl), SV_BYTES(value_buf, op->value_size));
 }
 
+/* --model threads: each client is a thread that submits a unit and blocks
+ * until it completes (sv_writer_run), one wakeup per unit. */
 static void *client_main(void *arg)
 {
     client_t *c = arg;
@@ -203,7 +250,156 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-static double run_writer(const opts_t *o, int clients, double *avg_batch)
+/* --model workers (the default): the clients are units kept in flight by as
+ * many worker threads as there are cores, each unit resubmitted as soon as it
+ * completes. This is how the server drives the writer: HTTP workers hand units
+ * over and get the completed ones back through their notifier, one chain per
+ * worker per commit (sv_notify), rather than one thread per client. */
+typedef struct {
+    sv_notify_t notify;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    sv_unit_t *done; /* chains posted by the writer, oldest first */
+    sv_unit_t *done_tail;
+    sv_writer_t *w;
+    sv_unit_t *units;
+    put_op_t *ops;
+    int n;
+    atomic_bool *stop;
+    uint64_t completed;
+} worker_t;
+
+static void worker_post(sv_notify_t *n, sv_unit_t *chain)
+{
+    worker_t *wk = (worker_t *)n;
+    sv_unit_t *tail = chain;
+    while (sv_unit_next(tail) != NULL)
+        tail = sv_unit_next(tail);
+    pthread_mutex_lock(&wk->lock);
+    if (wk->done == NULL) {
+        wk->done = chain;
+        pthread_cond_signal(&wk->cond);
+    } else {
+        wk->done_tail->next_ = chain;
+    }
+    wk->done_tail = tail;
+    pthread_mutex_unlock(&wk->lock);
+}
+
+static void unit_noop(sv_unit_t *u)
+{
+    (void)u;
+}
+
+static void submit_put(worker_t *wk, int i)
+{
+    wk->units[i] = (sv_unit_t){.apply = apply_put, .arg = &wk->ops[i], .complete = unit_noop, .notify = &wk->notify};
+    if (sv_writer_submit(wk->w, &wk->units[i]) != SV_OK) {
+        fprintf(stderr, "store_bench: cannot submit a unit\n");
+        exit(1);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *wk = arg;
+    for (int i = 0; i < wk->n; i++)
+        submit_put(wk, i);
+    int in_flight = wk->n;
+    while (in_flight > 0) {
+        pthread_mutex_lock(&wk->lock);
+        while (wk->done == NULL)
+            pthread_cond_wait(&wk->cond, &wk->lock);
+        sv_unit_t *u = wk->done;
+        wk->done = wk->done_tail = NULL;
+        pthread_mutex_unlock(&wk->lock);
+        bool stopping = atomic_load_explicit(wk->stop, memory_order_relaxed);
+        for (sv_unit_t *next; u != NULL; u = next) {
+            next = sv_unit_next(u);
+            if (u->result != SV_OK) {
+                fprintf(stderr, "store_bench: writer unit failed\n");
+                exit(1);
+            }
+            wk->completed++;
+            int i = (int)(u - wk->units);
+            if (stopping) {
+                in_flight--;
+            } else {
+                wk->ops[i].seq++;
+                submit_put(wk, i);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Keeps `clients` units in flight through the writer for o->seconds; returns
+ * how many completed. */
+static uint64_t drive_workers(const opts_t *o, sv_writer_t *w, int clients, atomic_bool *stop)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n_workers = clients < cores ? clients : (int)(cores > 0 ? cores : 1);
+    worker_t *wk = calloc((size_t)n_workers, sizeof(*wk));
+    pthread_t *th = calloc((size_t)n_workers, sizeof(*th));
+    sv_unit_t *units = calloc((size_t)clients, sizeof(*units));
+    put_op_t *ops = calloc((size_t)clients, sizeof(*ops));
+    if (wk == NULL || th == NULL || units == NULL || ops == NULL)
+        exit(1);
+    for (int i = 0; i < clients; i++)
+        ops[i] = (put_op_t){i, 0, o->value_size};
+    for (int k = 0, first = 0; k < n_workers; k++) {
+        int n = clients / n_workers + (k < clients % n_workers ? 1 : 0);
+        wk[k].notify.post = worker_post;
+        pthread_mutex_init(&wk[k].lock, NULL);
+        pthread_cond_init(&wk[k].cond, NULL);
+        wk[k].w = w;
+        wk[k].units = units + first;
+        wk[k].ops = ops + first;
+        wk[k].n = n;
+        wk[k].stop = stop;
+        first += n;
+    }
+    for (int k = 0; k < n_workers; k++)
+        pthread_create(&th[k], NULL, worker_main, &wk[k]);
+    usleep((useconds_t)(o->seconds * 1e6));
+    atomic_store(stop, true);
+    uint64_t total = 0;
+    for (int k = 0; k < n_workers; k++) {
+        pthread_join(th[k], NULL);
+        total += wk[k].completed;
+        pthread_cond_destroy(&wk[k].cond);
+        pthread_mutex_destroy(&wk[k].lock);
+    }
+    free(wk);
+    free(th);
+    free(units);
+    free(ops);
+    return total;
+}
+
+static uint64_t drive_threads(const opts_t *o, sv_writer_t *w, int clients, atomic_bool *stop)
+{
+    client_t *cl = calloc((size_t)clients, sizeof(*cl));
+    pthread_t *th = calloc((size_t)clients, sizeof(*th));
+    if (cl == NULL || th == NULL)
+        exit(1);
+    for (int i = 0; i < clients; i++) {
+        cl[i] = (client_t){w, i, o->value_size, stop, 0};
+        pthread_create(&th[i], NULL, client_main, &cl[i]);
+    }
+    usleep((useconds_t)(o->seconds * 1e6));
+    atomic_store(stop, true);
+    uint64_t total = 0;
+    for (int i = 0; i < clients; i++) {
+        pthread_join(th[i], NULL);
+        total += cl[i].done;
+    }
+    free(cl);
+    free(th);
+    return total;
+}
+
+static double run_writer(const opts_t *o, int clients, double *avg_batch, commit_cost_t *cost)
 {
     char dir[1024];
     fresh_dir(o, "writer", dir, sizeof(dir));
@@ -214,31 +410,21 @@ static double run_writer(const opts_t *o, int clients, double *avg_batch)
         exit(1);
     }
     atomic_bool stop = false;
-    client_t *cl = calloc((size_t)clients, sizeof(*cl));
-    pthread_t *th = calloc((size_t)clients, sizeof(*th));
-    if (cl == NULL || th == NULL)
-        exit(1);
+    uint64_t calls0, bytes0;
+    io_counters(&calls0, &bytes0);
     double t0 = now_s();
-    for (int i = 0; i < clients; i++) {
-        cl[i] = (client_t){w, i, o->value_size, &stop, 0};
-        pthread_create(&th[i], NULL, client_main, &cl[i]);
-    }
-    usleep((useconds_t)(o->seconds * 1e6));
-    atomic_store(&stop, true);
-    uint64_t total = 0;
-    for (int i = 0; i < clients; i++) {
-        pthread_join(th[i], NULL);
-        total += cl[i].done;
-    }
+    uint64_t total = o->thread_clients ? drive_threads(o, w, clients, &stop) : drive_workers(o, w, clients, &stop);
     double elapsed = now_s() - t0;
     sv_writer_stats_t s;
     sv_writer_stats(w, &s);
     *avg_batch = s.commits > 0 ? (double)s.units / (double)s.commits : 0;
+    sv_latency_t *lat = sv_writer_commit_latency(w);
+    uint64_t n_lat = sv_latency_count(lat);
+    commit_cost(cost, s.commits, n_lat > 0 ? (double)atomic_load(&lat->sum_us) / (double)n_lat / 1000.0 : 0, calls0,
+                bytes0);
     sv_writer_stop(w);
     sv_store_close(st);
     remove_dir(dir);
-    free(cl);
-    free(th);
     return (double)total / elapsed;
 }
 
@@ -379,6 +565,26 @@ static void jw_runs(sv_jw_t *jw, const double *v, int n)
     sv_jw_arr_end(jw);
 }
 
+/* "per_commit": the medians over the runs of what one commit cost. */
+static void jw_commit_cost(sv_jw_t *jw, const commit_cost_t *c, int n)
+{
+    double ms[MAX_RUNS], kib[MAX_RUNS], calls[MAX_RUNS];
+    for (int r = 0; r < n; r++) {
+        ms[r] = c[r].ms;
+        kib[r] = c[r].kib;
+        calls[r] = c[r].write_calls;
+    }
+    sv_jw_key(jw, "per_commit");
+    sv_jw_obj_begin(jw);
+    sv_jw_key(jw, "ms");
+    sv_jw_double(jw, (double)(int64_t)(median(ms, n) * 1000 + 0.5) / 1000);
+    sv_jw_key(jw, "kib_written");
+    jw_ratio(jw, median(kib, n));
+    sv_jw_key(jw, "write_calls");
+    jw_ratio(jw, median(calls, n));
+    sv_jw_obj_end(jw);
+}
+
 int main(int argc, char **argv)
 {
     opts_t o = {.seconds = 1, .runs = 3, .value_size = 1024, .read_keys = 100000};
@@ -413,6 +619,8 @@ int main(int argc, char **argv)
             ;
         else if (strcmp(a, "--read-keys") == 0 && (o.read_keys = (unsigned)strtoul(v, NULL, 10)) >= 1)
             ;
+        else if (strcmp(a, "--model") == 0 && (strcmp(v, "workers") == 0 || strcmp(v, "threads") == 0))
+            o.thread_clients = strcmp(v, "threads") == 0;
         else
             return usage("bad option or value");
     }
@@ -433,6 +641,7 @@ int main(int argc, char **argv)
         value_buf[i] = (uint8_t)(i * 131 + 17);
 
     double base[MAX_RUNS], wr[MAX_LIST][MAX_RUNS], batch[MAX_LIST][MAX_RUNS], rd[MAX_LIST][MAX_RUNS];
+    commit_cost_t base_cost[MAX_RUNS], wr_cost[MAX_LIST][MAX_RUNS];
     uint64_t misses = 0;
     char rdir[1024];
     sv_store_t *rst = fill_reads(&o, rdir, sizeof(rdir));
@@ -442,14 +651,18 @@ int main(int argc, char **argv)
          * both sides of the ratio alike */
         opts_t half = o;
         half.seconds = o.seconds / 2;
-        double before = run_baseline(&half);
+        commit_cost_t cb, ca;
+        double before = run_baseline(&half, &cb);
         for (int c = 0; c < o.n_clients; c++)
-            wr[c][r] = run_writer(&o, o.clients[c], &batch[c][r]);
-        double after = run_baseline(&half);
+            wr[c][r] = run_writer(&o, o.clients[c], &batch[c][r], &wr_cost[c][r]);
+        double after = run_baseline(&half, &ca);
         base[r] = (before + after) / 2;
-        fprintf(stderr, "run %d: baseline %.0f writes/s (%.0f before, %.0f after)", r + 1, base[r], before, after);
+        base_cost[r] = (commit_cost_t){(cb.ms + ca.ms) / 2, (cb.kib + ca.kib) / 2, (cb.write_calls + ca.write_calls) / 2};
+        fprintf(stderr, "run %d: baseline %.0f writes/s (%.0f before, %.0f after; %.2f ms, %.1f write calls a commit)",
+                r + 1, base[r], before, after, base_cost[r].ms, base_cost[r].write_calls);
         for (int c = 0; c < o.n_clients; c++)
-            fprintf(stderr, ", writer x%d %.0f/s (batch %.1f)", o.clients[c], wr[c][r], batch[c][r]);
+            fprintf(stderr, ", writer x%d %.0f/s (batch %.1f; %.2f ms, %.1f write calls a commit)", o.clients[c],
+                    wr[c][r], batch[c][r], wr_cost[c][r].ms, wr_cost[c][r].write_calls);
         for (int t = 0; t < o.n_read_threads; t++) {
             rd[t][r] = run_reads(rst, &o, o.read_threads[t], &misses);
             fprintf(stderr, ", reads x%d %.0f/s/thread", o.read_threads[t], rd[t][r]);
@@ -478,6 +691,8 @@ int main(int argc, char **argv)
     sv_jw_uint(&jw, o.value_size);
     sv_jw_key(&jw, "read_keys");
     sv_jw_uint(&jw, o.read_keys);
+    sv_jw_key(&jw, "client_model");
+    sv_jw_cstr(&jw, o.thread_clients ? "threads" : "workers");
     sv_jw_key(&jw, "filesystem");
     sv_jw_cstr(&jw, fs);
     sv_jw_key(&jw, "cores");
@@ -489,6 +704,7 @@ int main(int argc, char **argv)
     sv_jw_obj_begin(&jw);
     sv_jw_key(&jw, "writes_per_s");
     jw_rate(&jw, base_med);
+    jw_commit_cost(&jw, base_cost, o.runs);
     jw_runs(&jw, base, o.runs);
     sv_jw_obj_end(&jw);
 
@@ -510,6 +726,7 @@ int main(int argc, char **argv)
         jw_ratio(&jw, ratio);
         sv_jw_key(&jw, "avg_units_per_commit");
         jw_ratio(&jw, median(batch[c], o.runs));
+        jw_commit_cost(&jw, wr_cost[c], o.runs);
         jw_runs(&jw, wr[c], o.runs);
         sv_jw_obj_end(&jw);
         if (o.clients[c] >= max_clients) {
