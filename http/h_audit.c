@@ -114,16 +114,14 @@ static void get_logs(sv_req_t *req)
         sv_req_fail(req, SV_E_TENANT_REQUIRED, NULL, NULL);
         return;
     }
-    char request_id[80], action[64], identity_id[SV_ID_MAX], path_prefix[600], success[8], limit[8], order[8],
-        cursor[64];
-    bool has_rid, has_action, has_identity, has_prefix, has_success, has_limit, has_order, has_cursor, has_from, has_to;
+    char request_id[80], action[64], identity_id[SV_ID_MAX], path_prefix[600], success[8], order[8], cursor[64];
+    bool has_rid, has_action, has_identity, has_prefix, has_success, has_order, has_cursor, has_from, has_to;
     int64_t from_s = 0, to_s = 0;
     if (!param(req, "request_id", request_id, sizeof(request_id), &has_rid) ||
         !param(req, "action", action, sizeof(action), &has_action) ||
         !param(req, "identity_id", identity_id, sizeof(identity_id), &has_identity) ||
         !param(req, "path_prefix", path_prefix, sizeof(path_prefix), &has_prefix) ||
         !param(req, "success", success, sizeof(success), &has_success) ||
-        !param(req, "limit", limit, sizeof(limit), &has_limit) ||
         !param(req, "order", order, sizeof(order), &has_order) ||
         !param(req, "cursor", cursor, sizeof(cursor), &has_cursor) || !param_time(req, "from", &from_s, &has_from) ||
         !param_time(req, "to", &to_s, &has_to))
@@ -140,15 +138,8 @@ static void get_logs(sv_req_t *req)
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "order must be desc (newest first) or asc.", "order");
         return;
     }
-    if (has_limit) {
-        char *end;
-        long n = strtol(limit, &end, 10);
-        if (*end != 0 || n < 1 || n > 1000) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
-            return;
-        }
-        q.limit = (unsigned)n;
-    }
+    if (!sv_req_query_limit(req, q.limit, &q.limit))
+        return;
     if (has_from && has_to && to_s < from_s) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "to is before from.", "to");
         return;

@@ -327,18 +327,11 @@ static void list_groups(sv_req_t *req)
 {
     if (!admin_of(req, req->tenant_id))
         return;
-    char limit_s[16], cursor[256], after[SV_GROUP_ID_MAX] = "";
+    char cursor[256], after[SV_GROUP_ID_MAX] = "";
     bool bad = false;
-    size_t limit = 100;
-    if (sv_req_query(req, "limit", limit_s, sizeof(limit_s), &bad)) {
-        char *end;
-        long l = strtol(limit_s, &end, 10);
-        if (*end != 0 || l < 1 || l > 1000) {
-            sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
-            return;
-        }
-        limit = (size_t)l;
-    }
+    unsigned limit;
+    if (!sv_req_query_limit(req, 100, &limit))
+        return;
     if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) && cursor[0] &&
         !sv_http_name_cursor_parse(cursor, sv_group_id_valid, after, sizeof(after))) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
@@ -352,22 +345,12 @@ static void list_groups(sv_req_t *req)
     if (!sv_req_read_begin(req, &txn))
         return;
     sv_buf_t body;
-    sv_buf_init(&body, false);
     sv_jw_t jw;
-    sv_jw_init(&jw, &body);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "items");
-    sv_jw_arr_begin(&jw);
+    sv_http_page_begin(&body, &jw);
     group_page_t pg = {.jw = &jw, .limit = limit};
     sv_err_t err = sv_group_list(txn, req->tenant_id, after, list_group, &pg);
     sv_store_read_end(sv_req_reader(req));
-    sv_jw_arr_end(&jw);
-    sv_jw_key(&jw, "next_cursor");
-    if (pg.more)
-        sv_http_name_cursor_write(&jw, pg.last);
-    else
-        sv_jw_null(&jw);
-    sv_jw_obj_end(&jw);
+    sv_http_page_end_names(&jw, pg.more, pg.last);
     end_read(req, err, &body, NULL);
 }
 

@@ -105,12 +105,8 @@ static void list_policies(sv_req_t *req)
         return;
     }
     sv_buf_t body;
-    sv_buf_init(&body, false);
     sv_jw_t jw;
-    sv_jw_init(&jw, &body);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "items");
-    sv_jw_arr_begin(&jw);
+    sv_http_page_begin(&body, &jw);
     list_state_t ls = {.jw = &jw, .limit = limit};
     sv_txn_t *tx;
     sv_err_t err = sv_store_read_begin(sv_req_reader(req), &tx);
@@ -123,13 +119,7 @@ static void list_policies(sv_req_t *req)
         sv_req_fail_err(req, err);
         return;
     }
-    sv_jw_arr_end(&jw);
-    sv_jw_key(&jw, "next_cursor");
-    if (ls.more)
-        sv_http_name_cursor_write(&jw, ls.last);
-    else
-        sv_jw_null(&jw);
-    sv_jw_obj_end(&jw);
+    sv_http_page_end_names(&jw, ls.more, ls.last);
     sv_req_reply_built(req, 200, &body);
 }
 

@@ -40,7 +40,6 @@
 #include "src/policy.h"
 
 #define LIST_DEFAULT_LIMIT 100
-#define LIST_MAX_LIMIT 1000
 #define BATCH_MAX_PATHS 100
 #define VERSIONS_PARAM_MAX 1000
 #define MAX_KEY_ROUNDS 4 /* key loads/creates per request before giving up */
@@ -207,22 +206,6 @@ static bool query_version(sv_req_t *req, const char *name, uint64_t *out)
     char msg[96];
     snprintf(msg, sizeof(msg), "%s must be a positive whole number.", name);
     sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, name);
-    return false;
-}
-
-static bool query_limit(sv_req_t *req, unsigned *out)
-{
-    char v[32];
-    bool bad = false;
-    uint64_t n;
-    *out = LIST_DEFAULT_LIMIT;
-    if (!sv_req_query(req, "limit", v, sizeof(v), &bad) && !bad)
-        return true;
-    if (!bad && parse_u64(v, &n) && n >= 1 && n <= LIST_MAX_LIMIT) {
-        *out = (unsigned)n;
-        return true;
-    }
-    sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
     return false;
 }
 
@@ -1103,7 +1086,7 @@ static void get_versions(sv_req_t *req)
         if (!begin_path(req, SV_PERM_READ, &s, &path, &len))
             return;
         unsigned limit;
-        if (!query_limit(req, &limit) || (c = ctx_new(req, &s, path, len)) == NULL)
+        if (!sv_req_query_limit(req, LIST_DEFAULT_LIMIT, &limit) || (c = ctx_new(req, &s, path, len)) == NULL)
             return;
         c->limit = limit;
         if (!query_cursor(req, c->cursor, sizeof(c->cursor), &c->cursor_len))
@@ -1222,7 +1205,8 @@ static void list_secrets(sv_req_t *req)
             return;
         }
         audit_path(req, &s, c->prefix, c->prefix_len);
-        if (!query_limit(req, &c->limit) || !query_cursor(req, c->cursor, sizeof(c->cursor), &c->cursor_len))
+        if (!sv_req_query_limit(req, LIST_DEFAULT_LIMIT, &c->limit) ||
+            !query_cursor(req, c->cursor, sizeof(c->cursor), &c->cursor_len))
             return;
     }
     uint64_t epoch = sv_keyring_epoch(c->kr);
@@ -1248,12 +1232,8 @@ static void list_secrets(sv_req_t *req)
     err = sv_secret_iter_open(&it, tx, &c->scope.owner, c->prefix, c->prefix_len, c->cursor_len > 0 ? after : NULL,
                               after_len);
     sv_buf_t body;
-    sv_buf_init(&body, false);
     sv_jw_t jw;
-    sv_jw_init(&jw, &body);
-    sv_jw_obj_begin(&jw);
-    sv_jw_key(&jw, "items");
-    sv_jw_arr_begin(&jw);
+    sv_http_page_begin(&body, &jw);
     /* names the caller may not list are skipped; the scan is bounded so a
      * page over many hidden names still returns (with a cursor) */
     unsigned n = 0, scanned = 0, budget = c->limit * 4 + 100;

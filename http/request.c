@@ -209,12 +209,15 @@ bool sv_req_query_limit(sv_req_t *req, unsigned def, unsigned *out)
     bool bad = false;
     *out = def;
     if (sv_req_query(req, "limit", text, sizeof(text), &bad)) {
-        char *end;
-        long n = strtol(text, &end, 10);
-        if (text[0] == 0 || *end != 0 || n < 1 || n > 1000)
+        /* digits only: strtol would also take " 5", "+5" and "05x" prefixes */
+        unsigned n = 0;
+        size_t i = 0;
+        while (text[i] >= '0' && text[i] <= '9' && n <= 1000)
+            n = n * 10 + (unsigned)(text[i++] - '0');
+        if (i == 0 || text[i] != 0 || n < 1 || n > 1000)
             bad = true;
         else
-            *out = (unsigned)n;
+            *out = n;
     }
     if (bad)
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "limit must be a whole number from 1 to 1000.", "limit");
@@ -240,6 +243,26 @@ void sv_http_name_cursor_write(sv_jw_t *jw, const char *name)
     sodium_bin2base64(text, sizeof(text), (const unsigned char *)name, strnlen(name, SV_ID_MAX - 1),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sv_jw_cstr(jw, text);
+}
+
+void sv_http_page_begin(sv_buf_t *body, sv_jw_t *jw)
+{
+    sv_buf_init(body, false);
+    sv_jw_init(jw, body);
+    sv_jw_obj_begin(jw);
+    sv_jw_key(jw, "items");
+    sv_jw_arr_begin(jw);
+}
+
+void sv_http_page_end_names(sv_jw_t *jw, bool more, const char *last)
+{
+    sv_jw_arr_end(jw);
+    sv_jw_key(jw, "next_cursor");
+    if (more)
+        sv_http_name_cursor_write(jw, last);
+    else
+        sv_jw_null(jw);
+    sv_jw_obj_end(jw);
 }
 
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)

@@ -150,6 +150,11 @@ bool sv_http_name_cursor_parse(const char *text, bool (*valid)(const char *s, si
 /** Writes the cursor of the page that ends at name (shorter than SV_ID_MAX)
  * as a JSON string. */
 void sv_http_name_cursor_write(sv_jw_t *jw, const char *name);
+/** Starts a list response in body (a plain buffer): `{"items": [`. */
+void sv_http_page_begin(sv_buf_t *body, sv_jw_t *jw);
+/** Ends a list ordered by name: `], "next_cursor": ...}`, the name cursor of
+ * last when more, else null. */
+void sv_http_page_end_names(sv_jw_t *jw, bool more, const char *last);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
 /** Parses the JSON body. On failure it has already failed the request (413

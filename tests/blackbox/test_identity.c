@@ -112,6 +112,17 @@ static void test_sync(void)
     bb_resp_free(&r);
     CU_ASSERT_EQUAL(get("/v1/identity/groups?cursor=!!", srv.token, "tnt_a", &r), 400);
     bb_resp_free(&r);
+    /* limit: 1 to 1000, digits only (the shared list parameter) */
+    const char *bad_limits[] = {"0", "1001", "+5", "5x", "", "%205"};
+    for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/identity/groups?limit=%s", bad_limits[i]);
+        CU_ASSERT_EQUAL(get(path, srv.token, "tnt_a", &r), 400);
+        const char *field = bb_json_str(&r, "error.details.field");
+        CU_ASSERT(field != NULL && strcmp(field, "limit") == 0);
+        bb_resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(get("/v1/identity/groups?limit=1000", srv.token, "tnt_a", &r), 200);
+    bb_resp_free(&r);
 }
 
 static void test_resync_replaces_and_keeps_manual(void)
