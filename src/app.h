@@ -9,6 +9,7 @@
 
 #include "src/config.h"
 #include "store/env.h"
+#include "store/prealloc.h"
 #include "wal/writer.h"
 
 struct sv_kms;
@@ -28,19 +29,20 @@ typedef struct sv_app {
     sv_config_t *cfg;
     sv_store_t *store;
     sv_writer_t *writer;
-    struct sv_outbound *outbound;   /* libcurl multi thread (src/outbound.h) */
-    struct sv_scheduler *scheduler; /* persistent timers (src/scheduler.h) */
-    struct sv_kms *kms;             /* key provider (src/kms.h) */
-    struct sv_keyring *keyring;     /* tenant data keys (src/keyring.h) */
-    struct sv_auth *auth;           /* bearer tokens, revocations (src/auth.h); JWTs only with an issuer */
+    sv_prealloc_t *prealloc;         /* data.mdb written ahead of use (store/prealloc.h); may be NULL */
+    struct sv_outbound *outbound;    /* libcurl multi thread (src/outbound.h) */
+    struct sv_scheduler *scheduler;  /* persistent timers (src/scheduler.h) */
+    struct sv_kms *kms;              /* key provider (src/kms.h) */
+    struct sv_keyring *keyring;      /* tenant data keys (src/keyring.h) */
+    struct sv_auth *auth;            /* bearer tokens, revocations (src/auth.h); JWTs only with an issuer */
     struct sv_devissuer *dev_issuer; /* --dev token issuer (src/devissuer.h) */
-    struct sv_identity *identity;   /* identity cache (src/identity.h) */
-    struct sv_policy *policy;       /* policies (src/policy.h) */
-    struct sv_audit *audit;         /* audit log (src/audit.h) */
-    struct sv_ratelimit *ratelimit; /* rate limits (src/ratelimit.h) */
-    struct sv_metrics *metrics;     /* counters for /v1/metrics (src/metrics.h) */
-    struct sv_health *health;       /* readiness checks, dependency hooks (src/health.h) */
-    int64_t started_at;             /* seconds since the epoch */
+    struct sv_identity *identity;    /* identity cache (src/identity.h) */
+    struct sv_policy *policy;        /* policies (src/policy.h) */
+    struct sv_audit *audit;          /* audit log (src/audit.h) */
+    struct sv_ratelimit *ratelimit;  /* rate limits (src/ratelimit.h) */
+    struct sv_metrics *metrics;      /* counters for /v1/metrics (src/metrics.h) */
+    struct sv_health *health;        /* readiness checks, dependency hooks (src/health.h) */
+    int64_t started_at;              /* seconds since the epoch */
     uint64_t started_mono_us;
 } sv_app_t;
 

@@ -352,6 +352,34 @@ sv_err_t sv_audit_append(sv_audit_t *a, sv_wtxn_t *tx, const sv_audit_entry_t *e
     return err;
 }
 
+sv_err_t sv_audit_index_entry(sv_wtxn_t *tx, const sv_audit_record_t *r)
+{
+    sv_key_t k;
+    sv_err_t err;
+    if (r->request_id.len > 0) {
+        request_key(&k, r->request_id, r->seq);
+        if (k.overflow)
+            return SV_EAUDIT;
+        if ((err = sv_wtxn_put_derived(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+            return err;
+    }
+    time_key(&k, r->time_us, r->seq);
+    if ((err = sv_wtxn_put_derived(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+        return err;
+    if (r->tenant_id.len == 0)
+        return SV_OK;
+    /* the tenant's activity row for this second, once: a get does not dirty
+     * a page, a put per entry would (one leaf per tenant per commit) */
+    sv_audit_activity_key(&k, r->tenant_id, r->time_us / 1000000);
+    if (k.overflow)
+        return SV_EAUDIT;
+    sv_bytes_t seen;
+    err = sv_txn_get(sv_wtxn_txn(tx), SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), &seen);
+    if (err == SV_ENOTFOUND)
+        err = sv_wtxn_put_derived(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0});
+    return err;
+}
+
 static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t *seq_out)
 {
     if (sv_fault_check(SV_FAULT_AUDIT) != 0)
@@ -371,28 +399,8 @@ static sv_err_t append_entry(sv_wtxn_t *tx, const sv_audit_entry_t *e, uint64_t 
     sv_put_be64(key, seq);
     if ((err = sv_wtxn_put(tx, SV_DB_AUDIT, SV_BYTES(key, 8), SV_BYTES(rec, n))) != SV_OK)
         return append_err(err);
-    sv_key_t k;
-    if (r.request_id.len > 0) {
-        request_key(&k, r.request_id, seq);
-        if (k.overflow || (err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_REQUEST, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
-            return append_err(err);
-    }
-    time_key(&k, r.time_us, seq);
-    if ((err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0})) != SV_OK)
+    if ((err = sv_audit_index_entry(tx, &r)) != SV_OK)
         return append_err(err);
-    if (r.tenant_id.len > 0) {
-        /* the tenant's activity row for this second, once: a get does not
-         * dirty a page, a put per entry would (one leaf per tenant per commit) */
-        sv_audit_activity_key(&k, r.tenant_id, r.time_us / 1000000);
-        sv_bytes_t seen;
-        if (k.overflow)
-            return SV_EAUDIT;
-        err = sv_txn_get(sv_wtxn_txn(tx), SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), &seen);
-        if (err == SV_ENOTFOUND)
-            err = sv_wtxn_put(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k), (sv_bytes_t){0});
-        if (err != SV_OK)
-            return append_err(err);
-    }
     if (seq_out != NULL)
         *seq_out = seq;
     return SV_OK;
@@ -529,7 +537,8 @@ static sv_err_t prune_activity(sv_wtxn_t *tx, const char *tenant, int64_t second
     sv_key_t doomed[16];
     size_t n = 0;
     sv_iter_t it;
-    sv_err_t err = sv_iter_open(sv_wtxn_txn(tx), SV_DB_AUDIT_BY_TIME, sv_key_bytes(&prefix), (sv_bytes_t){0}, false, &it);
+    sv_err_t err =
+        sv_iter_open(sv_wtxn_txn(tx), SV_DB_AUDIT_BY_TIME, sv_key_bytes(&prefix), (sv_bytes_t){0}, false, &it);
     if (err == SV_ENOTFOUND)
         return SV_OK;
     if (err != SV_OK)

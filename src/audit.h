@@ -151,6 +151,11 @@ typedef struct {
  * small (SV_AUDIT_RECORD_MAX always suffices). */
 size_t sv_audit_record_encode(uint8_t *out, size_t cap, uint64_t seq, int64_t time_us, const sv_audit_entry_t *e,
                               const uint8_t prev_hash[SV_AUDIT_HASH_BYTES]);
+/** Puts the index rows of the entry r (request id, time, the tenant's
+ * activity in r's second; doc/audit.md "Indexes"). They are derived rows, not
+ * in the change log: a reader of the log that applies an `audit` entry calls
+ * this after putting it, as the writer does. */
+sv_err_t sv_audit_index_entry(sv_wtxn_t *tx, const sv_audit_record_t *r);
 /** Decodes an entry record. Does not check the hash. SV_ECORRUPT when
  * malformed. */
 sv_err_t sv_audit_record_decode(sv_bytes_t val, sv_audit_record_t *out);

@@ -211,6 +211,8 @@ int sv_cmd_server(int argc, char **argv)
         sv_cli_error("cannot start the writer: %s", sv_strerror(err));
         goto close_store;
     }
+    if ((err = sv_prealloc_start(app.store, NULL, &app.prealloc)) != SV_OK)
+        sv_log_warn("store: data.mdb will not be extended ahead of use: %s", sv_strerror(err));
 
     size_t started = 0;
     for (; parts[started].name != NULL; started++) {
@@ -268,6 +270,7 @@ stop_parts:
             parts[started].stop(&app);
     }
     sv_writer_stop(app.writer); /* commits everything still queued */
+    sv_prealloc_stop(app.prealloc);
 close_store:
     sv_http_server_free(http); /* its readers go before the store */
     http = NULL;

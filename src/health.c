@@ -518,6 +518,15 @@ static void collect_writer(void *arg, sv_buf_t *out)
     sv_metrics_fmt_header(out, "scaivault_storage_read_duration_seconds", "histogram",
                           "Duration of read snapshots on the workers, from begin to end.");
     sv_metrics_fmt_latency(out, "scaivault_storage_read_duration_seconds", NULL, sv_store_read_latency(app->store));
+    sv_prealloc_stats_t ps;
+    sv_prealloc_stats(app->prealloc, &ps);
+    sv_metrics_fmt_header(out, "scaivault_storage_prealloc_margin_bytes", "gauge",
+                          "Bytes of data.mdb written ahead of the last page in use (commits into them need not "
+                          "write the file's inode).");
+    sv_metrics_fmt_sample_u64(out, "scaivault_storage_prealloc_margin_bytes", NULL, ps.margin);
+    sv_metrics_fmt_header(out, "scaivault_storage_prealloc_skipped_total", "counter",
+                          "Times data.mdb was not extended ahead of use because too little disk would stay free.");
+    sv_metrics_fmt_sample_u64(out, "scaivault_storage_prealloc_skipped_total", NULL, ps.skipped + ps.failures);
 }
 
 static sv_err_t register_metrics(sv_app_t *app)

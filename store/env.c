@@ -506,13 +506,17 @@ void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max)
     *used = n;
 }
 
-double sv_store_map_used_pct(sv_store_t *st)
+uint64_t sv_store_used_bytes(sv_store_t *st)
 {
     MDB_envinfo info;
     MDB_stat stat;
     mdb_env_info(st->env, &info);
     mdb_env_stat(st->env, &stat);
-    if (info.me_mapsize == 0)
-        return 0;
-    return 100.0 * (double)((info.me_last_pgno + 1) * (size_t)stat.ms_psize) / (double)info.me_mapsize;
+    return ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+}
+
+double sv_store_map_used_pct(sv_store_t *st)
+{
+    size_t map = sv_store_map_size(st);
+    return map == 0 ? 0 : 100.0 * (double)sv_store_used_bytes(st) / (double)map;
 }

@@ -145,6 +145,8 @@ bool sv_store_disk_full(sv_store_t *st);
 /** Reader slot statistics for health: slots in use now (by any process)
  * and the maximum (DB_POOL_SIZE). */
 void sv_store_reader_stats(sv_store_t *st, unsigned *used, unsigned *max);
+/** Bytes of the data file in use: up to and including LMDB's last page. */
+uint64_t sv_store_used_bytes(sv_store_t *st);
 /** Percentage of the map in use (0-100). */
 double sv_store_map_used_pct(sv_store_t *st);
 /** Durations of read snapshots (sv_store_read_begin to _end, rounded up to

@@ -120,9 +120,13 @@ static sv_err_t log_change(sv_wtxn_t *tx, uint8_t op, sv_db_t db, sv_bytes_t key
     uint64_t lsn = tx->next_lsn++;
     if (tx->unit_id == 0)
         tx->unit_id = lsn;
-    sv_wal_record_t rec = {
-        .lsn = lsn, .unit_id = tx->unit_id, .time_us = tx->now_us, .op = op, .db = (uint16_t)db, .key = key,
-        .value = val};
+    sv_wal_record_t rec = {.lsn = lsn,
+                           .unit_id = tx->unit_id,
+                           .time_us = tx->now_us,
+                           .op = op,
+                           .db = (uint16_t)db,
+                           .key = key,
+                           .value = val};
     sv_wal_encode_body(&tx->pending, &rec);
     if (tx->pending.failed)
         return SV_ENOMEM;
@@ -154,15 +158,24 @@ static sv_err_t put_err(sv_wtxn_t *tx, int rc)
     return err;
 }
 
-sv_err_t sv_wtxn_put(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t val)
+static sv_err_t put_row(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t val)
 {
     if (db == SV_DB_WAL || !sv_store_has_db(tx->base.st, db))
         return SV_EINVAL;
     MDB_val k = {key.len, (void *)key.base}, v = {val.len, (void *)val.base};
     int rc = mdb_put(tx->base.txn, sv_store_dbi(tx->base.st, db), &k, &v, 0);
-    if (rc != MDB_SUCCESS)
-        return put_err(tx, rc);
-    return log_change(tx, SV_WAL_PUT, db, key, val);
+    return rc == MDB_SUCCESS ? SV_OK : put_err(tx, rc);
+}
+
+sv_err_t sv_wtxn_put(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t val)
+{
+    sv_err_t err = put_row(tx, db, key, val);
+    return err == SV_OK ? log_change(tx, SV_WAL_PUT, db, key, val) : err;
+}
+
+sv_err_t sv_wtxn_put_derived(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t val)
+{
+    return put_row(tx, db, key, val);
 }
 
 sv_err_t sv_wtxn_del(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key)
@@ -681,7 +694,8 @@ void sv_writer_remove_commit_hook(sv_writer_t *w, sv_writer_commit_fn fn, void *
     for (unsigned i = 0; i < w->n_commit_hooks; i++) {
         if (w->commit_fns[i] == fn && w->commit_args[i] == arg) {
             memmove(&w->commit_fns[i], &w->commit_fns[i + 1], (w->n_commit_hooks - i - 1) * sizeof(w->commit_fns[0]));
-            memmove(&w->commit_args[i], &w->commit_args[i + 1], (w->n_commit_hooks - i - 1) * sizeof(w->commit_args[0]));
+            memmove(&w->commit_args[i], &w->commit_args[i + 1],
+                    (w->n_commit_hooks - i - 1) * sizeof(w->commit_args[0]));
             w->n_commit_hooks--;
             break;
         }

@@ -143,6 +143,11 @@ sv_txn_t *sv_wtxn_txn(sv_wtxn_t *tx);
 /** Puts key=val in db and appends a change record. Errors: SV_EMAPFULL
  * (handled by the writer: return it from apply), SV_ETOOBIG, SV_EIO. */
 sv_err_t sv_wtxn_put(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t val);
+/** Puts a *derived* row: one that a reader of the change log rebuilds from
+ * another row of the same unit, as the audit log's index rows are rebuilt
+ * from each entry (sv_audit_index_entry). No change record is appended; that
+ * is the only difference from sv_wtxn_put. Deletions are always logged. */
+sv_err_t sv_wtxn_put_derived(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key, sv_bytes_t val);
 /** Deletes key from db and appends a change record. SV_ENOTFOUND if absent
  * (nothing is logged then). */
 sv_err_t sv_wtxn_del(sv_wtxn_t *tx, sv_db_t db, sv_bytes_t key);

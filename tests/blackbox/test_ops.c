@@ -2,8 +2,10 @@
  * structured logs (issue 8), through the real binary. */
 #include "sv_autoconf.h"
 
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -382,6 +384,22 @@ static void test_metrics(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_data_key_cache_requests_total{result=\"miss\"} "));
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_uptime_seconds "));
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "scaivault_rate_limit_buckets "));
+    /* data.mdb is kept written ahead of use (operations.md): not on tmpfs,
+     * and not when that would leave less than 256 MiB of the disk free */
+    const char *m = strstr(b, "\nscaivault_storage_prealloc_margin_bytes ");
+    CU_ASSERT_PTR_NOT_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b, "\nscaivault_storage_prealloc_skipped_total "));
+    struct statfs fs;
+    char mdb[400];
+    snprintf(mdb, sizeof(mdb), "%s/data.mdb", srv.data_dir);
+    struct stat sb;
+    if (m != NULL && statfs(srv.data_dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC &&
+        (unsigned long long)fs.f_bavail * fs.f_bsize > (1ull << 30) && stat(mdb, &sb) == 0) {
+        unsigned long long margin = strtoull(m + strlen("\nscaivault_storage_prealloc_margin_bytes "), NULL, 10);
+        CU_ASSERT(margin >= 512 * 1024);      /* at least half of the 1 MiB minimum */
+        CU_ASSERT(sb.st_size >= 1024 * 1024); /* and the file holds it */
+        CU_ASSERT_PTR_NOT_NULL(strstr(b, "\nscaivault_storage_prealloc_skipped_total 0\n"));
+    }
 
     /* a real parser: Prometheus' own promtool (Debian package prometheus) */
     if (!have_promtool()) {

@@ -313,7 +313,7 @@ static void test_chain_and_indexes(void)
     }
     CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_REQUEST), 10);
     CU_ASSERT_EQUAL(count_time_rows(&f, 'g'), 10); /* one per entry */
-    size_t active = count_time_rows(&f, 's');  /* one per second tnt_a was active in */
+    size_t active = count_time_rows(&f, 's');      /* one per second tnt_a was active in */
     CU_ASSERT(active >= 1 && active <= 2);
     /* an event without request id or tenant: one time row, no request row */
     sv_audit_entry_t e;
@@ -323,6 +323,120 @@ static void test_chain_and_indexes(void)
     CU_ASSERT_EQUAL(count_time_rows(&f, 'g'), 11);
     CU_ASSERT_EQUAL(count_time_rows(&f, 's'), active); /* no tenant: no activity row */
     ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
+/* ---- the index rows are derived, not logged ---- */
+
+typedef struct {
+    uint8_t key[8];
+    uint8_t *val;
+    size_t len;
+} logged_entry_t;
+
+typedef struct {
+    logged_entry_t *e;
+    size_t n;
+} logged_t;
+
+/* What a reader of the change log does with each logged entry: put it, then
+ * derive its index rows. */
+static sv_err_t apply_logged(sv_wtxn_t *tx, void *arg)
+{
+    const logged_t *l = arg;
+    for (size_t i = 0; i < l->n; i++) {
+        sv_audit_record_t r;
+        sv_err_t err = sv_wtxn_put(tx, SV_DB_AUDIT, SV_BYTES(l->e[i].key, 8), SV_BYTES(l->e[i].val, l->e[i].len));
+        if (err == SV_OK)
+            err = sv_audit_record_decode(SV_BYTES(l->e[i].val, l->e[i].len), &r);
+        if (err == SV_OK)
+            err = sv_audit_index_entry(tx, &r);
+        if (err != SV_OK)
+            return err;
+    }
+    return SV_OK;
+}
+
+/* Every key of db, concatenated with their lengths, into out. */
+static void db_keys(sv_store_t *st, sv_db_t db, sv_buf_t *out)
+{
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    sv_iter_t it;
+    CU_ASSERT_EQUAL_FATAL(sv_iter_open(tx, db, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it), SV_OK);
+    sv_bytes_t k;
+    while (sv_iter_next(&it, &k, NULL) == SV_OK) {
+        uint8_t len = (uint8_t)k.len;
+        sv_buf_append(out, &len, 1);
+        sv_buf_append(out, k.base, k.len);
+    }
+    sv_iter_close(&it);
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+}
+
+static void test_indexes_derived_not_logged(void)
+{
+    fixture_t f;
+    setup(&f);
+    append_n(&f, 1, 30, "tnt_a");
+    append_n(&f, 31, 20, "tnt_b");
+    sv_audit_entry_t ev;
+    sv_audit_entry_init(&ev, "identity_sync", NULL, "system", NULL, true, NULL); /* no tenant, no request id */
+    CU_ASSERT_EQUAL(append(&f, &ev), SV_OK);
+
+    /* the log holds each entry once, and no index row */
+    logged_t l = {calloc(64, sizeof(logged_entry_t)), 0};
+    size_t index_records = 0;
+    sv_store_reader_t *r;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f.st, &r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    sv_wal_iter_t wi;
+    sv_wal_record_t rec;
+    CU_ASSERT_EQUAL_FATAL(sv_wal_iter_open(tx, 0, &wi), SV_OK);
+    while (sv_wal_iter_next(&wi, &rec) == SV_OK) {
+        if (rec.db == SV_DB_AUDIT_BY_REQUEST || rec.db == SV_DB_AUDIT_BY_TIME)
+            index_records++;
+        if (rec.db == SV_DB_AUDIT && rec.op == SV_WAL_PUT && rec.key.len == 8 && l.n < 64) {
+            memcpy(l.e[l.n].key, rec.key.base, 8);
+            l.e[l.n].val = malloc(rec.value.len);
+            memcpy(l.e[l.n].val, rec.value.base, rec.value.len);
+            l.e[l.n++].len = rec.value.len;
+        }
+    }
+    sv_wal_iter_close(&wi);
+    sv_store_read_end(r);
+    sv_store_reader_free(r);
+    CU_ASSERT_EQUAL(index_records, 0);
+    CU_ASSERT_EQUAL(l.n, 51);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_REQUEST), 50);
+
+    /* a store rebuilt from the log alone has the same index rows */
+    char *dir2;
+    sv_store_t *st2;
+    sv_writer_t *w2;
+    CU_ASSERT_FATAL(sv_test_store_open("audit-replay", 4 << 20, 32, &dir2, &st2, &w2));
+    CU_ASSERT_EQUAL(sv_test_in_writer(w2, apply_logged, &l), SV_OK);
+    sv_db_t dbs[] = {SV_DB_AUDIT_BY_REQUEST, SV_DB_AUDIT_BY_TIME};
+    for (size_t i = 0; i < 2; i++) {
+        sv_buf_t a, b;
+        sv_buf_init(&a, false);
+        sv_buf_init(&b, false);
+        db_keys(f.st, dbs[i], &a);
+        db_keys(st2, dbs[i], &b);
+        CU_ASSERT(a.len > 0);
+        CU_ASSERT_EQUAL(a.len, b.len);
+        CU_ASSERT(a.len == b.len && memcmp(a.base, b.base, a.len) == 0);
+        sv_buf_free(&a);
+        sv_buf_free(&b);
+    }
+    sv_test_store_close(dir2, st2, w2);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.e[i].val);
+    free(l.e);
     teardown(&f);
 }
 
@@ -721,8 +835,8 @@ static void test_query_tenant_seconds(void)
 {
     fixture_t f;
     setup(&f);
-    append_bulk(&f, 40);   /* 20 for tnt_a, 20 for tnt_b */
-    usleep(1100000);       /* the next entries fall in a later second */
+    append_bulk(&f, 40); /* 20 for tnt_a, 20 for tnt_b */
+    usleep(1100000);     /* the next entries fall in a later second */
     append_bulk(&f, 40);
     usleep(1100000);
     append_n(&f, 500, 5, "tnt_b");
@@ -956,14 +1070,16 @@ static void test_key_file(void)
 
 void sv_test_suite_audit(void)
 {
-    SV_SUITE("src/audit", {"canonical_example", test_canonical_example}, {"utf8_cleaned", test_utf8_cleaned},
-             {"chain_and_indexes", test_chain_and_indexes}, {"rollback_leaves_no_trace", test_rollback_leaves_no_trace},
-             {"tamper_modified", test_tamper_modified}, {"tamper_deleted", test_tamper_deleted},
-             {"tamper_reordered", test_tamper_reordered}, {"tamper_inserted", test_tamper_inserted},
-             {"tamper_rewritten_with_checkpoints", test_tamper_rewritten_with_checkpoints},
-             {"verify_range_and_steps", test_verify_range_and_steps},
-             {"checkpoints_by_count", test_checkpoints_by_count}, {"checkpoints_by_time", test_checkpoints_by_time},
-             {"checkpoint_now", test_checkpoint_now}, {"retention_anchor", test_retention_anchor},
-             {"retention_stops_at_damage", test_retention_stops_at_damage}, {"query", test_query}, {"query_tenant_seconds", test_query_tenant_seconds},
-             {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
+    SV_SUITE(
+        "src/audit", {"canonical_example", test_canonical_example}, {"utf8_cleaned", test_utf8_cleaned},
+        {"chain_and_indexes", test_chain_and_indexes}, {"indexes_derived_not_logged", test_indexes_derived_not_logged},
+        {"rollback_leaves_no_trace", test_rollback_leaves_no_trace}, {"tamper_modified", test_tamper_modified},
+        {"tamper_deleted", test_tamper_deleted}, {"tamper_reordered", test_tamper_reordered},
+        {"tamper_inserted", test_tamper_inserted},
+        {"tamper_rewritten_with_checkpoints", test_tamper_rewritten_with_checkpoints},
+        {"verify_range_and_steps", test_verify_range_and_steps}, {"checkpoints_by_count", test_checkpoints_by_count},
+        {"checkpoints_by_time", test_checkpoints_by_time}, {"checkpoint_now", test_checkpoint_now},
+        {"retention_anchor", test_retention_anchor}, {"retention_stops_at_damage", test_retention_stops_at_damage},
+        {"query", test_query}, {"query_tenant_seconds", test_query_tenant_seconds},
+        {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
 }
