@@ -525,7 +525,8 @@ static void collect_writer(void *arg, sv_buf_t *out)
                           "write the file's inode).");
     sv_metrics_fmt_sample_u64(out, "scaivault_storage_prealloc_margin_bytes", NULL, ps.margin);
     sv_metrics_fmt_header(out, "scaivault_storage_prealloc_skipped_total", "counter",
-                          "Times data.mdb was not extended ahead of use because too little disk would stay free.");
+                          "Times data.mdb was not extended ahead of use: too little disk would stay free, or a write "
+                          "failed.");
     sv_metrics_fmt_sample_u64(out, "scaivault_storage_prealloc_skipped_total", NULL, ps.skipped + ps.failures);
 }
 
