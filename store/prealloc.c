@@ -16,9 +16,9 @@
  * Why O_DIRECT, where the file system takes it: the zeros then go from one
  * aligned buffer to the disk, without being copied into the page cache and
  * written back from there (2.6% of the CPU at 256 connections of audited
- * reads, as buffered writes). The file's size is always a multiple of LMDB's
- * page size, so appends of whole 256 KiB chunks stay aligned; an EINVAL falls back to
- * buffered writes for good.
+ * reads, as buffered writes). The file's size and every length written are
+ * multiples of LMDB's page size, so the appends stay aligned; an EINVAL falls
+ * back to buffered writes for good.
  */
 #include "sv_autoconf.h"
 
