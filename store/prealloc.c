@@ -154,16 +154,19 @@ static void *prealloc_main(void *arg)
     return NULL;
 }
 
+bool sv_prealloc_in_memory(const char *path)
+{
+    struct statfs fs;
+    return statfs(path, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
 /* Whether extending the file ahead can save anything: not on a read-only or
  * unsynced store, not on tmpfs (its inode lives in memory). */
-static bool worth_it(sv_store_t *st, int fd)
+static bool worth_it(sv_store_t *st)
 {
     unsigned flags = 0;
     mdb_env_get_flags(sv_store_env(st), &flags);
-    if (flags & (MDB_RDONLY | MDB_NOSYNC))
-        return false;
-    struct statfs fs;
-    return fstatfs(fd, &fs) == 0 && fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC;
+    return !(flags & (MDB_RDONLY | MDB_NOSYNC)) && !sv_prealloc_in_memory(sv_store_dir(st));
 }
 
 sv_err_t sv_prealloc_start(sv_store_t *st, const sv_prealloc_opts_t *opts, sv_prealloc_t **out)
@@ -176,9 +179,11 @@ sv_err_t sv_prealloc_start(sv_store_t *st, const sv_prealloc_opts_t *opts, sv_pr
     p->opts = opts != NULL ? *opts : (sv_prealloc_opts_t){.period_ms = 200};
     if (p->opts.min_ahead == 0)
         p->opts.min_ahead = MIB;
+    if (p->opts.max_ahead == 0)
+        p->opts.max_ahead = 64 * MIB;
     if (p->opts.max_ahead < p->opts.min_ahead)
-        p->opts.max_ahead = p->opts.min_ahead > 64 * MIB ? p->opts.min_ahead : 64 * MIB;
-    if (opts == NULL || opts->min_free == 0)
+        p->opts.max_ahead = p->opts.min_ahead;
+    if (p->opts.min_free == 0)
         p->opts.min_free = 256 * MIB;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;
@@ -201,7 +206,7 @@ sv_err_t sv_prealloc_start(sv_store_t *st, const sv_prealloc_opts_t *opts, sv_pr
             sv_prealloc_stop(p);
             return err;
         }
-        if (!worth_it(st, p->fd)) {
+        if (!worth_it(st)) {
             close(p->fd);
             p->fd = -1;
         }

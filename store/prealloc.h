@@ -24,9 +24,10 @@
 
 typedef struct sv_prealloc sv_prealloc_t;
 
+/* A 0 size takes its default. */
 typedef struct {
     uint64_t min_ahead; /* default 1 MiB */
-    uint64_t max_ahead; /* default 64 MiB */
+    uint64_t max_ahead; /* default 64 MiB (at least min_ahead) */
     uint64_t min_free;  /* default 256 MiB */
     unsigned period_ms; /* how often the thread looks; default 200; 0: no thread (sv_prealloc_step only) */
 } sv_prealloc_opts_t;
@@ -54,5 +55,9 @@ void sv_prealloc_stop(sv_prealloc_t *p);
 sv_err_t sv_prealloc_step(sv_prealloc_t *p, uint64_t *wrote);
 
 void sv_prealloc_stats(sv_prealloc_t *p, sv_prealloc_stats_t *out);
+
+/** Whether path is on a file system held in memory (tmpfs, ramfs), where
+ * there is nothing to extend ahead. */
+bool sv_prealloc_in_memory(const char *path);
 
 #endif

@@ -2,13 +2,13 @@
  * structured logs (issue 8), through the real binary. */
 #include "sv_autoconf.h"
 
-#include <linux/magic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/prealloc.h"
 #include "tests/blackbox/bb.h"
 
 static bb_server_t srv;
@@ -389,12 +389,12 @@ static void test_metrics(void)
     const char *m = strstr(b, "\nscaivault_storage_prealloc_margin_bytes ");
     CU_ASSERT_PTR_NOT_NULL(m);
     CU_ASSERT_PTR_NOT_NULL(strstr(b, "\nscaivault_storage_prealloc_skipped_total "));
-    struct statfs fs;
+    struct statvfs fs;
     char mdb[400];
     snprintf(mdb, sizeof(mdb), "%s/data.mdb", srv.data_dir);
     struct stat sb;
-    if (m != NULL && statfs(srv.data_dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC &&
-        (unsigned long long)fs.f_bavail * fs.f_bsize > (1ull << 30) && stat(mdb, &sb) == 0) {
+    if (m != NULL && !sv_prealloc_in_memory(srv.data_dir) && statvfs(srv.data_dir, &fs) == 0 &&
+        (unsigned long long)fs.f_bavail * fs.f_frsize > (1ull << 30) && stat(mdb, &sb) == 0) {
         unsigned long long margin = strtoull(m + strlen("\nscaivault_storage_prealloc_margin_bytes "), NULL, 10);
         CU_ASSERT(margin >= 512 * 1024);      /* at least half of the 1 MiB minimum */
         CU_ASSERT(sb.st_size >= 1024 * 1024); /* and the file holds it */

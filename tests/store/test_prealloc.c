@@ -2,9 +2,7 @@
 #include "sv_autoconf.h"
 
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "store/env.h"
@@ -115,12 +113,6 @@ static bool zeros_between(const char *dir, uint64_t from, uint64_t to)
     return ok;
 }
 
-static bool on_tmpfs(const char *dir)
-{
-    struct statfs fs;
-    return statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
-}
-
 static sv_store_t *open_store(const char *dir, bool read_only)
 {
     sv_store_t *st = NULL;
@@ -170,7 +162,7 @@ static void test_extends_ahead(void)
     sv_prealloc_stats_t ps;
     sv_prealloc_stats(p, &ps);
     unsigned next = 100;
-    if (on_tmpfs(dir)) {
+    if (sv_prealloc_in_memory(dir)) {
         printf("\n  NOTE: %s is on tmpfs: checking only that nothing is written there", dir);
         uint64_t wrote = 1, before = file_size(dir);
         CU_ASSERT_FALSE(ps.active);
@@ -234,7 +226,7 @@ done:
     sv_prealloc_stop(p);
     sv_writer_stop(w);
     sv_store_close(st);
-    reopen_check_remove(dir, on_tmpfs(dir) ? 100 : next); /* every record is there, with its value */
+    reopen_check_remove(dir, sv_prealloc_in_memory(dir) ? 100 : next); /* every record is there, with its value */
 }
 
 /* The thread refilling every millisecond while the writer grows the store
@@ -252,7 +244,7 @@ static void test_concurrent_with_writer(void)
     sv_prealloc_stats_t ps;
     sv_prealloc_stats(p, &ps);
     sv_prealloc_stop(p);
-    if (!on_tmpfs(dir)) {
+    if (!sv_prealloc_in_memory(dir)) {
         CU_ASSERT(ps.extensions >= 2);
         CU_ASSERT_EQUAL(ps.failures, 0);
     }
