@@ -30,9 +30,10 @@
 /* The audit log, or NULL after failing the request (auditing bypassed). */
 static sv_audit_t *audit_log(sv_req_t *req)
 {
-    if (req->app->audit == NULL)
+    sv_audit_t *a = req->app->audit;
+    if (a == NULL)
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The audit log is off (SCAIVAULT_BENCH_UNAUDITED).", NULL);
-    return req->app->audit;
+    return a; /* not req->app: failing it freed req */
 }
 
 /* Zeroed memory for a request's job, or NULL after failing the request. */

@@ -26,7 +26,14 @@
 #include "http/server.h"
 #include "http/steps.h"
 
+/* Finished request contexts kept for reuse. Sanitizer builds keep none, so
+ * that every use of a request after its response is a use after free that
+ * AddressSanitizer reports, not a read of a parked context. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FREE_LIST_MAX 0
+#else
 #define FREE_LIST_MAX 256
+#endif
 
 /* ---- the body handed to h2o, freed with the request's pool ---- */
 
@@ -343,6 +350,9 @@ sv_json_doc_t *sv_req_json_body(sv_req_t *req)
         snprintf(msg, sizeof(msg), "JSON is nested deeper than %d levels.", SV_JSON_MAX_DEPTH);
         break;
     case SV_JSON_EDUPKEY: snprintf(msg, sizeof(msg), "JSON object repeats a key."); break;
+    case SV_JSON_EUTF8:
+        snprintf(msg, sizeof(msg), "A JSON string is not valid UTF-8, or has an unpaired surrogate escape.");
+        break;
     case SV_JSON_ENOMEM: sv_req_fail(req, SV_E_INTERNAL, "Out of memory while parsing the body.", NULL); return NULL;
     default: snprintf(msg, sizeof(msg), "Malformed JSON near byte %zu.", err.offset); break;
     }
@@ -683,6 +693,8 @@ static const char *reason_phrase(int status)
 static void send_response(sv_req_t *req)
 {
     h2o_req_t *h = req->h2o;
+    if (req->worker->answering == req)
+        req->worker->answering = NULL;
     uint64_t duration_us = sv_mono_us() - req->start_us;
     sv_http_metrics_record(req->worker->metrics, req->route, req->status, duration_us);
     write_access_log(req, duration_us);
@@ -893,9 +905,15 @@ void sv_req_unit_done(sv_req_t *req)
         sv_req_fail_err(req, result);
         return;
     }
+    /* done answers, and answering frees req: only the worker is left to ask
+     * whether it did (send_response clears answering) */
+    sv_worker_t *w = req->worker;
+    w->answering = req;
     req->op.done(req, result, req->op.arg);
-    if (!req->finished)
+    if (w->answering == req) {
+        w->answering = NULL;
         sv_req_fail(req, SV_E_INTERNAL, "The handler produced no response.", NULL);
+    }
 }
 
 /* ---- the pipeline ---- */
@@ -949,13 +967,15 @@ void sv_req_free(sv_req_t *req)
     if (req->path != req->path_inline)
         free(req->path);
     w->inflight--;
+#if FREE_LIST_MAX > 0
     if (w->n_free_reqs < FREE_LIST_MAX) {
         req->next_free = w->free_reqs;
         w->free_reqs = req;
         w->n_free_reqs++;
-    } else {
-        free(req);
+        return;
     }
+#endif
+    free(req);
 }
 
 static bool is_trusted(const sv_cidr_t *trusted, unsigned n, const sv_ip_t *ip)

@@ -57,6 +57,7 @@ struct sv_worker {
     h2o_timeout_entry_t tick;
     sv_buf_t access_log; /* buffered access-log lines */
     struct sv_http_metrics *metrics; /* per-route counters (http/metrics.h) */
+    sv_req_t *answering; /* the write whose done() runs; NULL once it has answered */
     sv_req_t *free_reqs; /* recycled request contexts */
     unsigned n_free_reqs;
 };
