@@ -70,38 +70,6 @@ struct sv_audit {
 
 /* ---- the canonical encoding ---- */
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /* Appends a u16 length and the string (at most max bytes, up to its NUL),
  * with each byte of an invalid UTF-8 sequence replaced by '?'. */
 static bool put_str(uint8_t *out, size_t cap, size_t *off, const char *s, size_t max)
@@ -114,7 +82,7 @@ static bool put_str(uint8_t *out, size_t cap, size_t *off, const char *s, size_t
     uint8_t *dst = out + *off + 2;
     const uint8_t *src = (const uint8_t *)s;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(src + i, len - i);
+        size_t n = sv_utf8_seq(src + i, len - i);
         if (n == 0) {
             dst[i++] = '?';
         } else {

@@ -41,6 +41,8 @@ struct sv_json_doc {
     size_t pending_key_len;
     sv_json_error_t *err;
     bool oom;
+    yajl_handle h;
+    size_t bad_escape; /* offset of the first unpaired surrogate escape, or SIZE_MAX */
 };
 
 /* ---- arena ---- */
@@ -125,6 +127,114 @@ static void *y_realloc(void *ctx, void *ptr, size_t n)
         y_free(ctx, ptr);
     }
     return np;
+}
+
+static void set_field(sv_json_doc_t *doc, const char *extra, size_t extra_len);
+
+/* ---- UTF-8 ---- */
+
+size_t sv_utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+bool sv_utf8_valid(const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    for (size_t i = 0; i < n;) {
+        size_t k = sv_utf8_seq(s + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* The value of the \uXXXX escape at t[i] (t[i] is the backslash), or -1. */
+static long u_escape(const uint8_t *t, size_t n, size_t i)
+{
+    if (i > n || n - i < 6 || t[i] != '\\' || t[i + 1] != 'u')
+        return -1;
+    long v = 0;
+    for (size_t k = i + 2; k < i + 6; k++) {
+        uint8_t c = t[k], lower = t[k] | 0x20;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (c - '0');
+        else if (lower >= 'a' && lower <= 'f')
+            v = v * 16 + (lower - 'a' + 10);
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* Offset of the first \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF
+ * one, or of a \uDC00-\uDFFF one not preceded by the first kind; SIZE_MAX
+ * when there is none. yajl joins a high surrogate with whatever escape follows
+ * and turns a lone one into '?', so this is read from the text itself. Only
+ * meant for text that yajl accepts: other text is rejected anyway, and this
+ * never reads past n. */
+static size_t unpaired_surrogate(const uint8_t *t, size_t n)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_string) {
+            in_string = t[i] == '"';
+            continue;
+        }
+        if (t[i] == '"') {
+            in_string = false;
+        } else if (t[i] == '\\' && i + 1 < n) {
+            long v = u_escape(t, n, i);
+            if (v >= 0xDC00 && v <= 0xDFFF)
+                return i;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                long lo = u_escape(t, n, i + 6);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return i;
+                i += 6; /* the pair's second half */
+            }
+            i += v >= 0 ? 5 : 1;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Whether the string token that yajl just decoded into s is acceptable; if
+ * not, records the error against field (under the current path). */
+static bool string_ok(sv_json_doc_t *doc, const unsigned char *s, size_t len, const char *field, size_t field_len)
+{
+    if (sv_utf8_valid(s, len) && (doc->bad_escape == SIZE_MAX || yajl_get_bytes_consumed(doc->h) <= doc->bad_escape))
+        return true;
+    doc->err->status = SV_JSON_EUTF8;
+    set_field(doc, field, field_len);
+    return false;
 }
 
 /* ---- tree building ---- */
@@ -220,6 +330,8 @@ static int cb_number(void *ctx, const char *s, size_t len)
 static int cb_string(void *ctx, const unsigned char *s, size_t len)
 {
     sv_json_doc_t *doc = ctx;
+    if (!string_ok(doc, s, len, doc->pending_key, doc->pending_key != NULL ? doc->pending_key_len : 0))
+        return 0;
     sv_json_t *n = add_node(doc, SV_JSON_STRING);
     if (n == NULL)
         return 0;
@@ -262,6 +374,8 @@ static int cb_end(void *ctx)
 static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
 {
     sv_json_doc_t *doc = ctx;
+    if (!string_ok(doc, key, len, NULL, 0))
+        return 0; /* the key is not named: it is what is wrong */
     sv_json_t *obj = doc->stack[doc->depth];
     for (sv_json_t *k = obj->u.kids.first; k != NULL; k = k->next) {
         if (k->key_len == len && memcmp(k->key, key, len) == 0) {
@@ -300,6 +414,8 @@ sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_jso
     }
     yajl_config(h, yajl_allow_comments, 0);
     yajl_config(h, yajl_dont_validate_strings, 0);
+    doc->h = h;
+    doc->bad_escape = unpaired_surrogate(text, len);
     yajl_status st = yajl_parse(h, text, len);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(h);

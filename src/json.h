@@ -1,8 +1,11 @@
 /*
  * json.h - JSON in and out.
  *
- * Parsing: yajl's lexer (strict: no comments, valid UTF-8) drives our own tree
- * builder, which enforces a depth limit, rejects duplicate keys and never
+ * Parsing: yajl's lexer (strict: no comments) drives our own tree builder,
+ * which enforces a depth limit, rejects duplicate keys, rejects a string or key
+ * that is not well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF) or that has an unpaired surrogate escape (yajl
+ * itself lets those through, or turns them into other characters), and never
  * returns yajl's error text (it echoes the input). The tree lives in an arena
  * that is freed in one go; a *secure* parse puts the arena and yajl's own
  * buffers in sodium_malloc memory and wipes them, for request bodies that carry
@@ -61,6 +64,7 @@ typedef enum {
     SV_JSON_ESYNTAX,   /* malformed JSON */
     SV_JSON_EDEPTH,    /* nested deeper than SV_JSON_MAX_DEPTH */
     SV_JSON_EDUPKEY,   /* an object repeats a key */
+    SV_JSON_EUTF8,     /* a string or key is not well-formed UTF-8, or has an unpaired surrogate escape */
     SV_JSON_ENOMEM,
 } sv_json_status_t;
 
@@ -84,6 +88,12 @@ void sv_json_doc_free(sv_json_doc_t *doc);
 sv_json_t *sv_json_get(const sv_json_t *obj, const char *key);
 /** The member's string when it is a string, else NULL. */
 const char *sv_json_get_str(const sv_json_t *obj, const char *key, size_t *len);
+
+/** Length of the well-formed UTF-8 sequence (RFC 3629) that starts at p,
+ * of the n bytes there (n > 0), or 0 when there is none. */
+size_t sv_utf8_seq(const uint8_t *p, size_t n);
+/** Whether all n bytes at p are well-formed UTF-8. */
+bool sv_utf8_valid(const void *p, size_t n);
 
 /** Appends v as compact JSON to out (used to re-serialise a secret value). */
 void sv_json_serialize(const sv_json_t *v, sv_buf_t *out);

@@ -194,6 +194,17 @@ static void test_put_validation(void)
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"cas\":\"1\"}", 400, "invalid_request", "cas");
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\"", 400, "invalid_request", "body");
     expect_field("PUT", "/v1/secrets/v/a", t, NULL, 400, "invalid_request", "body");
+    /* text that is not UTF-8, or that yajl alone would change: refused, not stored */
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"\\ud800\\u0041\"}", 400, "invalid_request", "value");
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"\\ud800\"}", 400, "invalid_request", "value");
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"\xed\xa0\x80\"}", 400, "invalid_request", "value");
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"metadata\":{\"k\":\"\xc0\xaf\"}}", 400,
+                 "invalid_request", "metadata.k");
+    char got[64];
+    CU_ASSERT_EQUAL(get_value(t, "v/a", 0, got, sizeof(got)), 404);
+    put_value(t, "v/utf8", "\"\\ud83d\\ude00 \xc3\xa9\"", 201);
+    CU_ASSERT_EQUAL(get_value(t, "v/utf8", 0, got, sizeof(got)), 200);
+    CU_ASSERT_STRING_EQUAL(got, "\xf0\x9f\x98\x80 \xc3\xa9");
     /* too many metadata members, too long a metadata value */
     char body[8192];
     size_t n = (size_t)snprintf(body, sizeof(body), "{\"value\":\"x\",\"metadata\":{");

@@ -55,6 +55,59 @@ static void test_parse_errors(void)
     CU_ASSERT_STRING_EQUAL(e.field, "b.c");
 }
 
+/* yajl lets these through, or turns them into other characters: the parser
+ * must refuse them and name the member */
+static void test_utf8(void)
+{
+    static const struct {
+        const char *text;
+        const char *field; /* NULL: accepted */
+    } cases[] = {
+        {"{\"v\":\"\\ud83d\\ude00 \\u00e9 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"}", NULL}, /* pairs, BMP, U+10FFFF */
+        {"{\"v\":\"\\\\ud800\"}", NULL},                      /* an escaped backslash, then text */
+        {"{\"v\":\"\\ud800\\u0041\"}", "v"},                  /* high surrogate, then not a low one */
+        {"{\"v\":\"\\ud800\"}", "v"},                         /* lone high surrogate */
+        {"{\"v\":\"\\ud800\\n\"}", "v"},                      /* high surrogate, then another escape */
+        {"{\"v\":\"\\udfff\"}", "v"},                         /* lone low surrogate */
+        {"{\"v\":\"\\ude00\\ud83d\"}", "v"},                  /* a pair in the wrong order */
+        {"{\"a\":{\"b\":[\"ok\",\"\xed\xa0\x80\"]}}", "a.b"}, /* an encoded surrogate */
+        {"{\"v\":\"\xf4\x90\x80\x80\"}", "v"},                /* above U+10FFFF */
+        {"{\"v\":\"\xc0\xaf\"}", "v"},                        /* overlong '/' */
+        {"{\"v\":\"\xe0\x80\xaf\"}", "v"},                    /* overlong, 3 bytes */
+        {"{\"a\":{\"\\udc00\":1}}", "a"},                     /* a key: the object is named */
+        {"{\"ok\":\"x\",\"k\\ud800\":\"\xc3\xa9\"}", "body"}, /* a top-level key */
+        {"[\"\\ud800", NULL},                                 /* truncated: a syntax error */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sv_json_doc_t *doc = NULL;
+        sv_json_error_t e;
+        sv_json_status_t st = parse(cases[i].text, &doc, &e);
+        if (i == sizeof(cases) / sizeof(cases[0]) - 1) {
+            CU_ASSERT_EQUAL(st, SV_JSON_ESYNTAX);
+        } else if (cases[i].field == NULL) {
+            CU_ASSERT_EQUAL(st, SV_JSON_OK);
+        } else {
+            CU_ASSERT_EQUAL(st, SV_JSON_EUTF8);
+            CU_ASSERT_STRING_EQUAL(e.field, cases[i].field);
+        }
+        sv_json_doc_free(doc);
+    }
+    /* the pair decodes to the one character */
+    sv_json_doc_t *doc;
+    sv_json_error_t e;
+    CU_ASSERT_EQUAL_FATAL(parse("{\"v\":\"\\ud83d\\ude00\"}", &doc, &e), SV_JSON_OK);
+    size_t len;
+    const char *v = sv_json_get_str(sv_json_root(doc), "v", &len);
+    CU_ASSERT(v != NULL && len == 4 && memcmp(v, "\xf0\x9f\x98\x80", 4) == 0);
+    sv_json_doc_free(doc);
+    /* the same checks on a secure parse */
+    const char *bad = "{\"value\":\"\\ud800\\u0041\"}";
+    CU_ASSERT_EQUAL(sv_json_parse(bad, strlen(bad), true, &doc, &e), SV_JSON_EUTF8);
+    CU_ASSERT_STRING_EQUAL(e.field, "value");
+    CU_ASSERT_TRUE(sv_utf8_valid("a\xc3\xa9", 3));
+    CU_ASSERT_FALSE(sv_utf8_valid("a\xc3", 2));
+}
+
 static void test_depth_limit(void)
 {
     char deep[200];
@@ -122,5 +175,5 @@ static void test_writer(void)
 void sv_test_suite_json(void)
 {
     SV_SUITE("src/json", {"parse_values", test_parse_values}, {"parse_errors", test_parse_errors},
-             {"depth_limit", test_depth_limit}, {"secure_parse", test_secure_parse}, {"writer", test_writer});
+             {"utf8", test_utf8}, {"depth_limit", test_depth_limit}, {"secure_parse", test_secure_parse}, {"writer", test_writer});
 }
