@@ -46,7 +46,8 @@ sv_api_error_t sv_api_error_from_err(sv_err_t err)
     switch (err) {
     case SV_EINVAL: return SV_E_INVALID_REQUEST;
     case SV_ENOTFOUND: return SV_E_NOT_FOUND;
-    case SV_EEXIST: return SV_E_CONFLICT;
+    case SV_EEXIST:
+    case SV_EGONE: return SV_E_CONFLICT;
     case SV_ECONFLICT: return SV_E_VERSION_CONFLICT;
     case SV_ENOSPC:
     case SV_EMAPFULL: return SV_E_INSUFFICIENT_STORAGE;

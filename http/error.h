@@ -48,6 +48,9 @@ typedef struct {
 /** The code, status and default message of e. */
 const sv_api_error_info_t *sv_api_error_info(sv_api_error_t e);
 
+/** The message of a write refused because its tenant is being deleted. */
+#define SV_TENANT_DELETING_MSG "This tenant is being deleted; try again when that has finished."
+
 /** The API error for an internal error code when no handler-specific mapping
  * applies: storage full → insufficient_storage, I/O → storage_unavailable,
  * audit → audit_unavailable, not found → not_found, and so on. */

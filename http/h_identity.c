@@ -22,6 +22,7 @@
 #include "http/server.h"
 #include "src/identity.h"
 #include "src/idsync.h"
+#include "src/keyring.h"
 
 #define MAX_LIST 256 /* groups of an identity, members of a group, in one PUT */
 
@@ -375,6 +376,9 @@ static void put_op_free(void *p)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     put_op_t *op = arg;
+    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->is_group ? op->group.tenant_id : op->ident.tenant_id);
+    if (err != SV_OK)
+        return err;
     if (op->is_group)
         return sv_group_put_tx(tx, &op->group, (const char *const *)op->list, op->n);
     sv_identity_rec_t old;

@@ -20,6 +20,7 @@
 #include "http/request.h"
 #include "src/authz.h"
 #include "src/identity.h"
+#include "src/keyring.h"
 #include "src/pattern.h"
 #include "src/policy.h"
 
@@ -156,7 +157,8 @@ static write_op_t *write_op_new(sv_req_t *req)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     write_op_t *op = arg;
-    return sv_policy_put_tx(tx, op->tenant, op->def, &op->created);
+    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->tenant);
+    return err == SV_OK ? sv_policy_put_tx(tx, op->tenant, op->def, &op->created) : err;
 }
 
 static int put_status(void *arg)
@@ -208,7 +210,8 @@ static void put_policy(sv_req_t *req)
 static sv_err_t delete_apply(sv_wtxn_t *tx, void *arg)
 {
     write_op_t *op = arg;
-    return sv_policy_delete_tx(tx, op->tenant, op->name);
+    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->tenant);
+    return err == SV_OK ? sv_policy_delete_tx(tx, op->tenant, op->name) : err;
 }
 
 static int delete_status(void *arg)

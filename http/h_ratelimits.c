@@ -17,6 +17,7 @@
 
 #include "http/handlers.h"
 #include "http/request.h"
+#include "src/keyring.h"
 #include "src/ratelimit.h"
 
 typedef struct {
@@ -100,7 +101,8 @@ static void get_limits(sv_req_t *req)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     put_op_t *op = arg;
-    return sv_rl_store_put(tx, op->tenant, &op->ov, &op->version);
+    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->tenant);
+    return err == SV_OK ? sv_rl_store_put(tx, op->tenant, &op->ov, &op->version) : err;
 }
 
 static void put_done(sv_req_t *req, sv_err_t result, void *arg)

@@ -446,7 +446,7 @@ static void key_inserted_task(sv_worker_task_t *t)
         rerun(c);
         break;
     case SV_EDELETED:
-        sv_req_fail(c->req, SV_E_CONFLICT, "This tenant is being deleted; try again when that has finished.", NULL);
+        sv_req_fail(c->req, SV_E_CONFLICT, SV_TENANT_DELETING_MSG, NULL);
         break;
     default:
         sv_req_fail_err(c->req, c->key_result);
@@ -530,7 +530,7 @@ static bool write_key_ready(sctx_t *c)
         start_key(c, epoch, false);
         return false;
     case KEY_SHREDDED:
-        sv_req_fail(req, SV_E_CONFLICT, "This tenant is being deleted; try again when that has finished.", NULL);
+        sv_req_fail(req, SV_E_CONFLICT, SV_TENANT_DELETING_MSG, NULL);
         return false;
     default:
         sv_req_fail_err(req, err);

@@ -511,7 +511,7 @@ void sv_req_fail_field(sv_req_t *req, sv_api_error_t e, const char *message, con
 
 void sv_req_fail_err(sv_req_t *req, sv_err_t err)
 {
-    sv_req_fail(req, sv_api_error_from_err(err), NULL, NULL);
+    sv_req_fail(req, sv_api_error_from_err(err), err == SV_EGONE ? SV_TENANT_DELETING_MSG : NULL, NULL);
 }
 
 /* ---- the caller's roles ---- */

@@ -715,6 +715,22 @@ sv_err_t sv_keyring_apply_use(sv_wtxn_t *tx, const sv_owner_t *o, const sv_dkey_
     return SV_OK;
 }
 
+sv_err_t sv_keyring_tenant_writable(sv_txn_t *tx, const char *tenant)
+{
+    sv_owner_t o;
+    if (!sv_owner_tenant(&o, tenant, strlen(tenant)))
+        return SV_EINVAL;
+    sv_keyrec_t cur;
+    sv_err_t err = sv_keyring_read(tx, &o, &cur);
+    if (err == SV_ENOTFOUND)
+        return SV_OK;
+    if (err != SV_OK)
+        return err;
+    sv_err_t r = cur.state == SV_KEYREC_SHREDDED ? SV_EGONE : SV_OK;
+    sodium_memzero(&cur, sizeof(cur));
+    return r;
+}
+
 sv_err_t sv_keyring_apply_shred(sv_wtxn_t *tx, const sv_owner_t *o)
 {
     sv_keyrec_t cur;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "src/json.h"
+#include "src/keyring.h"
 #include "store/key.h"
 #include "store/record.h"
 
@@ -493,7 +494,9 @@ sv_err_t sv_scim_apply_tx(sv_wtxn_t *tx, const sv_scim_sync_t *s)
     const char *tenant = s->tenant_id;
     sv_txn_t *txn = sv_wtxn_txn(tx);
     idlist_t old_ids = {0}, old_groups = {0};
-    sv_err_t err = sv_identity_list(txn, tenant, "", collect_scim_ident, &old_ids);
+    sv_err_t err = sv_keyring_tenant_writable(txn, tenant); /* the deletion purged the cache; a sync must wait */
+    if (err == SV_OK)
+        err = sv_identity_list(txn, tenant, "", collect_scim_ident, &old_ids);
     if (err == SV_OK)
         err = sv_group_list(txn, tenant, "", collect_scim_group, &old_groups);
     if (err == SV_OK && (old_ids.oom || old_groups.oom))

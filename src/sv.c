@@ -35,6 +35,7 @@ const char *sv_strerror(sv_err_t err)
     case SV_EAUDIT: return "audit log unavailable";
     case SV_EUPSTREAM: return "upstream error";
     case SV_EINTERNAL: return "internal error";
+    case SV_EGONE: return "the tenant is being deleted";
     }
     return "unknown error";
 }

@@ -37,6 +37,7 @@ typedef enum {
     SV_EAUDIT = -19,    /* the audit entry could not be written */
     SV_EUPSTREAM = -20, /* an outside system answered with an error */
     SV_EINTERNAL = -21, /* a bug: an invariant does not hold */
+    SV_EGONE = -22,     /* the tenant is being deleted (DELETE /v1/tenants/{id}) */
 } sv_err_t;
 
 /** Returns a short, static, human-readable text for err. Never NULL. */

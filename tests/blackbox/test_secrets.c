@@ -820,6 +820,66 @@ static void test_tenant_delete_large(void)
     CU_ASSERT_EQUAL(list_all("t_big", "", 1000, &pages), 1);
 }
 
+/* A deletion stopped half-way (its background step's commit fails) keeps the
+ * tenant in "deleting" until the next start finishes it: meanwhile every write
+ * of the tenant is refused, the kinds that the first step purged too, so that
+ * none of them outlives the deletion. */
+static void test_tenant_delete_interrupted(void)
+{
+    const char *t = "t_int";
+    for (int i = 0; i < 520; i++) {
+        char p[32];
+        snprintf(p, sizeof(p), "bulk/%04d", i);
+        put_value(t, p, "\"x\"", 201);
+    }
+    const char *pol = "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\"]}]}";
+    bb_resp_t r;
+    CU_ASSERT_FATAL(req("PUT", "/v1/policies/p1", t, pol, &r));
+    BB_ASSERT_STATUS(&r, 201);
+    bb_resp_free(&r);
+    /* commit 1: this request's own entry; 2: the DELETE; 3: its background step */
+    CU_ASSERT_FATAL(req("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"EIO\",\"nth\":3,\"count\":1}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(req("DELETE", "/v1/tenants/t_int", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 202);
+    bb_resp_free(&r);
+    usleep(300000); /* the background step has failed by now; had it not, the tenant would be writable below */
+    expect("DELETE", "/v1/sys/faults", NULL, NULL, 204, NULL);
+    expect("PUT", "/v1/secrets/bulk/0000", t, "{\"value\":\"again\"}", 409, "conflict");
+    expect("PUT", "/v1/policies/p2", t, pol, 409, "conflict");
+    expect("DELETE", "/v1/policies/p1", t, NULL, 409, "conflict");
+    expect("PUT", "/v1/identity/identities/sa:late", t, "{\"type\":\"service_account\"}", 409, "conflict");
+    expect("PUT", "/v1/identity/groups/g_late", t, "{\"members\":[\"sa:late\"]}", 409, "conflict");
+    expect("PUT", "/v1/tenants/t_int/rate-limits", NULL, "{\"read\":\"7/min\"}", 409, "conflict");
+    CU_ASSERT_FATAL(req("PUT", "/v1/policies/p2", t, pol, &r));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "being deleted"));
+    bb_resp_free(&r);
+    /* the next start finishes the deletion; nothing written meanwhile is left */
+    CU_ASSERT_EQUAL(bb_stop(&srv), 0);
+    CU_ASSERT_FATAL(bb_start(&srv, test_env));
+    long st = 0;
+    for (int i = 0; i < 100 && st != 201; i++) {
+        CU_ASSERT_FATAL(req("PUT", "/v1/secrets/bulk/0000", t, "{\"value\":\"again\"}", &r));
+        st = r.status;
+        bb_resp_free(&r);
+        if (st != 201)
+            usleep(50000);
+    }
+    CU_ASSERT_EQUAL(st, 201);
+    int pages;
+    CU_ASSERT_EQUAL(list_all(t, "", 1000, &pages), 1);
+    expect("GET", "/v1/policies/p1", t, NULL, 404, "not_found");
+    expect("GET", "/v1/policies/p2", t, NULL, 404, "not_found");
+    expect("GET", "/v1/identity/identities/sa:late", t, NULL, 404, "not_found");
+    expect("GET", "/v1/identity/groups/g_late", t, NULL, 404, "not_found");
+    CU_ASSERT_FATAL(req("GET", "/v1/tenants/t_int/rate-limits", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_PTR_NULL(strstr(r.body, "7/min"));
+    bb_resp_free(&r);
+    expect("PUT", "/v1/policies/p2", t, pol, 201, NULL);
+}
+
 /* ---- batch ---- */
 
 static void test_batch(void)
@@ -1203,6 +1263,7 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "first_write_race", test_first_write_race);
     CU_add_test(s, "tenant_delete", test_tenant_delete);
     CU_add_test(s, "tenant_delete_large", test_tenant_delete_large);
+    CU_add_test(s, "tenant_delete_interrupted", test_tenant_delete_interrupted);
     CU_add_test(s, "batch", test_batch);
     CU_add_test(s, "partner", test_partner);
     CU_add_test(s, "storage_faults", test_storage_faults);
