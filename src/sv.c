@@ -105,7 +105,11 @@ sv_err_t sv_time_parse(const char *s, size_t len, int64_t *out)
     } else {
         return SV_EINVAL;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || y < 1970)
+    if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 60 || y < 1970)
+        return SV_EINVAL;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap)) /* 2026-02-30 is no day */
         return SV_EINVAL;
     /* days from civil (Howard Hinnant's algorithm) */
     int yy = y - (mo <= 2);

@@ -39,6 +39,8 @@ static void test_time_roundtrip(void)
     CU_ASSERT_EQUAL(t, 1795946400);
     CU_ASSERT_EQUAL(sv_time_parse("2024-02-29T00:00:00Z", 20, &t), SV_OK);
     CU_ASSERT_EQUAL(t, 1709164800);
+    CU_ASSERT_EQUAL(sv_time_parse("2000-02-29T00:00:00Z", 20, &t), SV_OK); /* divisible by 400: a leap year */
+    CU_ASSERT_EQUAL(sv_time_parse("2026-12-31T23:59:59Z", 20, &t), SV_OK);
 }
 
 static void test_time_rejects(void)
@@ -46,7 +48,8 @@ static void test_time_rejects(void)
     int64_t t;
     const char *bad[] = {"2026-11-29", "2026-11-29T10:00:00", "2026-13-01T00:00:00Z", "2026-11-29T24:00:00Z",
                          "2026-11-29T10:00:00+02:00", "2026-11-29 10:00:00Z", "abcd-11-29T10:00:00Z",
-                         "2026-11-29T10:00:00.Z"};
+                         "2026-11-29T10:00:00.Z", "2026-02-30T00:00:00Z", "2026-02-29T00:00:00Z",
+                         "2100-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-12-32T00:00:00Z"};
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++)
         CU_ASSERT_EQUAL(sv_time_parse(bad[i], strlen(bad[i]), &t), SV_EINVAL);
 }
