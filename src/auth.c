@@ -399,20 +399,22 @@ sv_revocations_t *sv_auth_revocations(sv_auth_t *a)
 
 typedef struct {
     const char *jti;
+    const char *tenant;
     int64_t exp;
 } jti_find_t;
 
 static bool find_jti(void *arg, const sv_tokcache_entry_t *e, const sv_principal_t *p)
 {
     jti_find_t *f = arg;
-    if (strcmp(p->jti, f->jti) == 0 && p->expires_at > f->exp)
+    if (strcmp(p->jti, f->jti) == 0 && (f->tenant == NULL || strcmp(p->tenant_id, f->tenant) == 0) &&
+        p->expires_at > f->exp)
         f->exp = p->expires_at;
     return true;
 }
 
-int64_t sv_auth_cached_exp_of_jti(sv_auth_t *a, const char *jti)
+int64_t sv_auth_cached_exp_of_jti(sv_auth_t *a, const char *jti, const char *tenant)
 {
-    jti_find_t f = {.jti = jti, .exp = 0};
+    jti_find_t f = {.jti = jti, .tenant = tenant, .exp = 0};
     sv_tokcache_each(a->cache, find_jti, &f);
     return f.exp;
 }

@@ -70,8 +70,9 @@ bool sv_auth_wait_keys(sv_auth_t *a, sv_jwks_waiter_t *w);
 bool sv_auth_revoked(sv_auth_t *a, const sv_principal_t *p);
 /** The in-memory revocation set (to add after a commit). */
 sv_revocations_t *sv_auth_revocations(sv_auth_t *a);
-/** The exp of a cached token with this jti (0 when none is cached). */
-int64_t sv_auth_cached_exp_of_jti(sv_auth_t *a, const char *jti);
+/** The exp of a cached token with this jti, of tenant's principals only
+ * unless tenant is NULL (0 when none is cached). */
+int64_t sv_auth_cached_exp_of_jti(sv_auth_t *a, const char *jti, const char *tenant);
 
 /** Submits the promotion of p's identity to super admin in one unit with an
  * `identity_promoted` audit entry (copied from *base, action and path set

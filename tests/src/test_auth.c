@@ -344,7 +344,9 @@ static void test_bearer(void)
     snprintf(r.subject, sizeof(r.subject), "sa:unit");
     sv_revocations_add(sv_auth_revocations(a), &r);
     CU_ASSERT_EQUAL(sv_auth_bearer(a, rd, t, strlen(t), true, &p, &o), SV_AUTH_REVOKED);
-    CU_ASSERT_EQUAL(sv_auth_cached_exp_of_jti(a, p.jti), now + 300);
+    CU_ASSERT_EQUAL(sv_auth_cached_exp_of_jti(a, p.jti, NULL), now + 300);
+    CU_ASSERT_EQUAL(sv_auth_cached_exp_of_jti(a, p.jti, p.tenant_id), now + 300);
+    CU_ASSERT_EQUAL(sv_auth_cached_exp_of_jti(a, p.jti, "t_other"), 0); /* not another tenant's to learn */
     free(t);
     /* expired, other issuer, unknown kid (a fixed set never waits), garbage */
     t = signed_token(key, "k1", "https://iss.test", now - 120, now - 400);
