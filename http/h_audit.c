@@ -12,6 +12,8 @@
  */
 #include "sv_autoconf.h"
 
+#include <errno.h>
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +73,11 @@ static bool param_u64(sv_req_t *req, const char *name, uint64_t *out)
     if (!present)
         return true;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(buf, &end, 10);
-    if (buf[0] < '0' || buf[0] > '9' || *end != 0) {
+    if (buf[0] < '0' || buf[0] > '9' || *end != 0 || errno == ERANGE) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "%s must be a whole number.", name);
+        snprintf(msg, sizeof(msg), "%s must be a whole number below 2^64.", name);
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, name);
         return false;
     }

@@ -417,6 +417,14 @@ static void test_verify_detects_tampering(void)
     CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/audit/verify?from_seq=x", srv.token, NULL, NULL, &r));
     BB_ASSERT_STATUS(&r, 400);
     bb_resp_free(&r);
+    /* 2^64 and more: refused, not clamped */
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/audit/verify?from_seq=18446744073709551616", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "from_seq");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/audit/export?from_seq=99999999999999999999", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    bb_resp_free(&r);
     const char *args[] = {"audit", "verify", "--from-seq=-1", NULL};
     CU_ASSERT_EQUAL(bb_run(args, NULL, out, sizeof(out)), 2);
 }
