@@ -767,7 +767,7 @@ static void test_bench_unaudited_switch(void)
 
 void sv_bb_suite_audit(void)
 {
-    CU_pSuite s = CU_add_suite("audit", suite_init, suite_clean);
+    CU_pSuite s = CU_add_suite("blackbox/audit", suite_init, suite_clean);
     CU_add_test(s, "every_request_one_entry", test_every_request_one_entry);
     CU_add_test(s, "query_filters_and_pages", test_query_filters_and_pages);
     CU_add_test(s, "fail_closed", test_fail_closed);
