@@ -36,7 +36,9 @@
 #include "src/log.h"
 #include "src/secrets.h"
 #include "src/ratelimit.h"
+#include "src/scheduler.h"
 #include "src/identity.h"
+#include "src/idsync.h"
 #include "src/policy.h"
 
 #define LIST_DEFAULT_LIMIT 100
@@ -1445,8 +1447,9 @@ static void post_batch(sv_req_t *req)
 
 /* The tenant's data key goes first (crypto-shredding), then its secrets (in
  * steps when there are many) and, in this same unit, the rest of what it has:
- * its policies, its identity cache and its rate-limit overrides. Its audit
- * entries stay: the log is history and its chain covers every tenant. */
+ * its policies, its identity cache, its rate-limit overrides and its periodic
+ * identity sync. A tenant with none of it is not found. Its audit entries
+ * stay: the log is history and its chain covers every tenant. */
 static sv_err_t tenant_delete_apply(sv_wtxn_t *tx, void *arg)
 {
     sctx_t *c = arg;
@@ -1456,16 +1459,33 @@ static sv_err_t tenant_delete_apply(sv_wtxn_t *tx, void *arg)
         c->already = true; /* a deletion is already under way: nothing to change */
         return SV_OK;
     }
-    const char *tenant = c->scope.owner.id;
-    if (err == SV_OK)
-        err = sv_policy_purge_tenant_tx(tx, tenant);
-    if (err == SV_OK)
-        err = sv_identity_purge_tenant_tx(tx, tenant);
-    if (err == SV_OK) {
-        sv_rl_overrides_t none = {0};
-        err = sv_rl_store_put(tx, tenant, &none, &c->rl_version);
+    bool no_secrets = err == SV_ENOTFOUND; /* neither a key nor a secret: the rest may still be there */
+    if (no_secrets) {
+        c->finished = true;
+        err = SV_OK;
     }
-    return err;
+    const char *tenant = c->scope.owner.id;
+    size_t policies = 0, identities = 0;
+    bool had_overrides = false, had_sync = false;
+    if (err == SV_OK)
+        err = sv_policy_purge_tenant_tx(tx, tenant, &policies);
+    if (err == SV_OK)
+        err = sv_identity_purge_tenant_tx(tx, tenant, &identities);
+    if (err == SV_OK)
+        err = sv_rl_store_clear(tx, tenant, &c->rl_version, &had_overrides);
+    if (err == SV_OK) {
+        /* POST /v1/identity/sync starts it again */
+        err = sv_scheduler_cancel_tx(c->req->app->scheduler, tx, SV_IDSYNC_KIND, tenant);
+        had_sync = err == SV_OK;
+        if (err == SV_ENOTFOUND)
+            err = SV_OK;
+    }
+    if (err != SV_OK)
+        return err;
+    if (no_secrets && policies == 0 && identities == 0 && !had_overrides && !had_sync)
+        return SV_ENOTFOUND; /* rolls back the empty overrides record too */
+    c->deleted += policies + identities + (had_overrides ? 1 : 0);
+    return SV_OK;
 }
 
 static int tenant_delete_status(void *arg)

@@ -627,15 +627,18 @@ sv_err_t sv_identity_set_roles_tx(sv_wtxn_t *tx, const char *tenant, const char 
     return sv_identity_put_tx(tx, &rec, NULL, 0);
 }
 
-sv_err_t sv_identity_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant)
+sv_err_t sv_identity_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant, size_t *deleted)
 {
     sv_key_t prefix;
     sv_key_init(&prefix);
     sv_key_str(&prefix, tenant, strlen(tenant));
     if (prefix.overflow)
         return SV_EINVAL;
-    sv_err_t err = sv_wtxn_del_prefix(tx, SV_DB_IDENTITIES, sv_key_bytes(&prefix), NULL);
+    size_t n_ident = 0, n_group = 0;
+    sv_err_t err = sv_wtxn_del_prefix(tx, SV_DB_IDENTITIES, sv_key_bytes(&prefix), &n_ident);
     if (err == SV_OK)
-        err = sv_wtxn_del_prefix(tx, SV_DB_GROUPS, sv_key_bytes(&prefix), NULL);
+        err = sv_wtxn_del_prefix(tx, SV_DB_GROUPS, sv_key_bytes(&prefix), &n_group);
+    if (deleted != NULL)
+        *deleted = n_ident + n_group;
     return err;
 }

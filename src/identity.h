@@ -109,8 +109,9 @@ sv_err_t sv_identity_delete_tx(sv_wtxn_t *tx, const char *tenant, const char *id
 sv_err_t sv_group_delete_tx(sv_wtxn_t *tx, const char *tenant, const char *id);
 /** Sets the ScaiVault roles of an existing identity. SV_ENOTFOUND when absent. */
 sv_err_t sv_identity_set_roles_tx(sv_wtxn_t *tx, const char *tenant, const char *id, uint32_t roles);
-/** Deletes every identity, group and membership of tenant (tenant deletion). */
-sv_err_t sv_identity_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant);
+/** Deletes every identity, group and membership of tenant (tenant deletion);
+ * how many records to *deleted when not NULL. */
+sv_err_t sv_identity_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant, size_t *deleted);
 
 /* ---- cache invalidation ---- */
 

@@ -103,7 +103,14 @@ static void fetch_signal(sv_scim_sync_t *s)
 static sv_err_t job_apply(sv_wtxn_t *tx, sv_unit_t *u)
 {
     job_t *j = u->arg;
-    return sv_scim_apply_tx(tx, &j->sync); /* the handler moves the timer itself */
+    sv_err_t err = sv_scim_apply_tx(tx, &j->sync); /* the handler moves the timer itself */
+    if (err != SV_OK && err != SV_EMAPFULL) {
+        /* the entry says what became of the sync (a map growth replays the unit) */
+        j->entry.success = false;
+        snprintf(j->entry.error_code, sizeof(j->entry.error_code), "%s",
+                 err == SV_EGONE ? "conflict" : "storage_unavailable");
+    }
+    return err;
 }
 
 /* The scheduler's handler for kind "identity_sync", key = the tenant: fetch
@@ -144,6 +151,10 @@ static sv_err_t sync_job(void *arg, sv_sched_job_t *job)
         sv_identity_bump_generation();
         sv_log_info("identity sync of %s: %zu users, %zu service accounts, %zu groups", s->tenant_id, s->n_users,
                     s->n_service_accounts, s->n_groups);
+    } else if (err == SV_EGONE) {
+        job->next_due_ms = 0; /* removed: a deleted tenant is not synced again until someone asks */
+        sv_log_info("identity sync of %s not stored: the tenant is being deleted; its periodic sync stops",
+                    s->tenant_id);
     } else if (err != SV_OK) {
         sv_log_warn("identity sync of %s could not be stored: %s", s->tenant_id, sv_strerror(err));
     }

@@ -926,11 +926,11 @@ sv_err_t sv_policy_delete_tx(sv_wtxn_t *tx, const char *tenant, const char *name
     return sv_wtxn_del(tx, SV_DB_POLICIES, sv_key_bytes(&k));
 }
 
-sv_err_t sv_policy_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant)
+sv_err_t sv_policy_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant, size_t *deleted)
 {
     sv_key_t prefix;
     policy_key(&prefix, tenant, NULL);
     if (prefix.overflow)
         return SV_EINVAL;
-    return sv_wtxn_del_prefix(tx, SV_DB_POLICIES, sv_key_bytes(&prefix), NULL);
+    return sv_wtxn_del_prefix(tx, SV_DB_POLICIES, sv_key_bytes(&prefix), deleted);
 }

@@ -125,8 +125,9 @@ sv_err_t sv_policy_each(sv_txn_t *tx, const char *tenant, const char *after, sv_
 sv_err_t sv_policy_put_tx(sv_wtxn_t *tx, const char *tenant, sv_policy_def_t *p, bool *created);
 /** Deletes policy name of tenant. SV_ENOTFOUND when absent. */
 sv_err_t sv_policy_delete_tx(sv_wtxn_t *tx, const char *tenant, const char *name);
-/** Deletes every policy of tenant (tenant deletion). */
-sv_err_t sv_policy_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant);
+/** Deletes every policy of tenant (tenant deletion); how many to *deleted
+ * when not NULL. */
+sv_err_t sv_policy_purge_tenant_tx(sv_wtxn_t *tx, const char *tenant, size_t *deleted);
 
 /* ---- cache invalidation ---- */
 

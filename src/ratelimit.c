@@ -565,7 +565,9 @@ end_read:
     return err;
 }
 
-sv_err_t sv_rl_store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_overrides_t *ov, uint64_t *version)
+/* Stores ov over what tenant had (*prev: that, all zero when nothing). */
+static sv_err_t store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_overrides_t *ov, uint64_t *version,
+                          sv_rl_overrides_t *prev)
 {
     sv_key_t k;
     ov_key(&k, tenant);
@@ -573,10 +575,10 @@ sv_err_t sv_rl_store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_override
         return SV_EINVAL;
     uint64_t stored = 0;
     sv_bytes_t old;
+    memset(prev, 0, sizeof(*prev));
     sv_err_t err = sv_txn_get(sv_wtxn_txn(tx), SV_DB_TENANTS, sv_key_bytes(&k), &old);
     if (err == SV_OK) {
-        sv_rl_overrides_t prev;
-        if ((err = ov_decode(old, &prev, &stored)) != SV_OK)
+        if ((err = ov_decode(old, prev, &stored)) != SV_OK)
             return err;
     } else if (err != SV_ENOTFOUND) {
         return err;
@@ -589,6 +591,23 @@ sv_err_t sv_rl_store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_override
     if ((err = sv_recw_result(&w, &rec)) == SV_OK)
         err = sv_wtxn_put(tx, SV_DB_TENANTS, sv_key_bytes(&k), rec);
     sv_recw_free(&w);
+    return err;
+}
+
+sv_err_t sv_rl_store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_overrides_t *ov, uint64_t *version)
+{
+    sv_rl_overrides_t prev;
+    return store_put(tx, tenant, ov, version, &prev);
+}
+
+sv_err_t sv_rl_store_clear(sv_wtxn_t *tx, const char *tenant, uint64_t *version, bool *had)
+{
+    sv_rl_overrides_t none = {0}, prev;
+    sv_err_t err = store_put(tx, tenant, &none, version, &prev);
+    *had = false;
+    for (int c = 0; c < SV_RL_COUNT_; c++)
+        if (prev.rate[c].limit != 0)
+            *had = true;
     return err;
 }
 

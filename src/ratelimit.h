@@ -91,6 +91,9 @@ sv_err_t sv_rl_load(sv_ratelimit_t *rl, sv_store_reader_t *r);
  * the stored one (written to *version). Errors: those of sv_wtxn_put,
  * SV_ECORRUPT for an unreadable stored record. */
 sv_err_t sv_rl_store_put(sv_wtxn_t *tx, const char *tenant, const sv_rl_overrides_t *ov, uint64_t *version);
+/** sv_rl_store_put of the empty set (tenant deletion); *had says whether the
+ * stored set overrode anything. */
+sv_err_t sv_rl_store_clear(sv_wtxn_t *tx, const char *tenant, uint64_t *version, bool *had);
 
 /* ---- the server part (src/cmd_server.c parts[]) ---- */
 

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "src/idsync.h"
+#include "src/scheduler.h"
+#include "tests/audit_tamper.h"
 #include "tests/blackbox/bb.h"
 #include "tests/blackbox/oidc.h"
 
@@ -292,6 +295,55 @@ static long wait_for_identity(const char *id)
     return st;
 }
 
+/* Whether the store holds tenant's periodic-sync timer (read beside the
+ * running server). */
+static bool sync_timer(const char *tenant)
+{
+    sv_store_t *st = sv_tamper_open(srv.data_dir);
+    if (st == NULL)
+        return false;
+    sv_store_reader_t *rd;
+    sv_txn_t *txn;
+    int64_t due = 0;
+    sv_err_t err = sv_store_reader_new(st, &rd);
+    if (err == SV_OK) {
+        if ((err = sv_store_read_begin(rd, &txn)) == SV_OK) {
+            err = sv_scheduler_lookup(txn, SV_IDSYNC_KIND, tenant, &due);
+            sv_store_read_end(rd);
+        }
+        sv_store_reader_free(rd);
+    }
+    sv_store_close(st);
+    return err == SV_OK && due > 0;
+}
+
+/* A tenant whose only state is its identity cache and sync timer is still a
+ * tenant to delete; deleting it empties the cache and stops the sync. */
+static void test_tenant_delete_stops_sync(void)
+{
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_d\",\"users\":[{\"id\":\"d1\",\"userName\":\"dee@d.example\"}]}", NULL, 0);
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "tnt_d", &r), 200);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:dee@d.example", srv.token, "tnt_d", &r), 200);
+    bb_resp_free(&r);
+    CU_ASSERT_TRUE(sync_timer("tnt_d"));
+    CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/tenants/tnt_d", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "status"), "deleted");
+    int64_t n = 0;
+    CU_ASSERT(bb_json_int(&r, "records_deleted", &n) && n >= 1);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:dee@d.example", srv.token, "tnt_d", &r), 404);
+    bb_resp_free(&r);
+    CU_ASSERT_FALSE(sync_timer("tnt_d"));
+    CU_ASSERT_TRUE(sync_timer("tnt_a")); /* another tenant's sync goes on */
+    CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/tenants/tnt_d", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 404); /* nothing left */
+    bb_resp_free(&r);
+}
+
 static void test_periodic_sync(void)
 {
     /* tnt_a has synced before, so the periodic sync (every 10 s here) picks up
@@ -323,5 +375,6 @@ void sv_bb_suite_identity(void)
     CU_add_test(s, "resync_replaces_and_keeps_manual", test_resync_replaces_and_keeps_manual);
     CU_add_test(s, "permissions_and_validation", test_permissions_and_validation);
     CU_add_test(s, "directory_errors", test_directory_errors);
+    CU_add_test(s, "tenant_delete_stops_sync", test_tenant_delete_stops_sync);
     CU_add_test(s, "periodic_sync", test_periodic_sync);
 }

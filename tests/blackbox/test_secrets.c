@@ -787,6 +787,27 @@ static void test_tenant_delete(void)
     CU_ASSERT_STRING_EQUAL(out, "fresh");
 }
 
+/* No secret, only a policy and rate-limit overrides: still a tenant to delete. */
+static void test_tenant_delete_without_secrets(void)
+{
+    const char *pol = "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\"]}]}";
+    expect("PUT", "/v1/policies/only", "t_nosecrets", pol, 201, NULL);
+    expect("PUT", "/v1/tenants/t_nosecrets/rate-limits", NULL, "{\"read\":\"7/min\"}", 200, NULL);
+    bb_resp_t r;
+    CU_ASSERT_FATAL(req("DELETE", "/v1/tenants/t_nosecrets", NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "status"), "deleted");
+    int64_t n = 0;
+    CU_ASSERT(bb_json_int(&r, "records_deleted", &n) && n == 2); /* the policy and the overrides */
+    bb_resp_free(&r);
+    expect("GET", "/v1/policies/only", "t_nosecrets", NULL, 404, "not_found");
+    CU_ASSERT_FATAL(req("GET", "/v1/tenants/t_nosecrets/rate-limits", NULL, NULL, &r));
+    CU_ASSERT_PTR_NULL(strstr(r.body, "7/min"));
+    bb_resp_free(&r);
+    expect("DELETE", "/v1/tenants/t_nosecrets", NULL, NULL, 404, "not_found");
+    expect("PUT", "/v1/policies/only", "t_nosecrets", pol, 201, NULL); /* writable at once: nothing was shredded */
+}
+
 /* More records than one deletion unit takes: the key goes at once, the data in the background. */
 static void test_tenant_delete_large(void)
 {
@@ -1262,6 +1283,7 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "tenant_isolation", test_tenant_isolation);
     CU_add_test(s, "first_write_race", test_first_write_race);
     CU_add_test(s, "tenant_delete", test_tenant_delete);
+    CU_add_test(s, "tenant_delete_without_secrets", test_tenant_delete_without_secrets);
     CU_add_test(s, "tenant_delete_large", test_tenant_delete_large);
     CU_add_test(s, "tenant_delete_interrupted", test_tenant_delete_interrupted);
     CU_add_test(s, "batch", test_batch);

@@ -73,9 +73,9 @@ static void put_policy(const char *name, const char *json)
 static sv_err_t purge_fn(sv_wtxn_t *tx, void *arg)
 {
     (void)arg;
-    sv_err_t err = sv_policy_purge_tenant_tx(tx, T);
+    sv_err_t err = sv_policy_purge_tenant_tx(tx, T, NULL);
     if (err == SV_OK)
-        err = sv_identity_purge_tenant_tx(tx, T);
+        err = sv_identity_purge_tenant_tx(tx, T, NULL);
     return err;
 }
 

@@ -72,7 +72,7 @@ static sv_err_t apply(sv_wtxn_t *tx, sv_unit_t *u)
         break;
     }
     case 5: err = sv_group_delete_tx(tx, "t1", "grp_finance"); break;
-    case 6: err = sv_identity_purge_tenant_tx(tx, "t1"); break;
+    case 6: err = sv_identity_purge_tenant_tx(tx, "t1", NULL); break;
     }
     return err;
 }

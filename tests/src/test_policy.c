@@ -238,7 +238,7 @@ static sv_err_t apply(sv_wtxn_t *tx, sv_unit_t *u)
         return sv_policy_put_tx(tx, op->tenant, op->p, &op->created);
     if (op->del != NULL)
         return sv_policy_delete_tx(tx, op->tenant, op->del);
-    return sv_policy_purge_tenant_tx(tx, op->tenant);
+    return sv_policy_purge_tenant_tx(tx, op->tenant, NULL);
 }
 
 static sv_err_t run(op_t *op)
