@@ -802,6 +802,9 @@ static void put_secret(sv_req_t *req)
 static sv_err_t vop_apply(sv_wtxn_t *tx, void *arg)
 {
     sctx_t *c = arg;
+    sv_err_t err = sv_keyring_owner_writable(sv_wtxn_txn(tx), &c->scope.owner);
+    if (err != SV_OK)
+        return err;
     if (c->purge)
         return sv_secret_purge_apply(tx, &c->scope.owner, c->path, c->path_len);
     return sv_secret_vop_apply(tx, &c->vop);
@@ -952,7 +955,8 @@ static void post_destroy(sv_req_t *req)
 static sv_err_t config_apply(sv_wtxn_t *tx, void *arg)
 {
     sctx_t *c = arg;
-    return sv_secret_config_apply(tx, &c->cfg);
+    sv_err_t err = sv_keyring_owner_writable(sv_wtxn_txn(tx), &c->scope.owner);
+    return err == SV_OK ? sv_secret_config_apply(tx, &c->cfg) : err;
 }
 
 static void config_done(sv_req_t *req, sv_err_t result, void *arg)
@@ -1098,11 +1102,13 @@ static void get_versions(sv_req_t *req)
     sv_txn_t *tx;
     if (!sv_req_read_begin(req, &tx))
         return;
-    sv_err_t err = SV_OK;
+    sv_err_t err = sv_keyring_owner_writable(tx, &c->scope.owner); /* being deleted: reads as empty */
     sv_secret_head_t h;
-    if ((err = sv_secret_head_get(tx, &c->scope.owner, c->path, c->path_len, &h)) != SV_OK) {
+    if (err == SV_OK)
+        err = sv_secret_head_get(tx, &c->scope.owner, c->path, c->path_len, &h);
+    if (err != SV_OK) {
         sv_store_read_end(sv_req_reader(req));
-        sv_req_fail_err(req, err);
+        sv_req_fail_err(req, err == SV_EGONE ? SV_ENOTFOUND : err);
         return;
     }
     /* a data key is needed only to open or make a cursor */

@@ -720,8 +720,13 @@ sv_err_t sv_keyring_tenant_writable(sv_txn_t *tx, const char *tenant)
     sv_owner_t o;
     if (!sv_owner_tenant(&o, tenant, strlen(tenant)))
         return SV_EINVAL;
+    return sv_keyring_owner_writable(tx, &o);
+}
+
+sv_err_t sv_keyring_owner_writable(sv_txn_t *tx, const sv_owner_t *o)
+{
     sv_keyrec_t cur;
-    sv_err_t err = sv_keyring_read(tx, &o, &cur);
+    sv_err_t err = sv_keyring_read(tx, o, &cur);
     if (err == SV_ENOTFOUND)
         return SV_OK;
     if (err != SV_OK)

@@ -75,6 +75,9 @@ sv_err_t sv_keyring_read(sv_txn_t *tx, const sv_owner_t *o, sv_keyrec_t *out);
  * the deletion purged those in its first step, and a later write must not
  * outlive it. */
 sv_err_t sv_keyring_tenant_writable(sv_txn_t *tx, const char *tenant);
+/** The same for any owner (a tenant or a partner): what the secret routes that
+ * need no data key check (versions, config, delete, undelete, destroy). */
+sv_err_t sv_keyring_owner_writable(sv_txn_t *tx, const sv_owner_t *o);
 
 /* ---- unwrapped keys ---- */
 
