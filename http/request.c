@@ -878,8 +878,16 @@ void sv_req_unit_done(sv_req_t *req)
 {
     sv_err_t result = req->unit.result;
     if (!req->has_op) {
-        /* an audit-only unit: the response is already built */
-        if (result != SV_OK) {
+        /* an audit-only unit: the response is already built. When the entry
+         * cannot be committed the answer becomes audit_unavailable, unless it
+         * already says that storage failed (a first write's key unit, say):
+         * the disk is the cause either way, and nothing was carried out */
+        bool storage_failed = strcmp(req->audit.error_code, "insufficient_storage") == 0 ||
+                              strcmp(req->audit.error_code, "storage_unavailable") == 0;
+        if (result != SV_OK && storage_failed) {
+            sv_req_log(req, SV_LOG_ERROR, "the audit entry of a failed request could not be written either: %s",
+                       sv_strerror(result));
+        } else if (result != SV_OK) {
             sv_req_log(req, SV_LOG_ERROR, "request failed: audit_unavailable: the audit entry could not be written: %s",
                        sv_strerror(result));
             sv_buf_free(&req->body);

@@ -1053,6 +1053,13 @@ static void test_storage_faults(void)
     /* nth 2: the arming request's own audit commit is the next commit */
     expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2}", 200, NULL);
     expect("PUT", "/v1/secrets/f/x", "t_faults_new", "{\"value\":\"x\"}", 507, "insufficient_storage");
+    /* and so it does when the disk stays full for the failure's own audit entry: the cause is told, not
+     * audit_unavailable */
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2,\"count\":2}", 200, NULL);
+    expect("PUT", "/v1/secrets/f/x", "t_faults_new2", "{\"value\":\"x\"}", 507, "insufficient_storage");
+    expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"EIO\",\"nth\":2,\"count\":2}", 200, NULL);
+    expect("PUT", "/v1/secrets/f/x", "t_faults_new2", "{\"value\":\"x\"}", 503, "storage_unavailable");
+    expect("GET", "/v1/secrets/f/x", "t_faults_new2", NULL, 404, "not_found");
     expect("POST", "/v1/sys/faults", NULL, "{\"op\":\"commit\",\"errno\":\"ENOSPC\",\"nth\":2,\"count\":0}", 200, NULL);
     expect("DELETE", "/v1/secrets/f/x", t, NULL, 507, "insufficient_storage");
     expect("PATCH", "/v1/secrets/f/x/config", t, "{\"max_versions\":1}", 507, "insufficient_storage");
