@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "http/metrics.h"
 #include "http/server.h"
@@ -625,6 +626,9 @@ typedef struct {
     void *arg;
     sv_buf_t chunk; /* handed to h2o until the next proceed */
     sv_worker_t *worker;
+    h2o_req_t *h2o;
+    h2o_linklist_t link; /* in worker->streams */
+    bool cut;
 } stream_gen_t;
 
 static void stream_proceed(h2o_generator_t *self, h2o_req_t *h)
@@ -646,9 +650,28 @@ static void stream_stop(h2o_generator_t *self, h2o_req_t *h)
 static void stream_dispose(void *p)
 {
     stream_gen_t *g = p;
+    h2o_linklist_unlink(&g->link);
     g->ops->free(g->arg);
     sv_buf_free(&g->chunk);
     g->worker->inflight--;
+}
+
+unsigned sv_req_cut_streams(sv_worker_t *w)
+{
+    unsigned n = 0;
+    for (h2o_linklist_t *l = w->streams.next; l != &w->streams; l = l->next) {
+        stream_gen_t *g = H2O_STRUCT_FROM_MEMBER(stream_gen_t, link, l);
+        if (g->cut)
+            continue;
+        g->cut = true;
+        h2o_conn_t *conn = g->h2o->conn;
+        h2o_socket_t *sock = conn->callbacks->get_socket != NULL ? conn->callbacks->get_socket(conn) : NULL;
+        /* not h2o_socket_close: h2o still owns the socket. A shut-down socket
+         * reads end-of-file and fails its writes, so the loop closes it */
+        if (sock != NULL && shutdown(h2o_socket_get_fd(sock), SHUT_RDWR) == 0)
+            n++;
+    }
+    return n;
 }
 
 static void start_stream(sv_req_t *req, h2o_req_t *h)
@@ -659,6 +682,10 @@ static void start_stream(sv_req_t *req, h2o_req_t *h)
     g->ops = req->stream;
     g->arg = req->stream_arg;
     g->worker = req->worker;
+    g->h2o = h;
+    g->cut = false;
+    g->link = (h2o_linklist_t){NULL, NULL};
+    h2o_linklist_insert(&req->worker->streams, &g->link);
     sv_buf_init(&g->chunk, false);
     req->stream = NULL; /* the generator owns it now */
     req->stream_arg = NULL;

@@ -249,6 +249,11 @@ void sv_http_client_ip(const sv_ip_t *peer, const h2o_iovec_t *xff, size_t n_xff
 
 /** Starts the pipeline for an h2o request. */
 int sv_req_handle(sv_worker_t *w, h2o_req_t *h2o);
+/** Stopping, at the end of the grace period: shuts down the connection of
+ * every streamed response still in flight on w (a client that stopped
+ * reading an export would otherwise hold the server up for ever); h2o then
+ * sees the error and frees them. Returns how many. */
+unsigned sv_req_cut_streams(sv_worker_t *w);
 /** Continues after authentication: status is SV_OK or the API error to fail
  * with (authentication_required, token_*); details as for sv_req_fail. */
 void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *message);

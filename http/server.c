@@ -34,6 +34,7 @@
 
 #define TICK_MS 50
 #define IDLE_EXIT_US 2000000 /* while stopping: leave once no request came for this long */
+#define HARD_EXIT_US 5000000 /* while stopping: leave this long after the grace period, whatever is in flight */
 
 struct sv_http_server {
     sv_app_t *app;
@@ -247,9 +248,24 @@ static void on_tick(h2o_timeout_entry_t *entry)
 
 static bool should_exit(sv_worker_t *w)
 {
-    if (!w->stopping || w->inflight > 0)
+    if (!w->stopping)
         return false;
     uint64_t now = sv_mono_us();
+    if (w->inflight > 0) {
+        if (now >= w->stop_deadline_us && !w->streams_cut) {
+            w->streams_cut = true;
+            unsigned n = sv_req_cut_streams(w);
+            if (n > 0)
+                sv_log_warn("stopping: the grace period is over; %u streamed response(s) cut off (a client that "
+                            "stopped reading)",
+                            n);
+        }
+        if (now < w->stop_deadline_us + HARD_EXIT_US)
+            return false;
+        sv_log_error("stopping: %u request(s) still in flight %d s after the grace period; leaving them",
+                     w->inflight, HARD_EXIT_US / 1000000);
+        return true;
+    }
     return w->open_conns == 0 || now >= w->stop_deadline_us || now - w->last_activity_us >= IDLE_EXIT_US;
 }
 
@@ -433,6 +449,7 @@ sv_err_t sv_http_server_new(sv_app_t *app, sv_http_server_t **out, char *msg, si
         w->loop = h2o_evloop_create();
         w->notify.post = unit_post;
         pthread_mutex_init(&w->units_lock, NULL);
+        h2o_linklist_init_anchor(&w->streams);
         sv_buf_init(&w->access_log, false);
     }
     if ((err = open_listeners(s, msg, msglen)) != SV_OK)

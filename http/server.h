@@ -58,6 +58,8 @@ struct sv_worker {
     sv_buf_t access_log; /* buffered access-log lines */
     struct sv_http_metrics *metrics; /* per-route counters (http/metrics.h) */
     sv_req_t *answering; /* the write whose done() runs; NULL once it has answered */
+    h2o_linklist_t streams; /* streamed responses in flight (request.c) */
+    bool streams_cut;       /* stopping: the grace period ended and they were cut */
     sv_req_t *free_reqs; /* recycled request contexts */
     unsigned n_free_reqs;
 };

@@ -7,6 +7,10 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/blackbox/bb.h"
@@ -340,6 +344,83 @@ static void test_sigterm_drops_nothing(void)
     bb_cleanup(&s);
 }
 
+/* HTTP/2 frame header: length, type, flags, stream */
+static size_t h2_frame(uint8_t *p, size_t len, uint8_t type, uint8_t flags, uint32_t stream)
+{
+    p[0] = (uint8_t)(len >> 16);
+    p[1] = (uint8_t)(len >> 8);
+    p[2] = (uint8_t)len;
+    p[3] = type;
+    p[4] = flags;
+    p[5] = (uint8_t)(stream >> 24);
+    p[6] = (uint8_t)(stream >> 16);
+    p[7] = (uint8_t)(stream >> 8);
+    p[8] = (uint8_t)stream;
+    return 9;
+}
+
+/* HPACK: a literal header field without indexing, new name, no Huffman (the
+ * lengths here stay below 127) */
+static size_t hpack_literal(uint8_t *p, const char *name, const char *value)
+{
+    size_t n = 0, nl = strlen(name), vl = strlen(value);
+    p[n++] = 0x00;
+    p[n++] = (uint8_t)nl;
+    memcpy(p + n, name, nl);
+    n += nl;
+    p[n++] = (uint8_t)vl;
+    memcpy(p + n, value, vl);
+    return n + vl;
+}
+
+/* A client that stops reading a streamed response (an audit export) does not
+ * hold the server up past the grace period (10 s): the stream is cut. The
+ * client speaks HTTP/2 with an initial window of 0, so the export stalls
+ * whatever its size. */
+static void test_sigterm_cuts_stalled_stream(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    uint8_t out[1024];
+    size_t n = 0;
+    memcpy(out, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    n = 24;
+    n += h2_frame(out + n, 6, 0x4, 0, 0); /* SETTINGS: INITIAL_WINDOW_SIZE 0 */
+    static const uint8_t window0[6] = {0x00, 0x04, 0, 0, 0, 0};
+    memcpy(out + n, window0, 6);
+    n += 6;
+    uint8_t block[512];
+    char auth[120];
+    snprintf(auth, sizeof(auth), "Bearer %s", s.token);
+    size_t b = hpack_literal(block, ":method", "GET");
+    b += hpack_literal(block + b, ":scheme", "http");
+    b += hpack_literal(block + b, ":authority", "x");
+    b += hpack_literal(block + b, ":path", "/v1/audit/export?from_seq=1");
+    b += hpack_literal(block + b, "authorization", auth);
+    n += h2_frame(out + n, b, 0x1, 0x4 | 0x1, 1); /* HEADERS, END_HEADERS | END_STREAM, stream 1 */
+    memcpy(out + n, block, b);
+    n += b;
+    CU_ASSERT_FATAL(write(fd, out, n) == (ssize_t)n);
+    usleep(500000); /* the server answers the headers and waits for a window that never opens */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = bb_stop(&s); /* SIGKILL, and -1, after 20 s */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CU_ASSERT_EQUAL(rc, 0);
+    /* it waited for the stream (so the export was in flight), then cut it */
+    if (took < 9.0 || took > 16.0)
+        fprintf(stderr, "\n  stopped in %.1f s, want the 10 s grace period\n", took);
+    CU_ASSERT(took >= 9.0 && took <= 16.0);
+    CU_ASSERT(bb_file_contains_str(s.log_path, "streamed response(s) cut off"));
+    close(fd);
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_foundation(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/foundation", suite_init, suite_clean);
@@ -354,4 +435,5 @@ void sv_bb_suite_foundation(void)
     CU_add_test(s, "config_file", test_config_file);
     CU_add_test(s, "tls_and_http2", test_tls_and_http2);
     CU_add_test(s, "sigterm_drops_nothing", test_sigterm_drops_nothing);
+    CU_add_test(s, "sigterm_cuts_stalled_stream", test_sigterm_cuts_stalled_stream);
 }
