@@ -174,6 +174,11 @@ void sv_http_authenticate(sv_req_t *req)
 {
     size_t len;
     const char *h = sv_req_header(req, "authorization", &len);
+    if (sv_req_header_repeated(req, "authorization")) {
+        /* which one counts would be up to each hop on the way: none does */
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "Send one Authorization header.", "Authorization");
+        return;
+    }
     if (h == NULL) {
         sv_req_auth_done(req, false, SV_E_AUTHENTICATION_REQUIRED, NULL);
         return;
@@ -207,8 +212,8 @@ bool sv_http_resolve_tenant(sv_req_t *req)
     const sv_principal_t *p = &req->principal;
     size_t hl = 0;
     const char *hdr = sv_req_header(req, "x-scaivault-tenant", &hl);
-    if (hdr != NULL && !sv_tenant_id_valid(hdr, hl)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "X-ScaiVault-Tenant must match [A-Za-z0-9_-]{1,63}.",
+    if (hdr != NULL && (!sv_tenant_id_valid(hdr, hl) || sv_req_header_repeated(req, "x-scaivault-tenant"))) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "X-ScaiVault-Tenant must be one header matching [A-Za-z0-9_-]{1,63}.",
                           "X-ScaiVault-Tenant");
         return false;
     }

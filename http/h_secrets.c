@@ -78,8 +78,8 @@ static bool resolve_scope(sv_req_t *req, scope_t *s, sv_perm_t perm)
     const sv_principal_t *p = &req->principal;
     size_t hl = 0;
     const char *hdr = sv_req_header(req, PARTNER_HEADER, &hl);
-    if (hdr != NULL && !sv_tenant_id_valid(hdr, hl)) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "X-ScaiVault-Partner must match [A-Za-z0-9_-]{1,63}.",
+    if (hdr != NULL && (!sv_tenant_id_valid(hdr, hl) || sv_req_header_repeated(req, PARTNER_HEADER))) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "X-ScaiVault-Partner must be one header matching [A-Za-z0-9_-]{1,63}.",
                           "X-ScaiVault-Partner");
         return false;
     }

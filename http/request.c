@@ -287,6 +287,15 @@ const char *sv_req_header(sv_req_t *req, const char *name, size_t *len)
     return v.base;
 }
 
+bool sv_req_header_repeated(sv_req_t *req, const char *name)
+{
+    if (req->h2o == NULL)
+        return false;
+    size_t nl = strlen(name);
+    ssize_t i = h2o_find_header_by_str(&req->h2o->headers, name, nl, -1);
+    return i >= 0 && h2o_find_header_by_str(&req->h2o->headers, name, nl, i) >= 0;
+}
+
 bool sv_req_json_known_members(sv_req_t *req, const sv_json_t *obj, const char *const *known, const char *message,
                                const char *prefix)
 {

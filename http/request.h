@@ -157,6 +157,8 @@ void sv_http_page_begin(sv_buf_t *body, sv_jw_t *jw);
 void sv_http_page_end_names(sv_jw_t *jw, bool more, const char *last);
 /** The value of request header name (lower-case), or NULL. */
 const char *sv_req_header(sv_req_t *req, const char *name, size_t *len);
+/** Whether the request carries header name (lower case) more than once. */
+bool sv_req_header_repeated(sv_req_t *req, const char *name);
 /** Parses the JSON body. On failure it has already failed the request (413
  * payload_too_large or 400 invalid_request with details.field) and returns
  * NULL. The doc belongs to the caller (sv_json_doc_free). Secure routes

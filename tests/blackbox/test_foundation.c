@@ -102,6 +102,25 @@ static void test_authentication_errors(void)
     CU_ASSERT_FATAL(bb_req(&srv, "DELETE", "/v1/sys/faults", srv.token, NULL, NULL, &r));
     BB_ASSERT_STATUS(&r, 204);
     bb_resp_free(&r);
+    /* a header that decides who acts, given twice: which one counts would be
+     * up to each hop on the way, so neither does */
+    char auth[120];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", srv.token);
+    const char *two_auth[] = {auth, "Authorization: Bearer not-the-token", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/secrets?prefix=a", two_auth, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    BB_ASSERT_CODE(&r, "invalid_request");
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "Authorization");
+    bb_resp_free(&r);
+    const char *two_tenants[] = {auth, "X-ScaiVault-Tenant: tnt_one", "X-ScaiVault-Tenant: tnt_two", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/secrets?prefix=a", two_tenants, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "X-ScaiVault-Tenant");
+    bb_resp_free(&r);
+    const char *one_tenant[] = {auth, "X-ScaiVault-Tenant: tnt_one", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/secrets?prefix=a", one_tenant, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
 }
 
 static void test_body_limits(void)

@@ -985,6 +985,14 @@ static void test_partner(void)
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "value"), "partner-value-2");
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "path"), "shared/api-key");
     bb_resp_free(&r);
+    /* the partner named twice: refused, whichever comes first */
+    char auth[200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", srv.token);
+    const char *two[] = {auth, "X-ScaiVault-Partner: acme", "X-ScaiVault-Partner: other", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/partner/secrets/shared/api-key", two, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "X-ScaiVault-Partner");
+    bb_resp_free(&r);
     CU_ASSERT_FATAL(preq("GET", "/v1/partner/secrets/shared/api-key?version=1", "acme", NULL, &r));
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "value"), "partner-value");
     bb_resp_free(&r);
