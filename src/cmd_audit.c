@@ -63,9 +63,10 @@ static bool read_pubkey(const char *path, uint8_t pk[SV_AUDIT_PK_BYTES])
 static int verify(int argc, char **argv)
 {
     static const char *const known[] = {"data-dir=", "pubkey=", "from-seq=", "to-seq=", "config=", NULL};
-    const char *bad = sv_cli_unknown(argc, argv, known);
+    const char *why;
+    const char *bad = sv_cli_unknown(argc, argv, known, &why);
     if (bad != NULL) {
-        sv_cli_error("audit verify: unknown option '%s'", bad);
+        sv_cli_error("audit verify: %s '%s'", why, bad);
         usage();
         return 2;
     }

@@ -35,9 +35,10 @@
 /* Loads the configuration shared by both commands. Returns 0 or an exit status. */
 static int load_config(const char *cmd, int argc, char **argv, const char *const *known, sv_config_t *cfg)
 {
-    const char *bad = sv_cli_unknown(argc, argv, known);
+    const char *why;
+    const char *bad = sv_cli_unknown(argc, argv, known, &why);
     if (bad != NULL) {
-        sv_cli_error("%s: unknown option '%s'", cmd, bad);
+        sv_cli_error("%s: %s '%s'", cmd, why, bad);
         memset(cfg, 0, sizeof(*cfg));
         return 2;
     }

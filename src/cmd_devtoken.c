@@ -45,9 +45,10 @@ int sv_cmd_devtoken(int argc, char **argv)
 {
     static const char *const known[] = {"sub=", "tenant=", "scope=", "ttl=", "mfa", "groups=", "roles=",
                                         "partner=", "data-dir=", NULL};
-    const char *bad = sv_cli_unknown(argc, argv, known);
+    const char *bad_why;
+    const char *bad = sv_cli_unknown(argc, argv, known, &bad_why);
     if (bad != NULL) {
-        sv_cli_error("dev-token: unknown option '%s'", bad);
+        sv_cli_error("dev-token: %s '%s'", bad_why, bad);
         return 2;
     }
     const char *sub = sv_cli_opt(argc, argv, "sub");

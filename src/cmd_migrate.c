@@ -1,8 +1,9 @@
 /*
  * cmd_migrate.c - `scaivault migrate [--target N] [--data-dir D]
  * [--config FILE]`: runs schema migrations offline (the server must be
- * stopped), logging each step. Without --target it migrates to the version
- * this binary expects.
+ * stopped: it refuses a database in use), logging each step. Without --target
+ * it migrates to the version this binary expects; the lowest target is 1 (0
+ * would be no database at all).
  */
 #include "sv_autoconf.h"
 
@@ -23,9 +24,10 @@ static void log_step(void *arg, const char *line)
 int sv_cmd_migrate(int argc, char **argv)
 {
     static const char *const known[] = {"target=", "data-dir=", "config=", NULL};
-    const char *bad = sv_cli_unknown(argc, argv, known);
+    const char *why;
+    const char *bad = sv_cli_unknown(argc, argv, known, &why);
     if (bad != NULL) {
-        sv_cli_error("migrate: unknown option '%s'", bad);
+        sv_cli_error("migrate: %s '%s'", why, bad);
         return 2;
     }
     sv_config_t cfg;
@@ -37,11 +39,15 @@ int sv_cmd_migrate(int argc, char **argv)
     if (t != NULL) {
         char *end;
         target = strtol(t, &end, 10);
-        if (*t == 0 || *end != 0 || target < 0 || target > SV_SCHEMA_VERSION) {
-            sv_cli_error("migrate: --target must be a version from 0 to %d", SV_SCHEMA_VERSION);
+        if (*t == 0 || *end != 0 || target < 1 || target > SV_SCHEMA_VERSION) {
+            sv_cli_error("migrate: --target must be a version from 1 to %d", SV_SCHEMA_VERSION);
             sv_config_free(&cfg);
             return 2;
         }
+    }
+    if (!sv_cli_dir_unused("migrate", dir)) {
+        sv_config_free(&cfg);
+        return 2;
     }
     int rc = 1;
     sv_store_t *st;

@@ -147,9 +147,10 @@ static void print_dev_banner(const sv_config_t *cfg, sv_http_server_t *http, con
 int sv_cmd_server(int argc, char **argv)
 {
     static const char *const known[] = {"dev", "config=", NULL};
-    const char *bad = sv_cli_unknown(argc, argv, known);
+    const char *why;
+    const char *bad = sv_cli_unknown(argc, argv, known, &why);
     if (bad != NULL) {
-        sv_cli_error("server: unknown option '%s'", bad);
+        sv_cli_error("server: %s '%s'", why, bad);
         return 2;
     }
     bool dev = sv_cli_flag(argc, argv, "dev");
@@ -183,6 +184,7 @@ int sv_cmd_server(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* nothing to reload: said and ignored, not a sudden death */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -195,6 +197,10 @@ int sv_cmd_server(int argc, char **argv)
         sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
         rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
         goto free_config;
+    }
+    if (!sv_cli_dir_unused("SCAIVAULT_DATA_DIR", cfg.data_dir)) {
+        rc = 2;
+        goto free_http;
     }
     sv_store_opts_t so = {.dir = cfg.data_dir, .map_size = cfg.map_size, .max_readers = cfg.db_pool_size};
     err = sv_store_open(&app.store, &so);
@@ -256,7 +262,8 @@ int sv_cmd_server(int argc, char **argv)
     sodium_memzero(dev_token, sizeof(dev_token));
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        sv_log_warn("received SIGHUP: ignored (the configuration is read once, at start; restart to change it)");
     sv_log_info("received %s: stopping (in-flight requests finish first)", sig == SIGINT ? "SIGINT" : "SIGTERM");
     sv_http_server_stop(http, SHUTDOWN_GRACE_MS);
     rc = 0;

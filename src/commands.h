@@ -19,6 +19,10 @@ int sv_cmd_devtoken(int argc, char **argv); /* cmd_devtoken.c */
 
 /** Prints "scaivault: " + message to stderr. */
 void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** false (after printing why) when another process has the database in dir
+ * open: a running server. Checked by the commands that must have it alone
+ * (server, migrate; restore checks it itself). */
+bool sv_cli_dir_unused(const char *cmd, const char *dir);
 /** Finds "--name value" or "--name=value" in argv; returns value or NULL. */
 const char *sv_cli_opt(int argc, char **argv, const char *name);
 /** Whether "--name" is present. */
@@ -30,7 +34,9 @@ bool sv_cli_flag(int argc, char **argv, const char *name);
 bool sv_cli_load_config(int argc, char **argv, sv_config_t *cfg, const char **data_dir);
 /** Returns the first argument that starts with "--" and is not in known
  * (a NULL-terminated list of names without dashes; options that take a value
- * are listed with a trailing '='), or NULL when all are known. */
-const char *sv_cli_unknown(int argc, char **argv, const char *const *known);
+ * are listed with a trailing '='), or that takes a value and has none (or an
+ * empty one); NULL when all are fine. *why says which ("unknown option", "no
+ * value given for"). */
+const char *sv_cli_unknown(int argc, char **argv, const char *const *known, const char **why);
 
 #endif

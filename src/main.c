@@ -7,9 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/commands.h"
 #include "src/log.h"
+#include "store/backup.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 
@@ -21,6 +23,20 @@ void sv_cli_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+bool sv_cli_dir_unused(const char *cmd, const char *dir)
+{
+    int fd = -1;
+    sv_err_t err = sv_store_lock_dir(dir, &fd);
+    if (fd >= 0)
+        close(fd); /* before this process opens the environment: closing drops all its locks on the file */
+    if (err == SV_EAGAIN) {
+        sv_cli_error("%s: the database in '%s' is in use by another process (is a server running?): stop it first",
+                     cmd, dir);
+        return false;
+    }
+    return true; /* other errors (no directory yet, say) are for the open to tell */
 }
 
 const char *sv_cli_opt(int argc, char **argv, const char *name)
@@ -63,8 +79,9 @@ bool sv_cli_load_config(int argc, char **argv, sv_config_t *cfg, const char **da
     return true;
 }
 
-const char *sv_cli_unknown(int argc, char **argv, const char *const *known)
+const char *sv_cli_unknown(int argc, char **argv, const char *const *known, const char **why)
 {
+    *why = "unknown option";
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0)
@@ -80,8 +97,18 @@ const char *sv_cli_unknown(int argc, char **argv, const char *const *known)
         }
         if (!ok)
             return a;
-        if (takes_value && a[2 + al] == 0)
+        if (takes_value && a[2 + al] == 0) {
+            /* "--pubkey" last, or followed by another option: no value
+             * (an empty shell variable, say), not a default */
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 || argv[i + 1][0] == 0) {
+                *why = "no value given for";
+                return a;
+            }
             i++; /* skip the value */
+        } else if (takes_value && a[3 + al] == 0) {
+            *why = "no value given for";
+            return a;
+        }
     }
     return NULL;
 }

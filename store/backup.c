@@ -290,11 +290,7 @@ static sv_err_t dir_is_empty(const char *dir, bool *empty)
     return SV_OK;
 }
 
-/* Takes LMDB's exclusive lock byte of dir/lock.mdb, which every process that
- * has the environment open holds shared: failing to get it means the
- * database is in use. The lock is held (through *lock_fd) until the install
- * is done, so no server can open the old file meanwhile. */
-static sv_err_t lock_env(const char *dir, int *lock_fd)
+sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/lock.mdb", dir);
@@ -326,11 +322,11 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
             return SV_EEXIST;
     }
     int lock_fd = -1;
-    if ((err = lock_env(dir, &lock_fd)) != SV_OK)
+    if ((err = sv_store_lock_dir(dir, &lock_fd)) != SV_OK)
         return err;
     char path[4096];
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    err = install_file(path, 0600, fill_copy, (void *)in_path);
+    err = install_file(path, 0600, fill_copy, (void *)in_path); /* the lock is held: no server opens the old file */
     if (lock_fd >= 0)
         close(lock_fd); /* drops the lock */
     return err;

@@ -52,6 +52,14 @@ sv_err_t sv_store_backup_verify(const char *path, sv_backup_info_t *info);
  * database open: stop the server first), SV_EIO, SV_ENOSPC, SV_EPERM. */
 sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_backup_info_t *info);
 
+/** Takes LMDB's exclusive lock byte of dir/lock.mdb, which every process
+ * that has the environment open holds shared: SV_EAGAIN means the database
+ * is in use (a running server). On SV_OK *lock_fd holds it (-1 when there is
+ * no lock.mdb yet); close(*lock_fd) drops it, and must come before this
+ * process opens the environment itself (closing any descriptor of the file
+ * drops all of a process's locks on it). */
+sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd);
+
 /** Writes len bytes to path atomically (temporary file, fsync, rename, fsync
  * of the directory), through the fault seams, with the given mode. Errors:
  * SV_EIO, SV_ENOSPC, SV_EPERM. On error path is untouched. */

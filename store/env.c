@@ -214,7 +214,14 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     }
     /* A map size smaller than the file means another process grew it. */
     mdb_env_set_mapsize(st->env, 0);
-    if (opts->single_file && (err = check_file_size(st->env, opts->dir)) != SV_OK)
+    /* a data.mdb cut short (a bad copy, a full disk) would fault in the first
+     * page read beyond its end */
+    char data_path[4096];
+    if (!opts->single_file && (size_t)snprintf(data_path, sizeof(data_path), "%s/data.mdb", opts->dir) >= sizeof(data_path)) {
+        err = SV_EINVAL;
+        goto close_env;
+    }
+    if ((err = check_file_size(st->env, opts->single_file ? opts->dir : data_path)) != SV_OK)
         goto close_env;
 
     MDB_txn *txn;

@@ -398,11 +398,52 @@ static void test_disk_full_small_fs(void)
     sv_test_rmdir(mp);
 }
 
+/* Commands that must have the database alone refuse one that a server has
+ * open; SIGHUP does not stop the server; an option without its value is an
+ * error, not a default; a data file cut short is refused, not faulted on. */
+static void test_in_use_and_damaged(void)
+{
+    char dir[512], data[600], out[8192];
+    make_dir(dir, sizeof(dir), "inuse");
+    snprintf(data, sizeof(data), "%s/data", dir);
+    bb_server_t s;
+    CU_ASSERT_FATAL(start_on(&s, dir, NULL));
+    const char *mig[] = {"migrate", "--target", "2", "--data-dir", data, NULL};
+    CU_ASSERT_EQUAL(run_sv(data, mig, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "in use by another process");
+    const char *server[] = {"server", NULL};
+    CU_ASSERT_EQUAL(run_sv(data, server, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "in use by another process");
+    kill(s.pid, SIGHUP);
+    usleep(300000);
+    CU_ASSERT_TRUE(bb_alive(&s));
+    CU_ASSERT(bb_file_contains_str(s.log_path, "received SIGHUP: ignored"));
+    /* reading beside it is fine */
+    const char *verify[] = {"audit", "verify", "--data-dir", data, NULL};
+    CU_ASSERT_EQUAL(run_sv(data, verify, NULL, out, sizeof(out)), 0);
+    const char *no_key[] = {"audit", "verify", "--data-dir", data, "--pubkey", NULL};
+    CU_ASSERT_EQUAL(run_sv(data, no_key, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "no value given for '--pubkey'");
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    CU_ASSERT_EQUAL(schema_of(data), 3); /* the refused migrate changed nothing */
+    const char *to0[] = {"migrate", "--target", "0", "--data-dir", data, NULL};
+    CU_ASSERT_EQUAL(run_sv(data, to0, NULL, out, sizeof(out)), 2); /* 0 would be no database at all */
+    CU_ASSERT_EQUAL(schema_of(data), 3);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/data.mdb", data);
+    CU_ASSERT_FATAL(truncate(path, 6000) == 0);
+    CU_ASSERT_EQUAL(run_sv(data, verify, NULL, out, sizeof(out)), 1);
+    ASSERT_OUT_HAS(out, "corrupt");
+    CU_ASSERT_EQUAL(run_sv(data, server, NULL, out, sizeof(out)), 1);
+    ASSERT_OUT_HAS(out, "corrupt");
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_storage(void)
 {
     SV_SUITE("blackbox/storage", {"newer_schema_refused", test_newer_schema_refused},
              {"older_schema", test_older_schema}, {"failed_step_keeps_old_version", test_failed_step_keeps_old_version},
              {"backup_and_restore_cli", test_backup_and_restore_cli},
              {"backup_during_writes_is_consistent", test_backup_during_writes_is_consistent},
-             {"disk_full_small_fs", test_disk_full_small_fs});
+             {"disk_full_small_fs", test_disk_full_small_fs}, {"in_use_and_damaged", test_in_use_and_damaged});
 }
