@@ -5,9 +5,12 @@
  * backup runs beside a live server (another process): it opens the
  * environment read-only, which takes one reader slot and never blocks the
  * server's writer, and writes a compacted snapshot plus a JSON sidecar F.json
- * (LSN, schema version, instance id, time). restore runs offline: it refuses a
- * directory that holds anything unless --force, and refuses while a process
- * has the database open. Both run on the main thread; the work is in
+ * (LSN, schema version, instance id, time, size and BLAKE2b-256 of F).
+ * restore runs offline: it refuses a directory that holds anything unless
+ * --force, and refuses while a process has the database open. When F.json is
+ * there, F must match its size and hash before LMDB reads a byte of it: LMDB
+ * does not checksum its pages, and a damaged page can fault the reader or
+ * pass the walk and be installed. Both run on the main thread; the work is in
  * store/backup.c.
  *
  * The KMS key file (master.key) is not in the environment, hence not in a
@@ -16,12 +19,15 @@
 #include "sv_autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "src/buf.h"
 #include "src/commands.h"
@@ -62,8 +68,75 @@ static void key_file_path(const sv_config_t *cfg, const char *dir, char *out, si
         snprintf(out, cap, "%s/master.key", dir);
 }
 
+/* BLAKE2b-256 of the file at path, as hex, and its size. */
+static sv_err_t file_hash(const char *path, char hex[2 * crypto_generichash_BYTES + 1], uint64_t *bytes)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? SV_ENOTFOUND : SV_EIO;
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, crypto_generichash_BYTES);
+    static uint8_t buf[1 << 16];
+    *bytes = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        crypto_generichash_update(&h, buf, (size_t)n);
+        *bytes += (uint64_t)n;
+    }
+    close(fd);
+    if (n < 0)
+        return SV_EIO;
+    uint8_t digest[crypto_generichash_BYTES];
+    crypto_generichash_final(&h, digest, sizeof(digest));
+    sodium_bin2hex(hex, 2 * crypto_generichash_BYTES + 1, digest, sizeof(digest));
+    return SV_OK;
+}
+
+/* When in.json exists: SV_OK if in has the size and hash it records,
+ * SV_ECORRUPT if not (or the sidecar is unreadable); *checked says whether
+ * there was one. */
+static sv_err_t check_sidecar(const char *in, bool *checked)
+{
+    *checked = false;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s.json", in) >= sizeof(path))
+        return SV_OK;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return SV_OK; /* a bare file: LMDB's own checks only */
+    char text[4096];
+    size_t len = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    *checked = true;
+    sv_json_doc_t *doc;
+    sv_json_error_t je;
+    if (sv_json_parse(text, len, false, &doc, &je) != SV_JSON_OK)
+        return SV_ECORRUPT;
+    size_t hl = 0;
+    const char *want = sv_json_get_str(sv_json_root(doc), "blake2b", &hl);
+    const sv_json_t *bytes = sv_json_get(sv_json_root(doc), "bytes");
+    sv_err_t err = SV_ECORRUPT;
+    if (want == NULL) {
+        err = SV_OK; /* a sidecar of a version that recorded no hash */
+        *checked = false;
+    } else if (bytes != NULL && bytes->type == SV_JSON_NUMBER && bytes->u.num.is_int) {
+        char got[2 * crypto_generichash_BYTES + 1];
+        uint64_t size = 0;
+        if ((err = file_hash(in, got, &size)) == SV_OK)
+            err = size == (uint64_t)bytes->u.num.i && hl == strlen(got) && memcmp(want, got, hl) == 0 ? SV_OK
+                                                                                                       : SV_ECORRUPT;
+    }
+    sv_json_doc_free(doc);
+    return err;
+}
+
 static sv_err_t write_sidecar(const char *out, const char *dir, const sv_backup_info_t *info)
 {
+    char digest[2 * crypto_generichash_BYTES + 1];
+    uint64_t size = 0;
+    sv_err_t herr = file_hash(out, digest, &size);
+    if (herr != SV_OK)
+        return herr;
     sv_buf_t b;
     sv_jw_t jw;
     sv_buf_init(&b, false);
@@ -80,7 +153,9 @@ static sv_err_t write_sidecar(const char *out, const char *dir, const sv_backup_
     sv_jw_key(&jw, "created_at");
     sv_jw_time(&jw, sv_now_s());
     sv_jw_key(&jw, "bytes");
-    sv_jw_uint(&jw, info->bytes);
+    sv_jw_uint(&jw, size);
+    sv_jw_key(&jw, "blake2b");
+    sv_jw_cstr(&jw, digest);
     sv_jw_key(&jw, "source_data_dir");
     sv_jw_cstr(&jw, dir);
     sv_jw_key(&jw, "scaivault_version");
@@ -114,6 +189,11 @@ int sv_cmd_backup(int argc, char **argv)
     const char *out = sv_cli_opt(argc, argv, "out");
     if (out == NULL || *out == 0) {
         sv_cli_error("backup: --out FILE is required");
+        goto free_config;
+    }
+    struct stat ob;
+    if (stat(out, &ob) == 0 && !S_ISREG(ob.st_mode)) {
+        sv_cli_error("backup: '%s' exists and is not a regular file: name a file to create or replace", out);
         goto free_config;
     }
     const char *dir = sv_cli_opt(argc, argv, "data-dir");
@@ -179,7 +259,19 @@ int sv_cmd_restore(int argc, char **argv)
         dir = cfg.data_dir;
     bool force = sv_cli_flag(argc, argv, "force");
     sv_backup_info_t info;
-    sv_err_t err = sv_store_restore(in, dir, force, &info);
+    memset(&info, 0, sizeof(info));
+    bool checked = false;
+    sv_err_t err = check_sidecar(in, &checked);
+    if (err == SV_ECORRUPT) {
+        sv_cli_error("restore: '%s' does not match the size and BLAKE2b hash in '%s.json' (damaged, or not the "
+                     "file that sidecar describes); '%s' is unchanged",
+                     in, in, dir);
+        goto free_config;
+    }
+    if (err == SV_OK && !checked)
+        sv_log_warn("restore: no checksum for '%s' (no '%s.json' with one): only LMDB's own checks apply", in, in);
+    if (err == SV_OK)
+        err = sv_store_restore(in, dir, force, &info);
     switch (err) {
     case SV_OK:
         rc = 0;

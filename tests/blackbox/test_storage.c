@@ -232,6 +232,7 @@ static void test_backup_and_restore_cli(void)
     CU_ASSERT(bb_file_contains_str(side, "\"lsn\":"));
     CU_ASSERT(bb_file_contains_str(side, "\"instance_id\":\""));
     CU_ASSERT(bb_file_contains_str(side, "\"kms_key_included\":false"));
+    CU_ASSERT(bb_file_contains_str(side, "\"blake2b\":\""));
 
     /* restore refuses the running server's directory */
     const char *onto_live[] = {"restore", "--in", snap, "--data-dir", s.data_dir, "--force", NULL};
@@ -253,6 +254,28 @@ static void test_backup_and_restore_cli(void)
     ASSERT_OUT_HAS(out, "not a ScaiVault backup");
     const char *no_in[] = {"restore", "--data-dir", other, NULL};
     CU_ASSERT_EQUAL(run_sv(other, no_in, NULL, out, sizeof(out)), 2);
+    /* a damaged copy (32 bytes overwritten in its third page) with its
+     * sidecar: refused on the hash, before LMDB reads a page of it */
+    char bad[700], bad_side[720], cmd[4096];
+    snprintf(bad, sizeof(bad), "%s/bad.mdb", dir);
+    snprintf(bad_side, sizeof(bad_side), "%s.json", bad);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && cp '%s' '%s' && printf '%%032d' 0 | dd of='%s' bs=1 seek=8208 conv=notrunc 2>/dev/null",
+             snap, bad, side, bad_side, bad);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    const char *damaged[] = {"restore", "--in", bad, "--data-dir", other, "--force", NULL};
+    CU_ASSERT_EQUAL(run_sv(other, damaged, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "does not match the size and BLAKE2b hash");
+    ASSERT_OUT_HAS(out, "is unchanged");
+    /* a backup and the sidecar of another backup: refused too */
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && echo '{\"format\":1,\"bytes\":1,\"blake2b\":\"00\"}' > '%s'", snap,
+             bad, bad_side);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(run_sv(other, damaged, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "does not match");
+    /* --out naming something that is not a file is refused, not replaced */
+    const char *to_dir[] = {"backup", "--out", dir, "--data-dir", s.data_dir, NULL};
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, to_dir, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "not a regular file");
 
     /* stopped: --force replaces it, and the server starts on the restored data */
     CU_ASSERT_EQUAL(bb_stop(&s), 0);
