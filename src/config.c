@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/fault.h"
@@ -637,11 +638,23 @@ static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, siz
         snprintf(err, errlen, "--config: cannot open '%s': %s", path, strerror(errno));
         return SV_EINVAL;
     }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "--config: '%s' is not a regular file", path);
+        fclose(f);
+        return SV_EINVAL;
+    }
     char line[4096];
     unsigned lineno = 0;
     sv_err_t rc = SV_OK;
     while (fgets(line, sizeof(line), f) != NULL) {
         lineno++;
+        size_t got = strlen(line);
+        if (got == sizeof(line) - 1 && line[got - 1] != '\n' && !feof(f)) {
+            snprintf(err, errlen, "--config: %s line %u: longer than %zu bytes", path, lineno, sizeof(line) - 2);
+            rc = SV_EINVAL;
+            break;
+        }
         char *s = trim(line);
         if (*s == 0 || *s == '#')
             continue;
@@ -681,6 +694,10 @@ static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, siz
             rc = SV_ENOMEM;
             break;
         }
+    }
+    if (rc == SV_OK && ferror(f)) {
+        snprintf(err, errlen, "--config: cannot read '%s': %s", path, strerror(errno));
+        rc = SV_EINVAL;
     }
     sodium_memzero(line, sizeof(line));
     fclose(f);

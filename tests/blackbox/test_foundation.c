@@ -242,6 +242,15 @@ static void test_config_file(void)
     const char *args2[] = {"server", arg, NULL};
     CU_ASSERT_EQUAL(bb_run(args2, NULL, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "AUDIT_DURABILITY"));
+    /* a directory, or no value at all: refused, not a start on the defaults */
+    char dir_arg[620];
+    snprintf(dir_arg, sizeof(dir_arg), "--config=%s", dir);
+    const char *args3[] = {"server", dir_arg, NULL};
+    CU_ASSERT_EQUAL(bb_run(args3, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "not a regular file"));
+    const char *args4[] = {"server", "--config", NULL};
+    CU_ASSERT_EQUAL(bb_run(args4, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "no value given for '--config'"));
     sv_test_rmdir(dir);
 }
 
