@@ -771,6 +771,12 @@ sv_err_t sv_config_load(sv_config_t *cfg, const char *config_file, bool dev, cha
         rc = SV_EINVAL;
         goto out;
     }
+    if (cfg->scaikey_jwks_url != NULL && cfg->scaikey_issuer == NULL) {
+        /* here, not when auth starts: after the schema migration would be too late */
+        snprintf(err, errlen, "SCAIKEY_JWKS_URL: needs SCAIKEY_ISSUER (the issuer tokens must name)");
+        rc = SV_EINVAL;
+        goto out;
+    }
     if (cfg->directory_url != NULL && (cfg->client_id == NULL || cfg->client_secret == NULL)) {
         snprintf(err, errlen, "%s: SCAIKEY_DIRECTORY_URL needs SCAIKEY_CLIENT_ID and SCAIKEY_CLIENT_SECRET",
                  cfg->client_id == NULL ? "SCAIKEY_CLIENT_ID" : "SCAIKEY_CLIENT_SECRET");
