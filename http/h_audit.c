@@ -114,6 +114,12 @@ static void get_logs(sv_req_t *req)
     if (audit_log(req) == NULL)
         return;
     sv_audit_query_t q = {.success = -1, .from_us = INT64_MIN, .to_us = INT64_MAX, .limit = 100};
+    if (!sv_principal_is_super_admin(&req->principal) && req->principal.tenant_id[0] == 0) {
+        /* the log has no policies in front of it: only a token of a tenant reads that tenant's part */
+        sv_req_fail(req, SV_E_ACCESS_DENIED, "Only a super admin, or a token of the tenant, reads a tenant's audit log.",
+                    "{\"reason\":\"tenant_token_required\"}");
+        return;
+    }
     if (!sv_audit_tenant_filter(&req->principal, req->tenant_id, &q.tenant)) {
         sv_req_fail(req, SV_E_TENANT_REQUIRED, NULL, NULL);
         return;
@@ -174,6 +180,12 @@ static void get_logs(sv_req_t *req)
     sv_buf_init(&body, false);
     sv_err_t err = sv_audit_query_run(tx, &q, &body);
     sv_store_read_end(sv_req_reader(req));
+    if (err == SV_EINVAL) {
+        sv_buf_free(&body);
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST,
+                          "cursor is not one this query returned (another tenant, filter, or order).", "cursor");
+        return;
+    }
     if (err != SV_OK) {
         sv_buf_free(&body);
         sv_req_fail_err(req, err);

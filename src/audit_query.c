@@ -20,8 +20,8 @@
 
 #include "store/key.h"
 
-#define CURSOR_VERSION 1
-#define CURSOR_BYTES 19
+#define CURSOR_VERSION 2
+#define CURSOR_BYTES (19 + SV_AUDIT_CURSOR_TAG_BYTES)
 #define EXPORT_CHUNK_BYTES (64 * 1024)
 
 sv_audit_query_mode_t sv_audit_query_mode(const sv_audit_query_t *q)
@@ -33,11 +33,33 @@ sv_audit_query_mode_t sv_audit_query_mode(const sv_audit_query_t *q)
 
 #define CURSOR_TEXT sodium_base64_ENCODED_LEN(CURSOR_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
 
+/* What a cursor is bound to: the tenant and every filter of its query (the
+ * order and kind are in the cursor itself). */
+static void query_tag(const sv_audit_query_t *q, uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, (const uint8_t *)"sv-audit-cursor", 15, SV_AUDIT_CURSOR_TAG_BYTES);
+    const char *strs[] = {q->tenant, q->request_id, q->action, q->identity_id, q->path_prefix};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        uint8_t len[9] = {strs[i] != NULL};
+        sv_put_be64(len + 1, strs[i] != NULL ? strlen(strs[i]) : 0);
+        crypto_generichash_update(&h, len, sizeof(len));
+        if (strs[i] != NULL)
+            crypto_generichash_update(&h, (const uint8_t *)strs[i], strlen(strs[i]));
+    }
+    uint8_t rest[17] = {(uint8_t)(q->success + 1)};
+    sv_put_be64(rest + 1, (uint64_t)q->from_us);
+    sv_put_be64(rest + 9, (uint64_t)q->to_us);
+    crypto_generichash_update(&h, rest, sizeof(rest));
+    crypto_generichash_final(&h, tag, SV_AUDIT_CURSOR_TAG_BYTES);
+}
+
 static void cursor_format(const sv_audit_cursor_t *c, char text[CURSOR_TEXT])
 {
     uint8_t raw[CURSOR_BYTES] = {CURSOR_VERSION, c->mode, c->ascending ? 1 : 0};
     sv_put_be64(raw + 3, (uint64_t)c->time_us);
     sv_put_be64(raw + 11, c->seq);
+    memcpy(raw + 19, c->tag, SV_AUDIT_CURSOR_TAG_BYTES);
     sodium_bin2base64(text, CURSOR_TEXT, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
@@ -53,6 +75,7 @@ sv_err_t sv_audit_cursor_parse(const char *text, size_t len, sv_audit_cursor_t *
     c->ascending = raw[2] == 1;
     c->time_us = (int64_t)sv_get_be64(raw + 3);
     c->seq = sv_get_be64(raw + 11);
+    memcpy(c->tag, raw + 19, SV_AUDIT_CURSOR_TAG_BYTES);
     return SV_OK;
 }
 
@@ -265,11 +288,14 @@ sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *o
 {
     sv_audit_query_mode_t mode = sv_audit_query_mode(q);
     const sv_audit_cursor_t *cur = q->cursor;
-    if (cur != NULL && (cur->mode != mode || cur->ascending != q->ascending))
+    uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES];
+    query_tag(q, tag);
+    if (cur != NULL && (cur->mode != mode || cur->ascending != q->ascending || sodium_memcmp(cur->tag, tag, sizeof(tag)) != 0))
         return SV_EINVAL;
     sv_jw_t jw;
     walk_t w = {.q = q, .mode = mode, .jw = &jw, .scan_max = q->scan_max > 0 ? q->scan_max : SV_AUDIT_QUERY_SCAN_MAX,
                 .next = {.mode = (uint8_t)mode, .ascending = q->ascending}};
+    memcpy(w.next.tag, tag, sizeof(tag));
     sv_jw_init(&jw, out);
     sv_jw_obj_begin(&jw);
     sv_jw_key(&jw, "items");

@@ -26,11 +26,14 @@ typedef enum {
     SV_AUDIT_BY_TENANT_TIME = 3, /* one tenant */
 } sv_audit_query_mode_t;
 
+#define SV_AUDIT_CURSOR_TAG_BYTES 8
+
 typedef struct {
     uint8_t mode; /* sv_audit_query_mode_t */
     bool ascending;
     int64_t time_us; /* the last index row examined */
     uint64_t seq;
+    uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES]; /* hash of the query's tenant and filters: a cursor fits only its query */
 } sv_audit_cursor_t;
 
 typedef struct {
@@ -52,8 +55,8 @@ sv_audit_query_mode_t sv_audit_query_mode(const sv_audit_query_t *q);
 /** Parses a cursor returned by an earlier page. SV_EINVAL when malformed. */
 sv_err_t sv_audit_cursor_parse(const char *text, size_t len, sv_audit_cursor_t *c);
 /** Runs q in tx and appends {"items":[...],"next_cursor":...} to out.
- * Errors: SV_EINVAL (the cursor is from another kind of query or order),
- * storage errors. */
+ * Errors: SV_EINVAL (the cursor is from another query: another tenant,
+ * filters, kind or order), storage errors. */
 sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *out);
 
 /* ---- export ---- */

@@ -217,6 +217,24 @@ static void test_query_filters_and_pages(void)
     CU_ASSERT_FATAL(get_as(&srv, path, NULL, srv.token, "tnt_q1", &r));
     BB_ASSERT_STATUS(&r, 400);
     bb_resp_free(&r);
+    /* nor does it fit another tenant's query, or other filters */
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", NULL, srv.token, "tnt_q1", &r));
+    char cur[128];
+    snprintf(cur, sizeof(cur), "%s", bb_json_str(&r, "next_cursor"));
+    bb_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/audit/logs?limit=1&cursor=%s", cur);
+    CU_ASSERT_FATAL(get_as(&srv, path, NULL, srv.token, "tnt_q2", &r));
+    BB_ASSERT_STATUS(&r, 400);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.field"), "cursor");
+    bb_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/audit/logs?limit=1&action=audit_query&cursor=%s", cur);
+    CU_ASSERT_FATAL(get_as(&srv, path, NULL, srv.token, "tnt_q1", &r));
+    BB_ASSERT_STATUS(&r, 400);
+    bb_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/audit/logs?limit=1&cursor=%s", cur); /* its own query: fine */
+    CU_ASSERT_FATAL(get_as(&srv, path, NULL, srv.token, "tnt_q1", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
     /* time bounds */
     CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?to=2000-01-01T00:00:00Z", NULL, srv.token, "tnt_q1", &r));
     CU_ASSERT_EQUAL(n_items(&r), 0);

@@ -620,6 +620,23 @@ static void test_dev_issuer(void)
     bool mfa = false;
     CU_ASSERT(bb_json_bool(&r, "mfa", &mfa) && mfa);
     bb_resp_free(&r);
+    /* the audit log has no policies in front of it: a token without a tenant
+     * that is not a super admin reads no tenant's part, a tenant's token its own */
+    char tok_a[2048], tok_none[2048];
+    const char *cmd_a[] = {"dev-token", "--data-dir", d.data_dir, "--sub", "sa:aud", "--tenant", "tnt_dev",
+                           "--scope", "audit:read", NULL};
+    const char *cmd_none[] = {"dev-token", "--data-dir", d.data_dir, "--sub", "sa:aud", "--scope", "audit:read", NULL};
+    CU_ASSERT_EQUAL_FATAL(bb_run(cmd_a, NULL, tok_a, sizeof(tok_a)), 0);
+    CU_ASSERT_EQUAL_FATAL(bb_run(cmd_none, NULL, tok_none, sizeof(tok_none)), 0);
+    tok_a[strcspn(tok_a, "\n")] = 0;
+    tok_none[strcspn(tok_none, "\n")] = 0;
+    CU_ASSERT_FATAL(bb_req(&d, "GET", "/v1/audit/logs?limit=5", tok_a, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&d, "GET", "/v1/audit/logs?limit=5", tok_none, "tnt_dev", NULL, &r));
+    BB_ASSERT_STATUS(&r, 403);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "tenant_token_required");
+    bb_resp_free(&r);
     /* the dev token means nothing to a server that is not that dev server */
     EXPECT_401(&srv, out, "token_invalid");
     /* and ScaiKey tokens mean nothing to a dev server without SCAIKEY_ISSUER */
