@@ -101,16 +101,12 @@ static sv_err_t check_sidecar(const char *in, bool *checked)
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s.json", in) >= sizeof(path))
         return SV_OK;
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return SV_OK; /* a bare file: LMDB's own checks only */
-    char text[4096];
-    size_t len = fread(text, 1, sizeof(text), f);
-    fclose(f);
-    *checked = true;
     sv_json_doc_t *doc;
-    sv_json_error_t je;
-    if (sv_json_parse(text, len, false, &doc, &je) != SV_JSON_OK)
+    sv_err_t lerr = sv_json_load_file(path, &doc);
+    if (lerr == SV_ENOTFOUND)
+        return SV_OK; /* a bare file: LMDB's own checks only */
+    *checked = true;
+    if (lerr != SV_OK)
         return SV_ECORRUPT;
     size_t hl = 0;
     const char *want = sv_json_get_str(sv_json_root(doc), "blake2b", &hl);

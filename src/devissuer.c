@@ -175,16 +175,10 @@ sv_err_t sv_devissuer_read_info(const char *data_dir, char *issuer, size_t icap,
 {
     char path[1024];
     path_of(path, sizeof(path), data_dir, SV_DEV_INFO_FILE);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return errno == ENOENT ? SV_ENOTFOUND : SV_EIO;
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
     sv_json_doc_t *doc;
-    sv_json_error_t je;
-    if (sv_json_parse(buf, n, false, &doc, &je) != SV_JSON_OK)
-        return SV_ECORRUPT;
+    sv_err_t lerr = sv_json_load_file(path, &doc);
+    if (lerr != SV_OK)
+        return lerr;
     size_t il = 0, al = 0;
     const char *is = sv_json_get_str(sv_json_root(doc), "issuer", &il);
     const char *au = sv_json_get_str(sv_json_root(doc), "audience", &al);

@@ -435,6 +435,21 @@ sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_jso
     return SV_JSON_OK;
 }
 
+sv_err_t sv_json_load_file(const char *path, sv_json_doc_t **doc)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return errno == ENOENT ? SV_ENOTFOUND : SV_EIO;
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    bool whole = feof(f) && !ferror(f);
+    fclose(f);
+    sv_json_error_t je;
+    if (!whole || sv_json_parse(buf, n, false, doc, &je) != SV_JSON_OK)
+        return SV_ECORRUPT;
+    return SV_OK;
+}
+
 sv_json_t *sv_json_root(sv_json_doc_t *doc)
 {
     return doc->root;

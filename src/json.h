@@ -79,6 +79,9 @@ typedef struct {
  * in sodium_malloc memory and wiped on free. */
 sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_json_doc_t **doc,
                                sv_json_error_t *err);
+/** Reads and parses a small JSON file (at most 16 KiB; not secure). Errors:
+ * SV_ENOTFOUND (no such file), SV_EIO, SV_ECORRUPT (not JSON, or larger). */
+sv_err_t sv_json_load_file(const char *path, sv_json_doc_t **doc);
 /** The root value. Valid until the doc is freed. */
 sv_json_t *sv_json_root(sv_json_doc_t *doc);
 /** Frees (and, if secure, wipes) the whole tree. NULL is fine. */
