@@ -188,6 +188,11 @@ int sv_cmd_server(int argc, char **argv)
         return 2;
     }
     sv_log_init(cfg.log_level, cfg.log_format);
+    const char *unknown[8];
+    size_t n_unknown = sv_config_unknown_env(unknown, SV_ARRAY_LEN(unknown));
+    for (size_t i = 0; i < n_unknown; i++)
+        sv_log_warn("%.*s: not a ScaiVault setting, ignored (a typo? see doc/configuration.md)",
+                    (int)strcspn(unknown[i], "="), unknown[i]);
     if (cfg.test_fault != NULL) {
         sv_fault_arm_spec(cfg.test_fault, true);
         sv_log_warn("SCAIVAULT_TEST_FAULT=%s: storage will fail on purpose", cfg.test_fault);

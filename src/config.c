@@ -742,6 +742,23 @@ static sv_err_t set_defaults(sv_config_t *cfg, bool dev)
     return SV_OK;
 }
 
+size_t sv_config_unknown_env(const char **names, size_t max)
+{
+    extern char **environ;
+    size_t n = 0;
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "SCAIVAULT_", 10) != 0)
+            continue;
+        size_t kl = strcspn(*e, "=");
+        bool known = false;
+        for (size_t i = 0; i < SV_ARRAY_LEN(settings) && !known; i++)
+            known = strlen(settings[i].name) == kl && strncmp(settings[i].name, *e, kl) == 0;
+        if (!known && n < max)
+            names[n++] = *e;
+    }
+    return n;
+}
+
 sv_err_t sv_config_load(sv_config_t *cfg, const char *config_file, bool dev, char *err, size_t errlen)
 {
     file_map_t file = {0};

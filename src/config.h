@@ -95,6 +95,11 @@ typedef struct {
     int64_t test_kms_delay_ms; /* SCAIVAULT_TEST_KMS_DELAY (with test_faults): local KMS answers later */
 } sv_config_t;
 
+/** The environment's SCAIVAULT_* entries ("NAME=value") that name no
+ * setting, at most max of them: a typo the server warns about, since the
+ * environment holds other programs' variables too and is not refused. */
+size_t sv_config_unknown_env(const char **names, size_t max);
+
 /** Loads the configuration: defaults, then config_file (may be NULL), then the
  * environment. dev selects the --dev defaults. On error returns SV_EINVAL and
  * writes "VARIABLE: why" into err (errlen bytes). The bootstrap token's text is
