@@ -153,9 +153,20 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0)
         return cmd_version(0, NULL);
-    for (size_t i = 0; i < SV_ARRAY_LEN(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2);
+    for (size_t i = 0; i < SV_ARRAY_LEN(commands); i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        /* `scaivault backup --help`: the command's line, on stdout, exit 0 */
+        for (int a = 2; a < argc; a++) {
+            if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+                printf("usage: scaivault %s [options]\n  %s\n(doc/operations.md and doc/configuration.md have the "
+                       "details)\n",
+                       commands[i].name, commands[i].help);
+                return 0;
+            }
+        }
+        return commands[i].run(argc - 2, argv + 2);
+    }
     sv_cli_error("unknown command '%s'", argv[1]);
     usage(stderr);
     return 2;

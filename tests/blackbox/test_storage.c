@@ -444,6 +444,9 @@ static void test_in_use_and_damaged(void)
     /* reading beside it is fine */
     const char *verify[] = {"audit", "verify", "--data-dir", data, NULL};
     CU_ASSERT_EQUAL(run_sv(data, verify, NULL, out, sizeof(out)), 0);
+    const char *help[] = {"backup", "--help", NULL};
+    CU_ASSERT_EQUAL(run_sv(data, help, NULL, out, sizeof(out)), 0);
+    ASSERT_OUT_HAS(out, "usage: scaivault backup");
     const char *no_key[] = {"audit", "verify", "--data-dir", data, "--pubkey", NULL};
     CU_ASSERT_EQUAL(run_sv(data, no_key, NULL, out, sizeof(out)), 2);
     ASSERT_OUT_HAS(out, "no value given for '--pubkey'");
