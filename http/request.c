@@ -782,7 +782,10 @@ static void fill_audit_identity(sv_req_t *req)
 {
     sv_audit_entry_t *a = &req->audit;
     memcpy(a->request_id, req->request_id, sizeof(a->request_id));
-    snprintf(a->tenant_id, sizeof(a->tenant_id), "%s", req->tenant_id);
+    /* no tenant resolved (say, the token named another tenant): the token's
+     * own, so that its tenant's admins see what it tried */
+    snprintf(a->tenant_id, sizeof(a->tenant_id), "%s",
+             req->tenant_id[0] != 0 || !req->authenticated ? req->tenant_id : req->principal.tenant_id);
     snprintf(a->identity_id, sizeof(a->identity_id), "%s", req->authenticated ? req->principal.identity_id : "");
     if (a->action[0] == 0)
         snprintf(a->action, sizeof(a->action), "%s", req->route != NULL && req->route->action ? req->route->action

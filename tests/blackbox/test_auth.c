@@ -637,6 +637,20 @@ static void test_dev_issuer(void)
     BB_ASSERT_STATUS(&r, 403);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "tenant_token_required");
     bb_resp_free(&r);
+    /* a tenant's token that tried another tenant: its own tenant's admins see the attempt */
+    char auth_a[2100];
+    snprintf(auth_a, sizeof(auth_a), "Authorization: Bearer %s", tok_a);
+    const char *other[] = {auth_a, "X-ScaiVault-Tenant: tnt_other", "X-Request-ID: bb-mismatch-1", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&d, "GET", "/v1/audit/logs?limit=5", other, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 403);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "tenant_mismatch");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&d, "GET", "/v1/audit/logs?request_id=bb-mismatch-1", tok_a, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    const char *ec = bb_json_str(&r, "items.0.error_code"), *et = bb_json_str(&r, "items.0.tenant_id");
+    CU_ASSERT(ec != NULL && strcmp(ec, "access_denied") == 0);
+    CU_ASSERT(et != NULL && strcmp(et, "tnt_dev") == 0);
+    bb_resp_free(&r);
     /* the dev token means nothing to a server that is not that dev server */
     EXPECT_401(&srv, out, "token_invalid");
     /* and ScaiKey tokens mean nothing to a dev server without SCAIKEY_ISSUER */
