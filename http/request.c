@@ -26,6 +26,7 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/steps.h"
+#include "src/secrets.h"
 
 /* Finished request contexts kept for reuse. Sanitizer builds keep none, so
  * that every use of a request after its response is a use after free that
@@ -1186,6 +1187,13 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
         req->authenticated = true;
         if (!sv_http_resolve_tenant(req))
             return;
+        /* a tenant's secret path goes into the entry before the checks that can
+         * refuse the request ahead of its handler (rate limit, scope); the
+         * handler sets it again (a partner's, with the partner in front) */
+        size_t pl = 0;
+        const char *sp = sv_req_param(req, "path", &pl);
+        if (sp != NULL && strncmp(rt->pattern, "/v1/secrets/", 12) == 0 && sv_secret_path_usable(sp, pl))
+            sv_req_audit_path(req, sp, pl);
         if (!sv_http_rate_limit(req))
             return;
         if (rt->scope != 0 && (req->principal.scopes & rt->scope) == 0 && !req->principal.bootstrap) {

@@ -140,7 +140,8 @@ static void test_every_request_one_entry(void)
     bb_resp_free(&r);
     /* a 429: one list call a minute in tenant tnt_rl */
     CU_ASSERT_FATAL(
-        bb_req(&srv, "PUT", "/v1/tenants/tnt_rl/rate-limits", srv.token, "tnt_setup", "{\"list\": \"1/min\"}", &r));
+        bb_req(&srv, "PUT", "/v1/tenants/tnt_rl/rate-limits", srv.token, "tnt_setup",
+               "{\"list\": \"1/min\", \"read\": \"1/min\"}", &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
     CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", "bb-rl-1", srv.token, "tnt_rl", &r));
@@ -148,6 +149,17 @@ static void test_every_request_one_entry(void)
     bb_resp_free(&r);
     CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", "bb-429", srv.token, "tnt_rl", &r));
     BB_ASSERT_STATUS(&r, 429);
+    bb_resp_free(&r);
+    /* a refused secret read names its path, as a 404 of it does */
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/secrets/app/rl", "bb-rl-read-1", srv.token, "tnt_rl", &r));
+    BB_ASSERT_STATUS(&r, 404);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/secrets/app/rl", "bb-429-read", srv.token, "tnt_rl", &r));
+    BB_ASSERT_STATUS(&r, 429);
+    bb_resp_free(&r);
+    lookup(&srv, "bb-429-read", &r);
+    const char *rp = bb_json_str(&r, "items.0.path");
+    CU_ASSERT(rp != NULL && strcmp(rp, "app/rl") == 0);
     bb_resp_free(&r);
 
     expect_entry("bb-404", "http_request", 404, "not_found", NULL);
