@@ -22,7 +22,6 @@
 #include "http/server.h"
 #include "src/identity.h"
 #include "src/idsync.h"
-#include "src/keyring.h"
 
 #define MAX_LIST 256 /* groups of an identity, members of a group, in one PUT */
 
@@ -376,9 +375,6 @@ static void put_op_free(void *p)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     put_op_t *op = arg;
-    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->is_group ? op->group.tenant_id : op->ident.tenant_id);
-    if (err != SV_OK)
-        return err;
     if (op->is_group)
         return sv_group_put_tx(tx, &op->group, (const char *const *)op->list, op->n);
     sv_identity_rec_t old;
@@ -527,7 +523,7 @@ static void put_identity(sv_req_t *req)
     r->source = SV_SOURCE_MANUAL;
     r->active = true;
     r->updated_at = sv_now_s();
-    sv_req_op_t rop = {.apply = put_apply, .arg = op, .done = put_done};
+    sv_req_op_t rop = {.apply = put_apply, .arg = op, .done = put_done, .tenant = r->tenant_id};
     sv_req_submit(req, &rop);
 free_doc:
     sv_json_doc_free(doc);
@@ -552,7 +548,7 @@ static void put_group(sv_req_t *req)
     snprintf(g->tenant_id, sizeof(g->tenant_id), "%s", req->tenant_id);
     g->source = SV_SOURCE_MANUAL;
     g->updated_at = sv_now_s();
-    sv_req_op_t rop = {.apply = put_apply, .arg = op, .done = put_done};
+    sv_req_op_t rop = {.apply = put_apply, .arg = op, .done = put_done, .tenant = g->tenant_id};
     sv_req_submit(req, &rop);
 free_doc:
     sv_json_doc_free(doc);

@@ -20,7 +20,6 @@
 #include "http/request.h"
 #include "src/authz.h"
 #include "src/identity.h"
-#include "src/keyring.h"
 #include "src/pattern.h"
 #include "src/policy.h"
 
@@ -157,8 +156,7 @@ static write_op_t *write_op_new(sv_req_t *req)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     write_op_t *op = arg;
-    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->tenant);
-    return err == SV_OK ? sv_policy_put_tx(tx, op->tenant, op->def, &op->created) : err;
+    return sv_policy_put_tx(tx, op->tenant, op->def, &op->created);
 }
 
 static int put_status(void *arg)
@@ -203,15 +201,15 @@ static void put_policy(sv_req_t *req)
         return;
     }
     op->def = def;
-    sv_req_op_t rop = {.apply = put_apply, .arg = op, .success_status = put_status, .done = put_done};
+    sv_req_op_t rop = {
+        .apply = put_apply, .arg = op, .success_status = put_status, .done = put_done, .tenant = op->tenant};
     sv_req_submit(req, &rop);
 }
 
 static sv_err_t delete_apply(sv_wtxn_t *tx, void *arg)
 {
     write_op_t *op = arg;
-    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->tenant);
-    return err == SV_OK ? sv_policy_delete_tx(tx, op->tenant, op->name) : err;
+    return sv_policy_delete_tx(tx, op->tenant, op->name);
 }
 
 static int delete_status(void *arg)
@@ -244,7 +242,8 @@ static void delete_policy(sv_req_t *req)
     if (op == NULL)
         return;
     snprintf(op->name, sizeof(op->name), "%s", name);
-    sv_req_op_t rop = {.apply = delete_apply, .arg = op, .success_status = delete_status, .done = delete_done};
+    sv_req_op_t rop = {
+        .apply = delete_apply, .arg = op, .success_status = delete_status, .done = delete_done, .tenant = op->tenant};
     sv_req_submit(req, &rop);
 }
 

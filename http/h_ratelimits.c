@@ -17,7 +17,6 @@
 
 #include "http/handlers.h"
 #include "http/request.h"
-#include "src/keyring.h"
 #include "src/ratelimit.h"
 
 typedef struct {
@@ -101,8 +100,7 @@ static void get_limits(sv_req_t *req)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     put_op_t *op = arg;
-    sv_err_t err = sv_keyring_tenant_writable(sv_wtxn_txn(tx), op->tenant);
-    return err == SV_OK ? sv_rl_store_put(tx, op->tenant, &op->ov, &op->version) : err;
+    return sv_rl_store_put(tx, op->tenant, &op->ov, &op->version);
 }
 
 static void put_done(sv_req_t *req, sv_err_t result, void *arg)
@@ -128,7 +126,7 @@ static void submit(sv_req_t *req, put_op_t *op)
 {
     req->handler_data = op;
     req->handler_data_free = free;
-    sv_req_op_t o = {.apply = put_apply, .arg = op, .done = put_done};
+    sv_req_op_t o = {.apply = put_apply, .arg = op, .done = put_done, .tenant = op->tenant};
     sv_req_submit(req, &o);
 }
 

@@ -802,9 +802,6 @@ static void put_secret(sv_req_t *req)
 static sv_err_t vop_apply(sv_wtxn_t *tx, void *arg)
 {
     sctx_t *c = arg;
-    sv_err_t err = sv_keyring_owner_writable(sv_wtxn_txn(tx), &c->scope.owner);
-    if (err != SV_OK)
-        return err;
     if (c->purge)
         return sv_secret_purge_apply(tx, &c->scope.owner, c->path, c->path_len);
     return sv_secret_vop_apply(tx, &c->vop);
@@ -876,7 +873,8 @@ static void submit_vop(sv_req_t *req, sctx_t *c, sv_vop_t vop, const uint64_t *v
                                .op = vop,
                                .versions = versions,
                                .n_versions = c->n_versions};
-    sv_req_op_t op = {.apply = vop_apply, .arg = c, .success_status = no_content_status, .done = vop_done};
+    sv_req_op_t op = {
+        .apply = vop_apply, .arg = c, .success_status = no_content_status, .done = vop_done, .owner = &c->scope.owner};
     sv_req_submit(req, &op);
 }
 
@@ -955,8 +953,7 @@ static void post_destroy(sv_req_t *req)
 static sv_err_t config_apply(sv_wtxn_t *tx, void *arg)
 {
     sctx_t *c = arg;
-    sv_err_t err = sv_keyring_owner_writable(sv_wtxn_txn(tx), &c->scope.owner);
-    return err == SV_OK ? sv_secret_config_apply(tx, &c->cfg) : err;
+    return sv_secret_config_apply(tx, &c->cfg);
 }
 
 static void config_done(sv_req_t *req, sv_err_t result, void *arg)
@@ -1076,7 +1073,7 @@ static void patch_config(sv_req_t *req)
     c->cfg.owner = &c->scope.owner;
     c->cfg.path = c->path;
     c->cfg.path_len = c->path_len;
-    sv_req_op_t op = {.apply = config_apply, .arg = c, .done = config_done};
+    sv_req_op_t op = {.apply = config_apply, .arg = c, .done = config_done, .owner = &c->scope.owner};
     sv_req_submit(req, &op);
 }
 

@@ -879,7 +879,13 @@ static void finish(sv_req_t *req)
 static sv_err_t unit_apply(sv_wtxn_t *tx, sv_unit_t *u)
 {
     sv_req_t *req = u->arg;
-    sv_err_t r = req->op.apply(tx, req->op.arg);
+    const sv_req_op_t *op = &req->op;
+    sv_txn_t *t = sv_wtxn_txn(tx);
+    sv_err_t r = op->owner != NULL    ? sv_keyring_owner_writable(t, op->owner)
+                 : op->tenant != NULL ? sv_keyring_tenant_writable(t, op->tenant)
+                                      : SV_OK;
+    if (r == SV_OK)
+        r = op->apply(tx, op->arg);
     sv_audit_entry_t *a = &req->audit;
     if (r == SV_OK) {
         req->op_status = req->op.success_status != NULL ? req->op.success_status(req->op.arg) : 200;
@@ -922,8 +928,8 @@ void sv_req_unit_done(sv_req_t *req)
          * cannot be committed the answer becomes audit_unavailable, unless it
          * already says that storage failed (a first write's key unit, say):
          * the disk is the cause either way, and nothing was carried out */
-        bool storage_failed = strcmp(req->audit.error_code, "insufficient_storage") == 0 ||
-                              strcmp(req->audit.error_code, "storage_unavailable") == 0;
+        bool storage_failed = strcmp(req->audit.error_code, sv_api_error_info(SV_E_INSUFFICIENT_STORAGE)->code) == 0 ||
+                              strcmp(req->audit.error_code, sv_api_error_info(SV_E_STORAGE_UNAVAILABLE)->code) == 0;
         if (result != SV_OK && storage_failed) {
             sv_req_log(req, SV_LOG_ERROR, "the audit entry of a failed request could not be written either: %s",
                        sv_strerror(result));

@@ -27,6 +27,7 @@
 #include "src/buf.h"
 #include "src/cidr.h"
 #include "src/json.h"
+#include "src/keyring.h"
 #include "src/log.h"
 #include "src/principal.h"
 
@@ -61,6 +62,11 @@ typedef struct {
     /* runs on the worker after the commit; builds the response with
      * sv_req_reply*() or sv_req_fail*(). result is apply's error or the commit's. */
     void (*done)(sv_req_t *req, sv_err_t result, void *arg);
+    /* whose data this writes (set one, or neither): while that owner is being
+     * deleted the unit fails with SV_EGONE (409 conflict) instead of running
+     * apply, checked in the unit's own transaction. Must live as long as arg. */
+    const sv_owner_t *owner;
+    const char *tenant;
 } sv_req_op_t;
 
 struct sv_req {

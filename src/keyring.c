@@ -396,15 +396,7 @@ static void *sweeper_main(void *arg)
         period_ms = 1000;
     pthread_mutex_lock(&kr->sweep_mu);
     while (!kr->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += period_ms / 1000;
-        ts.tv_nsec += (period_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int rc = pthread_cond_timedwait(&kr->sweep_cv, &kr->sweep_mu, &ts);
+        int rc = sv_cond_wait_ms(&kr->sweep_cv, &kr->sweep_mu, (uint64_t)period_ms);
         if (kr->stopping)
             break;
         if (rc == ETIMEDOUT) {
@@ -440,11 +432,7 @@ sv_err_t sv_keyring_new(sv_kms_t *kms, const sv_keyring_opts_t *opts, sv_keyring
     kr->seed = randombytes_random();
     pthread_rwlock_init(&kr->lock, NULL);
     pthread_mutex_init(&kr->sweep_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&kr->sweep_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    sv_cond_init_monotonic(&kr->sweep_cv);
     if (pthread_create(&kr->sweeper, NULL, sweeper_main, kr) != 0) {
         pthread_cond_destroy(&kr->sweep_cv);
         pthread_mutex_destroy(&kr->sweep_mu);

@@ -69,15 +69,15 @@ void sv_keyring_record_key(sv_key_t *k, const sv_owner_t *o);
 sv_err_t sv_keyring_decode(sv_bytes_t v, sv_keyrec_t *out);
 /** Reads o's record (copied into *out). Errors: SV_ENOTFOUND, SV_ECORRUPT, SV_EIO. */
 sv_err_t sv_keyring_read(sv_txn_t *tx, const sv_owner_t *o, sv_keyrec_t *out);
-/** SV_EGONE while tenant is being deleted (its key shredded, its data not
- * gone yet), else SV_OK; store errors. What a write unit of a tenant's
- * policies, identity cache or rate limits checks first, in its transaction:
- * the deletion purged those in its first step, and a later write must not
+/** SV_EGONE while owner o is being deleted (its key shredded, its data not
+ * gone yet), else SV_OK; store errors. Checked in the transaction of every
+ * write of an owner's data (the HTTP pipeline does it for an operation that
+ * names its owner or tenant, see sv_req_op_t): the deletion purged policies,
+ * identities and overrides in its first step, and a later write must not
  * outlive it. */
-sv_err_t sv_keyring_tenant_writable(sv_txn_t *tx, const char *tenant);
-/** The same for any owner (a tenant or a partner): what the secret routes that
- * need no data key check (versions, config, delete, undelete, destroy). */
 sv_err_t sv_keyring_owner_writable(sv_txn_t *tx, const sv_owner_t *o);
+/** sv_keyring_owner_writable of tenant (SV_EINVAL for a malformed id). */
+sv_err_t sv_keyring_tenant_writable(sv_txn_t *tx, const char *tenant);
 
 /* ---- unwrapped keys ---- */
 

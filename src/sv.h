@@ -6,6 +6,7 @@
 #ifndef SV_H
 #define SV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,12 @@ int64_t sv_now_us(void);
 int64_t sv_now_s(void);
 /** Monotonic clock, microseconds (for durations only). */
 uint64_t sv_mono_us(void);
+/** Initialises c so that sv_cond_wait_ms times its waits on the monotonic
+ * clock (a wall-clock step never stretches or cuts a background thread's nap). */
+void sv_cond_init_monotonic(pthread_cond_t *c);
+/** pthread_cond_timedwait on c (from sv_cond_init_monotonic) for at most ms
+ * from now; m held. Returns its result (ETIMEDOUT when the time ran out). */
+int sv_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, uint64_t ms);
 
 /** Formats t (seconds since the epoch, UTC) as RFC 3339 "2026-11-29T10:00:00Z"
  * into out (at least 21 bytes). Returns the length written. */

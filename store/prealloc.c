@@ -143,12 +143,7 @@ static void *prealloc_main(void *arg)
         pthread_mutex_lock(&p->lock);
         if (p->stopping)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)p->opts.period_ms * 1000000u;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
-        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        sv_cond_wait_ms(&p->cond, &p->lock, p->opts.period_ms);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -186,11 +181,7 @@ sv_err_t sv_prealloc_start(sv_store_t *st, const sv_prealloc_opts_t *opts, sv_pr
     if (p->opts.min_free == 0)
         p->opts.min_free = 256 * MIB;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    sv_cond_init_monotonic(&p->cond);
 
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", sv_store_dir(st)) >= sizeof(path)) {
