@@ -788,6 +788,14 @@ static void fill_audit_identity(sv_req_t *req)
     snprintf(a->tenant_id, sizeof(a->tenant_id), "%s",
              req->tenant_id[0] != 0 || !req->authenticated ? req->tenant_id : req->principal.tenant_id);
     snprintf(a->identity_id, sizeof(a->identity_id), "%s", req->authenticated ? req->principal.identity_id : "");
+    if (a->path[0] == 0 && req->route != NULL && strncmp(req->route->pattern, "/v1/secrets/", 12) == 0) {
+        /* refused before its handler named it (rate limit, scope): the
+         * tenant's secret path from the route, when it is a usable one */
+        size_t pl = 0;
+        const char *sp = sv_req_param(req, "path", &pl);
+        if (sp != NULL && sv_secret_path_usable(sp, pl))
+            sv_req_audit_path(req, sp, pl);
+    }
     if (a->action[0] == 0)
         snprintf(a->action, sizeof(a->action), "%s", req->route != NULL && req->route->action ? req->route->action
                                                                                                 : "http_request");
@@ -1193,13 +1201,6 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
         req->authenticated = true;
         if (!sv_http_resolve_tenant(req))
             return;
-        /* a tenant's secret path goes into the entry before the checks that can
-         * refuse the request ahead of its handler (rate limit, scope); the
-         * handler sets it again (a partner's, with the partner in front) */
-        size_t pl = 0;
-        const char *sp = sv_req_param(req, "path", &pl);
-        if (sp != NULL && strncmp(rt->pattern, "/v1/secrets/", 12) == 0 && sv_secret_path_usable(sp, pl))
-            sv_req_audit_path(req, sp, pl);
         if (!sv_http_rate_limit(req))
             return;
         if (rt->scope != 0 && (req->principal.scopes & rt->scope) == 0 && !req->principal.bootstrap) {
