@@ -84,10 +84,12 @@ static int verify(int argc, char **argv)
         return 2;
     int rc = 1;
     sv_store_t *st;
-    sv_store_opts_t so = {.dir = dir, .max_readers = cfg.db_pool_size, .read_only = true};
+    char cause[256];
+    sv_store_opts_t so = {
+        .dir = dir, .max_readers = cfg.db_pool_size, .read_only = true, .why = cause, .why_len = sizeof(cause)};
     sv_err_t err = sv_store_open(&st, &so);
     if (err != SV_OK) {
-        sv_cli_error("audit verify: cannot open the database in '%s': %s", dir, sv_strerror(err));
+        sv_cli_error("audit verify: cannot open the database in '%s': %s", dir, cause[0] ? cause : sv_strerror(err));
         goto free_config;
     }
     sv_audit_verifier_t v;

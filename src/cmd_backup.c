@@ -204,10 +204,12 @@ int sv_cmd_backup(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     rc = 1;
     sv_store_t *st;
-    sv_store_opts_t so = {.dir = dir, .read_only = true, .max_readers = cfg.db_pool_size};
+    char cause[256];
+    sv_store_opts_t so = {
+        .dir = dir, .read_only = true, .max_readers = cfg.db_pool_size, .why = cause, .why_len = sizeof(cause)};
     sv_err_t err = sv_store_open(&st, &so);
     if (err != SV_OK) {
-        sv_cli_error("backup: cannot open the database in '%s': %s", dir, sv_strerror(err));
+        sv_cli_error("backup: cannot open the database in '%s': %s", dir, cause[0] ? cause : sv_strerror(err));
         goto free_config;
     }
     sv_backup_info_t info;

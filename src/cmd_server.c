@@ -48,7 +48,7 @@ typedef struct {
 
 static const part_t parts[] = {
     {"health", sv_health_part_init, sv_health_part_stop}, /* first: creates app->metrics for the others */
-    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that schedule jobs */
+    {"scheduler", sv_scheduler_part_init, sv_scheduler_part_stop}, /* before the parts that register jobs */
     {"audit", sv_audit_part_init, sv_audit_part_stop},
     {"ratelimit", sv_rl_part_init, sv_rl_part_stop},
     {"policy", sv_policy_part_init, sv_policy_part_stop},
@@ -58,7 +58,10 @@ static const part_t parts[] = {
     {"kms", sv_kms_part_init, sv_kms_part_stop},
     {"keyring", sv_keyring_part_init, sv_keyring_part_stop},
     {"secrets", sv_secrets_part_init, NULL}, /* resumes pending tenant deletions: after audit */
-    {NULL, NULL, NULL}, /* every part adds one line above this one */
+    /* every part adds one line above this comment. Then the scheduler's thread starts, once every
+     * kind has its handler, and it stops before any part does */
+    {"scheduler_run", sv_scheduler_part_run, sv_scheduler_part_halt},
+    {NULL, NULL, NULL},
 };
 
 static void log_migration(void *arg, const char *line)
@@ -180,7 +183,7 @@ int sv_cmd_server(int argc, char **argv)
     bool dev = sv_cli_flag(argc, argv, "dev");
     const char *config_file = sv_cli_opt(argc, argv, "config");
     int rc = 1;
-    char msg[512];
+    char msg[1024];
     sv_config_t cfg;
     if (sv_config_load(&cfg, config_file, dev, msg, sizeof(msg)) != SV_OK) {
         sv_cli_error("%s", msg);
@@ -231,10 +234,23 @@ int sv_cmd_server(int argc, char **argv)
         rc = 2;
         goto free_http;
     }
-    sv_store_opts_t so = {.dir = cfg.data_dir, .map_size = cfg.map_size, .max_readers = cfg.db_pool_size};
+    char cause[256];
+    sv_store_opts_t so = {.dir = cfg.data_dir,
+                          .map_size = cfg.map_size,
+                          .max_readers = cfg.db_pool_size,
+                          .why = cause,
+                          .why_len = sizeof(cause)};
     err = sv_store_open(&app.store, &so);
+    if (err == SV_ETOOBIG) {
+        sv_cli_error("SCAIVAULT_MAP_SIZE: a map of %zu bytes does not fit in this process's address space (%s): "
+                     "lower it (the map grows by itself when full)",
+                     cfg.map_size, cause);
+        rc = 2;
+        goto free_http;
+    }
     if (err != SV_OK) {
-        sv_cli_error("SCAIVAULT_DATA_DIR: cannot open the database in '%s': %s", cfg.data_dir, sv_strerror(err));
+        sv_cli_error("SCAIVAULT_DATA_DIR: cannot open the database in '%s': %s", cfg.data_dir,
+                     cause[0] ? cause : sv_strerror(err));
         rc = (err == SV_EPERM || err == SV_EINVAL) ? 2 : 1;
         goto free_http;
     }

@@ -128,6 +128,45 @@ sv_err_t sv_keyring_read(sv_txn_t *tx, const sv_owner_t *o, sv_keyrec_t *out)
     return sv_keyring_decode(v, out);
 }
 
+sv_err_t sv_keyring_check_kms(sv_store_t *st, const sv_kms_t *kms, char *need, size_t need_len, unsigned *owners)
+{
+    *owners = 0;
+    sv_store_reader_t *r;
+    sv_err_t err = sv_store_reader_new(st, &r);
+    if (err != SV_OK)
+        return err;
+    sv_txn_t *tx;
+    if ((err = sv_store_read_begin(r, &tx)) != SV_OK)
+        goto free_reader;
+    sv_iter_t it;
+    if ((err = sv_iter_open(tx, SV_DB_TENANTS, SV_BYTES(NULL, 0), SV_BYTES(NULL, 0), false, &it)) == SV_OK) {
+        sv_bytes_t k, v;
+        while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
+            size_t off = 0;
+            sv_bytes_t owner;
+            sv_keyrec_t rec;
+            /* key(owner) + u8(kind): only kind SV_KEYRING_KIND is a data key */
+            if (!sv_key_read_str(k, &off, &owner) || off + 1 != k.len || k.base[off] != SV_KEYRING_KIND ||
+                sv_keyring_decode(v, &rec) != SV_OK || rec.state != SV_KEYREC_ACTIVE ||
+                sv_kms_has_key(kms, rec.kms_key_id))
+                continue;
+            if ((*owners)++ == 0)
+                snprintf(need, need_len, "%s", rec.kms_key_id);
+        }
+        sv_iter_close(&it);
+        if (err == SV_ENOTFOUND)
+            err = SV_OK;
+    } else if (err == SV_ENOTFOUND) {
+        err = SV_OK; /* no `tenants` database yet */
+    }
+    sv_store_read_end(r);
+free_reader:
+    sv_store_reader_free(r);
+    if (err == SV_OK && *owners > 0)
+        err = SV_ECRYPTO;
+    return err;
+}
+
 /* What a wrap binds: the owner and the key's identity. */
 static void wrap_context(sv_kms_op_t *op, const char *owner, size_t owner_len, uint32_t key_id, const uint8_t *uid)
 {
@@ -754,10 +793,45 @@ static double g_cached(void *arg)
     return s.cached;
 }
 
+/* Before anything is wrapped under the KMS key: every stored data key must
+ * unwrap with it. A new key made for a missing file (a lost file, a secrets
+ * volume not mounted) or another key in the file would otherwise answer 500
+ * for every existing owner, and acknowledge new owners' writes under a key
+ * that is lost when the real one comes back. */
+static sv_err_t check_kms_key(sv_app_t *app, char *msg, size_t msglen)
+{
+    char need[SV_KMS_KEY_ID_MAX] = "";
+    unsigned owners = 0;
+    sv_err_t err = sv_keyring_check_kms(app->store, app->kms, need, sizeof(need), &owners);
+    if (err == SV_ECRYPTO && sv_kms_key_created(app->kms)) {
+        sv_err_t rm = sv_kms_remove_created_key(app->kms);
+        snprintf(msg, msglen,
+                 "KMS_LOCAL_KEY_FILE: %s is missing, but the database holds the data keys of %u owner(s) wrapped by "
+                 "KMS key %s: put that key file back (from your key backup) and start again; the new key %s made "
+                 "for the missing file was %s",
+                 sv_kms_key_file(app->kms), owners, need, sv_kms_key_id(app->kms),
+                 rm == SV_OK ? "removed" : "NOT removed: delete it");
+        return SV_EINVAL;
+    }
+    if (err == SV_ECRYPTO) {
+        snprintf(msg, msglen,
+                 "KMS_LOCAL_KEY_FILE: %s holds KMS key %s, but the database holds the data keys of %u owner(s) "
+                 "wrapped by KMS key %s: put the key file that holds %s back",
+                 sv_kms_key_file(app->kms), sv_kms_key_id(app->kms), owners, need, need);
+        return SV_EINVAL;
+    }
+    if (err != SV_OK)
+        snprintf(msg, msglen, "cannot read the data keys to check the KMS key: %s", sv_strerror(err));
+    return err;
+}
+
 sv_err_t sv_keyring_part_init(sv_app_t *app, char *msg, size_t msglen)
 {
+    sv_err_t err = check_kms_key(app, msg, msglen);
+    if (err != SV_OK)
+        return err;
     sv_keyring_opts_t o = {.ttl_ms = app->cfg->data_key_cache_ttl_ms};
-    sv_err_t err = sv_keyring_new(app->kms, &o, &app->keyring);
+    err = sv_keyring_new(app->kms, &o, &app->keyring);
     if (err == SV_OK && app->metrics != NULL) {
         static const char help[] = "Unwrapped data-key cache lookups, by result.";
         sv_keyring_t *kr = app->keyring;

@@ -79,6 +79,13 @@ sv_err_t sv_keyring_owner_writable(sv_txn_t *tx, const sv_owner_t *o);
 /** sv_keyring_owner_writable of tenant (SV_EINVAL for a malformed id). */
 sv_err_t sv_keyring_tenant_writable(sv_txn_t *tx, const char *tenant);
 
+/** Checks that kms can unwrap every active data key stored in st (its
+ * kms_key_id, sv_kms_has_key). Returns SV_OK; SV_ECRYPTO when some cannot,
+ * with the id of the first KMS key it lacks in need (need_len bytes) and the
+ * number of owners whose key it wrapped in *owners; store errors. A record
+ * that does not decode is skipped (it fails when used). Reads one snapshot. */
+sv_err_t sv_keyring_check_kms(sv_store_t *st, const sv_kms_t *kms, char *need, size_t need_len, unsigned *owners);
+
 /* ---- unwrapped keys ---- */
 
 typedef struct sv_keyring sv_keyring_t;
@@ -156,9 +163,13 @@ uint64_t sv_keyring_misses(sv_keyring_t *kr);
 /* ---- the server part (src/cmd_server.c) ---- */
 
 struct sv_app;
-/** Creates app->keyring on app->kms (DATA_KEY_CACHE_TTL), counting lookups in
+/** Refuses to start (SV_EINVAL, msg naming KMS_LOCAL_KEY_FILE, the KMS key
+ * the stored data keys need and the one the file holds) when app->kms cannot
+ * unwrap them (sv_keyring_check_kms): a key file that went missing (the one
+ * sv_kms_open just made for it is removed) or was replaced. Then creates
+ * app->keyring on app->kms (DATA_KEY_CACHE_TTL), counting lookups in
  * scaivault_data_key_cache_requests_total{result} and exposing the number of
- * cached keys (scaivault_data_key_cache_keys). SV_ENOMEM. */
+ * cached keys (scaivault_data_key_cache_keys). SV_ENOMEM; store errors. */
 sv_err_t sv_keyring_part_init(struct sv_app *app, char *msg, size_t msglen);
 /** Wipes every cached key and frees app->keyring. */
 void sv_keyring_part_stop(struct sv_app *app);

@@ -37,6 +37,7 @@
 
 #include "src/app.h"
 #include "src/health.h"
+#include "src/log.h"
 #include "src/metrics.h"
 #include "src/secmem.h"
 #include "store/fault.h"
@@ -63,6 +64,8 @@ struct sv_kms {
     char key_id[SV_KMS_KEY_ID_MAX];
     /* local */
     uint8_t *master; /* SV_KMS_DATA_KEY_BYTES in sodium_malloc memory, read-only */
+    char path[4096]; /* the key file */
+    bool created;    /* the key file was missing: this open made it */
 };
 
 /* Every provider ends an operation here: latency, then the caller's callback. */
@@ -288,11 +291,11 @@ static void local_key_id(const uint8_t *master, char out[SV_KMS_KEY_ID_MAX])
 
 static sv_err_t local_open(const sv_config_t *cfg, sv_kms_t *k, char *msg, size_t msglen)
 {
-    char path[4096];
+    char *path = k->path;
     if (cfg->kms_local_key_file != NULL)
-        snprintf(path, sizeof(path), "%s", cfg->kms_local_key_file);
+        snprintf(path, sizeof(k->path), "%s", cfg->kms_local_key_file);
     else
-        snprintf(path, sizeof(path), "%s/%s", cfg->data_dir != NULL ? cfg->data_dir : ".", LOCAL_KEY_FILE_NAME);
+        snprintf(path, sizeof(k->path), "%s/%s", cfg->data_dir != NULL ? cfg->data_dir : ".", LOCAL_KEY_FILE_NAME);
     k->master = sodium_malloc(SV_KMS_DATA_KEY_BYTES);
     if (k->master == NULL)
         return SV_ENOMEM;
@@ -300,6 +303,7 @@ static sv_err_t local_open(const sv_config_t *cfg, sv_kms_t *k, char *msg, size_
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         err = local_create(path, k->master, msg, msglen);
+        k->created = err == SV_OK;
     } else if (fd < 0) {
         snprintf(msg, msglen, "KMS_LOCAL_KEY_FILE: cannot open %s: %s", path, strerror(errno));
         err = (errno == EACCES || errno == ELOOP) ? SV_EPERM : SV_EIO;
@@ -311,6 +315,8 @@ static sv_err_t local_open(const sv_config_t *cfg, sv_kms_t *k, char *msg, size_
         return err; /* sv_kms_close wipes and frees */
     local_key_id(k->master, k->key_id);
     sodium_mprotect_readonly(k->master);
+    if (k->created)
+        sv_log_info("kms: created a new KMS key %s in %s (KMS_LOCAL_KEY_FILE did not exist)", k->key_id, path);
     return SV_OK;
 }
 
@@ -419,6 +425,32 @@ const char *sv_kms_provider_name(const struct sv_kms *k)
 const char *sv_kms_key_id(const struct sv_kms *k)
 {
     return k->key_id;
+}
+
+bool sv_kms_has_key(const sv_kms_t *k, const char *key_id)
+{
+    return strcmp(key_id, k->key_id) == 0; /* local: its one key */
+}
+
+const char *sv_kms_key_file(const sv_kms_t *k)
+{
+    return k->path;
+}
+
+bool sv_kms_key_created(const sv_kms_t *k)
+{
+    return k->created;
+}
+
+sv_err_t sv_kms_remove_created_key(sv_kms_t *k)
+{
+    if (!k->created)
+        return SV_OK;
+    if (unlink(k->path) != 0 && errno != ENOENT)
+        return SV_EIO;
+    k->created = false;
+    sync_parent_dir(k->path);
+    return SV_OK;
 }
 
 /* ---- the server part ---- */

@@ -64,7 +64,9 @@ struct sv_kms_op {
 
 /** Opens the provider cfg->kms_provider. For `local`: reads the key file
  * (KMS_LOCAL_KEY_FILE, default $SCAIVAULT_DATA_DIR/master.key) or creates it
- * with 32 random bytes and mode 0600 when missing. Errors, with msg naming the
+ * with 32 random bytes and mode 0600 when missing (logged at info; see
+ * sv_kms_key_created: a caller whose data needs another key removes it with
+ * sv_kms_remove_created_key and refuses to go on). Errors, with msg naming the
  * variable and the file: SV_EPERM (the file is readable or writable by group
  * or others, or not a regular file: the server must refuse to start), SV_EINVAL
  * (the file does not hold exactly 32 bytes; unknown provider), SV_EIO,
@@ -100,6 +102,19 @@ sv_latency_t *sv_kms_latency(struct sv_kms *k);
 const char *sv_kms_provider_name(const struct sv_kms *k);
 /** The id of the key new wraps use (e.g. "local:3f9a0c1b2d4e5f60"). */
 const char *sv_kms_key_id(const struct sv_kms *k);
+/** Whether k can unwrap what KMS key key_id (a stored sv_keyrec_t's
+ * kms_key_id) wrapped. `local`: whether it is the key of its file. */
+bool sv_kms_has_key(const sv_kms_t *k, const char *key_id);
+/** The key file of the `local` provider (KMS_LOCAL_KEY_FILE or its default).
+ * Valid for the life of k. */
+const char *sv_kms_key_file(const sv_kms_t *k);
+/** Whether sv_kms_open created the key because its file was missing. */
+bool sv_kms_key_created(const sv_kms_t *k);
+/** Removes the key file that sv_kms_open created (a no-op when it read an
+ * existing one), so that a refused start leaves nothing where the real key
+ * belongs (e.g. the mount point of a secrets volume that is not mounted).
+ * k keeps the key in memory until sv_kms_close. SV_OK or SV_EIO. */
+sv_err_t sv_kms_remove_created_key(sv_kms_t *k);
 
 /* ---- the server part (src/cmd_server.c) ---- */
 

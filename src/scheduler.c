@@ -577,17 +577,23 @@ sv_err_t sv_scheduler_start(sv_scheduler_t *s)
     return SV_OK;
 }
 
+void sv_scheduler_stop(sv_scheduler_t *s)
+{
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake_cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    s->started = false;
+}
+
 void sv_scheduler_free(sv_scheduler_t *s)
 {
     if (s == NULL)
         return;
-    if (s->started) {
-        pthread_mutex_lock(&s->lock);
-        s->stopping = true;
-        pthread_cond_signal(&s->wake_cond);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->thread, NULL);
-    }
+    sv_scheduler_stop(s);
     sv_writer_remove_commit_hook(s->w, on_commit, s);
     sv_store_reader_free(s->reader);
     pthread_cond_destroy(&s->idle_cond);
@@ -601,13 +607,22 @@ void sv_scheduler_free(sv_scheduler_t *s)
 sv_err_t sv_scheduler_part_init(struct sv_app *app, char *msg, size_t msglen)
 {
     sv_err_t err = sv_scheduler_new(app->store, app->writer, &app->scheduler);
-    if (err == SV_OK && (err = sv_scheduler_start(app->scheduler)) != SV_OK) {
-        sv_scheduler_free(app->scheduler);
-        app->scheduler = NULL;
-    }
     if (err != SV_OK)
         snprintf(msg, msglen, "scheduler: cannot start: %s", sv_strerror(err));
     return err;
+}
+
+sv_err_t sv_scheduler_part_run(struct sv_app *app, char *msg, size_t msglen)
+{
+    sv_err_t err = sv_scheduler_start(app->scheduler);
+    if (err != SV_OK)
+        snprintf(msg, msglen, "scheduler: cannot start: %s", sv_strerror(err));
+    return err;
+}
+
+void sv_scheduler_part_halt(struct sv_app *app)
+{
+    sv_scheduler_stop(app->scheduler);
 }
 
 void sv_scheduler_part_stop(struct sv_app *app)

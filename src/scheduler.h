@@ -85,8 +85,12 @@ sv_err_t sv_scheduler_new(sv_store_t *st, sv_writer_t *w, sv_scheduler_t **out);
 /** Starts the thread. Timers that are already due run at once. Errors:
  * SV_ENOMEM (no thread), SV_EAGAIN (no reader slot). */
 sv_err_t sv_scheduler_start(sv_scheduler_t *s);
-/** Stops the thread (waiting for a running handler to return) and frees s.
- * The writer must still be running. NULL is fine. */
+/** Stops the thread, waiting for a running handler to return; no timer runs
+ * after it (they stay stored). Not from a handler. A no-op when the thread
+ * is not running. */
+void sv_scheduler_stop(sv_scheduler_t *s);
+/** Stops the thread (sv_scheduler_stop) and frees s. The writer must still
+ * be running. NULL is fine. */
 void sv_scheduler_free(sv_scheduler_t *s);
 
 /** Registers the handler of kind; arg is passed to it and must stay valid
@@ -136,9 +140,18 @@ int64_t sv_scheduler_now_ms(void);
 /* ---- as a server part (src/cmd_server.c) ---- */
 
 struct sv_app;
-/** Creates and starts app->scheduler. */
+/** Creates app->scheduler, without its thread: the parts after it register
+ * their handlers and set their timers first. */
 sv_err_t sv_scheduler_part_init(struct sv_app *app, char *msg, size_t msglen);
-/** Stops and frees app->scheduler. */
+/** Starts app->scheduler's thread (sv_scheduler_start), once every part has
+ * registered its kinds: a stored timer of a kind that a later part registers
+ * is then never taken for an unknown kind ("no handler is registered"). */
+sv_err_t sv_scheduler_part_run(struct sv_app *app, char *msg, size_t msglen);
+/** Stops the thread (sv_scheduler_stop) before the other parts stop and
+ * unregister their kinds: no timer runs, and none is taken for an unknown
+ * kind, while they go down. */
+void sv_scheduler_part_halt(struct sv_app *app);
+/** Stops (when running) and frees app->scheduler. */
 void sv_scheduler_part_stop(struct sv_app *app);
 
 #endif

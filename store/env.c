@@ -19,13 +19,16 @@
 
 #include "store/env.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const db_names[SV_DB_COUNT_] = {
     [SV_DB_META] = "meta",
@@ -105,6 +108,7 @@ sv_err_t sv_store_err(int rc)
     case EDQUOT: return SV_ENOSPC;
     case ENOMEM: return SV_ENOMEM;
     case ENOENT: return SV_ENOTFOUND;
+    case ENOTDIR: return SV_EINVAL; /* a file where the data directory should be */
     case EACCES:
     case EPERM:
     case EROFS: return SV_EPERM;
@@ -175,9 +179,82 @@ static sv_err_t check_file_size(MDB_env *env, const char *path)
     return SV_OK;
 }
 
+/* The size LMDB gives lock.mdb for max_readers slots: a header (MDB_txninfo,
+ * two cache lines and the first slot) and one 64-byte MDB_reader per further
+ * slot. tests/store/test_env.c checks it against the LMDB it is built with. */
+static off_t lock_file_size(unsigned max_readers)
+{
+    return (off_t)(max_readers - 1) * 64 + 192;
+}
+
+/* Gives lock.mdb real blocks before LMDB maps it. LMDB sizes the file with
+ * ftruncate (a sparse file) and writes its header and reader slots through a
+ * shared mapping: on a full filesystem the first store to a page without a
+ * block kills the process with SIGBUS instead of failing a call. With
+ * fallocate(2) first, a full disk is an ENOSPC like any other.
+ *
+ * LMDB derives the number of reader slots from the size of an existing file,
+ * so the file only grows while no other process has it open through LMDB: under
+ * the lock that LMDB's own first opener takes (mdb_env_excl_lock: an fcntl
+ * write lock on byte 0). Holes within the current size are filled in any case;
+ * that changes neither a byte nor the size. The descriptor is closed before
+ * mdb_env_open, which drops every fcntl lock this process holds on the file: no
+ * other is held at this point (sv_store_lock_dir's callers close theirs first).
+ *
+ * Errors other than a full disk are left to mdb_env_open, which meets them
+ * again and reports them (a read-only open goes on without a lock file on a
+ * read-only filesystem). A lock.mdb created here is removed when it fails. */
+static sv_err_t prepare_lock_file(const char *dir, unsigned max_readers)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/lock.mdb", dir) >= sizeof(path))
+        return SV_EINVAL;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool created = fd >= 0;
+    if (fd < 0 && errno == EEXIST)
+        fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return SV_OK;
+    sv_err_t err = SV_OK;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        goto close_fd;
+    off_t len = sb.st_size;
+    if (len < lock_file_size(max_readers)) {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+        if (fcntl(fd, F_SETLK, &fl) == 0)
+            len = lock_file_size(max_readers); /* no other process uses it */
+    }
+    int rc = 0;
+    if (len > 0) {
+        do
+            rc = fallocate(fd, 0, 0, len);
+        while (rc != 0 && errno == EINTR);
+    }
+    if (rc != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+        err = (errno == ENOSPC || errno == EDQUOT) ? SV_ENOSPC : sv_store_err(errno);
+close_fd:
+    close(fd); /* drops the lock */
+    if (err != SV_OK && created)
+        unlink(path);
+    return err;
+}
+
+/* Writes the system's text for errno e ("read-only file system") to
+ * opts->why, when the caller asked for it. */
+static void set_why(const sv_store_opts_t *opts, int e, const char *what)
+{
+    if (opts->why == NULL || opts->why_len == 0)
+        return;
+    snprintf(opts->why, opts->why_len, "%s%s", strerror(e), what);
+    opts->why[0] = (char)tolower((unsigned char)opts->why[0]);
+}
+
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
 {
     sv_err_t err = SV_ENOMEM;
+    if (opts->why != NULL && opts->why_len > 0)
+        opts->why[0] = 0;
     sv_store_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return SV_ENOMEM;
@@ -187,7 +264,14 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         goto free_store;
 
     if (!opts->read_only && !opts->single_file && mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+        set_why(opts, errno, "");
         err = sv_store_err(errno);
+        goto free_dir;
+    }
+    unsigned max_readers = opts->max_readers > 0 ? opts->max_readers : 126;
+    if (!opts->single_file && (err = prepare_lock_file(opts->dir, max_readers)) != SV_OK) {
+        if (err == SV_ENOSPC)
+            set_why(opts, ENOSPC, " (for lock.mdb)");
         goto free_dir;
     }
     int rc = mdb_env_create(&st->env);
@@ -196,7 +280,7 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         goto free_dir;
     }
     mdb_env_set_maxdbs(st->env, 64);
-    mdb_env_set_maxreaders(st->env, opts->max_readers > 0 ? opts->max_readers : 126);
+    mdb_env_set_maxreaders(st->env, max_readers);
     if (opts->map_size > 0)
         mdb_env_set_mapsize(st->env, opts->map_size);
 
@@ -208,7 +292,16 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     if (opts->no_sync)
         flags |= MDB_NOSYNC;
     rc = mdb_env_open(st->env, opts->dir, flags, 0600);
+    if (rc == ENOMEM) {
+        /* mmap of the whole map failed: far more likely a map larger than
+         * the address space (or ulimit -v) allows than a lack of memory */
+        set_why(opts, ENOMEM, "");
+        err = SV_ETOOBIG;
+        goto close_env;
+    }
     if (rc != MDB_SUCCESS) {
+        if (rc > 0) /* an errno: the system's words say more than the class */
+            set_why(opts, rc, "");
         err = sv_store_err(rc);
         goto close_env;
     }

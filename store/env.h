@@ -60,12 +60,20 @@ typedef struct {
     bool single_file;     /* dir names one LMDB data file (a backup): opened
                              read-only, without a lock file (MDB_NOSUBDIR |
                              MDB_NOLOCK); nobody else may write it meanwhile */
+    char *why;            /* out, may be NULL: on failure, the system's words for
+                             the cause when there are any ("read-only file
+                             system", "not a directory"), else "" */
+    size_t why_len;
 } sv_store_opts_t;
 
 /** Opens (creating if needed) the environment in opts->dir and opens every
  * named database that the stored schema has. Does not migrate: call
- * sv_migrate_*() (store/migrate.h) next. Errors: SV_EIO, SV_ENOSPC, SV_EPERM,
- * SV_ENOMEM, SV_ECORRUPT. On success *out is owned by the caller (sv_store_close). */
+ * sv_migrate_*() (store/migrate.h) next. The blocks of lock.mdb are allocated
+ * first, so that a full disk is an error rather than a fault in LMDB's mapping.
+ * Errors: SV_EIO; SV_ENOSPC (also: no room for lock.mdb); SV_EPERM (EACCES,
+ * EPERM, EROFS); SV_EINVAL (dir is not a directory); SV_ETOOBIG (the map does
+ * not fit in the address space: map_size too large); SV_ENOMEM; SV_ECORRUPT.
+ * On success *out is owned by the caller (sv_store_close). */
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts);
 /** Closes the environment. Every reader must have been freed and the writer stopped. */
 void sv_store_close(sv_store_t *st);

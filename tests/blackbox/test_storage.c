@@ -1,8 +1,9 @@
 /* tests/blackbox/test_storage.c - the storage engine through the real binary:
  * schema checks at start and `scaivault migrate`, `scaivault backup` while
  * another process writes, `scaivault restore` and its refusals, fault seams
- * armed with SCAIVAULT_TEST_FAULT, and a real full disk (a small tmpfs)
- * through the storage driver. */
+ * armed with SCAIVAULT_TEST_FAULT, a real full disk (a small tmpfs) through
+ * the storage driver and at start, start-up errors of the data directory, the
+ * KMS key file the stored data keys need, and the scheduler at a restart. */
 #include "sv_autoconf.h"
 
 #include <dirent.h>
@@ -16,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/kms.h"
+#include "src/scheduler.h"
 #include "store/env.h"
 #include "store/migrate.h"
 #include "tests/blackbox/bb.h"
@@ -471,11 +474,298 @@ static void test_in_use_and_damaged(void)
     bb_cleanup(&s);
 }
 
+/* Runs script (sh; $1 is the mount point, $2 the binary under test) on a new
+ * tmpfs mounted at mp with mount options opts: in a private mount namespace
+ * (unshare -rm: root, or a user namespace), else mounted here when root.
+ * Returns the script's exit status, or -100 with why set when this machine
+ * cannot mount a small filesystem. */
+static int run_on_tmpfs(const char *mp, const char *opts, const char *script, char *out, size_t cap, char *why,
+                        size_t whylen)
+{
+    char mount_cmd[256], probe_cmd[300];
+    snprintf(mount_cmd, sizeof(mount_cmd), "mount -t tmpfs -o %s tmpfs \"$1\"", opts);
+    snprintf(probe_cmd, sizeof(probe_cmd), "%s && umount \"$1\"", mount_cmd);
+    const char *probe[] = {"-rm", "sh", "-c", probe_cmd, "sh", mp, NULL};
+    int rc = bb_run_exe("unshare", probe, NULL, out, cap, RUN_TIMEOUT_MS);
+    snprintf(why, whylen, "unshare -rm + mount: exit %d %.200s", rc, out);
+    if (rc == 0) {
+        char full[4096];
+        snprintf(full, sizeof(full), "%s || exit 99\n%s", mount_cmd, script);
+        const char *run[] = {"-rm", "sh", "-c", full, "sh", mp, bb_bin(), NULL};
+        return bb_run_exe("unshare", run, NULL, out, cap, 2 * RUN_TIMEOUT_MS);
+    }
+    if (geteuid() == 0 && mount("tmpfs", mp, "tmpfs", 0, opts) == 0) {
+        const char *run[] = {"-c", script, "sh", mp, bb_bin(), NULL};
+        rc = bb_run_exe("sh", run, NULL, out, cap, 2 * RUN_TIMEOUT_MS);
+        umount2(mp, MNT_DETACH);
+        return rc;
+    }
+    snprintf(why + strlen(why), whylen - strlen(why), "; mount(2) as uid %d: %s", (int)geteuid(), strerror(errno));
+    return -100;
+}
+
+/* A full disk when lock.mdb must be made (a new data dir, or one whose
+ * lock.mdb was removed or left sparse): the server and the tools that read
+ * beside it say "no space left" and exit 1; LMDB would otherwise fault
+ * (SIGBUS) writing the file's header through its map. A lock.mdb they made
+ * is removed again; once there is space, all is well. */
+static void test_full_disk_lock_file(void)
+{
+    char mp[512], why[512], out[16384];
+    make_dir(mp, sizeof(mp), "lockfull");
+    static const char script[] =
+        "d=\"$1/data\"; b=\"$2\"\n"
+        "export SCAIVAULT_DATA_DIR=\"$d\" SCAIVAULT_LISTEN=127.0.0.1:0 LOG_FORMAT=text\n"
+        "\"$b\" migrate >/dev/null 2>&1 || { echo 'setup: migrate failed'; exit 100; }\n"
+        "rm \"$d/lock.mdb\"\n"
+        "dd if=/dev/zero of=\"$1/ballast\" bs=4096 >/dev/null 2>&1\n"
+        "left() { if test -e \"$d/lock.mdb\"; then echo \"$1: lock.mdb left\"; fi; }\n"
+        "timeout 60 \"$b\" server; echo \"server: exit $?\"; left server\n"
+        "\"$b\" audit verify; echo \"verify: exit $?\"; left verify\n"
+        "\"$b\" backup --out \"$1/b.mdb\"; echo \"backup: exit $?\"; left backup\n"
+        "SCAIVAULT_DATA_DIR=\"$1/new\" timeout 60 \"$b\" server; echo \"new: exit $?\"\n"
+        "if test -e \"$1/new/lock.mdb\"; then echo 'new: lock.mdb left'; fi\n"
+        ": > \"$d/lock.mdb\" && truncate -s 8192 \"$d/lock.mdb\"\n" /* sparse, as a crash leaves it */
+        "\"$b\" audit verify; echo \"sparse: exit $?\"\n"
+        "rm \"$1/ballast\"\n"
+        "\"$b\" audit verify >/dev/null 2>&1; echo \"freed: exit $?\"\n";
+    int rc = run_on_tmpfs(mp, "size=4m", script, out, sizeof(out), why, sizeof(why));
+    if (rc == -100) {
+        printf("\n  NOTE: cannot mount a small filesystem on this machine (%s);\n"
+               "        the full-disk lock.mdb test did not run.\n",
+               why);
+        fflush(stdout);
+        sv_test_rmdir(mp);
+        return;
+    }
+    if (rc != 0)
+        fprintf(stderr, "\n  script: exit %d:\n%s\n", rc, out);
+    CU_ASSERT_EQUAL(rc, 0);
+    ASSERT_OUT_HAS(out, "server: exit 1");
+    ASSERT_OUT_HAS(out, "verify: exit 1");
+    ASSERT_OUT_HAS(out, "backup: exit 1");
+    ASSERT_OUT_HAS(out, "new: exit 1");
+    ASSERT_OUT_HAS(out, "sparse: exit 1");
+    ASSERT_OUT_HAS(out, "freed: exit 0");
+    char want[700];
+    snprintf(want, sizeof(want), "SCAIVAULT_DATA_DIR: cannot open the database in '%s/data': no space left", mp);
+    ASSERT_OUT_HAS(out, want);
+    snprintf(want, sizeof(want), "audit verify: cannot open the database in '%s/data': no space left", mp);
+    ASSERT_OUT_HAS(out, want);
+    snprintf(want, sizeof(want), "backup: cannot open the database in '%s/data': no space left", mp);
+    ASSERT_OUT_HAS(out, want);
+    CU_ASSERT_PTR_NULL(strstr(out, "lock.mdb left"));
+    CU_ASSERT_PTR_NULL(strstr(out, "AddressSanitizer"));
+    sv_test_rmdir(mp);
+}
+
+/* Start-up errors name their cause: a data dir that is a file, a read-only
+ * filesystem, a directory the server may not enter, a map size beyond the
+ * address space (named as SCAIVAULT_MAP_SIZE). Each is a bad setting: exit 2. */
+static void test_startup_errors_name_the_cause(void)
+{
+    char dir[512], path[600], out[8192];
+    make_dir(dir, sizeof(dir), "starterr");
+    const char *server[] = {"server", NULL};
+    snprintf(path, sizeof(path), "%s/afile", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fclose(f);
+    CU_ASSERT_EQUAL(run_sv(path, server, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "cannot open the database in");
+    ASSERT_OUT_HAS(out, "afile': not a directory");
+
+    snprintf(path, sizeof(path), "%s/data", dir);
+    const char *huge[] = {"SCAIVAULT_MAP_SIZE=1000000GiB", NULL};
+    CU_ASSERT_EQUAL(run_sv(path, server, huge, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "SCAIVAULT_MAP_SIZE: a map of 1073741824000000 bytes does not fit");
+
+    /* a directory the server's user may not enter (as root: run it as nobody) */
+    snprintf(path, sizeof(path), "%s/locked", dir);
+    CU_ASSERT_FATAL(mkdir(path, 0500) == 0);
+    snprintf(path, sizeof(path), "SCAIVAULT_DATA_DIR=%s/locked/data", dir);
+    const char *env[] = {path, "SCAIVAULT_LISTEN=127.0.0.1:0", NULL};
+    if (geteuid() == 0) {
+        const char *as_nobody[] = {"--reuid=65534", "--regid=65534", "--clear-groups", bb_bin(), "server", NULL};
+        CU_ASSERT_EQUAL(bb_run_exe("setpriv", as_nobody, env, out, sizeof(out), RUN_TIMEOUT_MS), 2);
+    } else {
+        CU_ASSERT_EQUAL(bb_run_exe(bb_bin(), server, env, out, sizeof(out), RUN_TIMEOUT_MS), 2);
+    }
+    ASSERT_OUT_HAS(out, "locked/data': permission denied");
+
+    /* a read-only filesystem: a new data dir, and one with data (which the
+     * tools that only read may still open) */
+    char mp[600], why[512];
+    snprintf(mp, sizeof(mp), "%s/ro", dir);
+    CU_ASSERT_FATAL(mkdir(mp, 0700) == 0);
+    static const char script[] = "export SCAIVAULT_LISTEN=127.0.0.1:0\n"
+                                 "SCAIVAULT_DATA_DIR=\"$1/data\" \"$2\" migrate >/dev/null 2>&1 || exit 100\n"
+                                 "mount -o remount,ro \"$1\" || exit 101\n"
+                                 "SCAIVAULT_DATA_DIR=\"$1/data\" \"$2\" server; echo \"existing: exit $?\"\n"
+                                 "SCAIVAULT_DATA_DIR=\"$1/new\" \"$2\" server; echo \"new: exit $?\"\n"
+                                 "SCAIVAULT_DATA_DIR=\"$1/data\" \"$2\" audit verify; echo \"verify: exit $?\"\n";
+    int rc = run_on_tmpfs(mp, "size=4m", script, out, sizeof(out), why, sizeof(why));
+    if (rc == -100) {
+        printf("\n  NOTE: cannot mount a small filesystem on this machine (%s);\n"
+               "        the read-only filesystem case did not run.\n",
+               why);
+        fflush(stdout);
+    } else {
+        CU_ASSERT_EQUAL(rc, 0);
+        ASSERT_OUT_HAS(out, "existing: exit 2");
+        ASSERT_OUT_HAS(out, "new: exit 2");
+        ASSERT_OUT_HAS(out, "verify: exit 0");
+        char want[700];
+        snprintf(want, sizeof(want), "cannot open the database in '%s/data': read-only file system", mp);
+        ASSERT_OUT_HAS(out, want);
+        snprintf(want, sizeof(want), "cannot open the database in '%s/new': read-only file system", mp);
+        ASSERT_OUT_HAS(out, want);
+    }
+    snprintf(path, sizeof(path), "%s/locked", dir);
+    chmod(path, 0700);
+    sv_test_rmdir(dir);
+}
+
+/* ---- the KMS key the data needs ---- */
+
+/* The id after "created a new KMS key " in the log at path, or "". */
+static void created_key_id(const char *path, char *out, size_t cap)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *p = strstr(line, "created a new KMS key ");
+        if (p != NULL) {
+            p += strlen("created a new KMS key ");
+            snprintf(out, cap, "%.*s", (int)strcspn(p, " \""), p);
+        }
+    }
+    fclose(f);
+}
+
+/* A KMS key file that went missing (a lost file, a secrets volume that is not
+ * mounted) or was replaced, while the database holds data keys wrapped by the
+ * real key: the server refuses to start (exit 2), naming the file and both
+ * keys, rather than answer 500 for every tenant and acknowledge new tenants'
+ * writes under a key that is lost when the real one comes back. It leaves no
+ * new key file behind, and starts once the real key is back. */
+static void test_kms_key_must_match_the_data(void)
+{
+    char dir[512], keydir[600], key[700], saved[700], envk[800], out[8192];
+    make_dir(dir, sizeof(dir), "kmsmatch");
+    snprintf(keydir, sizeof(keydir), "%s/keys", dir); /* like a secrets volume */
+    CU_ASSERT_FATAL(mkdir(keydir, 0700) == 0);
+    snprintf(key, sizeof(key), "%s/master.key", keydir);
+    snprintf(saved, sizeof(saved), "%s/master.key.backup", dir);
+    snprintf(envk, sizeof(envk), "KMS_LOCAL_KEY_FILE=%s", key);
+    const char *env[] = {envk, NULL};
+    bb_server_t s;
+    CU_ASSERT_FATAL(start_on(&s, dir, env));
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&s, "PUT", "/v1/secrets/app/x", s.token, "tnt_a", "{\"value\":\"hello\"}", &r));
+    BB_ASSERT_STATUS(&r, 201);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    char id[SV_KMS_KEY_ID_MAX];
+    created_key_id(s.log_path, id, sizeof(id)); /* its making was logged */
+    CU_ASSERT_FATAL(strncmp(id, "local:", 6) == 0);
+
+    /* missing */
+    CU_ASSERT_FATAL(rename(key, saved) == 0);
+    const char *server[] = {"server", NULL};
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, server, env, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "KMS_LOCAL_KEY_FILE: ");
+    ASSERT_OUT_HAS(out, key);
+    ASSERT_OUT_HAS(out, "is missing");
+    ASSERT_OUT_HAS(out, id);
+    ASSERT_OUT_HAS(out, "was removed");
+    CU_ASSERT_FALSE(exists(key)); /* nothing left where the real key belongs */
+
+    /* replaced by another key */
+    int fd = open(key, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(write(fd, "ffffffffffffffffffffffffffffffff", 32) == 32);
+    close(fd);
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, server, env, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, key);
+    ASSERT_OUT_HAS(out, "holds KMS key local:");
+    ASSERT_OUT_HAS(out, id);
+    CU_ASSERT(exists(key)); /* not the server's to remove */
+
+    /* the real key back: it starts and the data reads back */
+    CU_ASSERT_FATAL(rename(saved, key) == 0);
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/secrets/app/x", s.token, "tnt_a", NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    const char *v = bb_json_str(&r, "value");
+    CU_ASSERT(v != NULL && strcmp(v, "hello") == 0);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+}
+
+/* ---- the scheduler at start ---- */
+
+static int count_in_file(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    int n = 0;
+    char line[4096];
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A restart finds the stored timers of kinds the server's parts register
+ * (audit_checkpoint) without a warning; a timer of a kind nothing registers
+ * is named once per start. */
+static void test_restart_no_handler_warning(void)
+{
+    char dir[512];
+    make_dir(dir, sizeof(dir), "schedstart");
+    bb_server_t s;
+    CU_ASSERT_FATAL(start_on(&s, dir, NULL)); /* sets the audit_checkpoint timer */
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    sv_store_t *st;
+    sv_writer_t *w;
+    sv_scheduler_t *sched;
+    sv_store_opts_t o = {.dir = s.data_dir};
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&st, &o), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_writer_start(st, NULL, &w), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_scheduler_new(st, w, &sched), SV_OK);
+    CU_ASSERT_EQUAL(sv_scheduler_at(sched, "no_such_kind", "", sv_scheduler_now_ms() - 1000), SV_OK);
+    sv_scheduler_free(sched);
+    sv_writer_stop(w);
+    sv_store_close(st);
+    const int starts = 5;
+    for (int i = 0; i < starts; i++) {
+        CU_ASSERT_FATAL(bb_start(&s, NULL));
+        /* the thread scans the schedule once every part is in: wait for the
+         * line about the unknown kind of this start */
+        for (int t = 0; t < 200 && count_in_file(s.log_path, "kind 'no_such_kind' wait") < i + 1; t++)
+            usleep(50000);
+        CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    }
+    CU_ASSERT_EQUAL(count_in_file(s.log_path, "timers of kind 'no_such_kind' wait: no handler is registered"), starts);
+    CU_ASSERT_EQUAL(count_in_file(s.log_path, "no handler is registered"), starts);
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_storage(void)
 {
     SV_SUITE("blackbox/storage", {"newer_schema_refused", test_newer_schema_refused},
              {"older_schema", test_older_schema}, {"failed_step_keeps_old_version", test_failed_step_keeps_old_version},
              {"backup_and_restore_cli", test_backup_and_restore_cli},
              {"backup_during_writes_is_consistent", test_backup_during_writes_is_consistent},
-             {"disk_full_small_fs", test_disk_full_small_fs}, {"in_use_and_damaged", test_in_use_and_damaged});
+             {"disk_full_small_fs", test_disk_full_small_fs}, {"in_use_and_damaged", test_in_use_and_damaged},
+             {"full_disk_lock_file", test_full_disk_lock_file},
+             {"startup_errors_name_the_cause", test_startup_errors_name_the_cause},
+             {"kms_key_must_match_the_data", test_kms_key_must_match_the_data},
+             {"restart_no_handler_warning", test_restart_no_handler_warning});
 }

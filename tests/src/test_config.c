@@ -136,6 +136,10 @@ static void test_sizes_and_rates(void)
     CU_ASSERT(sv_size_parse("512MiB", 6, &n) == SV_OK && n == (size_t)512 << 20);
     CU_ASSERT(sv_size_parse("1048576", 7, &n) == SV_OK && n == 1048576);
     CU_ASSERT(sv_size_parse("2GB", 3, &n) == SV_OK && n == 2000000000);
+    CU_ASSERT(sv_size_parse("2TiB", 4, &n) == SV_OK && n == (size_t)2 << 40); /* the units configuration.md lists */
+    CU_ASSERT(sv_size_parse("64M", 3, &n) == SV_OK && n == (size_t)64 << 20);
+    CU_ASSERT(sv_size_parse("100B", 4, &n) == SV_OK && n == 100);
+    CU_ASSERT_EQUAL(sv_size_parse("1TB", 3, &n), SV_EINVAL);
     CU_ASSERT_EQUAL(sv_size_parse("GiB", 3, &n), SV_EINVAL);
     CU_ASSERT_EQUAL(sv_size_parse("1PiB", 4, &n), SV_EINVAL);
     sv_rate_t r;

@@ -44,14 +44,30 @@ static void test_creates_key_file(void)
     CU_ASSERT(strncmp(sv_kms_key_id(k), "local:", 6) == 0);
     CU_ASSERT_STRING_EQUAL(sv_kms_provider_name(k), "local");
     CU_ASSERT_EQUAL(sv_kms_check(k), SV_OK);
+    CU_ASSERT(sv_kms_key_created(k));
+    CU_ASSERT_STRING_EQUAL(sv_kms_key_file(k), path);
     sv_kms_close(k);
     /* the same file gives the same key (id) */
     char id1[SV_KMS_KEY_ID_MAX];
     CU_ASSERT_EQUAL_FATAL(sv_kms_open(&c, &k, msg, sizeof(msg)), SV_OK);
     snprintf(id1, sizeof(id1), "%s", sv_kms_key_id(k));
+    CU_ASSERT_FALSE(sv_kms_key_created(k));
+    CU_ASSERT(sv_kms_has_key(k, id1));
+    CU_ASSERT_FALSE(sv_kms_has_key(k, "local:0000000000000000"));
+    CU_ASSERT_EQUAL(sv_kms_remove_created_key(k), SV_OK); /* it read the file: left alone */
+    CU_ASSERT(stat(path, &st) == 0);
     sv_kms_close(k);
     CU_ASSERT_EQUAL_FATAL(sv_kms_open(&c, &k, msg, sizeof(msg)), SV_OK);
     CU_ASSERT_STRING_EQUAL(sv_kms_key_id(k), id1);
+    sv_kms_close(k);
+    /* a key made for a missing file can be taken back */
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    CU_ASSERT_EQUAL_FATAL(sv_kms_open(&c, &k, msg, sizeof(msg)), SV_OK);
+    CU_ASSERT(sv_kms_key_created(k));
+    CU_ASSERT_FALSE(sv_kms_has_key(k, id1));
+    CU_ASSERT_EQUAL(sv_kms_remove_created_key(k), SV_OK);
+    CU_ASSERT(stat(path, &st) != 0);
+    CU_ASSERT_FALSE(sv_kms_key_created(k));
     sv_kms_close(k);
     sv_test_rmdir(dir);
     free(dir);

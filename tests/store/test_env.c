@@ -2,6 +2,11 @@
  * (store/env.c, store/key.h, store/record.c). */
 #include "sv_autoconf.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "store/env.h"
 #include "store/key.h"
 #include "store/migrate.h"
@@ -129,8 +134,87 @@ static void test_prefix_iteration(void)
     sv_test_rmdir(path);
 }
 
+/* lock.mdb's blocks are allocated before LMDB maps it (LMDB makes it sparse
+ * with ftruncate, and a store to a page without a block faults on a full
+ * disk), at the size LMDB gives it itself; a sparse one left behind is filled
+ * in; one that another process uses keeps its size, which sets its reader count. */
+static bool lock_file_is(const char *path, off_t size)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return false;
+    if (sb.st_size != size || (off_t)sb.st_blocks * 512 < sb.st_size)
+        fprintf(stderr, "\n  lock.mdb: %lld bytes, %lld allocated; want %lld, all allocated\n", (long long)sb.st_size,
+                (long long)sb.st_blocks * 512, (long long)size);
+    return sb.st_size == size && (off_t)sb.st_blocks * 512 >= sb.st_size;
+}
+
+static void test_lock_file_allocated(void)
+{
+    const off_t size126 = 125 * 64 + 192, size38 = 37 * 64 + 192; /* LMDB's sizes for 126 and 38 readers */
+    const char *tmp = sv_test_tmpdir("lockfile");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tmp);
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s", tmp);
+    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    sv_store_t *st;
+    unsigned used, max;
+    sv_store_opts_t o = {.dir = dir, .map_size = 1 << 20, .max_readers = 126, .no_sync = true};
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&st, &o), SV_OK);
+    CU_ASSERT(lock_file_is(path, size126)); /* LMDB did not have to grow it */
+    sv_store_reader_stats(st, &used, &max);
+    CU_ASSERT_EQUAL(max, 126);
+    sv_store_close(st);
+
+    /* a sparse one, as a crash on a full disk leaves it */
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, size126) == 0);
+    close(fd);
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&st, &o), SV_OK);
+    CU_ASSERT(lock_file_is(path, size126));
+    sv_store_close(st);
+
+    /* in use by another process (made with 38 slots): not grown to 126 */
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    int ready[2], quit[2];
+    CU_ASSERT_FATAL(pipe(ready) == 0 && pipe(quit) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        sv_store_opts_t co = {.dir = dir, .max_readers = 38, .read_only = true};
+        sv_store_t *cst;
+        char c = sv_store_open(&cst, &co) == SV_OK ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(quit[0], &c, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    char c = 0;
+    CU_ASSERT_FATAL(read(ready[0], &c, 1) == 1);
+    CU_ASSERT_EQUAL(c, 'y');
+    CU_ASSERT(lock_file_is(path, size38));
+    o.read_only = true;
+    if (sv_store_open(&st, &o) == SV_OK) {
+        sv_store_reader_stats(st, &used, &max);
+        CU_ASSERT_EQUAL(max, 38); /* LMDB took the size the other process gave it */
+        sv_store_close(st);
+    } else {
+        CU_FAIL("cannot open beside another process");
+    }
+    CU_ASSERT(lock_file_is(path, size38));
+    CU_ASSERT(write(quit[1], "q", 1) == 1);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+    close(quit[0]);
+    close(quit[1]);
+    sv_test_rmdir(dir);
+}
+
 void sv_test_suite_env(void)
 {
     SV_SUITE("store/env", {"key_order", test_key_order}, {"records", test_records},
-             {"prefix_iteration", test_prefix_iteration});
+             {"prefix_iteration", test_prefix_iteration}, {"lock_file_allocated", test_lock_file_allocated});
 }
