@@ -232,6 +232,14 @@ bool sv_http_resolve_tenant(sv_req_t *req)
         snprintf(req->tenant_id, sizeof(req->tenant_id), "%s", p->tenant_id);
         return true;
     }
+    if (!super && (hdr != NULL || (req->route->flags & SV_ROUTE_TENANT))) {
+        /* only a super admin acts in a tenant it names: anyone else would
+         * reach every tenant's grants to its subject, and its revocations */
+        sv_req_fail(req, SV_E_ACCESS_DENIED,
+                    "This token has no tenant_id claim: only a super admin acts in a tenant that it names.",
+                    "{\"reason\":\"tenant_token_required\"}");
+        return false;
+    }
     if (hdr != NULL) {
         memcpy(req->tenant_id, hdr, hl);
         req->tenant_id[hl] = 0;

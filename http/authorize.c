@@ -115,6 +115,25 @@ static bool authorize(sv_req_t *req, const char *partner_id, const char *path, s
     return false;
 }
 
+bool sv_http_identity_active(sv_req_t *req)
+{
+    const sv_principal_t *p = &req->principal;
+    if (sv_principal_is_super_admin(p) || req->app->policy == NULL || req->tenant_id[0] == 0 ||
+        p->identity_id[0] == 0)
+        return true;
+    bool inactive;
+    sv_err_t err = sv_authz_identity_inactive(req->app->policy, sv_req_reader(req), req->tenant_id, p->identity_id,
+                                              &inactive);
+    if (err != SV_OK) {
+        sv_req_fail_err(req, err);
+        return false;
+    }
+    if (inactive)
+        sv_req_fail(req, SV_E_ACCESS_DENIED, "The identity is inactive.",
+                    "{\"reason\":\"identity_inactive\"}");
+    return !inactive;
+}
+
 bool sv_http_authorize(sv_req_t *req, const char *path, size_t len, sv_perm_t perm)
 {
     return authorize(req, NULL, path, len, perm);

@@ -6,7 +6,8 @@
  * A sync fetches on the outbound thread while the request waits off the
  * worker's stack, then comes back to the worker and commits the new entries
  * in one unit with its `identity_sync` audit entry. The manual PUTs mark
- * their entries `source: "manual"`, which later syncs leave alone. Every
+ * their entries `source: "manual"`, which later syncs leave alone, and
+ * refuse to overwrite an entry of the directory (`source: "scim"`). Every
  * committed change bumps the identity generation (policies cache on it).
  * Only a super admin, or a tenant admin of the tenant, may use them.
  * Runs on the workers.
@@ -332,13 +333,13 @@ static void list_groups(sv_req_t *req)
     unsigned limit;
     if (!sv_req_query_limit(req, 100, &limit))
         return;
-    if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) && cursor[0] &&
-        !sv_http_name_cursor_parse(cursor, sv_group_id_valid, after, sizeof(after))) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
-        return;
-    }
+    /* as on /v1/policies: a bad escape, a cursor too long for any group id,
+     * and an empty one are all cursors this endpoint never returned */
+    if (sv_req_query(req, "cursor", cursor, sizeof(cursor), &bad) &&
+        !sv_http_name_cursor_parse(cursor, sv_group_id_valid, after, sizeof(after)))
+        bad = true;
     if (bad) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "A query parameter has a bad escape.", "query");
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "cursor is not one this endpoint returned.", "cursor");
         return;
     }
     sv_txn_t *txn;
@@ -362,6 +363,7 @@ typedef struct {
     char *list[MAX_LIST];
     size_t n;
     bool is_group;
+    bool directory_managed; /* set by put_apply: the entry is the directory's */
 } put_op_t;
 
 static void put_op_free(void *p)
@@ -372,21 +374,56 @@ static void put_op_free(void *p)
     free(op);
 }
 
+/* Writer thread. An entry the directory keeps (source "scim") is refused
+ * with SV_ECONFLICT: made manual, a sync would leave it alone for good, so a
+ * PUT could undo a deactivation in the directory. Checked here, in the
+ * transaction that writes, so a sync committed after the request was parsed
+ * still counts. */
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     put_op_t *op = arg;
-    if (op->is_group)
+    sv_err_t err;
+    if (op->is_group) {
+        sv_group_rec_t old;
+        err = sv_group_get(sv_wtxn_txn(tx), op->group.tenant_id, op->group.id, &old);
+        op->directory_managed = err == SV_OK && old.source == SV_SOURCE_SCIM;
+        if (err != SV_OK && err != SV_ENOTFOUND)
+            return err;
+        if (op->directory_managed)
+            return SV_ECONFLICT;
         return sv_group_put_tx(tx, &op->group, (const char *const *)op->list, op->n);
+    }
     sv_identity_rec_t old;
     op->ident.roles = 0;
-    if (sv_identity_get(sv_wtxn_txn(tx), op->ident.tenant_id, op->ident.id, &old) == SV_OK)
+    err = sv_identity_get(sv_wtxn_txn(tx), op->ident.tenant_id, op->ident.id, &old);
+    op->directory_managed = err == SV_OK && old.source == SV_SOURCE_SCIM;
+    if (err != SV_OK && err != SV_ENOTFOUND)
+        return err;
+    if (op->directory_managed)
+        return SV_ECONFLICT;
+    if (err == SV_OK)
         op->ident.roles = old.roles; /* roles ScaiVault granted survive */
     return sv_identity_put_tx(tx, &op->ident, (const char *const *)op->list, op->n);
+}
+
+static sv_api_error_t put_map_error(sv_err_t err, void *arg)
+{
+    put_op_t *op = arg;
+    return err == SV_ECONFLICT && op->directory_managed ? SV_E_CONFLICT : sv_api_error_from_err(err);
 }
 
 static void put_done(sv_req_t *req, sv_err_t result, void *arg)
 {
     put_op_t *op = arg;
+    if (result == SV_ECONFLICT && op->directory_managed) {
+        sv_req_fail(req, SV_E_CONFLICT,
+                    op->is_group ? "This group is managed by the identity directory: change it there; a sync "
+                                   "updates it."
+                                 : "This identity is managed by the identity directory: change it there; a sync "
+                                   "updates it.",
+                    "{\"reason\":\"directory_managed\"}");
+        return;
+    }
     if (result != SV_OK) {
         sv_req_fail_err(req, result);
         return;
@@ -515,6 +552,13 @@ static void put_identity(sv_req_t *req)
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "type must be \"user\" or \"service_account\".", "type");
         goto free_doc;
     }
+    /* the prefix gives the type, as for a token's sub; other prefixes take either */
+    if ((strncmp(id, "sa:", 3) == 0 && r->type != SV_IDENT_SERVICE_ACCOUNT) ||
+        (strncmp(id, "user:", 5) == 0 && r->type != SV_IDENT_USER)) {
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST,
+                          "type must agree with the id: \"service_account\" for sa:, \"user\" for user:.", "type");
+        goto free_doc;
+    }
     if (!read_id_list(req, root, "groups", false, sv_group_id_valid, op) ||
         !read_display_name(req, root, r->display_name, sizeof(r->display_name)))
         goto free_doc;
@@ -523,7 +567,8 @@ static void put_identity(sv_req_t *req)
     r->source = SV_SOURCE_MANUAL;
     r->active = true;
     r->updated_at = sv_now_s();
-    sv_req_op_t rop = {.apply = put_apply, .arg = op, .done = put_done, .tenant = r->tenant_id};
+    sv_req_op_t rop = {
+        .apply = put_apply, .arg = op, .map_error = put_map_error, .done = put_done, .tenant = r->tenant_id};
     sv_req_submit(req, &rop);
 free_doc:
     sv_json_doc_free(doc);
@@ -548,7 +593,8 @@ static void put_group(sv_req_t *req)
     snprintf(g->tenant_id, sizeof(g->tenant_id), "%s", req->tenant_id);
     g->source = SV_SOURCE_MANUAL;
     g->updated_at = sv_now_s();
-    sv_req_op_t rop = {.apply = put_apply, .arg = op, .done = put_done, .tenant = g->tenant_id};
+    sv_req_op_t rop = {
+        .apply = put_apply, .arg = op, .map_error = put_map_error, .done = put_done, .tenant = g->tenant_id};
     sv_req_submit(req, &rop);
 free_doc:
     sv_json_doc_free(doc);

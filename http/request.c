@@ -816,15 +816,36 @@ static bool audited(const sv_req_t *req)
 }
 
 /* An audit-only unit with AUDIT_DURABILITY=async: the writer owns a copy and
- * frees it; the response goes out at once. */
+ * frees it; the response goes out at once. When its commit fails, the
+ * entry is lost (counted and logged) and the server fails closed: until a
+ * commit succeeds again, requests wait for their entry's commit as with
+ * sync, so that nothing more is answered unrecorded. */
 typedef struct {
     sv_unit_t unit;
     sv_audit_entry_t entry;
+    sv_app_t *app;
 } async_audit_t;
 
+/* Runs on the writer thread. */
 static void async_audit_complete(sv_unit_t *u)
 {
-    free(u->arg);
+    async_audit_t *aa = u->arg;
+    if (u->result != SV_OK) {
+        atomic_fetch_add(&aa->app->audit_lost, 1);
+        if (!atomic_exchange(&aa->app->audit_async_failing, true))
+            sv_log_error("audit: an entry of AUDIT_DURABILITY=async could not be committed (%s); its response had "
+                         "gone out. Until a commit succeeds, requests wait for their entry's commit (as with sync)",
+                         sv_strerror(u->result));
+    }
+    free(aa);
+}
+
+/* After the commit of a request's entry that waited because async commits
+ * were failing. */
+static void async_audit_recovered(sv_req_t *req)
+{
+    if (req->unit.result == SV_OK && atomic_exchange(&req->app->audit_async_failing, false))
+        sv_log_info("audit: entries are committed again; AUDIT_DURABILITY=async answers without waiting again");
 }
 
 /* Ends a request whose response is built: audits it, then sends. A write's
@@ -846,11 +867,12 @@ static void finish(sv_req_t *req)
     }
     fill_audit_identity(req);
     sv_writer_t *w = req->app->writer;
-    if (req->app->cfg->audit_durability == SV_AUDIT_ASYNC) {
+    if (req->app->cfg->audit_durability == SV_AUDIT_ASYNC && !atomic_load(&req->app->audit_async_failing)) {
         async_audit_t *aa = malloc(sizeof(*aa));
         if (aa != NULL) {
             memset(&aa->unit, 0, sizeof(aa->unit));
             aa->entry = *a;
+            aa->app = req->app;
             aa->unit.audit = &aa->entry;
             aa->unit.arg = aa;
             aa->unit.complete = async_audit_complete;
@@ -931,6 +953,8 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
 void sv_req_unit_done(sv_req_t *req)
 {
     sv_err_t result = req->unit.result;
+    if (req->app->cfg->audit_durability == SV_AUDIT_ASYNC)
+        async_audit_recovered(req);
     if (!req->has_op) {
         /* an audit-only unit: the response is already built. When the entry
          * cannot be committed the answer becomes audit_unavailable, unless it
@@ -1199,7 +1223,7 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
     }
     if (!(rt->flags & SV_ROUTE_PUBLIC)) {
         req->authenticated = true;
-        if (!sv_http_resolve_tenant(req))
+        if (!sv_http_resolve_tenant(req) || !sv_http_identity_active(req))
             return;
         if (!sv_http_rate_limit(req))
             return;

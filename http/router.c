@@ -42,7 +42,7 @@ static sv_err_t compile(sv_route_t *rt)
     if (*p != '/')
         return SV_EINVAL;
     rt->n_segs = 0;
-    bool tail_seen = false;
+    rt->tail = -1;
     while (*p == '/') {
         p++;
         const char *end = strchr(p, '/');
@@ -56,9 +56,9 @@ static sv_err_t compile(sv_route_t *rt)
             text = p + 1;
             len -= kind == 2 ? 3 : 2;
             if (kind == 2) {
-                if (tail_seen)
+                if (rt->tail >= 0)
                     return SV_EINVAL;
-                tail_seen = true;
+                rt->tail = (int)rt->n_segs;
             }
         }
         rt->segs[rt->n_segs].text = text;
@@ -116,49 +116,67 @@ size_t sv_router_index(const sv_router_t *r, const sv_route_t *route)
     return (size_t)(route - r->routes);
 }
 
+/* ---- matching ----
+ *
+ * The path is never split into an array: a URL may be as long as h2o accepts
+ * (a secret path alone may have 256 segments, and a too-long one must still
+ * reach its handler for a 400 invalid_path). The segments are counted once;
+ * then the pattern's segments before the tail are matched from the front of
+ * the path, those after it from the back, and the tail takes what is between.
+ * The stack use is bounded by SV_ROUTE_MAX_SEGS. */
+
 typedef struct {
     const char *p;
     size_t len;
 } seg_t;
 
-static bool match_route(const sv_route_t *rt, const seg_t *segs, unsigned n, sv_route_match_t *m)
+/* Binds each of rt's segments to its part of path (n segments, path[0] ==
+ * '/'), into bound[]. False when the segment counts or a literal differ. */
+static bool bind_route(const sv_route_t *rt, const char *path, size_t path_len, size_t n, seg_t *bound)
 {
-    unsigned tail_len = 0;
-    bool has_tail = false;
-    for (unsigned i = 0; i < rt->n_segs; i++)
-        has_tail = has_tail || rt->segs[i].kind == 2;
-    if (has_tail) {
-        if (n < rt->n_segs)
-            return false;
-        tail_len = n - (rt->n_segs - 1);
-    } else if (n != rt->n_segs) {
+    unsigned head = rt->tail >= 0 ? (unsigned)rt->tail : rt->n_segs;
+    if (rt->tail >= 0 ? n < rt->n_segs : n != rt->n_segs)
         return false;
+    size_t pos = 1; /* start of the next segment from the front */
+    for (unsigned i = 0; i < head; i++) {
+        const char *slash = memchr(path + pos, '/', path_len - pos);
+        size_t end = slash ? (size_t)(slash - path) : path_len;
+        bound[i] = (seg_t){path + pos, end - pos};
+        pos = end + 1;
     }
-    unsigned si = 0, np = 0;
+    if (rt->tail >= 0) {
+        size_t end = path_len; /* end of the next segment from the back */
+        for (unsigned i = rt->n_segs - 1; i > head; i--) {
+            size_t start = end;
+            while (path[start - 1] != '/')
+                start--;
+            bound[i] = (seg_t){path + start, end - start};
+            end = start - 1;
+        }
+        /* n >= n_segs leaves at least one segment between head and suffix */
+        bound[head] = (seg_t){path + pos, end - pos};
+    }
     for (unsigned i = 0; i < rt->n_segs; i++) {
-        const seg_t *s = &segs[si];
-        switch (rt->segs[i].kind) {
-        case 0:
-            if (s->len != rt->segs[i].len || memcmp(s->p, rt->segs[i].text, s->len) != 0)
-                return false;
-            si++;
-            break;
-        case 1:
-            if (m != NULL && np < SV_ROUTE_MAX_PARAMS)
-                m->params[np++] = (sv_route_param_t){rt->segs[i].text, s->p, s->len};
-            si++;
-            break;
-        case 2: {
-            const seg_t *last = &segs[si + tail_len - 1];
-            if (m != NULL && np < SV_ROUTE_MAX_PARAMS)
-                m->params[np++] = (sv_route_param_t){rt->segs[i].text, s->p, (size_t)(last->p + last->len - s->p)};
-            si += tail_len;
-            break;
-        }
-        }
+        if (rt->segs[i].kind == 0 &&
+            (bound[i].len != rt->segs[i].len || memcmp(bound[i].p, rt->segs[i].text, bound[i].len) != 0))
+            return false;
     }
-    if (m != NULL)
+    return true;
+}
+
+static bool match_route(const sv_route_t *rt, const char *path, size_t path_len, size_t n, sv_route_match_t *m)
+{
+    seg_t bound[SV_ROUTE_MAX_SEGS];
+    if (!bind_route(rt, path, path_len, n, bound))
+        return false;
+    if (m != NULL) {
+        unsigned np = 0;
+        for (unsigned i = 0; i < rt->n_segs; i++) {
+            if (rt->segs[i].kind != 0 && np < SV_ROUTE_MAX_PARAMS)
+                m->params[np++] = (sv_route_param_t){rt->segs[i].text, bound[i].p, bound[i].len};
+        }
         m->n_params = np;
+    }
     return true;
 }
 
@@ -166,22 +184,11 @@ void sv_router_match(const sv_router_t *r, const char *method, size_t method_len
                      unsigned enabled_flags, sv_route_match_t *m)
 {
     memset(m, 0, sizeof(*m));
-    seg_t segs[128];
-    unsigned n = 0;
     if (path_len == 0 || path[0] != '/')
         return;
-    size_t i = 1;
-    for (;;) {
-        size_t start = i;
-        while (i < path_len && path[i] != '/')
-            i++;
-        if (n == SV_ARRAY_LEN(segs))
-            return;
-        segs[n++] = (seg_t){path + start, i - start};
-        if (i >= path_len)
-            break;
-        i++;
-    }
+    size_t n = 1; /* segments: one more than the slashes after the first */
+    for (const char *s = path + 1; (s = memchr(s, '/', (size_t)(path + path_len - s))) != NULL; s++)
+        n++;
     size_t allow_len = 0;
     for (size_t k = 0; k < r->n; k++) {
         const sv_route_t *rt = &r->routes[k];
@@ -190,11 +197,11 @@ void sv_router_match(const sv_router_t *r, const char *method, size_t method_len
             continue;
         bool same_method = strlen(rt->method) == method_len && memcmp(rt->method, method, method_len) == 0;
         if (same_method) {
-            if (match_route(rt, segs, n, m)) {
+            if (match_route(rt, path, path_len, n, m)) {
                 m->route = rt;
                 return;
             }
-        } else if (match_route(rt, segs, n, NULL)) {
+        } else if (match_route(rt, path, path_len, n, NULL)) {
             size_t ml = strlen(rt->method);
             if (strstr(m->allow, rt->method) == NULL && allow_len + ml + 2 < sizeof(m->allow)) {
                 if (allow_len > 0) {

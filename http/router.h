@@ -5,7 +5,9 @@
  * Patterns are split on '/'. A segment is a literal, `{name}` (exactly one
  * segment) or `{name*}` (one or more segments, at most one per pattern; the
  * literals after it anchor the end, so "/v1/secrets/{path*}/versions" takes
- * everything between). Routes are tried in the order they were added: add the
+ * everything between). A path may have any number of segments (a pattern at
+ * most SV_ROUTE_MAX_SEGS), so a too-long secret path still reaches its
+ * handler's validation. Routes are tried in the order they were added: add the
  * more specific pattern first. A path that matches some pattern but none with
  * its method gives 405 with the methods that would have matched.
  */
@@ -40,6 +42,7 @@ typedef struct sv_route {
     const char *action;  /* audit action, e.g. "secret_read" */
     /* compiled */
     unsigned n_segs;
+    int tail; /* index of the {name*} segment, -1 for none */
     struct {
         const char *text;
         size_t len;
@@ -72,7 +75,8 @@ sv_err_t sv_router_add_all(sv_router_t *r, const sv_route_t *routes, size_t n);
 /** Calls fn for every route, in the order they were added (documentation
  * checks, listings). */
 void sv_router_each(const sv_router_t *r, void (*fn)(void *arg, const sv_route_t *route), void *arg);
-/** Matches method and path (decoded, no query). */
+/** Matches method and path (decoded, no query; any length). The params
+ * point into path. Uses no memory that grows with the path. */
 void sv_router_match(const sv_router_t *r, const char *method, size_t method_len, const char *path, size_t path_len,
                      unsigned enabled_flags, sv_route_match_t *m);
 

@@ -19,9 +19,19 @@ bool sv_http_rate_limit(sv_req_t *req);
 
 /** Resolves the tenant the request acts in (token claim, or
  * X-ScaiVault-Tenant for tokens without one). Returns false after failing the
- * request (400 tenant_required, 400 invalid_request, 403 access_denied).
+ * request (400 tenant_required, 400 invalid_request, 403 access_denied with
+ * details.reason "tenant_mismatch", or "tenant_token_required" when a token
+ * without a tenant that is not a super admin would act in a tenant).
  * (http/auth.c) */
 bool sv_http_resolve_tenant(sv_req_t *req);
+
+/** Refuses every request of an identity that the identity cache of the
+ * request's tenant holds as inactive (deactivated in the directory), whatever
+ * its token says: returns false after failing the request with 403
+ * access_denied, details.reason "identity_inactive" (or the storage error of
+ * the lookup). Super admins are not looked up. Call it before the handler
+ * takes a read snapshot. (http/authorize.c) */
+bool sv_http_identity_active(sv_req_t *req);
 
 /** Decides whether the request's principal may do perm on the tenant secret
  * path (path is the secret path, not the URL; len bytes, need not be

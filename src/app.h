@@ -1,11 +1,14 @@
 /*
  * app.h - the running server's parts, created by main in dependency order and
- * shared read-only by every thread afterwards. Each part is owned by its
- * module; this struct only holds the pointers. A part that is not configured
- * (e.g. JWT verification without SCAIKEY_ISSUER) is NULL.
+ * shared read-only by every thread afterwards (but for the atomics at its
+ * end). Each part is owned by its module; this struct only holds the
+ * pointers. A part that is not configured (e.g. JWT verification without
+ * SCAIKEY_ISSUER) is NULL.
  */
 #ifndef SV_APP_H
 #define SV_APP_H
+
+#include <stdatomic.h>
 
 #include "src/config.h"
 #include "store/env.h"
@@ -44,6 +47,12 @@ typedef struct sv_app {
     struct sv_health *health;        /* readiness checks, dependency hooks (src/health.h) */
     int64_t started_at;              /* seconds since the epoch */
     uint64_t started_mono_us;
+    /* AUDIT_DURABILITY=async (http/request.c): set while the commits of async
+     * entries fail (requests then wait for their commit, as with sync);
+     * audit_lost counts the async entries whose commit failed after their
+     * response had gone out */
+    atomic_bool audit_async_failing;
+    atomic_uint_fast64_t audit_lost;
 } sv_app_t;
 
 #endif

@@ -756,6 +756,17 @@ sv_err_t sv_authz_check(sv_policy_t *pe, sv_store_reader_t *reader, const sv_aut
     return SV_OK;
 }
 
+sv_err_t sv_authz_identity_inactive(sv_policy_t *pe, sv_store_reader_t *reader, const char *tenant, const char *id,
+                                    bool *inactive)
+{
+    ientry_t *e;
+    *inactive = false;
+    sv_err_t err = cache_entry(pe, reader, tenant, id, &e);
+    if (err == SV_OK)
+        *inactive = e->found && !e->active;
+    return err;
+}
+
 /* Whether some allow rule of cp lists the permission and matches the path. */
 static bool would_grant(const cpolicy_t *cp, const sv_authz_request_t *rq, const sv_path_segs_t *segs)
 {

@@ -107,6 +107,13 @@ const char *sv_authz_outcome_reason(sv_authz_outcome_t o);
 sv_err_t sv_authz_check(sv_policy_t *pe, sv_store_reader_t *reader, const sv_authz_request_t *rq,
                         sv_authz_result_t *res);
 
+/** Sets *inactive when the identity cache holds identity id of tenant as
+ * inactive (deactivated in the directory); an identity the cache does not
+ * know is not inactive. Reads like sv_authz_check (the thread's cache, a
+ * snapshot on reader on a miss) and fails like it. */
+sv_err_t sv_authz_identity_inactive(sv_policy_t *pe, sv_store_reader_t *reader, const char *tenant, const char *id,
+                                    bool *inactive);
+
 /** The evaluation of sv_authz_check with tracing on. */
 typedef struct sv_authz_trace sv_authz_trace_t;
 

@@ -501,6 +501,10 @@ static void collect_writer(void *arg, sv_buf_t *out)
     sv_metrics_fmt_header(out, "scaivault_writer_failed_commits_total", "counter",
                           "Batches whose commit failed (disk full, I/O error).");
     sv_metrics_fmt_sample_u64(out, "scaivault_writer_failed_commits_total", NULL, ws.failed_commits);
+    sv_metrics_fmt_header(out, "scaivault_audit_entries_lost_total", "counter",
+                          "Audit entries of AUDIT_DURABILITY=async whose commit failed after their response had gone "
+                          "out (always 0 with sync).");
+    sv_metrics_fmt_sample_u64(out, "scaivault_audit_entries_lost_total", NULL, atomic_load(&app->audit_lost));
     sv_metrics_fmt_header(out, "scaivault_writer_units_total", "counter",
                           "Units (writes and audit entries) completed by the writer.");
     sv_metrics_fmt_sample_u64(out, "scaivault_writer_units_total", NULL, ws.units);

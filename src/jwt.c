@@ -59,6 +59,12 @@ const char *sv_jwt_status_text(sv_jwt_status_t st)
     case SV_JWT_BAD_ISSUER: return "the token is from another issuer";
     case SV_JWT_BAD_AUDIENCE: return "the token is not meant for ScaiVault (aud)";
     case SV_JWT_BAD_SUBJECT: return "the token's sub is not an identity id (sa:... or user:...)";
+    case SV_JWT_BAD_TENANT:
+        return "the token's tenant_id claim is not a tenant id ([A-Za-z0-9_-]{1,63}; a token without a tenant leaves "
+               "the claim out)";
+    case SV_JWT_BAD_PARTNER:
+        return "the token's partner_id claim is not a partner id ([A-Za-z0-9_-]{1,63}; a token without a partner "
+               "leaves the claim out)";
     case SV_JWT_NO_MEMORY: return "out of memory";
     }
     return "invalid";
@@ -331,6 +337,22 @@ static bool claim_str(const sv_json_t *obj, const char *name, char *out, size_t 
     return true;
 }
 
+/* Copies an optional tenant or partner id claim into out (cap bytes). Absent:
+ * "" and true. Present, it must be a valid id: null, "", another type or a
+ * bad id give false. */
+static bool claim_id(const sv_json_t *obj, const char *name, char *out, size_t cap)
+{
+    out[0] = 0;
+    sv_json_t *v = sv_json_get(obj, name);
+    if (v == NULL)
+        return true;
+    if (v->type != SV_JSON_STRING || v->u.str.len >= cap || !sv_tenant_id_valid(v->u.str.s, v->u.str.len))
+        return false;
+    memcpy(out, v->u.str.s, v->u.str.len);
+    out[v->u.str.len] = 0;
+    return true;
+}
+
 static bool str_is(const sv_json_t *v, const char *s)
 {
     size_t n = strlen(s);
@@ -398,12 +420,11 @@ sv_jwt_status_t sv_jwt_claims(const sv_jwt_t *t, const sv_jwt_expect_t *e, sv_pr
     else
         return SV_JWT_BAD_SUBJECT;
 
-    if (!claim_str(c, "tenant_id", p->tenant_id, sizeof(p->tenant_id)) ||
-        (p->tenant_id[0] && !sv_tenant_id_valid(p->tenant_id, strlen(p->tenant_id))))
-        return SV_JWT_MALFORMED;
-    if (!claim_str(c, "partner_id", p->partner_id, sizeof(p->partner_id)) ||
-        (p->partner_id[0] && !sv_tenant_id_valid(p->partner_id, strlen(p->partner_id))))
-        return SV_JWT_MALFORMED;
+    /* absent means none; "" or null would read as none too, so they are refused */
+    if (!claim_id(c, "tenant_id", p->tenant_id, sizeof(p->tenant_id)))
+        return SV_JWT_BAD_TENANT;
+    if (!claim_id(c, "partner_id", p->partner_id, sizeof(p->partner_id)))
+        return SV_JWT_BAD_PARTNER;
     if (!claim_str(c, "scope", p->scope_text, sizeof(p->scope_text)) ||
         !claim_str(c, "jti", p->jti, sizeof(p->jti)))
         return SV_JWT_MALFORMED;

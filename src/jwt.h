@@ -46,6 +46,8 @@ typedef enum {
     SV_JWT_BAD_ISSUER,
     SV_JWT_BAD_AUDIENCE,
     SV_JWT_BAD_SUBJECT,   /* sub missing or not "sa:..." / "user:..." */
+    SV_JWT_BAD_TENANT,    /* tenant_id present but not a tenant id ("", null, wrong type) */
+    SV_JWT_BAD_PARTNER,   /* partner_id present but not a partner id ("", null, wrong type) */
     SV_JWT_NO_MEMORY,
 } sv_jwt_status_t;
 
@@ -93,7 +95,9 @@ typedef struct {
 
 /** Checks iss, aud, exp, nbf and maps the claims onto *p (cleared first):
  * sub → identity_id and identity_type (sa: service_account, user: user),
- * tenant_id, partner_id, scope (text and bits; unknown scopes ignored),
+ * tenant_id, partner_id (absent: none; present, each must be a valid id: an
+ * empty string or null is SV_JWT_BAD_TENANT / SV_JWT_BAD_PARTNER), scope
+ * (text and bits; unknown scopes ignored),
  * groups (first SV_PRINCIPAL_MAX_GROUPS), amr contains "mfa" → mfa, roles
  * (tenant_admin, partner_admin; a super_admin role is never taken from a
  * token), jti, iss, iat, exp, nbf. exp is required. */

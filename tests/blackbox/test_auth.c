@@ -247,6 +247,42 @@ static void test_attacks(void)
     t = bb_oidc_sign(&peer, "rs-1", "{\"iss\":\"x\",\"exp\":\"tomorrow\"}", NULL);
     EXPECT_401(&srv, t, "token_invalid");
     free(t);
+    /* an empty or null tenant_id / partner_id is refused (not read as "none"),
+     * with a message that names the claim; leaving the claim out is fine */
+    const struct {
+        const char *ids, *claim;
+    } bad_ids[] = {
+        {",\"tenant_id\":\"\"", "tenant_id"},
+        {",\"tenant_id\":null", "tenant_id"},
+        {",\"tenant_id\":\"tnt_a\",\"partner_id\":\"\"", "partner_id"},
+        {",\"tenant_id\":\"tnt_a\",\"partner_id\":null", "partner_id"},
+        {"", NULL},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(bad_ids); i++) {
+        char body[512];
+        long now = (long)time(NULL);
+        snprintf(body, sizeof(body),
+                 "{\"iss\":\"%s\",\"aud\":\"scaivault\",\"sub\":\"sa:app\",\"scope\":\"secrets:read\",\"iat\":%ld,"
+                 "\"exp\":%ld,\"jti\":\"ids-%zu\"%s}",
+                 peer.url, now, now + 300, i, bad_ids[i].ids);
+        t = bb_oidc_sign(&peer, "rs-1", body, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        if (bad_ids[i].claim == NULL) {
+            EXPECT_OK(&srv, t);
+            free(t);
+            continue;
+        }
+        EXPECT_401(&srv, t, "token_invalid");
+        bb_resp_t r;
+        CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/auth/whoami", t, NULL, NULL, &r));
+        const char *msg = bb_json_str(&r, "error.message");
+        if (msg == NULL || strstr(msg, bad_ids[i].claim) == NULL)
+            fprintf(stderr, "\n  %s: message %s does not name %s\n", bad_ids[i].ids, msg ? msg : "(none)",
+                    bad_ids[i].claim);
+        CU_ASSERT(msg != NULL && strstr(msg, bad_ids[i].claim) != NULL);
+        bb_resp_free(&r);
+        free(t);
+    }
     /* truncated, bad base64 */
     size_t gl = strlen(good);
     char *cut = strndup(good, gl - 7);

@@ -695,15 +695,21 @@ static bool enforcement_endpoints_exist(void)
 
 /* A JWT from the dev issuer (API.md: scaivault dev-token ...). Fails the test
  * when the command does not give one. */
-static bool mint(const char *sub, const char *scope, bool mfa, char *out, size_t cap)
+static bool mint_in(const char *sub, const char *tenant, const char *scope, bool mfa, char *out, size_t cap)
 {
     char data[340], listen[64], token[120];
     snprintf(data, sizeof(data), "SCAIVAULT_DATA_DIR=%s", dev.data_dir);
     snprintf(listen, sizeof(listen), "SCAIVAULT_LISTEN=127.0.0.1:%d", dev.port);
     snprintf(token, sizeof(token), "BOOTSTRAP_TOKEN=%s", dev.token);
     const char *const env[] = {data, listen, token, NULL};
-    const char *args[] = {"dev-token",          "--sub", sub, "--tenant", "tnt_dev", "--scope", scope,
-                          mfa ? "--mfa" : NULL, NULL};
+    const char *args[10] = {"dev-token", "--sub", sub, "--scope", scope};
+    size_t n_args = 5;
+    if (tenant != NULL) {
+        args[n_args++] = "--tenant";
+        args[n_args++] = tenant;
+    }
+    if (mfa)
+        args[n_args++] = "--mfa";
     char text[8192];
     int rc = bb_run(args, env, text, sizeof(text));
     /* the token is the line that starts with "eyJ" */
@@ -719,6 +725,11 @@ static bool mint(const char *sub, const char *scope, bool mfa, char *out, size_t
     size_t n = strcspn(line, " \r\n\t");
     snprintf(out, cap, "%.*s", (int)n, line);
     return true;
+}
+
+static bool mint(const char *sub, const char *scope, bool mfa, char *out, size_t cap)
+{
+    return mint_in(sub, "tnt_dev", scope, mfa, out, cap);
 }
 
 static long as(const char *tok, const char *method, const char *path, const char *body, bb_resp_t *r)
@@ -769,6 +780,54 @@ static void expect_denied(const char *tok, const char *method, const char *path,
         CU_ASSERT(str_is(&r, "error.details.failed_condition", failed_condition));
     expect_audited(&r, 403, "access_denied");
     bb_resp_free(&r);
+}
+
+/* A token without a tenant_id claim that is not a super admin acts in no
+ * tenant: naming one would reach every tenant's grants to its subject (and
+ * write its policies), out of reach of that tenant's revocations. */
+static void test_tenantless_token(void)
+{
+    if (!enforcement_endpoints_exist())
+        return;
+    char tok[4096];
+    if (!mint_in("sa:app", NULL, "secrets:read policies:read policies:write", false, tok, sizeof(tok)))
+        return;
+    dev_policy("tenantless", "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\"]}],"
+                             "\"bindings\":{\"identities\":[\"sa:app\"]}}");
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&dev, "PUT", "/v1/secrets/app/tenantless", dev.token, "tnt_dev", "{\"value\":\"v\"}", &r));
+    CU_ASSERT(r.status == 200 || r.status == 201);
+    bb_resp_free(&r);
+    struct {
+        const char *method, *path, *body;
+        bool named;
+    } cases[] = {
+        {"GET", "/v1/secrets/app/tenantless", NULL, true},
+        {"GET", "/v1/secrets?prefix=app/", NULL, true},
+        {"PUT", "/v1/policies/backdoor",
+         "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\"]}],\"bindings\":{\"identities\":[\"sa:app\"]}}", true},
+        {"GET", "/v1/policies", NULL, false},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(cases); i++) {
+        CU_ASSERT_FATAL(bb_req(&dev, cases[i].method, cases[i].path, tok, cases[i].named ? "tnt_dev" : NULL,
+                               cases[i].body, &r));
+        if (r.status != 403)
+            fprintf(stderr, "\n  %s %s: %ld %.200s", cases[i].method, cases[i].path, r.status, r.body);
+        BB_ASSERT_STATUS(&r, 403);
+        BB_ASSERT_CODE(&r, "access_denied");
+        CU_ASSERT(str_is(&r, "error.details.reason", "tenant_token_required"));
+        if (i == 0)
+            expect_audited(&r, 403, "access_denied");
+        bb_resp_free(&r);
+    }
+    /* nothing was written, and the token itself still works where no tenant is involved */
+    CU_ASSERT_FATAL(bb_req(&dev, "GET", "/v1/policies/backdoor", dev.token, "tnt_dev", NULL, &r));
+    BB_ASSERT_STATUS(&r, 404);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(as(tok, "GET", "/v1/auth/whoami", NULL, &r), 200);
+    CU_ASSERT_PTR_NULL(bb_json_str(&r, "tenant_id"));
+    bb_resp_free(&r);
+    dev_policy("tenantless", NULL);
 }
 
 static void test_enforcement(void)
@@ -879,5 +938,6 @@ void sv_bb_suite_authz(void)
     CU_add_test(s, "client_address", test_client_address);
     CU_add_test(s, "trace_groups_from_cache", test_trace_groups_from_cache);
     CU_add_test(s, "enforcement", test_enforcement);
+    CU_add_test(s, "tenantless_token", test_tenantless_token);
     CU_add_test(s, "enforcement_cleanup", test_enforcement_cleanup);
 }

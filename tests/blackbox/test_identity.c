@@ -5,6 +5,7 @@
 #include "sv_autoconf.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/idsync.h"
@@ -104,7 +105,7 @@ static void test_sync(void)
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "items.1.id"), "grp_finance");
     const char *cur = bb_json_str(&r, "next_cursor");
     CU_ASSERT_PTR_NOT_NULL_FATAL(cur);
-    char path[256];
+    char path[512];
     snprintf(path, sizeof(path), "/v1/identity/groups?limit=2&cursor=%s", cur);
     bb_resp_free(&r);
     CU_ASSERT_EQUAL(get(path, srv.token, "tnt_a", &r), 200);
@@ -113,8 +114,25 @@ static void test_sync(void)
     sv_json_t *nc = bb_json(&r, "next_cursor");
     CU_ASSERT(nc != NULL && nc->type == SV_JSON_NULL);
     bb_resp_free(&r);
-    CU_ASSERT_EQUAL(get("/v1/identity/groups?cursor=!!", srv.token, "tnt_a", &r), 400);
-    bb_resp_free(&r);
+    /* a bad cursor is 400 invalid_request on "cursor", as on /v1/policies: not
+     * base64url, too long for any group id, a bad escape, empty */
+    char long_cursor[401];
+    memset(long_cursor, 'A', 400);
+    long_cursor[400] = 0;
+    const char *bad_cursors[] = {"!!", long_cursor, "%zz", ""};
+    for (size_t i = 0; i < SV_ARRAY_LEN(bad_cursors); i++) {
+        for (int policies = 0; policies < 2; policies++) {
+            snprintf(path, sizeof(path), "%s?cursor=%s", policies ? "/v1/policies" : "/v1/identity/groups",
+                     bad_cursors[i]);
+            CU_ASSERT_EQUAL(get(path, srv.token, "tnt_a", &r), 400);
+            BB_ASSERT_CODE(&r, "invalid_request");
+            const char *field = bb_json_str(&r, "error.details.field");
+            if (field == NULL || strcmp(field, "cursor") != 0)
+                fprintf(stderr, "\n  %.60s: field %s, want cursor\n", path, field ? field : "(none)");
+            CU_ASSERT(field != NULL && strcmp(field, "cursor") == 0);
+            bb_resp_free(&r);
+        }
+    }
     /* limit: 1 to 1000, digits only (the shared list parameter) */
     const char *bad_limits[] = {"0", "1001", "+5", "5x", "", "%205"};
     for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
@@ -126,6 +144,57 @@ static void test_sync(void)
     }
     CU_ASSERT_EQUAL(get("/v1/identity/groups?limit=1000", srv.token, "tnt_a", &r), 200);
     bb_resp_free(&r);
+}
+
+/* A tenant admin's token of tnt_a for sub, signed by the peer's key. */
+static char *admin_token(const char *sub)
+{
+    char payload[512];
+    long now = (long)time(NULL);
+    snprintf(payload, sizeof(payload),
+             "{\"iss\":\"%s\",\"aud\":\"scaivault\",\"sub\":\"%s\",\"tenant_id\":\"tnt_a\","
+             "\"roles\":[\"tenant_admin\"],\"scope\":\"identity:sync secrets:read audit:read\",\"iat\":%ld,"
+             "\"exp\":%ld,\"jti\":\"inactive-%ld\"}",
+             peer.url, sub, now, now + 300, (long)random());
+    return bb_oidc_sign(&peer, "rs-1", payload, NULL);
+}
+
+/* An identity that the directory deactivated is denied everything, also
+ * what its token's roles would allow (policies.md), so it cannot undo its
+ * own deactivation through the identity endpoints. */
+static void test_inactive_identity_denied(void)
+{
+    bb_oidc_reset(&peer);
+    bb_oidc_control(&peer, "/control/directory", directory_v1, NULL, 0);
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "tnt_a", &r), 200);
+    bb_resp_free(&r);
+    char *ann = admin_token("user:ann@acme.example"), *carol = admin_token("user:carol@acme.example");
+    CU_ASSERT_FATAL(ann != NULL && carol != NULL);
+    const char *paths[] = {"/v1/identity/groups", "/v1/identity/identities/user:carol@acme.example",
+                           "/v1/audit/logs?limit=1"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(paths); i++) {
+        CU_ASSERT_EQUAL(get(paths[i], ann, NULL, &r), 200); /* the same token of an active identity */
+        bb_resp_free(&r);
+        CU_ASSERT_EQUAL(get(paths[i], carol, NULL, &r), 403);
+        BB_ASSERT_CODE(&r, "access_denied");
+        CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "identity_inactive");
+        bb_resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(sync_tenant(carol, "tnt_a", &r), 403);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "error.details.reason"), "identity_inactive");
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/identities/user:carol@acme.example", carol, NULL,
+                           "{\"type\":\"user\",\"groups\":[\"grp_finance\"]}", &r));
+    BB_ASSERT_STATUS(&r, 403);
+    bb_resp_free(&r);
+    bool active = true;
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:carol@acme.example", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT(bb_json_bool(&r, "active", &active) && !active);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "scim");
+    bb_resp_free(&r);
+    free(ann);
+    free(carol);
 }
 
 static void test_resync_replaces_and_keeps_manual(void)
@@ -206,24 +275,41 @@ static void test_permissions_and_validation(void)
     bb_resp_free(&r);
 
     const struct {
-        const char *path, *body;
+        const char *path, *body, *field;
     } bad[] = {
-        {"/v1/identity/identities/sa:x", "{\"type\":\"robot\"}"},
-        {"/v1/identity/identities/sa:x", "{\"groups\":[]}"},
-        {"/v1/identity/identities/sa:x", "{\"type\":\"user\",\"groups\":[\"bad group\"]}"},
-        {"/v1/identity/identities/sa:x", "{\"type\":\"user\",\"groups\":\"grp\"}"},
-        {"/v1/identity/identities/sa:x", "{\"type\":\"user\",\"colour\":\"red\"}"},
-        {"/v1/identity/identities/nocolon", "{\"type\":\"user\"}"},
-        {"/v1/identity/groups/grp_x", "{}"},
-        {"/v1/identity/groups/grp_x", "{\"members\":[\"nocolon\"]}"},
-        {"/v1/identity/groups/bad%20id", "{\"members\":[]}"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"robot\"}", "type"},
+        {"/v1/identity/identities/sa:x", "{\"groups\":[]}", "type"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"service_account\",\"groups\":[\"bad group\"]}", "groups"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"service_account\",\"groups\":\"grp\"}", "groups"},
+        {"/v1/identity/identities/sa:x", "{\"type\":\"service_account\",\"colour\":\"red\"}", "colour"},
+        {"/v1/identity/identities/nocolon", "{\"type\":\"user\"}", "id"},
+        /* the type follows the id's prefix */
+        {"/v1/identity/identities/sa:z", "{\"type\":\"user\"}", "type"},
+        {"/v1/identity/identities/user:z", "{\"type\":\"service_account\"}", "type"},
+        {"/v1/identity/groups/grp_x", "{}", "members"},
+        {"/v1/identity/groups/grp_x", "{\"members\":[\"nocolon\"]}", "members"},
+        {"/v1/identity/groups/bad%20id", "{\"members\":[]}", "id"},
     };
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
         CU_ASSERT_FATAL(bb_req(&srv, "PUT", bad[i].path, srv.token, "tnt_a", bad[i].body, &r));
         BB_ASSERT_STATUS(&r, 400);
         BB_ASSERT_CODE(&r, "invalid_request");
+        const char *field = bb_json_str(&r, "error.details.field");
+        if (field == NULL || strcmp(field, bad[i].field) != 0)
+            fprintf(stderr, "\n  PUT %s %s: field %s, want %s\n", bad[i].path, bad[i].body, field ? field : "(none)",
+                    bad[i].field);
+        CU_ASSERT(field != NULL && strcmp(field, bad[i].field) == 0);
         bb_resp_free(&r);
     }
+    /* an id with another prefix takes either type */
+    CU_ASSERT_FATAL(
+        bb_req(&srv, "PUT", "/v1/identity/identities/svc:z", srv.token, "tnt_a", "{\"type\":\"user\"}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(
+        bb_req(&srv, "PUT", "/v1/identity/identities/sa:z", srv.token, "tnt_a", "{\"type\":\"service_account\"}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
     CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/groups/grp_x", app, NULL, "{\"members\":[]}", &r));
     BB_ASSERT_STATUS(&r, 403);
     bb_resp_free(&r);
@@ -234,6 +320,66 @@ static void test_permissions_and_validation(void)
     free(ops);
     free(ops_noscope);
     free(other);
+}
+
+/* PUT 200 or, for an entry the directory keeps, 409 conflict directory_managed. */
+static void put_entry(const char *path, const char *body, long want)
+{
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", path, srv.token, "tnt_m", body, &r));
+    BB_ASSERT_STATUS(&r, want);
+    if (want == 409) {
+        BB_ASSERT_CODE(&r, "conflict");
+        const char *reason = bb_json_str(&r, "error.details.reason");
+        CU_ASSERT(reason != NULL && strcmp(reason, "directory_managed") == 0);
+        const char *msg = bb_json_str(&r, "error.message");
+        CU_ASSERT(msg != NULL && strstr(msg, "managed by the identity directory") != NULL);
+    } else {
+        CU_ASSERT(bb_json_str(&r, "source") != NULL && strcmp(bb_json_str(&r, "source"), "manual") == 0);
+    }
+    bb_resp_free(&r);
+}
+
+/* A manual PUT never turns a directory entry into a manual one: that would
+ * undo a deactivation in the directory, and later syncs would leave it. */
+static void test_directory_entries_refuse_manual_put(void)
+{
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_m\",\"users\":["
+                    "{\"id\":\"m1\",\"userName\":\"alice@m.example\",\"active\":false},"
+                    "{\"id\":\"m2\",\"userName\":\"deploy\",\"userType\":\"service_account\"}],"
+                    "\"groups\":[{\"id\":\"grp_m\",\"members\":[\"m1\",\"m2\"]}]}",
+                    NULL, 0);
+    bb_resp_t r;
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "tnt_m", &r), 200);
+    bb_resp_free(&r);
+    put_entry("/v1/identity/identities/user:alice@m.example", "{\"type\":\"user\",\"groups\":[\"grp_m\"]}", 409);
+    put_entry("/v1/identity/identities/sa:deploy", "{\"type\":\"service_account\"}", 409);
+    put_entry("/v1/identity/groups/grp_m", "{\"members\":[\"user:alice@m.example\"]}", 409);
+    bool active = true;
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/user:alice@m.example", srv.token, "tnt_m", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "scim");
+    CU_ASSERT(bb_json_bool(&r, "active", &active) && !active);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/groups/grp_m", srv.token, "tnt_m", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "scim");
+    CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "members.1"));
+    bb_resp_free(&r);
+    /* the refusal is audited with its status */
+    CU_ASSERT_EQUAL(get("/v1/audit/logs?action=identity_write", srv.token, "tnt_m", &r), 200);
+    int64_t status = 0;
+    CU_ASSERT(bb_json_int(&r, "items.0.status", &status) && status == 409);
+    bb_resp_free(&r);
+    /* once the directory no longer has them, they may be kept by hand */
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_m\",\"users\":[{\"id\":\"m1\",\"userName\":\"alice@m.example\","
+                    "\"active\":false}]}",
+                    NULL, 0);
+    CU_ASSERT_EQUAL(sync_tenant(srv.token, "tnt_m", &r), 200);
+    bb_resp_free(&r);
+    put_entry("/v1/identity/identities/sa:deploy", "{\"type\":\"service_account\"}", 200);
+    put_entry("/v1/identity/groups/grp_m", "{\"members\":[\"sa:deploy\"]}", 200);
+    put_entry("/v1/identity/identities/user:alice@m.example", "{\"type\":\"user\"}", 409);
 }
 
 static void test_directory_errors(void)
@@ -372,8 +518,10 @@ void sv_bb_suite_identity(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/identity", suite_init, suite_clean);
     CU_add_test(s, "sync", test_sync);
+    CU_add_test(s, "inactive_identity_denied", test_inactive_identity_denied);
     CU_add_test(s, "resync_replaces_and_keeps_manual", test_resync_replaces_and_keeps_manual);
     CU_add_test(s, "permissions_and_validation", test_permissions_and_validation);
+    CU_add_test(s, "directory_entries_refuse_manual_put", test_directory_entries_refuse_manual_put);
     CU_add_test(s, "directory_errors", test_directory_errors);
     CU_add_test(s, "tenant_delete_stops_sync", test_tenant_delete_stops_sync);
     CU_add_test(s, "periodic_sync", test_periodic_sync);

@@ -4,6 +4,8 @@
 #include "http/router.h"
 #include "tests/unit.h"
 
+#include <stdlib.h>
+
 static void h(sv_req_t *req)
 {
 }
@@ -103,9 +105,78 @@ static void test_bad_patterns(void)
     sv_router_free(r);
 }
 
+/* "/v1/secrets/a/a/.../a" with n segments after the prefix (finding: a fixed
+ * array of 128 segments made longer paths 404) */
+static char *many_segments(const char *prefix, size_t n, const char *suffix)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    char *p = malloc(pl + 2 * n + sl + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    memcpy(p, prefix, pl);
+    for (size_t i = 0; i < n; i++)
+        memcpy(p + pl + 2 * i, "/a", 2);
+    memcpy(p + pl + 2 * n, suffix, sl + 1);
+    return p;
+}
+
+static void test_long_paths(void)
+{
+    sv_router_t *r = build();
+    sv_route_match_t m;
+    size_t counts[] = {126, 127, 256, 300, 50000};
+    for (size_t i = 0; i < SV_ARRAY_LEN(counts); i++) {
+        char *p = many_segments("/v1/secrets", counts[i], "");
+        match(r, "GET", p, &m);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+        CU_ASSERT_STRING_EQUAL(m.route->pattern, "/v1/secrets/{path*}");
+        CU_ASSERT_EQUAL(m.params[0].len, 2 * counts[i] - 1);
+        CU_ASSERT(m.params[0].value == p + strlen("/v1/secrets/"));
+        match(r, "DELETE", p, &m);
+        CU_ASSERT_PTR_NULL(m.route);
+        CU_ASSERT_STRING_EQUAL(m.allow, "GET, PUT");
+        free(p);
+        p = many_segments("/v1/secrets", counts[i], "/versions");
+        match(r, "GET", p, &m);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+        CU_ASSERT_STRING_EQUAL(m.route->pattern, "/v1/secrets/{path*}/versions");
+        CU_ASSERT_EQUAL(m.params[0].len, 2 * counts[i] - 1);
+        free(p);
+    }
+    sv_router_free(r);
+}
+
+/* A tail between a parameter and literals and a parameter after it: every
+ * part binds in pattern order, the tail takes what is between. */
+static void test_tail_in_middle(void)
+{
+    static const sv_route_t routes[] = {
+        {.method = "GET", .pattern = "/v1/o/{id}/{rest*}/x/{last}", .handler = h},
+    };
+    sv_router_t *r;
+    CU_ASSERT_EQUAL_FATAL(sv_router_new(&r), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_router_add_all(r, routes, SV_ARRAY_LEN(routes)), SV_OK);
+    sv_route_match_t m;
+    match(r, "GET", "/v1/o/tnt/p/q/x/x/end", &m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+    CU_ASSERT_EQUAL_FATAL(m.n_params, 3);
+    CU_ASSERT(m.params[0].len == 3 && memcmp(m.params[0].value, "tnt", 3) == 0);
+    CU_ASSERT(strncmp(m.params[1].name, "rest*}", 6) == 0);
+    CU_ASSERT(m.params[1].len == 5 && memcmp(m.params[1].value, "p/q/x", 5) == 0);
+    CU_ASSERT(m.params[2].len == 3 && memcmp(m.params[2].value, "end", 3) == 0);
+    match(r, "GET", "/v1/o/tnt//x/", &m); /* empty segments still count */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.route);
+    CU_ASSERT(m.params[1].len == 0 && m.params[2].len == 0);
+    match(r, "GET", "/v1/o/tnt/x/end", &m); /* the tail needs a segment */
+    CU_ASSERT_PTR_NULL(m.route);
+    match(r, "GET", "/v1/o/tnt/p/y/end", &m);
+    CU_ASSERT_PTR_NULL(m.route);
+    sv_router_free(r);
+}
+
 void sv_test_suite_router(void)
 {
     SV_SUITE("http/router", {"literal_and_params", test_literal_and_params}, {"tail", test_tail},
              {"method_not_allowed", test_method_not_allowed}, {"gated", test_gated},
-             {"bad_patterns", test_bad_patterns});
+             {"bad_patterns", test_bad_patterns}, {"long_paths", test_long_paths},
+             {"tail_in_middle", test_tail_in_middle});
 }

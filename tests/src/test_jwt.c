@@ -250,7 +250,21 @@ static void test_claims(void)
         {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"grp:x\",\"exp\":EXP}", SV_JWT_BAD_SUBJECT},
         {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"exp\":EXP}", SV_JWT_BAD_SUBJECT},
         {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"tenant_id\":\"a b\"}",
-         SV_JWT_MALFORMED},
+         SV_JWT_BAD_TENANT},
+        /* an empty or null tenant_id/partner_id is not the same as none */
+        {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"tenant_id\":\"\"}",
+         SV_JWT_BAD_TENANT},
+        {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"tenant_id\":null}",
+         SV_JWT_BAD_TENANT},
+        {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"tenant_id\":7}",
+         SV_JWT_BAD_TENANT},
+        {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"partner_id\":\"\"}",
+         SV_JWT_BAD_PARTNER},
+        {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"partner_id\":null}",
+         SV_JWT_BAD_PARTNER},
+        {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,"
+         "\"tenant_id\":\"tnt_a\",\"partner_id\":\"p/1\"}",
+         SV_JWT_BAD_PARTNER},
         {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP,\"groups\":\"g\"}",
          SV_JWT_MALFORMED},
         {"{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP.5}", SV_JWT_OK},
@@ -264,10 +278,15 @@ static void test_claims(void)
         CU_ASSERT_EQUAL(st, more[i].want);
         free(t);
     }
+    /* the refusal names the claim */
+    CU_ASSERT_PTR_NOT_NULL(strstr(sv_jwt_status_text(SV_JWT_BAD_TENANT), "tenant_id"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sv_jwt_status_text(SV_JWT_BAD_PARTNER), "partner_id"));
     fill_exp(c, sizeof(c), "{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"user:a@b\",\"exp\":EXP}",
              now + 300);
     t = sign(ec_key, SV_JWT_ALG_ES256, "e1", c);
     CU_ASSERT_EQUAL(check(t, &ek, &p), SV_JWT_OK);
+    CU_ASSERT_STRING_EQUAL(p.tenant_id, ""); /* absent: none */
+    CU_ASSERT_STRING_EQUAL(p.partner_id, "");
     CU_ASSERT_STRING_EQUAL(p.identity_type, "user");
     CU_ASSERT_EQUAL(p.scopes, 0);
     CU_ASSERT_FALSE(p.mfa);
