@@ -144,6 +144,50 @@ static void audit_path(sv_req_t *req, const scope_t *s, const char *path, size_t
     sv_req_audit_path(req, buf, n > 0 ? (size_t)n : 0);
 }
 
+void sv_http_secrets_refused_audit_path(sv_req_t *req)
+{
+    const char *pat = req->route->pattern;
+    bool partner = strncmp(pat, "/v1/partner/secrets", 19) == 0;
+    if (!partner && strncmp(pat, "/v1/secrets", 11) != 0)
+        return;
+    char what[SV_SECRET_PATH_MAX + 1];
+    size_t wl = 0;
+    const char *p = sv_req_param(req, "path", &wl);
+    if (p != NULL) {
+        if (!sv_secret_path_usable(p, wl))
+            return;
+        memcpy(what, p, wl);
+    } else {
+        bool bad = false; /* a listing's prefix; the batch read has neither */
+        if (strcmp(pat + (partner ? 19 : 11), "") != 0 || !sv_req_query(req, "prefix", what, sizeof(what), &bad))
+            return;
+        wl = strlen(what);
+        if (bad || !sv_secret_prefix_valid(what, wl))
+            return;
+    }
+    what[wl] = 0;
+    scope_t s = {.partner = partner};
+    if (partner) {
+        /* the partner resolve_scope would have acted for, without its checks */
+        size_t hl = 0;
+        const char *hdr = sv_req_header(req, PARTNER_HEADER, &hl);
+        const char *id = req->principal.partner_id;
+        size_t il = strlen(id);
+        if (hdr != NULL && !sv_tenant_id_valid(hdr, hl))
+            return;
+        if (hdr != NULL && (il == 0 || sv_principal_is_super_admin(&req->principal))) {
+            id = hdr;
+            il = hl;
+        } else if (hdr != NULL && (hl != il || memcmp(hdr, id, il) != 0)) {
+            return; /* it named another partner than its own: no usable name */
+        }
+        if (il == 0)
+            return;
+        sv_owner_partner(&s.owner, id, il);
+    }
+    audit_path(req, &s, what, wl);
+}
+
 static bool path_param(sv_req_t *req, const char **path, size_t *len)
 {
     *path = sv_req_param(req, "path", len);

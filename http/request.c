@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "http/handlers.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/steps.h"
@@ -788,14 +789,8 @@ static void fill_audit_identity(sv_req_t *req)
     snprintf(a->tenant_id, sizeof(a->tenant_id), "%s",
              req->tenant_id[0] != 0 || !req->authenticated ? req->tenant_id : req->principal.tenant_id);
     snprintf(a->identity_id, sizeof(a->identity_id), "%s", req->authenticated ? req->principal.identity_id : "");
-    if (a->path[0] == 0 && req->route != NULL && strncmp(req->route->pattern, "/v1/secrets/", 12) == 0) {
-        /* refused before its handler named it (rate limit, scope): the
-         * tenant's secret path from the route, when it is a usable one */
-        size_t pl = 0;
-        const char *sp = sv_req_param(req, "path", &pl);
-        if (sp != NULL && sv_secret_path_usable(sp, pl))
-            sv_req_audit_path(req, sp, pl);
-    }
+    if (a->path[0] == 0 && req->route != NULL)
+        sv_http_secrets_refused_audit_path(req); /* refused before its handler named it */
     if (a->action[0] == 0)
         snprintf(a->action, sizeof(a->action), "%s", req->route != NULL && req->route->action ? req->route->action
                                                                                                 : "http_request");

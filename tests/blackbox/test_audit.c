@@ -161,6 +161,26 @@ static void test_every_request_one_entry(void)
     const char *rp = bb_json_str(&r, "items.0.path");
     CU_ASSERT(rp != NULL && strcmp(rp, "app/rl") == 0);
     bb_resp_free(&r);
+    /* so does a refused partner read, and a refused listing its prefix (both buckets are spent) */
+    char auth[160];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", srv.token);
+    const char *hp[] = {"X-Request-ID: bb-429-partner", auth, "X-ScaiVault-Tenant: tnt_rl",
+                        "X-ScaiVault-Partner: acme", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&srv, "GET", "/v1/partner/secrets/shared/k", hp, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 429);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/secrets?prefix=app/", "bb-429-list", srv.token, "tnt_rl", &r));
+    BB_ASSERT_STATUS(&r, 429);
+    bb_resp_free(&r);
+    const char *want[][2] = {{"bb-429-partner", "partner:acme/shared/k"}, {"bb-429-list", "app/"}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(want); i++) {
+        lookup(&srv, want[i][0], &r);
+        rp = bb_json_str(&r, "items.0.path");
+        if (rp == NULL || strcmp(rp, want[i][1]) != 0)
+            fprintf(stderr, "\n  %s: path %s, want %s", want[i][0], rp ? rp : "null", want[i][1]);
+        CU_ASSERT(rp != NULL && strcmp(rp, want[i][1]) == 0);
+        bb_resp_free(&r);
+    }
 
     expect_entry("bb-404", "http_request", 404, "not_found", NULL);
     expect_entry("bb-405", "http_request", 405, "method_not_allowed", NULL);
@@ -783,9 +803,8 @@ static void test_async_commit_failure(void)
     CU_ASSERT_FATAL(bb_req(&s, "POST", "/v1/sys/faults", s.token, NULL, body, &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
-    CU_ASSERT_FATAL(get_as(&s, "/v1/nowhere", "bb-async-lost", s.token, NULL, &r));
-    BB_ASSERT_STATUS(&r, 404); /* answered before its commit */
-    bb_resp_free(&r);
+    /* answered before their commits: at least the entries of the first
+     * failed commit are lost before the server notices */
     long status = 0;
     for (int i = 0; i < 200 && status != 503; i++) {
         CU_ASSERT_FATAL(get_as(&s, "/v1/nowhere", NULL, s.token, NULL, &r));
@@ -803,9 +822,6 @@ static void test_async_commit_failure(void)
     CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/metrics", s.token, NULL, NULL, &r));
     BB_ASSERT_STATUS(&r, 200);
     CU_ASSERT(metric_value(&r, "scaivault_audit_entries_lost_total") >= 1);
-    bb_resp_free(&r);
-    lookup(&s, "bb-async-lost", &r);
-    CU_ASSERT_EQUAL(n_items(&r), 0);
     bb_resp_free(&r);
     /* recovered: answered at once and recorded */
     CU_ASSERT_FATAL(get_as(&s, "/v1/nowhere", "bb-async-after", s.token, NULL, &r));
