@@ -1616,8 +1616,9 @@ typedef struct {
 #define R_DELETE SV_SCOPE_SECRETS_DELETE
 #define SECURE SV_ROUTE_SECURE_BODY
 
-/* Sub-resources first: "{path*}/versions" must win over "{path*}" (and no
- * secret path may end in versions, config, undelete, destroy or rotate). */
+/* "{path*}" never matches what "{path*}/versions" does (the router keeps
+ * sub-resources apart whatever the order), and no secret path may end in
+ * versions, config, undelete, destroy or rotate. */
 static const secret_route_t secret_routes[] = {
     {"POST", "/v1/secrets/batch", "/v1/partner/secrets/batch", post_batch, R_READ, SV_RL_BATCH_READ, 0,
      "secret_batch_read"},

@@ -2,6 +2,11 @@
  * router.c - the route table of router.h. Built once on the main thread;
  * matched read-only by every worker. A linear scan over a few dozen routes
  * with early literal rejection costs well under a microsecond.
+ *
+ * Which sub-resource patterns shadow a {name*} pattern is worked out when a
+ * route is added, in both directions (the sub-resource may come before or
+ * after it), so that matching only compares the path's last segment with the
+ * last literal of each: no allocation, nothing that grows with the path.
  */
 #include "sv_autoconf.h"
 
@@ -43,6 +48,7 @@ static sv_err_t compile(sv_route_t *rt)
         return SV_EINVAL;
     rt->n_segs = 0;
     rt->tail = -1;
+    rt->n_shadows = 0;
     while (*p == '/') {
         p++;
         const char *end = strchr(p, '/');
@@ -70,6 +76,58 @@ static sv_err_t compile(sv_route_t *rt)
     return SV_OK;
 }
 
+/* Whether sub is a sub-resource pattern of tail: tail ends in its {name*};
+ * sub has the same segments before a {name*} at the same place, and a literal
+ * last ("/v1/secrets/{path*}" and "/v1/secrets/{path*}/versions"). */
+static bool is_sub_resource(const sv_route_t *tail, const sv_route_t *sub)
+{
+    if (tail->tail < 0 || (unsigned)tail->tail != tail->n_segs - 1 || sub->tail != tail->tail ||
+        sub->n_segs <= tail->n_segs || sub->segs[sub->n_segs - 1].kind != 0)
+        return false;
+    for (int i = 0; i < tail->tail; i++) {
+        if (tail->segs[i].kind != sub->segs[i].kind)
+            return false;
+        if (tail->segs[i].kind == 0 && (tail->segs[i].len != sub->segs[i].len ||
+                                        memcmp(tail->segs[i].text, sub->segs[i].text, tail->segs[i].len) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* Whether rt's shadows already hold a route with sub's pattern. */
+static bool has_shadow(const sv_router_t *r, const sv_route_t *rt, const sv_route_t *sub)
+{
+    for (unsigned i = 0; i < rt->n_shadows; i++)
+        if (strcmp(r->routes[rt->shadows[i]].pattern, sub->pattern) == 0)
+            return true;
+    return false;
+}
+
+/* Links the new route rt (index r->n, not yet counted) with the routes before
+ * it: its own sub-resources, and the {name*} routes it is a sub-resource of.
+ * SV_EINVAL, changing nothing, when a list would overflow. */
+static sv_err_t link_shadows(sv_router_t *r, sv_route_t *rt)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        const sv_route_t *o = &r->routes[k];
+        if (is_sub_resource(o, rt) && !has_shadow(r, o, rt) && o->n_shadows == SV_ROUTE_MAX_SHADOWS)
+            return SV_EINVAL;
+    }
+    for (size_t k = 0; k < r->n; k++) {
+        if (is_sub_resource(rt, &r->routes[k]) && !has_shadow(r, rt, &r->routes[k])) {
+            if (rt->n_shadows == SV_ROUTE_MAX_SHADOWS)
+                return SV_EINVAL;
+            rt->shadows[rt->n_shadows++] = (unsigned)k;
+        }
+    }
+    for (size_t k = 0; k < r->n; k++) {
+        sv_route_t *o = &r->routes[k];
+        if (is_sub_resource(o, rt) && !has_shadow(r, o, rt))
+            o->shadows[o->n_shadows++] = (unsigned)r->n;
+    }
+    return SV_OK;
+}
+
 sv_err_t sv_router_add(sv_router_t *r, const sv_route_t *route)
 {
     if (r->n == r->cap) {
@@ -83,6 +141,8 @@ sv_err_t sv_router_add(sv_router_t *r, const sv_route_t *route)
     sv_route_t *rt = &r->routes[r->n];
     *rt = *route;
     sv_err_t err = compile(rt);
+    if (err == SV_OK)
+        err = link_shadows(r, rt);
     if (err != SV_OK)
         return err;
     r->n++;
@@ -164,10 +224,40 @@ static bool bind_route(const sv_route_t *rt, const char *path, size_t path_len, 
     return true;
 }
 
-static bool match_route(const sv_route_t *rt, const char *path, size_t path_len, size_t n, sv_route_match_t *m)
+static bool route_enabled(const sv_route_t *rt, unsigned enabled_flags)
+{
+    unsigned gated = rt->flags & (SV_ROUTE_DEV | SV_ROUTE_TEST);
+    return gated == 0 || (gated & enabled_flags) == gated;
+}
+
+/* The path as match_route sees it: its n segments and the last one. */
+typedef struct {
+    const char *p;
+    size_t len, n;
+    seg_t last;
+} path_t;
+
+/* Whether one of rt's (enabled) sub-resource patterns matches the path: only
+ * those whose last literal is the path's last segment are bound. */
+static bool shadowed(const sv_router_t *r, const sv_route_t *rt, const path_t *path, unsigned enabled_flags)
 {
     seg_t bound[SV_ROUTE_MAX_SEGS];
-    if (!bind_route(rt, path, path_len, n, bound))
+    for (unsigned i = 0; i < rt->n_shadows; i++) {
+        const sv_route_t *sub = &r->routes[rt->shadows[i]];
+        size_t len = sub->segs[sub->n_segs - 1].len;
+        if (path->n >= sub->n_segs && path->last.len == len &&
+            memcmp(path->last.p, sub->segs[sub->n_segs - 1].text, len) == 0 && route_enabled(sub, enabled_flags) &&
+            bind_route(sub, path->p, path->len, path->n, bound))
+            return true;
+    }
+    return false;
+}
+
+static bool match_route(const sv_router_t *r, const sv_route_t *rt, const path_t *path, unsigned enabled_flags,
+                        sv_route_match_t *m)
+{
+    seg_t bound[SV_ROUTE_MAX_SEGS];
+    if (!bind_route(rt, path->p, path->len, path->n, bound) || shadowed(r, rt, path, enabled_flags))
         return false;
     if (m != NULL) {
         unsigned np = 0;
@@ -186,22 +276,25 @@ void sv_router_match(const sv_router_t *r, const char *method, size_t method_len
     memset(m, 0, sizeof(*m));
     if (path_len == 0 || path[0] != '/')
         return;
-    size_t n = 1; /* segments: one more than the slashes after the first */
-    for (const char *s = path + 1; (s = memchr(s, '/', (size_t)(path + path_len - s))) != NULL; s++)
-        n++;
+    path_t pv = {path, path_len, 1, {NULL, 0}}; /* segments: one more than the slashes after the first */
+    const char *last = path + 1;
+    for (const char *s = path + 1; (s = memchr(s, '/', (size_t)(path + path_len - s))) != NULL; s++) {
+        pv.n++;
+        last = s + 1;
+    }
+    pv.last = (seg_t){last, (size_t)(path + path_len - last)};
     size_t allow_len = 0;
     for (size_t k = 0; k < r->n; k++) {
         const sv_route_t *rt = &r->routes[k];
-        unsigned gated = rt->flags & (SV_ROUTE_DEV | SV_ROUTE_TEST);
-        if (gated != 0 && (gated & enabled_flags) != gated)
+        if (!route_enabled(rt, enabled_flags))
             continue;
         bool same_method = strlen(rt->method) == method_len && memcmp(rt->method, method, method_len) == 0;
         if (same_method) {
-            if (match_route(rt, path, path_len, n, m)) {
+            if (match_route(r, rt, &pv, enabled_flags, m)) {
                 m->route = rt;
                 return;
             }
-        } else if (match_route(rt, path, path_len, n, NULL)) {
+        } else if (match_route(r, rt, &pv, enabled_flags, NULL)) {
             size_t ml = strlen(rt->method);
             if (strstr(m->allow, rt->method) == NULL && allow_len + ml + 2 < sizeof(m->allow)) {
                 if (allow_len > 0) {

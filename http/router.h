@@ -10,6 +10,13 @@
  * handler's validation. Routes are tried in the order they were added: add the
  * more specific pattern first. A path that matches some pattern but none with
  * its method gives 405 with the methods that would have matched.
+ *
+ * A pattern that ends in `{name*}` leaves to its sub-resources the paths they
+ * match: "/v1/secrets/{path*}" does not match what "/v1/secrets/{path*}/versions"
+ * (same segments before the tail, a literal last) matches, whatever the method
+ * and the order the routes were added in. So `PUT .../app/versions` is 405
+ * with `Allow: GET`, not a `PUT` of a secret named "app/versions"; a path too
+ * short for the sub-resource ("/v1/secrets/versions") still matches the tail.
  */
 #ifndef SV_HTTP_ROUTER_H
 #define SV_HTTP_ROUTER_H
@@ -22,6 +29,7 @@ typedef void (*sv_handler_fn)(sv_req_t *req);
 
 #define SV_ROUTE_MAX_PARAMS 4
 #define SV_ROUTE_MAX_SEGS 16
+#define SV_ROUTE_MAX_SHADOWS 8 /* sub-resource patterns under one {name*} pattern */
 
 enum {
     SV_ROUTE_PUBLIC = 1u << 0,   /* no authentication */
@@ -48,6 +56,10 @@ typedef struct sv_route {
         size_t len;
         int kind; /* 0 literal, 1 one segment, 2 tail */
     } segs[SV_ROUTE_MAX_SEGS];
+    /* when the pattern ends in {name*}: the indexes of the routes (one per
+     * pattern) whose paths it leaves to them, kept by sv_router_add */
+    unsigned n_shadows;
+    unsigned shadows[SV_ROUTE_MAX_SHADOWS];
 } sv_route_t;
 
 typedef struct sv_router sv_router_t;
@@ -67,8 +79,10 @@ typedef struct {
 
 sv_err_t sv_router_new(sv_router_t **out);
 void sv_router_free(sv_router_t *r);
-/** Adds a route (the struct is copied; its strings must be static).
- * SV_EINVAL for a bad pattern. */
+/** Adds a route (the struct is copied; its strings must be static; its
+ * compiled fields are ignored). SV_EINVAL for a bad pattern, or when a
+ * {name*} pattern would get more than SV_ROUTE_MAX_SHADOWS sub-resource
+ * patterns; SV_ENOMEM. */
 sv_err_t sv_router_add(sv_router_t *r, const sv_route_t *route);
 /** Adds n routes; stops at the first error. */
 sv_err_t sv_router_add_all(sv_router_t *r, const sv_route_t *routes, size_t n);

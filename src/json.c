@@ -227,7 +227,9 @@ static size_t unpaired_surrogate(const uint8_t *t, size_t n)
 }
 
 /* Whether the string token that yajl just decoded into s is acceptable; if
- * not, records the error against field (under the current path). */
+ * not, records the error against field (under the current path). yajl does
+ * not check UTF-8 (yajl_dont_validate_strings): this is the one check, of
+ * every string and key. */
 static bool string_ok(sv_json_doc_t *doc, const unsigned char *s, size_t len, const char *field, size_t field_len)
 {
     if (sv_utf8_valid(s, len) && (doc->bad_escape == SIZE_MAX || yajl_get_bytes_consumed(doc->h) <= doc->bad_escape))
@@ -413,7 +415,9 @@ sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_jso
         return err->status;
     }
     yajl_config(h, yajl_allow_comments, 0);
-    yajl_config(h, yajl_dont_validate_strings, 0);
+    /* yajl's own UTF-8 check would make a truncated sequence a syntax error
+     * of the whole text; string_ok checks every string and names the member */
+    yajl_config(h, yajl_dont_validate_strings, 1);
     doc->h = h;
     doc->bad_escape = unpaired_surrogate(text, len);
     yajl_status st = yajl_parse(h, text, len);

@@ -76,7 +76,9 @@ typedef struct {
 
 /** Parses text (len bytes, need not be NUL-terminated). On success *doc owns
  * the tree (sv_json_doc_free). secure: the tree and every temporary buffer are
- * in sodium_malloc memory and wiped on free. */
+ * in sodium_malloc memory and wiped on free. A string or key that is not
+ * well-formed UTF-8 is SV_JSON_EUTF8 with err->field naming the member (a
+ * key: its object), never SV_JSON_ESYNTAX. */
 sv_json_status_t sv_json_parse(const void *text, size_t len, bool secure, sv_json_doc_t **doc,
                                sv_json_error_t *err);
 /** Reads and parses a small JSON file (at most 16 KiB; not secure). Errors:

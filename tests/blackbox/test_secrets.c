@@ -78,6 +78,9 @@ static void expect_field(const char *method, const char *path, const char *tenan
     bb_resp_free(&r);
 }
 
+static void expect_p(const char *method, const char *path, const char *partner, const char *body, int status,
+                     const char *code);
+
 static void put_value(const char *tenant, const char *path, const char *value_json, int status)
 {
     char url[1500], body[4096];
@@ -200,6 +203,20 @@ static void test_put_validation(void)
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"\xed\xa0\x80\"}", 400, "invalid_request", "value");
     expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"metadata\":{\"k\":\"\xc0\xaf\"}}", 400,
                  "invalid_request", "metadata.k");
+    /* bytes that are not UTF-8 at all name the member too (finding: they were
+     * "Malformed JSON" of the body) */
+    static const char *const not_utf8[] = {"\xe9", "ab\377cd", "\x80", "\xfe", "\xf0\x9f\x98"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(not_utf8); i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"value\":\"%s\"}", not_utf8[i]);
+        expect_field("PUT", "/v1/secrets/v/a", t, body, 400, "invalid_request", "value");
+    }
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"metadata\":{\"k\":\"\xe2\x82\"}}", 400,
+                 "invalid_request", "metadata.k");
+    expect_field("PUT", "/v1/secrets/v/a", t, "{\"value\":\"x\",\"metadata\":{\"k\x80\":\"v\"}}", 400,
+                 "invalid_request", "metadata");
+    expect_p("PUT", "/v1/partner/secrets/v/a", "acme_utf8", "{\"value\":\"\xe9\"}", 400, "invalid_request");
+    expect_p("GET", "/v1/partner/secrets/v/a", "acme_utf8", NULL, 404, "not_found");
     char got[64];
     CU_ASSERT_EQUAL(get_value(t, "v/a", 0, got, sizeof(got)), 404);
     put_value(t, "v/utf8", "\"\\ud83d\\ude00 \xc3\xa9\"", 201);
@@ -254,8 +271,8 @@ static void test_put_validation(void)
 static void test_invalid_paths(void)
 {
     static const char *const bad[] = {
-        "a//b",  "a/./b",      "a/../b", "..",           ".",         "a/b/",     "a%20b", "a$b", "a/b%3Fc",
-        "a%00b", "a/versions", "config", "x/y/undelete", "x/destroy", "x/rotate", "%2Fa",
+        "a//b",  "a/./b",    "a/../b", "..",       ".",       "a/b/",   "a%20b",      "a$b",  "a/b%3Fc",
+        "a%00b", "versions", "config", "undelete", "destroy", "rotate", "x/y/rotate", "%2Fa",
     };
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
         char url[700];
@@ -266,15 +283,14 @@ static void test_invalid_paths(void)
             fprintf(stderr, "\n  path '%s' accepted (%ld)\n", bad[i], r.status);
         BB_ASSERT_STATUS(&r, 400);
         bb_resp_free(&r);
-        if (strstr(bad[i], "versions") != NULL)
-            continue; /* GET .../versions is the version list of "a" */
         CU_ASSERT_FATAL(req("GET", url, "t_paths", NULL, &r));
         BB_ASSERT_STATUS(&r, 400);
         bb_resp_free(&r);
     }
     expect("PUT", "/v1/secrets/a//b", "t_paths", "{\"value\":\"x\"}", 400, "invalid_path");
-    expect("PUT", "/v1/secrets/a/versions", "t_paths", "{\"value\":\"x\"}", 400, "invalid_path");
-    expect("DELETE", "/v1/secrets/a/config", "t_paths", NULL, 400, "invalid_path");
+    /* one segment: not a sub-resource URL (those are 405, see sub_resource_methods) */
+    expect("PUT", "/v1/secrets/versions", "t_paths", "{\"value\":\"x\"}", 400, "invalid_path");
+    expect("DELETE", "/v1/secrets/config", "t_paths", NULL, 400, "invalid_path");
     expect("GET", "/v1/secrets/a/../b/versions", "t_paths", NULL, 400, "invalid_path");
     /* 512 bytes is the longest path */
     char path[520], url[700];
@@ -1040,6 +1056,57 @@ static void test_partner(void)
     CU_ASSERT_STRING_EQUAL(out, "tenant-value");
 }
 
+/* A sub-resource URL with a method it does not take: 405 with the methods it
+ * does take, in the tenant and the partner scope (finding: GET .../undelete
+ * reached GET {path*} and was 400 invalid_path, and the Allow of PATCH
+ * .../undelete listed GET, PUT and DELETE, which all failed there too). */
+static void test_sub_resource_methods(void)
+{
+    static const struct {
+        const char *method, *path, *allow;
+    } cases[] = {
+        {"GET", "app/db/undelete", "POST"},    {"PATCH", "app/db/undelete", "POST"}, {"PUT", "app/db/undelete", "POST"},
+        {"DELETE", "app/db/undelete", "POST"}, {"PUT", "app/db/config", "PATCH"},    {"GET", "app/db/config", "PATCH"},
+        {"DELETE", "app/db/versions", "GET"},  {"POST", "app/db/versions", "GET"},   {"GET", "app/db/destroy", "POST"},
+        {"PUT", "app/versions", "GET"}, /* the versions of "app" */
+        {"DELETE", "app/config", "PATCH"},
+    };
+    put_value("t_sub", "app/db", "\"v\"", 201);
+    expect_p("PUT", "/v1/partner/secrets/app/db", "acme_sub", "{\"value\":\"v\"}", 201, NULL);
+    for (int partner = 0; partner < 2; partner++) {
+        for (size_t i = 0; i < SV_ARRAY_LEN(cases); i++) {
+            char url[200], allow[64];
+            snprintf(url, sizeof(url), "%s/%s", partner ? "/v1/partner/secrets" : "/v1/secrets", cases[i].path);
+            const char *body = strcmp(cases[i].method, "GET") == 0 ? NULL : "{\"value\":\"x\",\"versions\":[1]}";
+            bb_resp_t r;
+            CU_ASSERT_FATAL(partner ? preq(cases[i].method, url, "acme_sub", body, &r)
+                                    : req(cases[i].method, url, "t_sub", body, &r));
+            if (r.status != 405)
+                fprintf(stderr, "\n  %s %s: %ld\n", cases[i].method, url, r.status);
+            BB_ASSERT_STATUS(&r, 405);
+            BB_ASSERT_CODE(&r, "method_not_allowed");
+            CU_ASSERT(bb_header(&r, "allow", allow, sizeof(allow)) != NULL && strcmp(allow, cases[i].allow) == 0);
+            const char *details = bb_json_str(&r, "error.details.allow");
+            CU_ASSERT(details != NULL && strcmp(details, cases[i].allow) == 0);
+            bb_resp_free(&r);
+        }
+    }
+    /* nothing changed; the method the Allow header names works */
+    char out[16];
+    CU_ASSERT_EQUAL(get_value("t_sub", "app/db", 0, out, sizeof(out)), 200);
+    CU_ASSERT_STRING_EQUAL(out, "v");
+    expect("GET", "/v1/secrets/app/db/versions", "t_sub", NULL, 200, NULL);
+    expect("DELETE", "/v1/secrets/app/db", "t_sub", NULL, 204, NULL);
+    expect("POST", "/v1/secrets/app/db/undelete", "t_sub", "{\"versions\":[1]}", 204, NULL);
+    expect_p("GET", "/v1/partner/secrets/app/db/versions", "acme_sub", NULL, 200, NULL);
+    /* too few segments for a sub-resource, or no such sub-resource: the path is
+     * the secret's, and not a valid one */
+    expect("PUT", "/v1/secrets/versions", "t_sub", "{\"value\":\"x\"}", 400, "invalid_path");
+    expect("GET", "/v1/secrets/undelete", "t_sub", NULL, 400, "invalid_path");
+    expect("GET", "/v1/secrets/app/db/rotate", "t_sub", NULL, 400, "invalid_path");
+    expect_p("PUT", "/v1/partner/secrets/config", "acme_sub", "{\"value\":\"x\"}", 400, "invalid_path");
+}
+
 /* ---- paths of many segments ---- */
 
 /* "a/a/.../a" with n segments into out (2n bytes) */
@@ -1368,6 +1435,7 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "put_get", test_put_get);
     CU_add_test(s, "put_validation", test_put_validation);
     CU_add_test(s, "invalid_paths", test_invalid_paths);
+    CU_add_test(s, "sub_resource_methods", test_sub_resource_methods);
     CU_add_test(s, "cas", test_cas);
     CU_add_test(s, "version_states", test_version_states);
     CU_add_test(s, "purge", test_purge);

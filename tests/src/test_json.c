@@ -49,7 +49,8 @@ static void test_parse_errors(void)
     CU_ASSERT_STRING_EQUAL(e.field, "body");
     CU_ASSERT_EQUAL(parse("{\"a\":1} trailing", &doc, &e), SV_JSON_ESYNTAX);
     CU_ASSERT_EQUAL(parse("{/*c*/\"a\":1}", &doc, &e), SV_JSON_ESYNTAX);
-    CU_ASSERT_EQUAL(parse("{\"a\":\"\xff\"}", &doc, &e), SV_JSON_ESYNTAX);
+    CU_ASSERT_EQUAL(parse("{\"a\":\"\x01\"}", &doc, &e), SV_JSON_ESYNTAX);     /* a raw control character */
+    CU_ASSERT_EQUAL(parse("{\"a\":1,\xc3\xa9:1}", &doc, &e), SV_JSON_ESYNTAX); /* not in a string */
     CU_ASSERT_EQUAL(parse("", &doc, &e), SV_JSON_ESYNTAX);
     CU_ASSERT_EQUAL(parse("{\"a\":1,\"b\":{\"c\":1,\"c\":2}}", &doc, &e), SV_JSON_EDUPKEY);
     CU_ASSERT_STRING_EQUAL(e.field, "b.c");
@@ -106,6 +107,71 @@ static void test_utf8(void)
     CU_ASSERT_STRING_EQUAL(e.field, "value");
     CU_ASSERT_TRUE(sv_utf8_valid("a\xc3\xa9", 3));
     CU_ASSERT_FALSE(sv_utf8_valid("a\xc3", 2));
+}
+
+/* Byte sequences that are not UTF-8 at all (truncated, a lone continuation
+ * byte, 0xFE/0xFF): refused with the member named like the subtler faults of
+ * test_utf8, not as a syntax error of the whole text (finding: yajl's own
+ * check made them "malformed JSON" of the body), in a secure parse too, and
+ * a file holding one does not load. */
+static void test_utf8_structure(void)
+{
+    static const struct {
+        const char *text;
+        const char *field;
+    } cases[] = {
+        {"{\"value\":\"\xe9\"}", "value"},         /* truncated: 3-byte lead, then the quote */
+        {"{\"value\":\"\xc3\"}", "value"},         /* truncated: 2-byte lead */
+        {"{\"value\":\"\xf0\x9f\x98\"}", "value"}, /* truncated: 4-byte lead, two more */
+        {"{\"value\":\"ab\351cd\"}", "value"},     /* a lead byte, then ASCII */
+        {"{\"value\":\"\x80\"}", "value"},         /* a lone continuation byte */
+        {"{\"value\":\"\xc3\xa9\xbf\"}", "value"}, /* one continuation byte too many */
+        {"{\"value\":\"ab\377cd\"}", "value"},     /* 0xFF */
+        {"{\"value\":\"\xfe\"}", "value"},         /* 0xFE */
+        {"{\"value\":\"x\",\"metadata\":{\"k\":\"\xe2\x82\"}}", "metadata.k"}, /* nested member */
+        {"{\"a\":[\"ok\",\"\x80\"]}", "a"},                                    /* an array element: the array */
+        {"{\"metadata\":{\"k\xe9\":\"v\"}}", "metadata"},                      /* a key: its object */
+        {"{\"ok\":1,\"\xff\":1}", "body"},                                     /* a top-level key */
+        {"{\"\x80\":{\"k\":\"v\"}}", "body"},                                  /* a key before a nested object */
+    };
+    for (int secure = 0; secure < 2; secure++) {
+        for (size_t i = 0; i < SV_ARRAY_LEN(cases); i++) {
+            sv_json_doc_t *doc = NULL;
+            sv_json_error_t e;
+            sv_json_status_t st = sv_json_parse(cases[i].text, strlen(cases[i].text), secure, &doc, &e);
+            if (st != SV_JSON_EUTF8 || strcmp(e.field, cases[i].field) != 0)
+                fprintf(stderr, "\n  case %zu (secure %d): status %d, field %s\n", i, secure, (int)st, e.field);
+            CU_ASSERT_EQUAL(st, SV_JSON_EUTF8);
+            CU_ASSERT_STRING_EQUAL(e.field, cases[i].field);
+            CU_ASSERT_PTR_NULL(doc);
+            sv_json_doc_free(doc);
+        }
+    }
+    /* well-formed text around the same bytes still parses */
+    sv_json_doc_t *doc;
+    sv_json_error_t e;
+    CU_ASSERT_EQUAL_FATAL(parse("{\"k\xc3\xa9\":\"\xe2\x82\xac \xf0\x9f\x98\x80\"}", &doc, &e), SV_JSON_OK);
+    size_t len;
+    const char *v = sv_json_get_str(sv_json_root(doc), "k\xc3\xa9", &len);
+    CU_ASSERT(v != NULL && len == 8 && memcmp(v, "\xe2\x82\xac \xf0\x9f\x98\x80", 8) == 0);
+    sv_json_doc_free(doc);
+    /* a file with any of them is still refused as a whole (SV_ECORRUPT) */
+    const char *dir = sv_test_tmpdir("json_utf8");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/f.json", dir);
+    static const char *const files[] = {"{\"k\":\"\xe9\"}", "{\"k\":\"\xc0\xaf\"}", "{\"k\xff\":1}", "{\"k\":\"v\"}"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
+        FILE *f = fopen(path, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs(files[i], f);
+        fclose(f);
+        doc = NULL;
+        sv_err_t err = sv_json_load_file(path, &doc);
+        CU_ASSERT_EQUAL(err, i + 1 < SV_ARRAY_LEN(files) ? SV_ECORRUPT : SV_OK);
+        sv_json_doc_free(doc);
+    }
+    sv_test_rmdir(dir);
 }
 
 static void test_depth_limit(void)
@@ -174,6 +240,7 @@ static void test_writer(void)
 
 void sv_test_suite_json(void)
 {
-    SV_SUITE("src/json", {"parse_values", test_parse_values}, {"parse_errors", test_parse_errors},
-             {"utf8", test_utf8}, {"depth_limit", test_depth_limit}, {"secure_parse", test_secure_parse}, {"writer", test_writer});
+    SV_SUITE("src/json", {"parse_values", test_parse_values}, {"parse_errors", test_parse_errors}, {"utf8", test_utf8},
+             {"utf8_structure", test_utf8_structure}, {"depth_limit", test_depth_limit},
+             {"secure_parse", test_secure_parse}, {"writer", test_writer});
 }
