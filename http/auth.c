@@ -139,7 +139,8 @@ static void jwt_authenticate(sv_req_t *req, const char *token, size_t len, bool 
             sodium_memzero(pk->token, len);
             free(pk);
         }
-        sv_req_auth_done(req, false, SV_E_TOKEN_INVALID, "The token is signed with an unknown key.");
+        sv_req_auth_done(req, false, SV_E_TOKEN_INVALID,
+                         "The token is not valid: the token is signed with an unknown key.");
         return;
     }
     case SV_AUTH_EXPIRED: sv_req_auth_done(req, false, SV_E_TOKEN_EXPIRED, NULL); return;

@@ -56,6 +56,8 @@ const char *sv_jwt_status_text(sv_jwt_status_t st)
     case SV_JWT_BAD_SIGNATURE: return "the signature does not verify";
     case SV_JWT_EXPIRED: return "the token has expired";
     case SV_JWT_NOT_YET_VALID: return "the token is not valid yet (nbf)";
+    case SV_JWT_ISSUED_LATER: return "the token is issued in the future (iat; check the issuer's clock)";
+    case SV_JWT_BAD_TIME: return "exp, nbf or iat is not a time between 1970 and 9999";
     case SV_JWT_BAD_ISSUER: return "the token is from another issuer";
     case SV_JWT_BAD_AUDIENCE: return "the token is not meant for ScaiVault (aud)";
     case SV_JWT_BAD_SUBJECT: return "the token's sub is not an identity id (sa:... or user:...)";
@@ -302,7 +304,13 @@ sv_jwt_status_t sv_jwt_verify(const sv_jwt_t *t, const sv_jwk_t *key)
 
 /* ---- claims ---- */
 
-static bool claim_int(const sv_json_t *obj, const char *name, int64_t *out, bool *bad)
+/* The last second RFC 3339 can write (9999-12-31T23:59:59Z). */
+#define MAX_NUMERIC_DATE INT64_C(253402300799)
+
+/* Reads the NumericDate claim name into *out. Absent: false. Not a number:
+ * false and *bad. Outside 1970..9999 (no arithmetic on it can overflow, and
+ * every time shown is RFC 3339): false and *out_of_range. */
+static bool claim_time(const sv_json_t *obj, const char *name, int64_t *out, bool *bad, bool *out_of_range)
 {
     sv_json_t *v = sv_json_get(obj, name);
     if (v == NULL)
@@ -311,14 +319,12 @@ static bool claim_int(const sv_json_t *obj, const char *name, int64_t *out, bool
         *bad = true;
         return false;
     }
-    if (v->u.num.is_int)
-        *out = v->u.num.i;
-    else if (v->u.num.d > -9e15 && v->u.num.d < 9e15)
-        *out = (int64_t)v->u.num.d; /* NumericDate may carry fractions */
-    else {
-        *bad = true;
+    double d = v->u.num.is_int ? (double)v->u.num.i : v->u.num.d; /* NumericDate may carry fractions */
+    if (!(d >= 0 && d <= (double)MAX_NUMERIC_DATE)) {
+        *out_of_range = true;
         return false;
     }
+    *out = v->u.num.is_int ? v->u.num.i : (int64_t)d;
     return true;
 }
 
@@ -399,16 +405,25 @@ sv_jwt_status_t sv_jwt_claims(const sv_jwt_t *t, const sv_jwt_expect_t *e, sv_pr
     if (!audience_ok(sv_json_get(c, "aud"), e->audience))
         return SV_JWT_BAD_AUDIENCE;
 
-    if (!claim_int(c, "exp", &p->expires_at, &bad))
+    bool range = false;
+    bool has_exp = claim_time(c, "exp", &p->expires_at, &bad, &range);
+    claim_time(c, "nbf", &p->not_before, &bad, &range);
+    claim_time(c, "iat", &p->issued_at, &bad, &range);
+    if (range)
+        return SV_JWT_BAD_TIME;
+    if (!has_exp || bad)
         return SV_JWT_MALFORMED; /* a token that never expires is not accepted */
-    claim_int(c, "nbf", &p->not_before, &bad);
-    claim_int(c, "iat", &p->issued_at, &bad);
-    if (bad)
-        return SV_JWT_MALFORMED;
     if (e->now > p->expires_at + SV_JWT_LEEWAY_S)
         return SV_JWT_EXPIRED;
     if (p->not_before != 0 && p->not_before - SV_JWT_LEEWAY_S > e->now)
         return SV_JWT_NOT_YET_VALID;
+    /* a revocation by subject covers tokens issued until then: an iat ahead
+     * of this clock would escape it, so it counts as now (within the leeway)
+     * and is refused beyond */
+    if (p->issued_at - SV_JWT_LEEWAY_S > e->now)
+        return SV_JWT_ISSUED_LATER;
+    if (p->issued_at > e->now)
+        p->issued_at = e->now;
 
     if (!claim_str(c, "sub", p->identity_id, sizeof(p->identity_id)) ||
         !sv_identity_id_valid(p->identity_id, strlen(p->identity_id)))

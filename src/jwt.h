@@ -43,6 +43,8 @@ typedef enum {
     SV_JWT_BAD_SIGNATURE,
     SV_JWT_EXPIRED,       /* exp + leeway is past */
     SV_JWT_NOT_YET_VALID, /* nbf - leeway is in the future */
+    SV_JWT_ISSUED_LATER,  /* iat - leeway is in the future */
+    SV_JWT_BAD_TIME,      /* exp, nbf or iat not a time from 1970 to 9999 */
     SV_JWT_BAD_ISSUER,
     SV_JWT_BAD_AUDIENCE,
     SV_JWT_BAD_SUBJECT,   /* sub missing or not "sa:..." / "user:..." */

@@ -172,13 +172,31 @@ static bool rev_key(sv_key_t *k, uint8_t kind, const char *tenant, const char *s
     return !k->overflow;
 }
 
-sv_err_t sv_revocation_put_tx(sv_wtxn_t *tx, const sv_revocation_t *r)
+static sv_err_t decode(sv_bytes_t key, sv_bytes_t val, sv_revocation_t *r);
+
+sv_err_t sv_revocation_put_tx(sv_wtxn_t *tx, sv_revocation_t *r)
 {
     if ((r->kind != SV_REVOKE_JTI && r->kind != SV_REVOKE_IDENTITY) || r->subject[0] == 0)
         return SV_EINVAL;
     sv_key_t k;
     if (!rev_key(&k, r->kind, r->tenant_id, r->subject))
         return SV_EINVAL;
+    /* the same token or subject revoked again: keep the later revocation
+     * time and the later expiry, as the in-memory set does, so that a restart
+     * changes nothing */
+    sv_bytes_t old;
+    sv_err_t err = sv_txn_get(sv_wtxn_txn(tx), SV_DB_REVOCATIONS, sv_key_bytes(&k), &old);
+    if (err == SV_OK) {
+        sv_revocation_t prev;
+        if ((err = decode(sv_key_bytes(&k), old, &prev)) != SV_OK)
+            return err;
+        if (prev.revoked_at > r->revoked_at)
+            r->revoked_at = prev.revoked_at;
+        if (prev.expires_at > r->expires_at)
+            r->expires_at = prev.expires_at;
+    } else if (err != SV_ENOTFOUND) {
+        return err;
+    }
     sv_recw_t w;
     sv_recw_init(&w, REVOCATION_RECORD_V1);
     sv_recw_str(&w, r->reason);
@@ -186,7 +204,7 @@ sv_err_t sv_revocation_put_tx(sv_wtxn_t *tx, const sv_revocation_t *r)
     sv_recw_i64(&w, r->revoked_at);
     sv_recw_i64(&w, r->expires_at);
     sv_bytes_t v;
-    sv_err_t err = sv_recw_result(&w, &v);
+    err = sv_recw_result(&w, &v);
     if (err == SV_OK)
         err = sv_wtxn_put(tx, SV_DB_REVOCATIONS, sv_key_bytes(&k), v);
     sv_recw_free(&w);

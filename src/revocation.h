@@ -56,8 +56,11 @@ void sv_revocations_prune_memory(sv_revocations_t *rv, int64_t now);
 /** Entries held in memory. */
 size_t sv_revocations_count(sv_revocations_t *rv);
 
-/** Stores r (inside a writer unit's apply). Errors: SV_EINVAL, storage. */
-sv_err_t sv_revocation_put_tx(sv_wtxn_t *tx, const sv_revocation_t *r);
+/** Stores r (inside a writer unit's apply). A stored revocation of the same
+ * token or subject is merged in: r gets the later revoked_at and expires_at
+ * of the two (what the in-memory set keeps too). Errors: SV_EINVAL, storage,
+ * SV_ECORRUPT. */
+sv_err_t sv_revocation_put_tx(sv_wtxn_t *tx, sv_revocation_t *r);
 /** Deletes stored revocations that expired before now; *n gets the count. */
 sv_err_t sv_revocations_prune_tx(sv_wtxn_t *tx, int64_t now, size_t *n);
 

@@ -488,8 +488,20 @@ static void test_revocations(void)
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "jti"), jti);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "tenant_id"), "tnt_a");
     CU_ASSERT_PTR_NOT_NULL(bb_json_str(&r, "expires_at"));
+    char first_expiry[40] = "";
+    if (bb_json_str(&r, "expires_at") != NULL)
+        snprintf(first_expiry, sizeof(first_expiry), "%s", bb_json_str(&r, "expires_at"));
     bb_resp_free(&r);
     EXPECT_401(&srv, app1, "token_revoked");
+    /* revoked again with a sooner expiry: the later one stays, in memory and
+     * in storage alike (checked after the restart below, when the sooner
+     * one has passed) */
+    char again[512];
+    snprintf(again, sizeof(again), "{\"jti\":\"%s\",\"reason\":\"again\",\"expires_at\":%lld}", jti,
+             (long long)time(NULL) + 2);
+    CU_ASSERT_EQUAL(post_revocation(&srv, ops, again, &r), 201);
+    CU_ASSERT(bb_json_str(&r, "expires_at") != NULL && strcmp(bb_json_str(&r, "expires_at"), first_expiry) == 0);
+    bb_resp_free(&r);
     char *app2 = bb_oidc_token(&peer, "sa:app", "secrets:read");
     EXPECT_OK(&srv, app2);
     /* by identity, from another tenant's admin: scoped to tnt_b, no effect here */
@@ -512,6 +524,7 @@ static void test_revocations(void)
     CU_ASSERT_PTR_NULL(bb_json_str(&r, "tenant_id")); /* every tenant */
     bb_resp_free(&r);
     /* revocations survive a restart */
+    sleep(2); /* past the sooner expiry given above */
     CU_ASSERT_EQUAL(bb_stop(&srv), 0);
     CU_ASSERT_FATAL(bb_oidc_server_start(&peer, &srv, "BOOTSTRAP_SUPER_ADMIN=user:admin@acme.example"));
     EXPECT_401(&srv, app1, "token_revoked");

@@ -233,6 +233,46 @@ static void test_claims(void)
     t = sign(ec_key, SV_JWT_ALG_ES256, "e1", claims(900, extra));
     CU_ASSERT_EQUAL(check(t, &ek, &p), SV_JWT_OK);
     free(t);
+    /* iat: ahead within the leeway counts as now (so a revocation by subject
+     * reaches it); beyond, refused. Times RFC 3339 cannot write, and the
+     * edges of int64 (no overflow), are refused. */
+    const struct {
+        const char *claim;
+        int64_t value_off; /* from now, unless absolute */
+        const char *absolute;
+        sv_jwt_status_t want;
+    } times[] = {
+        {"iat", 30, NULL, SV_JWT_OK},
+        {"iat", 600, NULL, SV_JWT_ISSUED_LATER},
+        {"nbf", 0, "-9223372036854775808", SV_JWT_BAD_TIME},
+        {"iat", 0, "-1", SV_JWT_BAD_TIME},
+        {"nbf", 0, "253402300800", SV_JWT_BAD_TIME},
+        {"iat", 0, "1e300", SV_JWT_BAD_TIME},
+        {"exp", 0, "9223372036854775807", SV_JWT_BAD_TIME},
+        {"exp", 0, "253402300800", SV_JWT_BAD_TIME},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(times); i++) {
+        char value[32], payload[512];
+        if (times[i].absolute != NULL)
+            snprintf(value, sizeof(value), "%s", times[i].absolute);
+        else
+            snprintf(value, sizeof(value), "%lld", (long long)(sv_now_s() + times[i].value_off));
+        if (strcmp(times[i].claim, "exp") == 0)
+            snprintf(payload, sizeof(payload),
+                     "{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"sa:x\",\"exp\":%s}", value);
+        else
+            snprintf(payload, sizeof(payload),
+                     "{\"iss\":\"https://id.test\",\"aud\":\"scaivault\",\"sub\":\"sa:x\",\"%s\":%s,\"exp\":%lld}",
+                     times[i].claim, value, (long long)(sv_now_s() + 900));
+        t = sign(ec_key, SV_JWT_ALG_ES256, "e1", payload);
+        sv_jwt_status_t got = check(t, &ek, &p);
+        if (got != times[i].want)
+            fprintf(stderr, "\n  %s: %d, want %d", payload, got, times[i].want);
+        CU_ASSERT_EQUAL(got, times[i].want);
+        if (got == SV_JWT_OK)
+            CU_ASSERT(p.issued_at <= sv_now_s());
+        free(t);
+    }
     int64_t now = sv_now_s();
     char c[512];
     const struct {
