@@ -71,6 +71,10 @@ struct sv_store {
     char *dir;
     bool read_only;
     pthread_mutex_t readers_lock; /* guards the readers list */
+    /* held while the map is resized, and while the meta pages are read
+     * outside a transaction (mdb_env_info, mdb_env_stat): the resize unmaps
+     * the pages those read (the prealloc thread, metrics scrapes) */
+    pthread_mutex_t map_lock;
     sv_store_reader_t *readers;
     sv_latency_t read_latency; /* read snapshots, begin to end */
 };
@@ -140,7 +144,9 @@ const char *sv_store_dir(sv_store_t *st)
 size_t sv_store_map_size(sv_store_t *st)
 {
     MDB_envinfo info;
+    pthread_mutex_lock(&st->map_lock);
     mdb_env_info(st->env, &info);
+    pthread_mutex_unlock(&st->map_lock);
     return info.me_mapsize;
 }
 
@@ -260,6 +266,7 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         return SV_ENOMEM;
     st->read_only = opts->read_only || opts->single_file;
     pthread_mutex_init(&st->readers_lock, NULL);
+    pthread_mutex_init(&st->map_lock, NULL);
     if ((st->dir = strdup(opts->dir)) == NULL)
         goto free_store;
 
@@ -343,6 +350,7 @@ free_dir:
     free(st->dir);
 free_store:
     pthread_mutex_destroy(&st->readers_lock);
+    pthread_mutex_destroy(&st->map_lock);
     free(st);
     return err;
 }
@@ -353,6 +361,7 @@ void sv_store_close(sv_store_t *st)
         return;
     mdb_env_close(st->env);
     pthread_mutex_destroy(&st->readers_lock);
+    pthread_mutex_destroy(&st->map_lock);
     free(st->dir);
     free(st);
 }
@@ -572,7 +581,9 @@ sv_err_t sv_store_grow(sv_store_t *st, size_t need)
     pthread_mutex_lock(&st->readers_lock);
     for (sv_store_reader_t *r = st->readers; r != NULL; r = r->next)
         pthread_mutex_lock(&r->snapshot_lock);
+    pthread_mutex_lock(&st->map_lock);
     int rc = mdb_env_set_mapsize(st->env, next);
+    pthread_mutex_unlock(&st->map_lock);
     for (sv_store_reader_t *r = st->readers; r != NULL; r = r->next)
         pthread_mutex_unlock(&r->snapshot_lock);
     pthread_mutex_unlock(&st->readers_lock);
@@ -610,8 +621,10 @@ uint64_t sv_store_used_bytes(sv_store_t *st)
 {
     MDB_envinfo info;
     MDB_stat stat;
+    pthread_mutex_lock(&st->map_lock);
     mdb_env_info(st->env, &info);
     mdb_env_stat(st->env, &stat);
+    pthread_mutex_unlock(&st->map_lock);
     return ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
 }
 

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -368,6 +369,67 @@ static void test_backup_during_writes_is_consistent(void)
     waitpid(pid, NULL, 0);
     CU_ASSERT(prev > 0);
     sv_test_rmdir(dir);
+}
+
+/* ---- the map grows while its size is read ---- */
+
+typedef struct {
+    bb_server_t *s;
+    bool scraper;
+    volatile bool *stop;
+    int failures;
+} grow_client_t;
+
+static void *grow_client(void *arg)
+{
+    grow_client_t *c = arg;
+    char body[24032], path[64];
+    memcpy(body, "{\"value\":\"", 10);
+    memset(body + 10, 'x', 24000);
+    memcpy(body + 24010, "\"}", 3);
+    for (unsigned n = 0; !*c->stop; n++) {
+        bb_resp_t r;
+        bool ok;
+        if (c->scraper) {
+            ok = bb_req(c->s, "GET", n % 2 ? "/v1/metrics" : "/v1/health/detailed", c->s->token, NULL, NULL, &r) &&
+                 r.status == 200;
+        } else {
+            snprintf(path, sizeof(path), "/v1/secrets/grow/k%u", n % 200);
+            ok = bb_req(c->s, "PUT", path, c->s->token, "tnt_grow", body, &r) && (r.status == 200 || r.status == 201);
+        }
+        bb_resp_free(&r);
+        if (!ok) {
+            c->failures++;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* The writer grows a small map many times while the prealloc thread and
+ * metrics scrapes read the map's size and last page: the resize unmaps what
+ * they read (a SIGSEGV in mdb_env_info before the store serialised them). */
+static void test_map_grows_while_read(void)
+{
+    bb_server_t s = {0};
+    const char *env[] = {"SCAIVAULT_MAP_SIZE=1MiB", "RATE_LIMIT_WRITE=100000000/s", "RATE_LIMIT_ADMIN=100000000/s",
+                         NULL};
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    volatile bool stop = false;
+    grow_client_t c[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = (grow_client_t){.s = &s, .scraper = i >= 2, .stop = &stop};
+        pthread_create(&th[i], NULL, grow_client, &c[i]);
+    }
+    sleep(5);
+    stop = true;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(c[i].failures, 0);
+    }
+    CU_ASSERT_EQUAL(bb_stop(&s), 0); /* it was still running, and stopped cleanly */
+    bb_cleanup(&s);
 }
 
 /* ---- a real full disk ---- */
@@ -763,6 +825,7 @@ void sv_bb_suite_storage(void)
              {"older_schema", test_older_schema}, {"failed_step_keeps_old_version", test_failed_step_keeps_old_version},
              {"backup_and_restore_cli", test_backup_and_restore_cli},
              {"backup_during_writes_is_consistent", test_backup_during_writes_is_consistent},
+             {"map_grows_while_read", test_map_grows_while_read},
              {"disk_full_small_fs", test_disk_full_small_fs}, {"in_use_and_damaged", test_in_use_and_damaged},
              {"full_disk_lock_file", test_full_disk_lock_file},
              {"startup_errors_name_the_cause", test_startup_errors_name_the_cause},
