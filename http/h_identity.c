@@ -159,7 +159,7 @@ static void post_sync(sv_req_t *req)
     } else if (req->tenant_id[0] != 0) {
         snprintf(tenant, sizeof(tenant), "%s", req->tenant_id);
     } else {
-        sv_req_fail(req, SV_E_TENANT_REQUIRED, "Name the tenant with ?tenant_id=.", NULL);
+        sv_req_fail(req, SV_E_TENANT_REQUIRED, "Name the tenant with ?tenant_id= or X-ScaiVault-Tenant.", NULL);
         return;
     }
     if (!admin_of(req, tenant))

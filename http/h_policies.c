@@ -274,8 +274,10 @@ static bool parse_test(sv_req_t *req, const sv_json_t *root, sv_authz_request_t 
     }
     if (path == NULL || !sv_secret_path_valid(path, len)) {
         sv_req_fail_field(req, SV_E_INVALID_PATH,
-                          "path is required: a secret path such as app/db/password (\"@partner/...\" for a partner "
-                          "secret).",
+                          path == NULL ? "path is required: a secret path such as app/db/password (\"@partner/...\" "
+                                         "for a partner secret)."
+                                       : "path is not a secret path: 1-512 bytes of '/'-separated segments of "
+                                         "[A-Za-z0-9._-], with no empty, '.' or '..' segment.",
                           "path");
         return false;
     }

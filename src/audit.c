@@ -695,8 +695,9 @@ static sv_err_t create_key_file(const char *path, char *msg, size_t msglen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot create '%s': %s", path, strerror(errno));
-        return errno == EACCES ? SV_EPERM : SV_EIO;
+        int e = errno;
+        snprintf(msg, msglen, "AUDIT_SIGNING_KEY_FILE: cannot create '%s': %s", path, strerror(e));
+        return sv_store_err(e); /* a missing directory or no permission: a setting to fix (exit 2) */
     }
     uint8_t *seed = sodium_malloc(SV_AUDIT_SEED_BYTES);
     sv_err_t err = SV_ENOMEM;

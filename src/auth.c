@@ -33,6 +33,7 @@
 #include "src/health.h"
 #include "src/identity.h"
 #include "src/log.h"
+#include "src/metrics.h"
 
 #define TOKEN_CACHE_ENTRIES 4096
 #define PRUNE_EVERY_S 60
@@ -51,6 +52,7 @@ struct sv_auth {
     _Atomic bool promotion_in_flight;
     _Atomic int64_t last_skip_audit_s;
     int64_t last_prune_s;           /* writer thread only */
+    sv_counter_t *cache_hits, *cache_misses; /* scaivault_token_cache_requests_total; NULL without metrics */
 };
 
 /* ---- parts ---- */
@@ -118,6 +120,12 @@ sv_err_t sv_auth_part_init(sv_app_t *app, char *msg, size_t msglen)
         return SV_ENOMEM;
     a->app = app;
     a->last_prune_s = sv_now_s() - PRUNE_EVERY_S + 5;
+    if (app->metrics != NULL) {
+        static const char help[] = "Verified-token cache lookups, by result.";
+        a->cache_hits = sv_metrics_counter(app->metrics, "scaivault_token_cache_requests_total", "result=\"hit\"", help);
+        a->cache_misses =
+            sv_metrics_counter(app->metrics, "scaivault_token_cache_requests_total", "result=\"miss\"", help);
+    }
     sv_err_t err = sv_tokcache_new(TOKEN_CACHE_ENTRIES, &a->cache);
     if (err != SV_OK)
         goto fail;
@@ -346,7 +354,10 @@ sv_auth_status_t sv_auth_bearer(sv_auth_t *a, struct sv_store_reader *reader, co
     int64_t now = sv_now_s();
     sv_tokcache_entry_t e;
     bool dirty = false;
-    if (sv_tokcache_get(a->cache, h, now, &e, p)) {
+    bool hit = sv_tokcache_get(a->cache, h, now, &e, p);
+    if (a->cache_hits != NULL)
+        sv_counter_inc(hit ? a->cache_hits : a->cache_misses);
+    if (hit) {
         o->cached = true;
         if (e.issuer_kind == ISSUER_SCAIKEY && a->scaikey != NULL) {
             uint64_t serial = sv_jwks_source_serial(a->scaikey);

@@ -83,7 +83,8 @@ typedef struct ientry {
     unsigned n_unknown;
     binding_t *bound; /* policies that apply, in name order */
     unsigned n_bound;
-    binding_t *unresolved; /* policies bound only through unknown groups (via indexes unknown) */
+    binding_t *unresolved; /* policies bound only through unknown groups (via indexes unknown); no decision
+                            * reads it, and a trace keeps its own, complete list (find_unresolved) */
     unsigned n_unresolved;
     struct ientry *next;
 } ientry_t;
@@ -626,6 +627,9 @@ struct sv_authz_trace {
         const char *group; /* points into the set */
     } * potential;         /* policies bound to groups the cache does not know at all */
     unsigned n_potential;
+    binding_t *unresolved; /* every binding through a group in entry->unknown (via indexes it), in policy order,
+                            * also of policies that apply through another binding */
+    unsigned n_unresolved;
     bool oom;
 };
 
@@ -705,8 +709,8 @@ static void evaluate(const ientry_t *e, const sv_authz_request_t *rq, sv_authz_r
         }
     }
     if (tr != NULL) {
-        for (unsigned ui = 0; ui < e->n_unresolved; ui++) {
-            titem_t it = {.pol = e->unresolved[ui].pol, .rule = -1, .via = e->unresolved[ui].via};
+        for (unsigned ui = 0; ui < tr->n_unresolved; ui++) {
+            titem_t it = {.pol = tr->unresolved[ui].pol, .rule = -1, .via = tr->unresolved[ui].via};
             trace_add(tr, &it);
         }
     }
@@ -792,8 +796,8 @@ static sv_err_t find_potential(sv_txn_t *tx, const ientry_t *e, const sv_authz_r
         bool bound = false;
         for (unsigned b = 0; b < e->n_bound && !bound; b++)
             bound = e->bound[b].pol == i;
-        for (unsigned b = 0; b < e->n_unresolved && !bound; b++)
-            bound = e->unresolved[b].pol == i;
+        for (unsigned b = 0; b < tr->n_unresolved && !bound; b++)
+            bound = tr->unresolved[b].pol == i;
         if (bound || !would_grant(&set->pols[i], rq, &segs))
             continue;
         const cpolicy_t *cp = &set->pols[i];
@@ -812,6 +816,23 @@ static sv_err_t find_potential(sv_txn_t *tx, const ientry_t *e, const sv_authz_r
             tr->potential[tr->n_potential].group = cp->groups[g];
             tr->n_potential++;
         }
+    }
+    return SV_OK;
+}
+
+/* Every binding through a group that the cache lists the identity in but has
+ * no record of. entry_build records such a binding only for a policy that
+ * applies through no other binding, and then only its first group; the trace
+ * reports each one, since each grants nothing on its own. */
+static sv_err_t find_unresolved(const ientry_t *e, sv_authz_trace_t *tr)
+{
+    const tset_t *set = e->set;
+    for (unsigned i = 0; i < set->n; i++) {
+        const cpolicy_t *cp = &set->pols[i];
+        for (unsigned g = 0; g < e->n_unknown; g++)
+            if (sorted_has(cp->groups, cp->def->n_groups, e->unknown[g]) &&
+                !push_binding(&tr->unresolved, &tr->n_unresolved, i, (int)g))
+                return SV_ENOMEM;
     }
     return SV_OK;
 }
@@ -837,6 +858,8 @@ sv_err_t sv_authz_explain(sv_policy_t *pe, sv_store_reader_t *reader, const sv_a
         set_release(set); /* the entry holds its own reference */
     }
     if (err == SV_OK)
+        err = find_unresolved(tr->entry, tr);
+    if (err == SV_OK)
         err = find_potential(tx, tr->entry, rq, tr);
     sv_store_read_end(reader);
     if (err == SV_OK) {
@@ -859,6 +882,7 @@ void sv_authz_trace_free(sv_authz_trace_t *tr)
     entry_free(tr->entry);
     free(tr->items);
     free(tr->potential);
+    free(tr->unresolved);
     free(tr);
 }
 
@@ -1129,11 +1153,11 @@ static void summary(sv_buf_t *b, const sv_authz_trace_t *tr, const sv_authz_requ
         sv_buf_printf(b, "denied: none of the %u polic%s bound to '%s' has a rule that grants '%s' on '%.*s'",
                       e->n_bound, e->n_bound == 1 ? "y" : "ies", e->id, perm, (int)rq->path_len, rq->path);
     }
-    if (e->n_unresolved > 0 || tr->n_potential > 0)
+    if (tr->n_unresolved > 0 || tr->n_potential > 0)
         sv_buf_printf(b,
                       "; %u binding(s) name groups the identity cache does not know (see unresolved_groups): "
                       "run POST /v1/identity/sync?tenant_id=%s",
-                      e->n_unresolved + tr->n_potential, e->tenant);
+                      tr->n_unresolved + tr->n_potential, e->tenant);
 }
 
 static void write_unresolved(sv_jw_t *jw, const sv_authz_trace_t *tr)
@@ -1142,12 +1166,12 @@ static void write_unresolved(sv_jw_t *jw, const sv_authz_trace_t *tr)
     char fix[SV_TENANT_MAX + 48];
     snprintf(fix, sizeof(fix), "POST /v1/identity/sync?tenant_id=%s", e->tenant);
     sv_jw_arr_begin(jw);
-    for (unsigned i = 0; i < e->n_unresolved; i++) {
+    for (unsigned i = 0; i < tr->n_unresolved; i++) {
         sv_jw_obj_begin(jw);
         sv_jw_key(jw, "group");
-        sv_jw_cstr(jw, e->unknown[e->unresolved[i].via]);
+        sv_jw_cstr(jw, e->unknown[tr->unresolved[i].via]);
         sv_jw_key(jw, "policy");
-        sv_jw_cstr(jw, e->set->pols[e->unresolved[i].pol].def->name);
+        sv_jw_cstr(jw, e->set->pols[tr->unresolved[i].pol].def->name);
         sv_jw_key(jw, "member");
         sv_jw_bool(jw, true);
         sv_jw_key(jw, "reason");

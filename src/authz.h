@@ -118,7 +118,9 @@ sv_err_t sv_authz_identity_inactive(sv_policy_t *pe, sv_store_reader_t *reader, 
 typedef struct sv_authz_trace sv_authz_trace_t;
 
 /** Like sv_authz_check, built fresh from one snapshot (no cache), and
- * recording why each policy bound to the identity did or did not grant.
+ * recording why each policy bound to the identity did or did not grant, and
+ * every binding through a group that the cache lists the identity in but has
+ * no record of (also of a policy that applies through another binding).
  * *trace belongs to the caller (sv_authz_trace_free). */
 sv_err_t sv_authz_explain(sv_policy_t *pe, sv_store_reader_t *reader, const sv_authz_request_t *rq,
                           sv_authz_result_t *res, sv_authz_trace_t **trace);

@@ -38,7 +38,8 @@
 #define SHUTDOWN_GRACE_MS 10000
 
 /* A part of the server with its own start and stop. init returns SV_EINVAL or
- * SV_EPERM for a configuration problem (exit 2) with msg naming the variable
+ * SV_EPERM (or SV_ENOTFOUND: a file in a missing directory) for a
+ * configuration problem (exit 2) with msg naming the variable
  * or file; any other error exits 1. */
 typedef struct {
     const char *name;
@@ -251,7 +252,8 @@ int sv_cmd_server(int argc, char **argv)
     if (err != SV_OK) {
         sv_cli_error("SCAIVAULT_DATA_DIR: cannot open the database in '%s': %s", cfg.data_dir,
                      cause[0] ? cause : sv_strerror(err));
-        rc = (err == SV_EPERM || err == SV_EINVAL) ? 2 : 1;
+        /* a path that names a missing directory is a setting to fix too */
+        rc = (err == SV_EPERM || err == SV_EINVAL || err == SV_ENOTFOUND) ? 2 : 1;
         goto free_http;
     }
     if ((rc = check_schema(app.store, &cfg)) != 0)
@@ -271,7 +273,7 @@ int sv_cmd_server(int argc, char **argv)
         err = parts[started].init(&app, msg, sizeof(msg));
         if (err != SV_OK) {
             sv_cli_error("%s", msg[0] ? msg : sv_strerror(err));
-            rc = (err == SV_EINVAL || err == SV_EPERM) ? 2 : 1;
+            rc = (err == SV_EINVAL || err == SV_EPERM || err == SV_ENOTFOUND) ? 2 : 1;
             goto stop_parts;
         }
     }

@@ -721,7 +721,7 @@ static sv_err_t set_defaults(sv_config_t *cfg, bool dev)
     cfg->data_key_cache_ttl_ms = 5 * 60 * 1000;
     cfg->audit_durability = SV_AUDIT_SYNC;
     cfg->migrate_on_start = true;
-    cfg->db_pool_size = 126;
+    cfg->db_pool_size = 0; /* unset: derived from the thread count once it is known (below) */
     cfg->max_body_bytes = 1048576;
     cfg->max_secret_bytes = 524288;
     cfg->audit_checkpoint_entries = 10000;
@@ -823,6 +823,8 @@ sv_err_t sv_config_load(sv_config_t *cfg, const char *config_file, bool dev, cha
         rc = SV_EINVAL;
         goto out;
     }
+    if (cfg->db_pool_size == 0) /* the default: 126, or room for every thread on a bigger machine */
+        cfg->db_pool_size = cfg->threads + 4 > 126 ? cfg->threads + 4 : 126;
     if (cfg->db_pool_size < cfg->threads + 4) {
         snprintf(err, errlen, "DB_POOL_SIZE: %u is too small for %u threads (needs at least %u)", cfg->db_pool_size,
                  cfg->threads, cfg->threads + 4);

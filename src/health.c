@@ -48,7 +48,6 @@ struct sv_health {
     bool has_replication;
     sv_health_audit_t audit;
     bool has_audit;
-    atomic_bool kms_key_seen; /* the local key file existed at some check */
     _Atomic int last_ready;   /* -1 unknown, 0 not ready, 1 ready (for logging changes) */
     _Atomic int last_failed;  /* which check failed last time (0 storage, 1 kms) */
 };
@@ -146,11 +145,8 @@ static void check_local_key(sv_health_t *h, check_t *out)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
-        if (e == ENOENT && !atomic_load(&h->kms_key_seen)) {
-            out->c.ok = true;
-            out->note = "the key file does not exist yet; the KMS creates it on first use";
-            return;
-        }
+        /* the KMS part made or loaded it at start: missing is always a failure
+         * (the next start would refuse to run without it) */
         out->reason = e == ENOENT ? "key_file_missing" : "key_file_unreadable";
         snprintf(out->c.why, sizeof(out->c.why), "KMS_LOCAL_KEY_FILE '%s': %s", path, strerror(e));
         return;
@@ -179,7 +175,6 @@ static void check_local_key(sv_health_t *h, check_t *out)
                  n == 0 ? "unexpected end of file" : strerror(errno));
     } else {
         out->c.ok = true;
-        atomic_store(&h->kms_key_seen, true);
     }
     sodium_memzero(buf, sizeof(buf));
     close(fd);
@@ -583,9 +578,6 @@ sv_err_t sv_health_part_init(sv_app_t *app, char *msg, size_t msglen)
     h->app = app;
     atomic_init(&h->last_ready, -1);
     atomic_init(&h->last_failed, -1);
-    char path[1024];
-    sv_health_kms_key_path(app, path, sizeof(path));
-    atomic_init(&h->kms_key_seen, access(path, F_OK) == 0);
     if ((err = sv_metrics_new(&app->metrics)) != SV_OK)
         goto free_health;
     if ((err = register_metrics(app)) != SV_OK) {

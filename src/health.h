@@ -87,9 +87,8 @@ void sv_health_check_storage(struct sv_app *app, sv_store_reader_t *reader, sv_h
 /** KMS: the KMS part's check when installed and, for the local provider,
  * the key file (KMS_LOCAL_KEY_FILE): it must be a regular, non-empty file
  * whose owner may read it (mode u+r, as created: 0600), and reading it must
- * succeed. A key file that has never been seen is not created yet (the KMS
- * creates it on first use) and counts as ready; once seen, a missing file is
- * not ready. Any thread. */
+ * succeed. The KMS part makes or loads the file at start, so a missing
+ * file is not ready. Any thread. */
 void sv_health_check_kms(struct sv_app *app, sv_health_check_t *out);
 
 /** GET /v1/health/ready's body: {"status":"ready"|"not_ready", "failed":

@@ -221,8 +221,9 @@ static sv_err_t local_create(const char *path, uint8_t *key, char *msg, size_t m
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(msg, msglen, "KMS_LOCAL_KEY_FILE: cannot create %s: %s", path, strerror(errno));
-        return errno == EACCES ? SV_EPERM : SV_EIO;
+        int e = errno;
+        snprintf(msg, msglen, "KMS_LOCAL_KEY_FILE: cannot create %s: %s", path, strerror(e));
+        return sv_store_err(e); /* a missing directory or no permission: a setting to fix (exit 2) */
     }
     sv_err_t err = SV_OK;
     randombytes_buf(key, SV_KMS_DATA_KEY_BYTES);

@@ -111,6 +111,20 @@ static int count_in_log(const char *path, const char *needle)
 
 /* ---- tests ---- */
 
+/* scaivault_token_cache_requests_total{result=...} now, or -1. */
+static long long cache_metric(const char *result)
+{
+    bb_resp_t r;
+    if (!bb_req(&srv, "GET", "/v1/metrics", srv.token, NULL, NULL, &r))
+        return -1;
+    char pat[96];
+    snprintf(pat, sizeof(pat), "scaivault_token_cache_requests_total{result=\"%s\"} ", result);
+    const char *p = r.body != NULL ? strstr(r.body, pat) : NULL;
+    long long v = p != NULL ? atoll(p + strlen(pat)) : -1;
+    bb_resp_free(&r);
+    return v;
+}
+
 static void test_valid_tokens(void)
 {
     bb_oidc_reset(&peer);
@@ -132,8 +146,17 @@ static void test_valid_tokens(void)
     CU_ASSERT(bb_json_bool(&r, "mfa", &mfa) && !mfa);
     CU_ASSERT_PTR_NULL(bb_json_str(&r, "partner_id"));
     bb_resp_free(&r);
+    long long hits0 = cache_metric("hit"), misses0 = cache_metric("miss");
     EXPECT_OK(&srv, t); /* the cached path */
     free(t);
+    /* the cache's counters (api.md: scaivault_token_cache_requests_total) */
+    t = bb_oidc_token(&peer, "sa:app", "secrets:read");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    EXPECT_OK(&srv, t);
+    EXPECT_OK(&srv, t);
+    free(t);
+    CU_ASSERT(cache_metric("hit") >= hits0 + 2);
+    CU_ASSERT(cache_metric("miss") >= misses0 + 1);
 
     /* ES256, and the claims of another client */
     bb_oidc_control(&peer, "/control/state", "{\"sign_kid\":\"es-1\"}", NULL, 0);

@@ -665,6 +665,40 @@ static void test_trace_groups_from_cache(void)
     delete_all_policies();
 }
 
+/* A binding through a group the cache does not know is reported also when the
+ * policy is bound to the identity directly. */
+static void test_trace_unknown_group_beside_direct_binding(void)
+{
+    if (!identity_endpoints_exist())
+        return;
+    delete_all_policies();
+    put_policy("both", "{\"rules\":[{\"path\":\"app/**\",\"permissions\":[\"read\"]}],"
+                       "\"bindings\":{\"identities\":[\"sa:both\"],\"groups\":[\"grp_unknown\"]}}");
+    put_ok("/v1/identity/identities/sa:both", "{\"type\":\"service_account\",\"groups\":[\"grp_unknown\"]}");
+    bb_resp_t r;
+    policy_test(&srv, "{\"identity_id\":\"sa:both\",\"path\":\"other/x\",\"permission\":\"read\"}", &r);
+    CU_ASSERT_FALSE(json_true(&r, "allowed"));
+    CU_ASSERT(str_is(&r, "identity.unknown_groups.0", "grp_unknown"));
+    CU_ASSERT_EQUAL(bb_json(&r, "evaluated")->u.kids.n, 2);
+    CU_ASSERT(str_is(&r, "evaluated.0.bound_by", "identity"));
+    CU_ASSERT(str_is(&r, "evaluated.1.policy", "both"));
+    CU_ASSERT(str_is(&r, "evaluated.1.bound_by", "group:grp_unknown"));
+    CU_ASSERT(str_is(&r, "evaluated.1.fix", "POST /v1/identity/sync?tenant_id=" TEN));
+    CU_ASSERT_EQUAL(bb_json(&r, "unresolved_groups")->u.kids.n, 1);
+    CU_ASSERT(str_is(&r, "unresolved_groups.0.group", "grp_unknown"));
+    CU_ASSERT(str_is(&r, "unresolved_groups.0.policy", "both"));
+    CU_ASSERT(json_true(&r, "unresolved_groups.0.member"));
+    bb_resp_free(&r);
+    /* the direct binding still decides */
+    policy_test(&srv, "{\"identity_id\":\"sa:both\",\"path\":\"app/x\",\"permission\":\"read\"}", &r);
+    CU_ASSERT(json_true(&r, "allowed"));
+    CU_ASSERT(str_is(&r, "decision_by", "both"));
+    CU_ASSERT(json_true(&r, "evaluated.0.decisive"));
+    CU_ASSERT(str_is(&r, "unresolved_groups.0.group", "grp_unknown"));
+    bb_resp_free(&r);
+    delete_all_policies();
+}
+
 /* ---- needs JWTs from the dev issuer and the secret endpoints ---- */
 
 static bb_server_t dev;
@@ -937,6 +971,7 @@ void sv_bb_suite_authz(void)
     CU_add_test(s, "trace_direct_binding_and_partner", test_trace_direct_binding_and_partner);
     CU_add_test(s, "client_address", test_client_address);
     CU_add_test(s, "trace_groups_from_cache", test_trace_groups_from_cache);
+    CU_add_test(s, "trace_unknown_group_beside_direct_binding", test_trace_unknown_group_beside_direct_binding);
     CU_add_test(s, "enforcement", test_enforcement);
     CU_add_test(s, "tenantless_token", test_tenantless_token);
     CU_add_test(s, "enforcement_cleanup", test_enforcement_cleanup);

@@ -21,7 +21,7 @@ static const char *env[] = {"RATE_LIMIT_ADMIN=4/min",     "DB_POOL_SIZE=50", "LO
 static int suite_init(void)
 {
     /* the KMS key file lives outside the data dir so that the tests can
-     * break it; it does not exist yet when the server starts */
+     * break it; the server makes it at start */
     const char *base = getenv("TMPDIR");
     snprintf(key_dir, sizeof(key_dir), "%s/sv-kms-XXXXXX", base && base[0] ? base : "/tmp");
     if (mkdtemp(key_dir) == NULL)
@@ -298,9 +298,35 @@ static void expect_ready(bool ready, const char *reason)
     bb_resp_free(&r);
 }
 
+/* A key file removed before any readiness probe of a fresh server is not
+ * ready either: the server made it at start, and a restart would refuse to
+ * run without it. */
+static void test_ready_key_removed_at_once(void)
+{
+    char dir[600], kenv[700];
+    snprintf(dir, sizeof(dir), "%s/fresh", key_dir);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(kenv, sizeof(kenv), "KMS_LOCAL_KEY_FILE=%s/master.key", dir);
+    const char *fresh_env[] = {kenv, NULL};
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, fresh_env));
+    char key[700];
+    snprintf(key, sizeof(key), "%s/master.key", dir);
+    CU_ASSERT_EQUAL(unlink(key), 0);
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/health/ready", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 503);
+    JSON_STR_EQ(&r, "checks.kms.reason", "key_file_missing");
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+    rmdir(dir);
+}
+
 static void test_ready(void)
 {
-    /* before the KMS has created its key file: ready (nothing is broken) */
+    /* the KMS made its key file at start: ready */
+    CU_ASSERT_EQUAL(access(key_path, F_OK), 0);
     expect_ready(true, NULL);
     static const char key[32] = "0123456789abcdef0123456789abcdef";
     write_key(key, sizeof(key), 0600);
@@ -319,7 +345,7 @@ static void test_ready(void)
     expect_ready(false, "key_file_unreadable");
     rmdir(key_path);
 
-    /* once seen, a missing key file is not ready; an empty one neither */
+    /* a missing key file is not ready (a restart would refuse); an empty one neither */
     expect_ready(false, "key_file_missing");
     write_key("", 0, 0600);
     expect_ready(false, "key_file_empty");
@@ -530,6 +556,7 @@ void sv_bb_suite_ops(void)
     CU_add_test(s, "tenant_overrides", test_tenant_overrides);
     CU_add_test(s, "detailed", test_detailed);
     CU_add_test(s, "ready", test_ready);
+    CU_add_test(s, "ready_key_removed_at_once", test_ready_key_removed_at_once);
     CU_add_test(s, "metrics", test_metrics);
     CU_add_test(s, "request_logs", test_request_logs);
     CU_add_test(s, "log_level_filter", test_log_level_filter);

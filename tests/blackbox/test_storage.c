@@ -642,6 +642,20 @@ static void test_startup_errors_name_the_cause(void)
     CU_ASSERT_EQUAL(run_sv(path, server, huge, out, sizeof(out)), 2);
     ASSERT_OUT_HAS(out, "SCAIVAULT_MAP_SIZE: a map of 1073741824000000 bytes does not fit");
 
+    /* a data directory or key file in a directory that does not exist: a setting to fix */
+    char missing[700];
+    snprintf(missing, sizeof(missing), "%s/no/such/data", dir);
+    CU_ASSERT_EQUAL(run_sv(missing, server, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "no such file or directory");
+    const char *no_dir_keys[][2] = {{"KMS_LOCAL_KEY_FILE=/nonexistent-sv-dir/master.key", "KMS_LOCAL_KEY_FILE"},
+                                    {"AUDIT_SIGNING_KEY_FILE=/nonexistent-sv-dir/a.key", "AUDIT_SIGNING_KEY_FILE"}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(no_dir_keys); i++) {
+        snprintf(missing, sizeof(missing), "%s/data%zu", dir, i);
+        const char *key_env[] = {no_dir_keys[i][0], NULL};
+        CU_ASSERT_EQUAL(run_sv(missing, server, key_env, out, sizeof(out)), 2);
+        ASSERT_OUT_HAS(out, no_dir_keys[i][1]);
+    }
+
     /* a directory the server's user may not enter (as root: run it as nobody) */
     snprintf(path, sizeof(path), "%s/locked", dir);
     CU_ASSERT_FATAL(mkdir(path, 0500) == 0);

@@ -627,6 +627,80 @@ static void test_trace_reasons(void)
     sv_json_doc_free(doc);
 }
 
+/* The evaluated item of policy bound by bound_by ("identity", "group:<id>"), or NULL. */
+static const sv_json_t *item_by(sv_json_doc_t *doc, const char *policy, const char *bound_by)
+{
+    const sv_json_t *ev = sv_json_get(sv_json_root(doc), "evaluated");
+    for (const sv_json_t *it = ev ? ev->u.kids.first : NULL; it != NULL; it = it->next)
+        if (strcmp(sv_json_get_str(it, "policy", NULL), policy) == 0 &&
+            strcmp(sv_json_get_str(it, "bound_by", NULL), bound_by) == 0)
+            return it;
+    return NULL;
+}
+
+/* Whether unresolved_groups lists (group, policy) with member: true. */
+static bool unresolved_member(sv_json_doc_t *doc, const char *group, const char *policy)
+{
+    const sv_json_t *un = sv_json_get(sv_json_root(doc), "unresolved_groups");
+    for (const sv_json_t *it = un ? un->u.kids.first : NULL; it != NULL; it = it->next)
+        if (strcmp(sv_json_get_str(it, "group", NULL), group) == 0 &&
+            strcmp(sv_json_get_str(it, "policy", NULL), policy) == 0)
+            return sv_json_get(it, "member")->u.b;
+    fprintf(stderr, "\n  unresolved_groups lacks %s of %s\n", group, policy);
+    return false;
+}
+
+/* A binding through a group the cache does not know is reported also when the
+ * policy applies through another binding, and each such group of a policy is. */
+static void test_trace_unresolved_beside_other_bindings(void)
+{
+    reset();
+    const char *groups[] = {"grp_known", "grp_ghost", "grp_ghost2"};
+    put_identity("sa:both", true, groups, 3);
+    put_group("grp_known");
+    put_policy("p-direct", "{\"rules\":[{\"path\":\"app/**\",\"permissions\":[\"read\"]}],"
+                           "\"bindings\":{\"identities\":[\"sa:both\"],\"groups\":[\"grp_ghost\"]}}");
+    put_policy("q-known", "{\"rules\":[{\"path\":\"app/**\",\"permissions\":[\"list\"]}],"
+                          "\"bindings\":{\"groups\":[\"grp_known\",\"grp_ghost\"]}}");
+    put_policy("r-ghosts", "{\"rules\":[{\"path\":\"app/**\",\"permissions\":[\"read\"]}],"
+                           "\"bindings\":{\"groups\":[\"grp_ghost\",\"grp_ghost2\"]}}");
+
+    /* the decision is that of the direct binding, traced or not */
+    sv_authz_request_t rq = ask("sa:both", "app/x", SV_PERM_READ);
+    sv_authz_result_t res = check(&rq);
+    CU_ASSERT_EQUAL(res.outcome, SV_AUTHZ_ALLOWED);
+    CU_ASSERT_STRING_EQUAL(res.decision_by, "p-direct");
+    sv_json_doc_t *doc = explain_json(&rq);
+    CU_ASSERT_PTR_NOT_NULL(item_by(doc, "p-direct", "identity"));
+    const sv_json_t *it = item_by(doc, "p-direct", "group:grp_ghost");
+    CU_ASSERT_PTR_NOT_NULL(it);
+    if (it != NULL) {
+        CU_ASSERT_EQUAL(sv_json_get(it, "rule")->type, SV_JSON_NULL);
+        CU_ASSERT_FALSE(sv_json_get(it, "decisive")->u.b);
+        CU_ASSERT(contains(it, "fix", "POST /v1/identity/sync?tenant_id=" T));
+    }
+    CU_ASSERT_PTR_NOT_NULL(item_by(doc, "q-known", "group:grp_known"));
+    CU_ASSERT_PTR_NOT_NULL(item_by(doc, "q-known", "group:grp_ghost"));
+    CU_ASSERT_PTR_NOT_NULL(item_by(doc, "r-ghosts", "group:grp_ghost"));
+    CU_ASSERT_PTR_NOT_NULL(item_by(doc, "r-ghosts", "group:grp_ghost2"));
+    CU_ASSERT_EQUAL(sv_json_get(sv_json_root(doc), "evaluated")->u.kids.n, 6);
+    const sv_json_t *un = sv_json_get(sv_json_root(doc), "unresolved_groups");
+    CU_ASSERT_EQUAL(un->u.kids.n, 4);
+    CU_ASSERT(unresolved_member(doc, "grp_ghost", "p-direct"));
+    CU_ASSERT(unresolved_member(doc, "grp_ghost", "q-known"));
+    CU_ASSERT(unresolved_member(doc, "grp_ghost", "r-ghosts"));
+    CU_ASSERT(unresolved_member(doc, "grp_ghost2", "r-ghosts"));
+    sv_json_doc_free(doc);
+
+    /* denied: the summary counts every such binding */
+    rq = ask("sa:both", "other/x", SV_PERM_READ);
+    CU_ASSERT_EQUAL(check(&rq).outcome, SV_AUTHZ_NO_POLICY_MATCHED);
+    doc = explain_json(&rq);
+    CU_ASSERT(contains(sv_json_root(doc), "reason", "; 4 binding(s) name groups the identity cache does not know"));
+    CU_ASSERT_EQUAL(sv_json_get(sv_json_root(doc), "unresolved_groups")->u.kids.n, 4);
+    sv_json_doc_free(doc);
+}
+
 void sv_test_suite_authz(void)
 {
     CU_pSuite s = CU_add_suite("src/authz", setup, teardown);
@@ -641,4 +715,5 @@ void sv_test_suite_authz(void)
     CU_add_test(s, "cache_invalidation", test_cache_invalidation);
     CU_add_test(s, "threads", test_threads);
     CU_add_test(s, "trace_reasons", test_trace_reasons);
+    CU_add_test(s, "trace_unresolved_beside_other_bindings", test_trace_unresolved_beside_other_bindings);
 }

@@ -35,6 +35,18 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c.audit_durability, SV_AUDIT_SYNC);
     CU_ASSERT_FALSE(c.has_bootstrap_token);
     sv_config_free(&c);
+    /* the default pool makes room for every thread on a machine with many
+     * cores; one that is set is checked against the threads */
+    setenv("SCAIVAULT_THREADS", "200", 1);
+    CU_ASSERT_EQUAL_FATAL(sv_config_load(&c, NULL, false, err, sizeof(err)), SV_OK);
+    CU_ASSERT_EQUAL(c.db_pool_size, 204);
+    sv_config_free(&c);
+    setenv("DB_POOL_SIZE", "150", 1);
+    CU_ASSERT_EQUAL(sv_config_load(&c, NULL, false, err, sizeof(err)), SV_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "DB_POOL_SIZE"));
+    sv_config_free(&c);
+    unsetenv("DB_POOL_SIZE");
+    unsetenv("SCAIVAULT_THREADS");
 }
 
 static void expect_error(const char *var, const char *value)
