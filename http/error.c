@@ -56,7 +56,8 @@ sv_api_error_t sv_api_error_from_err(sv_err_t err)
     case SV_EAGAIN: return SV_E_STORAGE_UNAVAILABLE;
     case SV_ETOOBIG: return SV_E_PAYLOAD_TOO_LARGE;
     case SV_EPERM: return SV_E_ACCESS_DENIED;
-    case SV_ESHUTDOWN: return SV_E_SERVICE_UNAVAILABLE;
+    case SV_ESHUTDOWN:
+    case SV_ENOMEM: return SV_E_SERVICE_UNAVAILABLE; /* overloaded: a retry may well succeed */
     case SV_ECRYPTO: return SV_E_KMS_UNAVAILABLE;
     case SV_EDELETED: return SV_E_SECRET_VERSION_DELETED;
     case SV_EDESTROYED: return SV_E_SECRET_VERSION_DESTROYED;

@@ -43,7 +43,7 @@ static void *job_alloc(sv_req_t *req, size_t size)
 {
     void *p = calloc(1, size);
     if (p == NULL)
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
     return p;
 }
 

@@ -171,7 +171,7 @@ static void post_revocation(sv_req_t *req)
     revoke_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         sv_json_doc_free(doc);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return;
     }
     req->handler_data = op;

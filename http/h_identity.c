@@ -173,7 +173,7 @@ static void post_sync(sv_req_t *req)
     }
     sync_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return;
     }
     ctx->task.fn = sync_fetched_resume;
@@ -486,7 +486,7 @@ static bool read_id_list(sv_req_t *req, const sv_json_t *root, const char *name,
         if (dup)
             continue;
         if ((op->list[op->n] = strndup(v->u.str.s, v->u.str.len)) == NULL) {
-            sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+            sv_req_fail_err(req, SV_ENOMEM);
             return false;
         }
         op->n++;
@@ -522,7 +522,7 @@ static put_op_t *put_begin(sv_req_t *req, bool (*valid)(const char *, size_t), c
     put_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
         sv_json_doc_free(*doc);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return NULL;
     }
     req->handler_data = op;

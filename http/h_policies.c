@@ -143,7 +143,7 @@ static write_op_t *write_op_new(sv_req_t *req)
 {
     write_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return NULL;
     }
     snprintf(op->tenant, sizeof(op->tenant), "%s", req->tenant_id);

@@ -135,7 +135,7 @@ static put_op_t *new_op(sv_req_t *req)
 {
     put_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return NULL;
     }
     if (!take_tenant(req, op->tenant)) {

@@ -340,7 +340,7 @@ static sctx_t *ctx_new(sv_req_t *req, const scope_t *s, const char *path, size_t
 {
     sctx_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return NULL;
     }
     c->req = req;
@@ -757,7 +757,7 @@ static bool parse_put(sv_req_t *req, sctx_t *c, const sv_json_t *root)
         return false;
     }
     if (err != SV_OK) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return false;
     }
     return true;
@@ -871,7 +871,7 @@ static bool add_version(sv_req_t *req, sctx_t *c, uint64_t v)
         return false;
     }
     if (c->versions == NULL && (c->versions = malloc(VERSIONS_PARAM_MAX * sizeof(uint64_t))) == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return false;
     }
     c->versions[c->n_versions++] = v;
@@ -1100,7 +1100,7 @@ static bool parse_config(sv_req_t *req, sctx_t *c, const sv_json_t *root)
         if (cm->type == SV_JSON_OBJECT && cm->u.kids.n > 0)
             sv_json_serialize(cm, &c->custom);
         if (c->custom.failed) {
-            sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+            sv_req_fail_err(req, SV_ENOMEM);
             return false;
         }
         c->cfg.custom_metadata = (const char *)c->custom.base;
@@ -1348,7 +1348,7 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
     c->paths = calloc(n ? n : 1, sizeof(char *));
     c->path_lens = calloc(n ? n : 1, sizeof(size_t));
     if (c->paths == NULL || c->path_lens == NULL) {
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         goto free_doc;
     }
     sv_buf_t joined;
@@ -1361,7 +1361,7 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
         }
         size_t len = p->u.str.len > SV_SECRET_PATH_MAX + 1 ? SV_SECRET_PATH_MAX + 1 : p->u.str.len;
         if ((c->paths[c->n_paths] = malloc(len + 1)) == NULL) {
-            sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+            sv_req_fail_err(req, SV_ENOMEM);
             sv_buf_free(&joined);
             goto free_doc;
         }
@@ -1484,7 +1484,7 @@ static void post_batch(sv_req_t *req)
     sv_buf_free(&errors);
     if (failed) {
         sv_buf_free(&body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return;
     }
     sv_req_reply_secure(req, 200, &body);

@@ -365,7 +365,7 @@ sv_json_doc_t *sv_req_json_body(sv_req_t *req)
     case SV_JSON_EUTF8:
         snprintf(msg, sizeof(msg), "A JSON string is not valid UTF-8, or has an unpaired surrogate escape.");
         break;
-    case SV_JSON_ENOMEM: sv_req_fail(req, SV_E_INTERNAL, "Out of memory while parsing the body.", NULL); return NULL;
+    case SV_JSON_ENOMEM: sv_req_fail_err(req, SV_ENOMEM); return NULL;
     default: snprintf(msg, sizeof(msg), "Malformed JSON near byte %zu.", err.offset); break;
     }
     sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, err.field);
@@ -433,7 +433,7 @@ void sv_req_reply_built(sv_req_t *req, int status, sv_buf_t *body)
 {
     if (body->failed) {
         sv_buf_free(body);
-        sv_req_fail(req, SV_E_INTERNAL, "Out of memory.", NULL);
+        sv_req_fail_err(req, SV_ENOMEM);
         return;
     }
     sv_req_reply(req, status, body);
@@ -492,7 +492,9 @@ static void build_error(sv_req_t *req, sv_api_error_t e, const char *message, co
     sv_jw_obj_end(&jw);
 }
 
-void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details)
+/* sv_req_fail; log_5xx: log a server-side failure at error level (not when
+ * a flood of them is summarised elsewhere) */
+static void fail_with(sv_req_t *req, sv_api_error_t e, const char *message, const char *details, bool log_5xx)
 {
     sv_buf_t body;
     sv_buf_init(&body, false);
@@ -500,10 +502,15 @@ void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const cha
     const sv_api_error_info_t *info = sv_api_error_info(e);
     if (!req->finished)
         snprintf(req->audit.error_code, sizeof(req->audit.error_code), "%s", info->code);
-    if (!req->finished && info->status >= 500)
+    if (!req->finished && info->status >= 500 && log_5xx)
         sv_req_log(req, SV_LOG_ERROR, "request failed: %s: %s", info->code, message != NULL ? message : info->message);
     set_response(req, info->status, &body);
     finish(req);
+}
+
+void sv_req_fail(sv_req_t *req, sv_api_error_t e, const char *message, const char *details)
+{
+    fail_with(req, e, message, details, true);
 }
 
 void sv_req_fail_field(sv_req_t *req, sv_api_error_t e, const char *message, const char *field)
@@ -523,6 +530,20 @@ void sv_req_fail_field(sv_req_t *req, sv_api_error_t e, const char *message, con
 
 void sv_req_fail_err(sv_req_t *req, sv_err_t err)
 {
+    if (err == SV_ENOMEM) {
+        /* memory for plaintext is capped (src/secmem.c): too many requests in
+         * flight at once. Said once a second at most, so that a flood of them
+         * leaves a readable log (the access log has every one) */
+        static _Atomic int64_t last_log_s;
+        int64_t now = sv_now_s(), prev = atomic_load(&last_log_s);
+        if (now != prev && atomic_compare_exchange_strong(&last_log_s, &prev, now))
+            sv_log_warn("overloaded: out of memory for a request (too many in flight at once?); answering 503");
+        sv_req_add_header(req, H2O_TOKEN_RETRY_AFTER, NULL, "1");
+        fail_with(req, SV_E_SERVICE_UNAVAILABLE,
+                  "The server is overloaded (too many requests in flight); retry shortly.",
+                  "{\"reason\":\"overloaded\"}", false);
+        return;
+    }
     sv_req_fail(req, sv_api_error_from_err(err), err == SV_EGONE ? SV_TENANT_DELETING_MSG : NULL, NULL);
 }
 

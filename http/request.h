@@ -212,7 +212,8 @@ void sv_req_set_content_type(sv_req_t *req, const char *content_type);
 void sv_req_reply(sv_req_t *req, int status, sv_buf_t *body);
 /** Like sv_req_reply for a body built with sv_jw_*() that may have run out
  * of memory: when body->failed, the body is freed and the request fails with
- * 500 internal ("Out of memory.") instead. Takes the buffer's memory over. */
+ * 503 service_unavailable ("overloaded", as sv_req_fail_err(SV_ENOMEM))
+ * instead. Takes the buffer's memory over. */
 void sv_req_reply_built(sv_req_t *req, int status, sv_buf_t *body);
 /** Like sv_req_reply for a body that holds plaintext secrets (a secure
  * sv_buf_t): the bytes are handed to h2o without a copy and wiped when h2o is

@@ -122,7 +122,8 @@ sv_err_t sv_auth_part_init(sv_app_t *app, char *msg, size_t msglen)
     a->last_prune_s = sv_now_s() - PRUNE_EVERY_S + 5;
     if (app->metrics != NULL) {
         static const char help[] = "Verified-token cache lookups, by result.";
-        a->cache_hits = sv_metrics_counter(app->metrics, "scaivault_token_cache_requests_total", "result=\"hit\"", help);
+        a->cache_hits =
+            sv_metrics_counter(app->metrics, "scaivault_token_cache_requests_total", "result=\"hit\"", help);
         a->cache_misses =
             sv_metrics_counter(app->metrics, "scaivault_token_cache_requests_total", "result=\"miss\"", help);
     }

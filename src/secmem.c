@@ -8,13 +8,26 @@
  * when the thread exits (a pthread key destructor). Caches are per thread, so
  * there is no lock; a block may be freed on another thread than the one that
  * allocated it (it then joins that thread's cache).
+ *
+ * Every sodium_malloc region costs the process three memory mappings (the
+ * block and its two guard pages), and the kernel caps mappings per process
+ * (vm.max_map_count, 65,530 by default). Past that, every mmap fails and h2o
+ * aborts on its next allocation: 20,000 secret reads in flight, each holding
+ * its body until its audit entry commits, did that. So the blocks live at
+ * once (cached ones included) are capped at half of that limit's worth;
+ * past the cap sv_secmem_alloc fails like an out-of-memory, which a request
+ * answers with 503 (retry), and the server stays up.
  */
 #include "sv_autoconf.h"
 
 #include "src/secmem.h"
 
+#include "store/fault.h"
+
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +55,22 @@ typedef struct {
     unsigned n[NCLASS];
 } cache_t;
 
+static atomic_long live_blocks; /* sodium_malloc regions not yet sodium_free'd */
+static long max_blocks;
+static pthread_once_t limit_once = PTHREAD_ONCE_INIT;
+
+static void limit_init(void)
+{
+    long maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &maps) != 1 || maps < 3000)
+            maps = 65530;
+        fclose(f);
+    }
+    max_blocks = maps / 3 / 2; /* 10,921 blocks by default: half of the mappings */
+}
+
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static __thread cache_t *tcache;
@@ -49,6 +78,7 @@ static __thread cache_t *tcache;
 static void block_release(void *user)
 {
     sodium_free((uint8_t *)user - HEADER); /* wipes */
+    atomic_fetch_sub(&live_blocks, 1);
 }
 
 static void cache_destroy(void *arg)
@@ -92,6 +122,8 @@ static int class_of(size_t n)
 
 void *sv_secmem_alloc(size_t n)
 {
+    if (sv_fault_check(SV_FAULT_MALLOC) != 0)
+        return NULL; /* tests: out of memory for plaintext */
     int cls = class_of(n);
     cache_t *c = cls >= 0 ? cache_get() : NULL;
     if (c != NULL && c->head[cls] != NULL) {
@@ -104,9 +136,16 @@ void *sv_secmem_alloc(size_t n)
     size_t cap = cls >= 0 ? (size_t)1 << (MIN_SHIFT + cls) : n;
     if (cap > SIZE_MAX - HEADER)
         return NULL;
-    uint8_t *base = sodium_malloc(cap + HEADER);
-    if (base == NULL)
+    pthread_once(&limit_once, limit_init);
+    if (atomic_fetch_add(&live_blocks, 1) >= max_blocks) {
+        atomic_fetch_sub(&live_blocks, 1);
         return NULL;
+    }
+    uint8_t *base = sodium_malloc(cap + HEADER);
+    if (base == NULL) {
+        atomic_fetch_sub(&live_blocks, 1);
+        return NULL;
+    }
     memcpy(base, &cap, sizeof(cap));
     return base + HEADER;
 }

@@ -16,7 +16,9 @@
 #include <stddef.h>
 
 /** At least n usable bytes of sodium_malloc memory (contents undefined), or
- * NULL. Any thread; free it with sv_secmem_free on any thread. */
+ * NULL: out of memory, or the process holds as many blocks as its share of
+ * the kernel's memory-mapping limit allows (secmem.c). Any thread; free it
+ * with sv_secmem_free on any thread. */
 void *sv_secmem_alloc(size_t n);
 /** Wipes the whole block and recycles or frees it. NULL is fine. */
 void sv_secmem_free(void *p);

@@ -1355,6 +1355,36 @@ static void test_kms_unreachable(void)
     put_value("t_kms_down", "k/a", "\"x\"", 201);
 }
 
+/* ---- memory for plaintext runs out ---- */
+
+/* Memory for plaintext is capped (src/secmem.c: too many requests in flight
+ * would exhaust the process's memory mappings): a request that gets none is
+ * a retryable 503, not a 500, and nothing of it is kept. */
+static void test_out_of_secure_memory(void)
+{
+    put_value("t_oom", "m/a", "\"v\"", 201);
+    const struct {
+        const char *method, *path, *body;
+    } cases[] = {{"GET", "/v1/secrets/m/a", NULL}, {"PUT", "/v1/secrets/m/b", "{\"value\":\"w\"}"}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(cases); i++) {
+        bb_resp_t r;
+        CU_ASSERT_FATAL(
+            req("POST", "/v1/sys/faults", NULL, "{\"op\":\"malloc\",\"errno\":\"ENOMEM\",\"nth\":1,\"count\":1}", &r));
+        BB_ASSERT_STATUS(&r, 200);
+        bb_resp_free(&r);
+        CU_ASSERT_FATAL(req(cases[i].method, cases[i].path, "t_oom", cases[i].body, &r));
+        BB_ASSERT_STATUS(&r, 503);
+        BB_ASSERT_CODE(&r, "service_unavailable");
+        CU_ASSERT(bb_json_str(&r, "error.details.reason") != NULL &&
+                  strcmp(bb_json_str(&r, "error.details.reason"), "overloaded") == 0);
+        char retry[16];
+        CU_ASSERT(bb_header(&r, "retry-after", retry, sizeof(retry)) != NULL);
+        bb_resp_free(&r);
+    }
+    expect("GET", "/v1/secrets/m/b", "t_oom", NULL, 404, "not_found"); /* the refused write left nothing */
+    expect("GET", "/v1/secrets/m/a", "t_oom", NULL, 200, NULL);
+}
+
 /* ---- a KMS that answers later (like a remote one) ---- */
 
 static void test_remote_like_kms(void)
@@ -1454,6 +1484,7 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "plaintext_hygiene", test_plaintext_hygiene);
     CU_add_test(s, "kms_key_file", test_kms_key_file);
     CU_add_test(s, "kms_unreachable", test_kms_unreachable);
+    CU_add_test(s, "out_of_secure_memory", test_out_of_secure_memory);
     CU_add_test(s, "remote_like_kms", test_remote_like_kms);
     CU_add_test(s, "health_and_metrics", test_health_and_metrics);
 }
