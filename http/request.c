@@ -857,10 +857,13 @@ static void async_audit_complete(sv_unit_t *u)
 }
 
 /* After the commit of a request's entry that waited because async commits
- * were failing. */
+ * were failing (req->audit_probe). Only such a request may say that commits
+ * succeed again: it was queued after the failure was seen, so its batch came
+ * after the failed one; another unit's older success proves nothing. */
 static void async_audit_recovered(sv_req_t *req)
 {
-    if (req->unit.result == SV_OK && atomic_exchange(&req->app->audit_async_failing, false))
+    if (req->unit.result == SV_OK && atomic_load(&req->app->audit_async_failing) &&
+        atomic_exchange(&req->app->audit_async_failing, false))
         sv_log_info("audit: entries are committed again; AUDIT_DURABILITY=async answers without waiting again");
 }
 
@@ -883,7 +886,8 @@ static void finish(sv_req_t *req)
     }
     fill_audit_identity(req);
     sv_writer_t *w = req->app->writer;
-    if (req->app->cfg->audit_durability == SV_AUDIT_ASYNC && !atomic_load(&req->app->audit_async_failing)) {
+    bool async = req->app->cfg->audit_durability == SV_AUDIT_ASYNC;
+    if (async && !atomic_load(&req->app->audit_async_failing)) {
         async_audit_t *aa = malloc(sizeof(*aa));
         if (aa != NULL) {
             memset(&aa->unit, 0, sizeof(aa->unit));
@@ -910,6 +914,7 @@ static void finish(sv_req_t *req)
         send_response(req);
         return;
     }
+    req->audit_probe = async; /* async, yet waiting: commits were failing */
     memset(&req->unit, 0, sizeof(req->unit));
     req->unit.audit = a;
     req->unit.arg = req;
@@ -969,7 +974,7 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
 void sv_req_unit_done(sv_req_t *req)
 {
     sv_err_t result = req->unit.result;
-    if (req->app->cfg->audit_durability == SV_AUDIT_ASYNC)
+    if (req->audit_probe)
         async_audit_recovered(req);
     if (!req->has_op) {
         /* an audit-only unit: the response is already built. When the entry
@@ -1040,7 +1045,7 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
     req->content_type = NULL;
-    req->finished = req->has_op = false;
+    req->finished = req->has_op = req->audit_probe = false;
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;
@@ -1239,9 +1244,7 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
     }
     if (!(rt->flags & SV_ROUTE_PUBLIC)) {
         req->authenticated = true;
-        if (!sv_http_resolve_tenant(req) || !sv_http_identity_active(req))
-            return;
-        if (!sv_http_rate_limit(req))
+        if (!sv_http_resolve_tenant(req) || !sv_http_rate_limit(req) || !sv_http_identity_active(req))
             return;
         if (rt->scope != 0 && (req->principal.scopes & rt->scope) == 0 && !req->principal.bootstrap) {
             char details[96], www[120];

@@ -105,6 +105,8 @@ struct sv_req {
     unsigned n_headers;
     const char *content_type; /* static; NULL: application/json */
     bool finished;         /* reply/fail was called */
+    bool audit_probe;      /* AUDIT_DURABILITY=async, but waiting for its entry's commit because
+                            * async commits were failing: its success ends that (request.c) */
 
     /* audit */
     sv_audit_entry_t audit;

@@ -417,13 +417,11 @@ sv_jwt_status_t sv_jwt_claims(const sv_jwt_t *t, const sv_jwt_expect_t *e, sv_pr
         return SV_JWT_EXPIRED;
     if (p->not_before != 0 && p->not_before - SV_JWT_LEEWAY_S > e->now)
         return SV_JWT_NOT_YET_VALID;
-    /* a revocation by subject covers tokens issued until then: an iat ahead
-     * of this clock would escape it, so it counts as now (within the leeway)
-     * and is refused beyond */
+    /* a revocation by subject covers tokens issued until then: an iat far
+     * ahead of this clock would escape it for as long, so beyond the leeway
+     * it is refused (within it the clocks' skew decides, as for nbf) */
     if (p->issued_at - SV_JWT_LEEWAY_S > e->now)
         return SV_JWT_ISSUED_LATER;
-    if (p->issued_at > e->now)
-        p->issued_at = e->now;
 
     if (!claim_str(c, "sub", p->identity_id, sizeof(p->identity_id)) ||
         !sv_identity_id_valid(p->identity_id, strlen(p->identity_id)))

@@ -13,10 +13,13 @@
  * block and its two guard pages), and the kernel caps mappings per process
  * (vm.max_map_count, 65,530 by default). Past that, every mmap fails and h2o
  * aborts on its next allocation: 20,000 secret reads in flight, each holding
- * its body until its audit entry commits, did that. So the blocks live at
- * once (cached ones included) are capped at half of that limit's worth;
- * past the cap sv_secmem_alloc fails like an out-of-memory, which a request
- * answers with 503 (retry), and the server stays up.
+ * its body until its audit entry commits, did that. So the blocks in use at
+ * once are capped at half of that limit's worth, and the blocks idle in the
+ * threads' caches, together, at half as many again (a block freed beyond that
+ * goes back to libsodium); past the cap sv_secmem_alloc fails like an
+ * out-of-memory, which a request answers with 503 (retry), and the server
+ * stays up. Idle cached blocks never count against the blocks in use, so a
+ * flood that filled the caches cannot leave the server refusing at rest.
  */
 #include "sv_autoconf.h"
 
@@ -55,8 +58,9 @@ typedef struct {
     unsigned n[NCLASS];
 } cache_t;
 
-static atomic_long live_blocks; /* sodium_malloc regions not yet sodium_free'd */
-static long max_blocks;
+static atomic_long in_use;     /* blocks handed out and not freed */
+static atomic_long cached;     /* blocks idle in the threads' caches */
+static long max_in_use, max_cached;
 static pthread_once_t limit_once = PTHREAD_ONCE_INIT;
 
 static void limit_init(void)
@@ -68,7 +72,8 @@ static void limit_init(void)
             maps = 65530;
         fclose(f);
     }
-    max_blocks = maps / 3 / 2; /* 10,921 blocks by default: half of the mappings */
+    max_in_use = maps / 3 / 2; /* 10,921 blocks by default: half of the mappings */
+    max_cached = max_in_use / 2; /* together: three quarters of the mappings */
 }
 
 static pthread_key_t cache_key;
@@ -78,7 +83,6 @@ static __thread cache_t *tcache;
 static void block_release(void *user)
 {
     sodium_free((uint8_t *)user - HEADER); /* wipes */
-    atomic_fetch_sub(&live_blocks, 1);
 }
 
 static void cache_destroy(void *arg)
@@ -89,6 +93,7 @@ static void cache_destroy(void *arg)
             free_block_t *b = c->head[i];
             c->head[i] = b->next;
             block_release(b);
+            atomic_fetch_sub(&cached, 1);
         }
     }
     free(c);
@@ -124,26 +129,25 @@ void *sv_secmem_alloc(size_t n)
 {
     if (sv_fault_check(SV_FAULT_MALLOC) != 0)
         return NULL; /* tests: out of memory for plaintext */
+    pthread_once(&limit_once, limit_init);
+    if (atomic_fetch_add(&in_use, 1) >= max_in_use) {
+        atomic_fetch_sub(&in_use, 1);
+        return NULL;
+    }
     int cls = class_of(n);
     cache_t *c = cls >= 0 ? cache_get() : NULL;
     if (c != NULL && c->head[cls] != NULL) {
         free_block_t *b = c->head[cls];
         c->head[cls] = b->next;
         c->n[cls]--;
+        atomic_fetch_sub(&cached, 1);
         b->next = NULL;
         return b;
     }
     size_t cap = cls >= 0 ? (size_t)1 << (MIN_SHIFT + cls) : n;
-    if (cap > SIZE_MAX - HEADER)
-        return NULL;
-    pthread_once(&limit_once, limit_init);
-    if (atomic_fetch_add(&live_blocks, 1) >= max_blocks) {
-        atomic_fetch_sub(&live_blocks, 1);
-        return NULL;
-    }
-    uint8_t *base = sodium_malloc(cap + HEADER);
+    uint8_t *base = cap <= SIZE_MAX - HEADER ? sodium_malloc(cap + HEADER) : NULL;
     if (base == NULL) {
-        atomic_fetch_sub(&live_blocks, 1);
+        atomic_fetch_sub(&in_use, 1);
         return NULL;
     }
     memcpy(base, &cap, sizeof(cap));
@@ -163,14 +167,18 @@ void sv_secmem_free(void *p)
         return;
     size_t cap = sv_secmem_size(p);
     sodium_memzero(p, cap);
+    atomic_fetch_sub(&in_use, 1);
     int cls = class_of(cap);
     cache_t *c = cls >= 0 && cap == ((size_t)1 << (MIN_SHIFT + cls)) ? cache_get() : NULL;
     if (c != NULL && c->n[cls] < CACHE_PER_CLASS) {
-        free_block_t *b = p;
-        b->next = c->head[cls];
-        c->head[cls] = b;
-        c->n[cls]++;
-        return;
+        if (atomic_fetch_add(&cached, 1) < max_cached) {
+            free_block_t *b = p;
+            b->next = c->head[cls];
+            c->head[cls] = b;
+            c->n[cls]++;
+            return;
+        }
+        atomic_fetch_sub(&cached, 1);
     }
     block_release(p);
 }

@@ -299,7 +299,7 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     if (opts->no_sync)
         flags |= MDB_NOSYNC;
     rc = mdb_env_open(st->env, opts->dir, flags, 0600);
-    if (rc == ENOMEM) {
+    if (rc == ENOMEM && opts->map_size > 0) {
         /* mmap of the whole map failed: far more likely a map larger than
          * the address space (or ulimit -v) allows than a lack of memory */
         set_why(opts, ENOMEM, "");
@@ -375,17 +375,22 @@ sv_err_t sv_store_reader_new(sv_store_t *st, sv_store_reader_t **out)
         return SV_ENOMEM;
     r->st = st;
     pthread_mutex_init(&r->snapshot_lock, NULL);
+    /* not in the readers list yet, so a resize would not wait for this
+     * snapshot: hold the map still until it is reset */
+    pthread_mutex_lock(&st->map_lock);
     int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
     if (rc == MDB_MAP_RESIZED) {
         mdb_env_set_mapsize(st->env, 0);
         rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
     }
+    if (rc == MDB_SUCCESS)
+        mdb_txn_reset(r->txn);
+    pthread_mutex_unlock(&st->map_lock);
     if (rc != MDB_SUCCESS) {
         pthread_mutex_destroy(&r->snapshot_lock);
         free(r);
         return sv_store_err(rc);
     }
-    mdb_txn_reset(r->txn);
     r->handle.st = st;
     r->handle.txn = r->txn;
     pthread_mutex_lock(&st->readers_lock);
@@ -434,8 +439,11 @@ sv_err_t sv_store_read_begin(sv_store_reader_t *r, sv_txn_t **txn)
     pthread_mutex_lock(&r->snapshot_lock);
     int rc = mdb_txn_renew(r->txn);
     if (rc == MDB_MAP_RESIZED) {
-        /* another process grew the map: adopt its size */
+        /* another process grew the map: adopt its size (readers of the meta
+         * pages outside a snapshot wait) */
+        pthread_mutex_lock(&r->st->map_lock);
         mdb_env_set_mapsize(r->st->env, 0);
+        pthread_mutex_unlock(&r->st->map_lock);
         rc = mdb_txn_renew(r->txn);
     }
     if (rc != MDB_SUCCESS) {

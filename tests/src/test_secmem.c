@@ -77,8 +77,57 @@ static void test_other_threads(void)
     pthread_join(t, NULL);
 }
 
+/* ---- the cap on blocks in use ---- */
+
+enum { FILLERS = 24, PER_FILLER = 512 };
+
+typedef struct {
+    pthread_barrier_t *filled, *checked;
+} filler_t;
+
+/* Takes PER_FILLER blocks of one class (as many as the cap allows), frees
+ * them into its own cache, and stays alive until the main thread has
+ * checked: a flood that fills every worker's cache. */
+static void *fill_cache(void *arg)
+{
+    filler_t *f = arg;
+    void *p[PER_FILLER];
+    for (int i = 0; i < PER_FILLER; i++)
+        p[i] = sv_secmem_alloc(1000);
+    for (int i = 0; i < PER_FILLER; i++)
+        sv_secmem_free(p[i]);
+    pthread_barrier_wait(f->filled);
+    pthread_barrier_wait(f->checked);
+    return NULL;
+}
+
+/* Idle cached blocks do not count against the cap on blocks in use: after a
+ * flood that filled the caches of many threads, other sizes and other
+ * threads still get memory. */
+static void test_cap_ignores_idle_caches(void)
+{
+    pthread_barrier_t filled, checked;
+    pthread_barrier_init(&filled, NULL, FILLERS + 1);
+    pthread_barrier_init(&checked, NULL, FILLERS + 1);
+    filler_t f = {&filled, &checked};
+    pthread_t t[FILLERS];
+    for (int i = 0; i < FILLERS; i++)
+        pthread_create(&t[i], NULL, fill_cache, &f);
+    pthread_barrier_wait(&filled);
+    void *a = sv_secmem_alloc(4000), *b = sv_secmem_alloc(100);
+    CU_ASSERT_PTR_NOT_NULL(a);
+    CU_ASSERT_PTR_NOT_NULL(b);
+    sv_secmem_free(a);
+    sv_secmem_free(b);
+    pthread_barrier_wait(&checked);
+    for (int i = 0; i < FILLERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&filled);
+    pthread_barrier_destroy(&checked);
+}
+
 void sv_test_suite_secmem(void)
 {
     SV_SUITE("src/secmem", {"sizes_and_reuse", test_sizes_and_reuse}, {"cache_is_bounded", test_cache_is_bounded},
-             {"other_threads", test_other_threads});
+             {"other_threads", test_other_threads}, {"cap_ignores_idle_caches", test_cap_ignores_idle_caches});
 }

@@ -3,6 +3,8 @@
 #include "sv_autoconf.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,8 +215,51 @@ static void test_lock_file_allocated(void)
     sv_test_rmdir(dir);
 }
 
+/* ---- the map grows while its size is read ---- */
+
+typedef struct {
+    sv_store_t *st;
+    atomic_bool stop;
+    unsigned long reads;
+} size_reader_t;
+
+static void *read_sizes(void *arg)
+{
+    size_reader_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        CU_ASSERT(sv_store_used_bytes(r->st) > 0);
+        CU_ASSERT(sv_store_map_size(r->st) > 0);
+        r->reads++;
+    }
+    return NULL;
+}
+
+/* sv_store_grow remaps while another thread reads the map's size and last
+ * page (the prealloc thread, metrics): without the store's map lock the
+ * reader touched unmapped meta pages (SIGSEGV). */
+static void test_grow_while_sizes_are_read(void)
+{
+    const char *dir = sv_test_tmpdir("grow");
+    sv_store_t *st;
+    sv_store_opts_t o = {.dir = dir, .map_size = 1 << 20, .no_sync = true};
+    CU_ASSERT_EQUAL_FATAL(sv_store_open(&st, &o), SV_OK);
+    size_reader_t r = {.st = st};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, read_sizes, &r);
+    for (int i = 0; i < 16; i++) /* 1 MiB to 64 GiB of address space */
+        CU_ASSERT_EQUAL(sv_store_grow(st, 1), SV_OK);
+    atomic_store(&r.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CU_ASSERT_EQUAL(sv_store_map_size(st), (size_t)1 << 36);
+    sv_store_close(st);
+    sv_test_rmdir(dir);
+}
+
 void sv_test_suite_env(void)
 {
     SV_SUITE("store/env", {"key_order", test_key_order}, {"records", test_records},
-             {"prefix_iteration", test_prefix_iteration}, {"lock_file_allocated", test_lock_file_allocated});
+             {"prefix_iteration", test_prefix_iteration}, {"lock_file_allocated", test_lock_file_allocated},
+             {"grow_while_sizes_are_read", test_grow_while_sizes_are_read});
 }
