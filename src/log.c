@@ -56,6 +56,39 @@ static void put_text(sv_buf_t *b, const char *s)
         sv_buf_putc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s);
 }
 
+/* Appends the JSON members of fields as " key=value" pairs (strings bare,
+ * control characters replaced); as they are, when they do not parse. */
+static void put_text_fields(sv_buf_t *b, const char *fields)
+{
+    sv_buf_t obj;
+    sv_buf_init(&obj, false);
+    sv_buf_printf(&obj, "{%s}", fields);
+    sv_json_doc_t *doc = NULL;
+    sv_json_error_t jerr;
+    if (obj.failed || sv_json_parse(obj.base, obj.len, false, &doc, &jerr) != SV_JSON_OK) {
+        sv_buf_putc(b, ' ');
+        put_text(b, fields);
+    } else {
+        for (const sv_json_t *m = sv_json_root(doc)->u.kids.first; m != NULL; m = m->next) {
+            sv_buf_putc(b, ' ');
+            put_text(b, m->key);
+            sv_buf_putc(b, '=');
+            if (m->type == SV_JSON_STRING)
+                put_text(b, m->u.str.s);
+            else if (m->type == SV_JSON_NUMBER)
+                put_text(b, m->u.num.raw);
+            else if (m->type == SV_JSON_BOOL)
+                sv_buf_puts(b, m->u.b ? "true" : "false");
+            else if (m->type == SV_JSON_NULL)
+                sv_buf_puts(b, "null");
+            else
+                sv_buf_puts(b, "...");
+        }
+    }
+    sv_json_doc_free(doc);
+    sv_buf_free(&obj);
+}
+
 static void vlog(sv_log_level_t level, const char *request_id, const char *fields, const char *fmt, va_list ap)
 {
     if (!sv_log_enabled(level))
@@ -95,10 +128,8 @@ static void vlog(sv_log_level_t level, const char *request_id, const char *field
             sv_buf_puts(&b, "] ");
         }
         put_text(&b, msg);
-        if (fields != NULL && fields[0] != 0) {
-            sv_buf_putc(&b, ' ');
-            put_text(&b, fields);
-        }
+        if (fields != NULL && fields[0] != 0)
+            put_text_fields(&b, fields);
     }
     sv_buf_putc(&b, '\n');
     if (!b.failed)

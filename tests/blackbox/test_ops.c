@@ -542,6 +542,9 @@ static void test_log_format_text(void)
     CU_ASSERT(bb_file_contains_str(s.log_path, " info  [text-probe-1] request method=GET route=/v1/health "
                                                "status=200 duration_us="));
     CU_ASSERT(bb_file_contains_str(s.log_path, " info  scaivault 0.1.0 started "));
+    /* a line's extra fields are key=value pairs too, not JSON members */
+    CU_ASSERT(bb_file_contains_str(s.log_path, " listen=127.0.0.1:"));
+    CU_ASSERT(!bb_file_contains_str(s.log_path, "\"listen\":"));
     int total = 0;
     int json = count_lines(s.log_path, "{", &total);
     CU_ASSERT(total >= 3);
