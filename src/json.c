@@ -103,11 +103,14 @@ void sv_json_doc_free(sv_json_doc_t *doc)
         free(doc);
 }
 
-/* yajl's allocator for a secure parse: its lexer buffers hold decoded strings */
+/* yajl's allocator for a secure parse: its lexer buffers hold decoded
+ * strings. yajl does not check for NULL, so these never meet the cap on
+ * plaintext memory (sv_json_parse took its document's block from under the
+ * cap first): a parse cannot be cut off half-way. */
 static void *y_malloc(void *ctx, size_t n)
 {
     (void)ctx;
-    return sv_secmem_alloc(n);
+    return sv_secmem_alloc_uncapped(n);
 }
 
 static void y_free(void *ctx, void *ptr)

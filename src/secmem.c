@@ -125,6 +125,8 @@ static int class_of(size_t n)
     return -1;
 }
 
+static void *alloc_block(size_t n);
+
 void *sv_secmem_alloc(size_t n)
 {
     if (sv_fault_check(SV_FAULT_MALLOC) != 0)
@@ -134,6 +136,19 @@ void *sv_secmem_alloc(size_t n)
         atomic_fetch_sub(&in_use, 1);
         return NULL;
     }
+    return alloc_block(n);
+}
+
+void *sv_secmem_alloc_uncapped(size_t n)
+{
+    pthread_once(&limit_once, limit_init);
+    atomic_fetch_add(&in_use, 1);
+    return alloc_block(n);
+}
+
+/* A block for n bytes, counted in in_use already (undone on failure). */
+static void *alloc_block(size_t n)
+{
     int cls = class_of(n);
     cache_t *c = cls >= 0 ? cache_get() : NULL;
     if (c != NULL && c->head[cls] != NULL) {

@@ -20,6 +20,11 @@
  * the kernel's memory-mapping limit allows (secmem.c). Any thread; free it
  * with sv_secmem_free on any thread. */
 void *sv_secmem_alloc(size_t n);
+/** Like sv_secmem_alloc past the cap (and the test fault seam): NULL only
+ * when the system has no memory. For allocators that must not fail in the
+ * middle of their work (yajl's lexer does not check) after the caller made
+ * sure, with a capped allocation, that there is room. */
+void *sv_secmem_alloc_uncapped(size_t n);
 /** Wipes the whole block and recycles or frees it. NULL is fine. */
 void sv_secmem_free(void *p);
 /** The usable size of a block from sv_secmem_alloc (>= what was asked). */

@@ -1383,6 +1383,22 @@ static void test_out_of_secure_memory(void)
     }
     expect("GET", "/v1/secrets/m/b", "t_oom", NULL, 404, "not_found"); /* the refused write left nothing */
     expect("GET", "/v1/secrets/m/a", "t_oom", NULL, 200, NULL);
+    /* whichever allocation of a write fails (the JSON parser's own ones
+     * included, which must never see NULL), the answer is a 503 or the write */
+    for (int nth = 1; nth <= 8; nth++) {
+        char arm[128];
+        snprintf(arm, sizeof(arm), "{\"op\":\"malloc\",\"errno\":\"ENOMEM\",\"nth\":%d,\"count\":1}", nth);
+        bb_resp_t r;
+        CU_ASSERT_FATAL(req("POST", "/v1/sys/faults", NULL, arm, &r));
+        bb_resp_free(&r);
+        CU_ASSERT_FATAL(req("PUT", "/v1/secrets/m/c", "t_oom", "{\"value\":\"a\\\"b\\nc\",\"metadata\":{\"k\":\"v\"}}", &r));
+        if (r.status != 503 && r.status != 200 && r.status != 201)
+            fprintf(stderr, "\n  malloc fault %d: %ld %.200s", nth, r.status, r.body ? r.body : "");
+        CU_ASSERT(r.status == 503 || r.status == 200 || r.status == 201);
+        bb_resp_free(&r);
+        CU_ASSERT_FATAL(req("DELETE", "/v1/sys/faults", NULL, NULL, &r));
+        bb_resp_free(&r);
+    }
 }
 
 /* ---- a KMS that answers later (like a remote one) ---- */
