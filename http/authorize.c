@@ -118,12 +118,18 @@ static bool authorize(sv_req_t *req, const char *partner_id, const char *path, s
 bool sv_http_identity_active(sv_req_t *req)
 {
     const sv_principal_t *p = &req->principal;
-    if (sv_principal_is_super_admin(p) || req->app->policy == NULL || req->tenant_id[0] == 0 ||
-        p->identity_id[0] == 0)
+    if (p->bootstrap || req->app->policy == NULL || p->identity_id[0] == 0)
         return true;
-    bool inactive;
-    sv_err_t err = sv_authz_identity_inactive(req->app->policy, sv_req_reader(req), req->tenant_id, p->identity_id,
-                                              &inactive);
+    /* its own tenant's cache (a promoted super admin acting elsewhere too),
+     * and the cache of the tenant it acts in */
+    bool inactive = false;
+    sv_err_t err = SV_OK;
+    if (p->tenant_id[0] != 0)
+        err = sv_authz_identity_inactive(req->app->policy, sv_req_reader(req), p->tenant_id, p->identity_id,
+                                         &inactive);
+    if (err == SV_OK && !inactive && req->tenant_id[0] != 0 && strcmp(req->tenant_id, p->tenant_id) != 0)
+        err = sv_authz_identity_inactive(req->app->policy, sv_req_reader(req), req->tenant_id, p->identity_id,
+                                         &inactive);
     if (err != SV_OK) {
         sv_req_fail_err(req, err);
         return false;

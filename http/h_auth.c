@@ -226,6 +226,8 @@ static void post_revocation(sv_req_t *req)
             /* only a token of the revocation's tenant: another tenant's expiry is not the caller's to learn */
             int64_t exp = sv_auth_cached_exp_of_jti(req->app->auth, r->subject, r->tenant_id[0] ? r->tenant_id : NULL);
             expires = exp > 0 ? exp + SV_JWT_LEEWAY_S : now + SV_REVOCATION_JTI_TTL_S;
+            if (expires > INT64_C(253402300799)) /* the last second RFC 3339 can write */
+                expires = INT64_C(253402300799);
         } else {
             expires = now + SV_REVOCATION_IDENTITY_TTL_S;
         }

@@ -25,12 +25,14 @@ bool sv_http_rate_limit(sv_req_t *req);
  * (http/auth.c) */
 bool sv_http_resolve_tenant(sv_req_t *req);
 
-/** Refuses every request of an identity that the identity cache of the
- * request's tenant holds as inactive (deactivated in the directory), whatever
- * its token says: returns false after failing the request with 403
- * access_denied, details.reason "identity_inactive" (or the storage error of
- * the lookup). Super admins are not looked up. Call it before the handler
- * takes a read snapshot. (http/authorize.c) */
+/** Refuses every request of an identity that an identity cache holds as
+ * inactive (deactivated in the directory), whatever its token says: returns
+ * false after failing the request with 403 access_denied, details.reason
+ * "identity_inactive" (or the storage error of the lookup). The identity is
+ * looked up in its own tenant's cache and in the cache of the tenant it acts
+ * in, so a promoted super admin that was deactivated is refused too (only
+ * the bootstrap token is not looked up). Call it before the handler takes a
+ * read snapshot. (http/authorize.c) */
 bool sv_http_identity_active(sv_req_t *req);
 
 /** Decides whether the request's principal may do perm on the tenant secret

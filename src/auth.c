@@ -328,7 +328,7 @@ static void load_cache_roles(struct sv_store_reader *reader, sv_tokcache_entry_t
 {
     e->identity_gen = sv_identity_generation();
     e->cache_roles = 0;
-    e->in_cache = false;
+    e->active_in_cache = false;
     if (p->tenant_id[0] == 0 || reader == NULL)
         return;
     sv_txn_t *txn;
@@ -336,7 +336,7 @@ static void load_cache_roles(struct sv_store_reader *reader, sv_tokcache_entry_t
         return;
     sv_identity_rec_t rec;
     if (sv_identity_get(txn, p->tenant_id, p->identity_id, &rec) == SV_OK) {
-        e->in_cache = true;
+        e->active_in_cache = rec.active;
         e->cache_roles = rec.active ? rec.roles : 0;
     }
     sv_store_read_end(reader);
@@ -390,7 +390,7 @@ sv_auth_status_t sv_auth_bearer(sv_auth_t *a, struct sv_store_reader *reader, co
     }
     const char *boot = a->app->cfg->bootstrap_super_admin;
     if (boot != NULL && !(p->roles & SV_ROLE_SUPER_ADMIN) && strcmp(boot, p->identity_id) == 0)
-        o->promote = e.in_cache ? SV_PROMOTE_NOW : SV_PROMOTE_SKIPPED;
+        o->promote = e.active_in_cache ? SV_PROMOTE_NOW : SV_PROMOTE_SKIPPED;
     return SV_AUTH_OK;
 }
 
@@ -452,6 +452,8 @@ static sv_err_t promotion_apply(sv_wtxn_t *tx, sv_unit_t *u)
         return err;
     if (rec.roles & SV_ROLE_SUPER_ADMIN)
         return SV_EEXIST; /* promoted already: only once */
+    if (!rec.active)
+        return SV_EPERM; /* deactivated since it signed in */
     return sv_identity_set_roles_tx(tx, pr->tenant, pr->id, rec.roles | SV_ROLE_SUPER_ADMIN);
 }
 
@@ -531,8 +533,8 @@ void sv_auth_promotion_skipped(sv_auth_t *a, const sv_principal_t *p, const sv_a
              "\"event\":\"identity_promotion_skipped\",\"identity_id\":\"%s\",\"tenant_id\":\"%s\"", p->identity_id,
              p->tenant_id);
     sv_log_fields(SV_LOG_WARN, base->request_id, fields,
-                  "BOOTSTRAP_SUPER_ADMIN %s signed in but is not in the identity cache of tenant '%s' yet: promotion "
-                  "skipped (run POST /v1/identity/sync, then sign in again)",
+                  "BOOTSTRAP_SUPER_ADMIN %s signed in but is not in the identity cache of tenant '%s' yet, or is "
+                  "inactive there: promotion skipped (run POST /v1/identity/sync, then sign in again)",
                   p->identity_id, p->tenant_id);
     skip_audit_t *s = calloc(1, sizeof(*s));
     if (s == NULL)

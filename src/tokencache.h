@@ -32,7 +32,7 @@ typedef struct {
     char kid[SV_JWT_KID_MAX];
     uint64_t identity_gen;    /* sv_identity_generation() when cache_roles was read; 0: never */
     uint32_t cache_roles;     /* roles ScaiVault granted the identity (identity cache) */
-    bool in_cache;            /* the identity is in its tenant's identity cache */
+    bool active_in_cache;     /* the identity is in its tenant's identity cache, and active there */
 } sv_tokcache_entry_t;
 
 /** A cache of about capacity entries (rounded up per shard). Errors: SV_ENOMEM. */

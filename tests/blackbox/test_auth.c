@@ -646,6 +646,24 @@ static void test_bootstrap_promotion(void)
     BB_ASSERT_STATUS(&r, 200);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "roles.0"), "super_admin");
     bb_resp_free(&r);
+    /* deactivated by the directory: the promoted super admin is denied
+     * everything, in its own tenant and in any other */
+    bb_oidc_control(&peer, "/control/directory",
+                    "{\"tenant\":\"tnt_a\",\"users\":[{\"id\":\"u-ann\",\"userName\":\"ann@acme.example\"},"
+                    "{\"id\":\"u-admin\",\"userName\":\"admin@acme.example\",\"active\":false}]}",
+                    NULL, 0);
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/identity/sync?tenant_id=tnt_a", srv.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    const char *tenants[] = {NULL, "tnt_b"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(tenants); i++) {
+        CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/identity/groups", u2, tenants[i], NULL, &r));
+        BB_ASSERT_STATUS(&r, 403);
+        if (i == 0)
+            CU_ASSERT(bb_json_str(&r, "error.details.reason") != NULL &&
+                      strcmp(bb_json_str(&r, "error.details.reason"), "identity_inactive") == 0);
+        bb_resp_free(&r);
+    }
     free(u1);
     free(u2);
 }
