@@ -565,6 +565,13 @@ bool sv_req_require_admin(sv_req_t *req, const char *tenant, const char *message
     if ((p->roles & SV_ROLE_TENANT_ADMIN) &&
         (tenant != NULL ? strcmp(p->tenant_id, tenant) == 0 : p->tenant_id[0] != 0))
         return true;
+    if (p->tenant_id[0] == 0 && (p->roles & SV_ROLE_TENANT_ADMIN)) {
+        /* a tenant admin of no tenant: what it lacks is the tenant (auth.c) */
+        sv_req_fail(req, SV_E_ACCESS_DENIED,
+                    "This token has no tenant_id claim: only a super admin acts in a tenant that it names.",
+                    "{\"reason\":\"tenant_token_required\"}");
+        return false;
+    }
     sv_req_fail(req, SV_E_ACCESS_DENIED, message, "{\"reason\":\"admin_required\"}");
     return false;
 }

@@ -729,14 +729,15 @@ static bool enforcement_endpoints_exist(void)
 
 /* A JWT from the dev issuer (API.md: scaivault dev-token ...). Fails the test
  * when the command does not give one. */
-static bool mint_in(const char *sub, const char *tenant, const char *scope, bool mfa, char *out, size_t cap)
+static bool mint_in(const char *sub, const char *tenant, const char *scope, bool mfa, const char *roles, char *out,
+                    size_t cap)
 {
     char data[340], listen[64], token[120];
     snprintf(data, sizeof(data), "SCAIVAULT_DATA_DIR=%s", dev.data_dir);
     snprintf(listen, sizeof(listen), "SCAIVAULT_LISTEN=127.0.0.1:%d", dev.port);
     snprintf(token, sizeof(token), "BOOTSTRAP_TOKEN=%s", dev.token);
     const char *const env[] = {data, listen, token, NULL};
-    const char *args[10] = {"dev-token", "--sub", sub, "--scope", scope};
+    const char *args[12] = {"dev-token", "--sub", sub, "--scope", scope}; /* the rest NULL */
     size_t n_args = 5;
     if (tenant != NULL) {
         args[n_args++] = "--tenant";
@@ -744,6 +745,10 @@ static bool mint_in(const char *sub, const char *tenant, const char *scope, bool
     }
     if (mfa)
         args[n_args++] = "--mfa";
+    if (roles != NULL) {
+        args[n_args++] = "--roles";
+        args[n_args++] = roles;
+    }
     char text[8192];
     int rc = bb_run(args, env, text, sizeof(text));
     /* the token is the line that starts with "eyJ" */
@@ -763,7 +768,7 @@ static bool mint_in(const char *sub, const char *tenant, const char *scope, bool
 
 static bool mint(const char *sub, const char *scope, bool mfa, char *out, size_t cap)
 {
-    return mint_in(sub, "tnt_dev", scope, mfa, out, cap);
+    return mint_in(sub, "tnt_dev", scope, mfa, NULL, out, cap);
 }
 
 static long as(const char *tok, const char *method, const char *path, const char *body, bb_resp_t *r)
@@ -823,8 +828,9 @@ static void test_tenantless_token(void)
 {
     if (!enforcement_endpoints_exist())
         return;
-    char tok[4096];
-    if (!mint_in("sa:app", NULL, "secrets:read policies:read policies:write", false, tok, sizeof(tok)))
+    char tok[4096], admin[4096];
+    if (!mint_in("sa:app", NULL, "secrets:read policies:read policies:write", false, NULL, tok, sizeof(tok)) ||
+        !mint_in("sa:app", NULL, "identity:sync", false, "tenant_admin", admin, sizeof(admin)))
         return;
     dev_policy("tenantless", "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\"]}],"
                              "\"bindings\":{\"identities\":[\"sa:app\"]}}");
@@ -860,6 +866,10 @@ static void test_tenantless_token(void)
     bb_resp_free(&r);
     CU_ASSERT_EQUAL(as(tok, "GET", "/v1/auth/whoami", NULL, &r), 200);
     CU_ASSERT_PTR_NULL(bb_json_str(&r, "tenant_id"));
+    bb_resp_free(&r);
+    /* a tenant admin of no tenant: what it lacks is the tenant, on the admin endpoints too */
+    CU_ASSERT_EQUAL(as(admin, "POST", "/v1/auth/revocations", "{\"identity_id\":\"sa:x\",\"reason\":\"r\"}", &r), 403);
+    CU_ASSERT(str_is(&r, "error.details.reason", "tenant_token_required"));
     bb_resp_free(&r);
     dev_policy("tenantless", NULL);
 }
