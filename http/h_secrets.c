@@ -266,6 +266,10 @@ static bool query_cursor(sv_req_t *req, char *out, size_t cap, size_t *len)
         return false;
     }
     *len = strlen(out);
+    if (*len == 0) { /* as the other lists: leave it out for the first page */
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "The cursor is empty: leave it out for the first page.", "cursor");
+        return false;
+    }
     return true;
 }
 

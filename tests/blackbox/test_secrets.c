@@ -595,6 +595,7 @@ static void test_list(void)
     expect_field("GET", "/v1/secrets?limit=ten", t, NULL, 400, "invalid_request", "limit");
     expect_field("GET", "/v1/secrets?prefix=a%20b", t, NULL, 400, "invalid_request", "prefix");
     expect_field("GET", "/v1/secrets?cursor=garbage", t, NULL, 400, "invalid_request", "cursor");
+    expect_field("GET", "/v1/secrets?cursor=", t, NULL, 400, "invalid_request", "cursor"); /* as policies, groups */
     expect_field("GET", "/v1/secrets?cursor=AAAAAQ", t, NULL, 400, "invalid_request", "cursor");
     /* a cursor is bound to its prefix */
     CU_ASSERT_FATAL(req("GET", "/v1/secrets?prefix=pg/&limit=2", t, NULL, &r));
