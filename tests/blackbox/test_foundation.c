@@ -323,6 +323,19 @@ static void *hammer(void *arg)
         CURLcode rc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 0 && rc == CURLE_RECV_ERROR) {
+            /* a reset: a kept-alive connection the server closed as idle
+             * while this request was on its way (closing a socket with unread
+             * bytes makes the kernel reset it). RFC 9112 9.3.1 has a client
+             * retry such a GET on a new connection, which must then be
+             * answered or refused. A request the server read and then left
+             * unanswered ends in a plain close (CURLE_GOT_NOTHING) and still
+             * counts as dropped. */
+            curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+            rc = curl_easy_perform(c);
+            curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 0L);
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        }
         if (rc == CURLE_OK && status == 200)
             h->ok++;
         else if (rc == CURLE_COULDNT_CONNECT)
