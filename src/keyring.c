@@ -128,6 +128,48 @@ sv_err_t sv_keyring_read(sv_txn_t *tx, const sv_owner_t *o, sv_keyrec_t *out)
     return sv_keyring_decode(v, out);
 }
 
+sv_err_t sv_keyring_each(sv_txn_t *tx, bool (*fn)(void *arg, sv_bytes_t owner, const sv_keyrec_t *rec), void *arg)
+{
+    sv_iter_t it;
+    sv_err_t err = sv_iter_open(tx, SV_DB_TENANTS, SV_BYTES(NULL, 0), SV_BYTES(NULL, 0), false, &it);
+    if (err == SV_ENOTFOUND)
+        return SV_OK; /* no `tenants` database yet */
+    if (err != SV_OK)
+        return err;
+    sv_bytes_t k, v;
+    while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
+        size_t off = 0;
+        sv_bytes_t owner;
+        sv_keyrec_t rec;
+        /* key(owner) + u8(kind): only kind SV_KEYRING_KIND is a data key */
+        if (!sv_key_read_str(k, &off, &owner) || off + 1 != k.len || k.base[off] != SV_KEYRING_KIND ||
+            sv_keyring_decode(v, &rec) != SV_OK)
+            continue;
+        bool more = fn(arg, owner, &rec);
+        sodium_memzero(&rec, sizeof(rec));
+        if (!more)
+            break;
+    }
+    sv_iter_close(&it);
+    return err == SV_ENOTFOUND || err == SV_OK ? SV_OK : err;
+}
+
+typedef struct {
+    const sv_kms_t *kms;
+    char *need;
+    size_t need_len;
+    unsigned *owners;
+} kms_check_t;
+
+static bool check_one_key(void *arg, sv_bytes_t owner, const sv_keyrec_t *rec)
+{
+    kms_check_t *c = arg;
+    (void)owner;
+    if (rec->state == SV_KEYREC_ACTIVE && !sv_kms_has_key(c->kms, rec->kms_key_id) && (*c->owners)++ == 0)
+        snprintf(c->need, c->need_len, "%s", rec->kms_key_id);
+    return true;
+}
+
 sv_err_t sv_keyring_check_kms(sv_store_t *st, const sv_kms_t *kms, char *need, size_t need_len, unsigned *owners)
 {
     *owners = 0;
@@ -136,31 +178,11 @@ sv_err_t sv_keyring_check_kms(sv_store_t *st, const sv_kms_t *kms, char *need, s
     if (err != SV_OK)
         return err;
     sv_txn_t *tx;
-    if ((err = sv_store_read_begin(r, &tx)) != SV_OK)
-        goto free_reader;
-    sv_iter_t it;
-    if ((err = sv_iter_open(tx, SV_DB_TENANTS, SV_BYTES(NULL, 0), SV_BYTES(NULL, 0), false, &it)) == SV_OK) {
-        sv_bytes_t k, v;
-        while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
-            size_t off = 0;
-            sv_bytes_t owner;
-            sv_keyrec_t rec;
-            /* key(owner) + u8(kind): only kind SV_KEYRING_KIND is a data key */
-            if (!sv_key_read_str(k, &off, &owner) || off + 1 != k.len || k.base[off] != SV_KEYRING_KIND ||
-                sv_keyring_decode(v, &rec) != SV_OK || rec.state != SV_KEYREC_ACTIVE ||
-                sv_kms_has_key(kms, rec.kms_key_id))
-                continue;
-            if ((*owners)++ == 0)
-                snprintf(need, need_len, "%s", rec.kms_key_id);
-        }
-        sv_iter_close(&it);
-        if (err == SV_ENOTFOUND)
-            err = SV_OK;
-    } else if (err == SV_ENOTFOUND) {
-        err = SV_OK; /* no `tenants` database yet */
+    if ((err = sv_store_read_begin(r, &tx)) == SV_OK) {
+        kms_check_t c = {kms, need, need_len, owners};
+        err = sv_keyring_each(tx, check_one_key, &c);
+        sv_store_read_end(r);
     }
-    sv_store_read_end(r);
-free_reader:
     sv_store_reader_free(r);
     if (err == SV_OK && *owners > 0)
         err = SV_ECRYPTO;

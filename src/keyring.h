@@ -67,6 +67,11 @@ typedef struct {
 void sv_keyring_record_key(sv_key_t *k, const sv_owner_t *o);
 /** Decodes a stored record (copied into *out). SV_ECORRUPT. */
 sv_err_t sv_keyring_decode(sv_bytes_t v, sv_keyrec_t *out);
+/** Calls fn for every stored data-key record in tx (its owner id, valid
+ * during the call, and the decoded record), in key order, until fn returns
+ * false. Records that do not decode are skipped. Errors: storage errors (no
+ * `tenants` database yet is no error). */
+sv_err_t sv_keyring_each(sv_txn_t *tx, bool (*fn)(void *arg, sv_bytes_t owner, const sv_keyrec_t *rec), void *arg);
 /** Reads o's record (copied into *out). Errors: SV_ENOTFOUND, SV_ECORRUPT, SV_EIO. */
 sv_err_t sv_keyring_read(sv_txn_t *tx, const sv_owner_t *o, sv_keyrec_t *out);
 /** SV_EGONE while owner o is being deleted (its key shredded, its data not

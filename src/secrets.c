@@ -919,6 +919,35 @@ sv_err_t sv_secrets_owner_delete_continue(sv_writer_t *w, const sv_owner_t *o)
     return err;
 }
 
+typedef struct {
+    sv_owner_t *owners;
+    size_t n, cap;
+    sv_err_t err;
+} shredded_t;
+
+/* Collects the owners whose data key is shredded (a deletion under way). */
+static bool collect_shredded(void *arg, sv_bytes_t owner, const sv_keyrec_t *rec)
+{
+    shredded_t *c = arg;
+    if (rec->state != SV_KEYREC_SHREDDED || owner.len >= SV_OWNER_MAX)
+        return true;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        sv_owner_t *no = realloc(c->owners, cap * sizeof(*no));
+        if (no == NULL) {
+            c->err = SV_ENOMEM;
+            return false;
+        }
+        c->owners = no;
+        c->cap = cap;
+    }
+    memcpy(c->owners[c->n].id, owner.base, owner.len);
+    c->owners[c->n].id[owner.len] = 0;
+    c->owners[c->n].len = owner.len;
+    c->n++;
+    return true;
+}
+
 sv_err_t sv_secrets_resume_deletions(sv_store_t *st, sv_writer_t *w, unsigned *resumed)
 {
     *resumed = 0;
@@ -932,38 +961,12 @@ sv_err_t sv_secrets_resume_deletions(sv_store_t *st, sv_writer_t *w, unsigned *r
         return err;
     }
     /* collect first: the submissions must not run inside the read snapshot's walk */
-    sv_owner_t *owners = NULL;
-    size_t n = 0, cap = 0;
-    sv_iter_t it;
-    if ((err = sv_iter_open(tx, SV_DB_TENANTS, SV_BYTES(NULL, 0), SV_BYTES(NULL, 0), false, &it)) == SV_OK) {
-        sv_bytes_t k, v;
-        while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
-            size_t off = 0;
-            sv_bytes_t owner;
-            if (!sv_key_read_str(k, &off, &owner) || off + 1 != k.len || k.base[off] != SV_KEYRING_KIND ||
-                owner.len >= SV_OWNER_MAX)
-                continue;
-            sv_keyrec_t rec;
-            if (sv_keyring_decode(v, &rec) != SV_OK || rec.state != SV_KEYREC_SHREDDED)
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                sv_owner_t *no = realloc(owners, cap * sizeof(*no));
-                if (no == NULL) {
-                    err = SV_ENOMEM;
-                    break;
-                }
-                owners = no;
-            }
-            memcpy(owners[n].id, owner.base, owner.len);
-            owners[n].id[owner.len] = 0;
-            owners[n].len = owner.len;
-            n++;
-        }
-        sv_iter_close(&it);
-        if (err == SV_ENOTFOUND)
-            err = SV_OK;
-    }
+    shredded_t c = {0};
+    err = sv_keyring_each(tx, collect_shredded, &c);
+    if (err == SV_OK)
+        err = c.err;
+    sv_owner_t *owners = c.owners;
+    size_t n = c.n;
     sv_store_read_end(r);
     sv_store_reader_free(r);
     for (size_t i = 0; i < n && err == SV_OK; i++) {
