@@ -6,6 +6,7 @@
  */
 #include "sv_autoconf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +25,10 @@ static void post_faults(sv_req_t *req)
     const char *err = sv_json_get_str(root, "errno", NULL);
     sv_json_t *nth = sv_json_get(root, "nth"), *count = sv_json_get(root, "count");
     int opn = op != NULL ? sv_fault_op_from_name(op) : -1;
-    int errn = err != NULL ? sv_fault_errno_from_name(err) : 0;
+    int errn = err != NULL ? sv_fault_errno_from_name(err) : opn == SV_FAULT_STALL ? EIO : 0; /* unused by stall */
     if (opn < 0) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "op must be commit, write, fsync, rename, malloc, audit or kms.", "op");
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST,
+                          "op must be commit, write, fsync, rename, malloc, audit, kms or stall.", "op");
     } else if (errn == 0) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, "errno must be ENOSPC, EIO, EDQUOT or ENOMEM.", "errno");
     } else if (nth != NULL && (nth->type != SV_JSON_NUMBER || !nth->u.num.is_int || nth->u.num.i < 1)) {

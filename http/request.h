@@ -71,6 +71,7 @@ typedef struct {
 
 struct sv_req {
     h2o_req_t *h2o;        /* NULL once the client has gone */
+    h2o_socket_t *parked;  /* its HTTP/1.1 socket, left polled while it waits for the writer (request.c) */
     sv_worker_t *worker;
     sv_app_t *app;
     const sv_route_t *route;

@@ -49,7 +49,8 @@ void sv_fault_reset(void)
 
 int sv_fault_op_from_name(const char *name)
 {
-    static const char *const names[SV_FAULT_COUNT_] = {"commit", "write", "fsync", "rename", "malloc", "audit", "kms"};
+    static const char *const names[SV_FAULT_COUNT_] = {"commit", "write", "fsync", "rename", "malloc", "audit", "kms",
+                                                              "stall"};
     for (int i = 0; i < SV_FAULT_COUNT_; i++)
         if (strcmp(name, names[i]) == 0)
             return i;
@@ -145,6 +146,8 @@ int sv_fault_check(sv_fault_op_t op)
 
 int sv_sys_txn_commit(MDB_txn *txn)
 {
+    if (sv_fault_check(SV_FAULT_STALL) != 0)
+        usleep(SV_FAULT_STALL_MS * 1000);
     int err = sv_fault_check(SV_FAULT_COMMIT);
     if (err != 0) {
         mdb_txn_abort(txn);

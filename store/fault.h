@@ -23,8 +23,12 @@ typedef enum {
     SV_FAULT_MALLOC,
     SV_FAULT_AUDIT, /* appending an audit entry (checked by the audit module) */
     SV_FAULT_KMS,   /* a call to the key provider: it cannot be reached (src/kms.c) */
+    SV_FAULT_STALL, /* the writer's batch commit succeeds SV_FAULT_STALL_MS late (a slow disk); errno unused */
     SV_FAULT_COUNT_
 } sv_fault_op_t;
+
+/** How much later a stalled commit goes through. */
+#define SV_FAULT_STALL_MS 300
 
 /** Arms op: calls number nth, nth+1, ... nth+count-1 from now (1-based) fail with
  * error err (an errno value, e.g. ENOSPC or EIO). count 0 means "until disarmed". */
@@ -33,7 +37,7 @@ void sv_fault_arm(sv_fault_op_t op, unsigned nth, unsigned count, int err);
 void sv_fault_disarm(sv_fault_op_t op);
 /** Disarms every seam. */
 void sv_fault_reset(void);
-/** Parses "op" names ("commit", "write", "fsync", "rename", "malloc", "audit", "kms").
+/** Parses "op" names ("commit", "write", "fsync", "rename", "malloc", "audit", "kms", "stall").
  * Returns -1 when unknown. */
 int sv_fault_op_from_name(const char *name);
 /** Parses errno names "ENOSPC", "EIO", "EDQUOT", "ENOMEM". Returns 0 when unknown. */
