@@ -847,7 +847,8 @@ static void send_response(sv_req_t *req)
         pb->mem = sv_buf_detach(&req->body, &len);
         iov = h2o_iovec_init(pb->mem, len);
     }
-    h->res.content_length = iov.len;
+    /* RFC 9110 8.6: a 204 has no Content-Length (h2o sends neither it nor chunking then) */
+    h->res.content_length = req->status == 204 && iov.len == 0 ? SIZE_MAX : iov.len;
     static h2o_generator_t generator = {NULL, NULL};
     h2o_start_response(h, &generator);
     h2o_send(h, &iov, iov.len > 0 ? 1 : 0, 1);

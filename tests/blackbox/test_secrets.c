@@ -61,6 +61,9 @@ static void expect(const char *method, const char *path, const char *tenant, con
     BB_ASSERT_STATUS(&r, status);
     if (code != NULL)
         BB_ASSERT_CODE(&r, code);
+    char cl[32];
+    if (status == 204) /* RFC 9110 8.6: no Content-Length on a 204 */
+        CU_ASSERT_PTR_NULL(bb_header(&r, "content-length", cl, sizeof(cl)));
     bb_resp_free(&r);
 }
 
