@@ -144,12 +144,13 @@ static void audit_path(sv_req_t *req, const scope_t *s, const char *path, size_t
     sv_req_audit_path(req, buf, n > 0 ? (size_t)n : 0);
 }
 
-void sv_http_secrets_refused_audit_path(sv_req_t *req)
+/* The routes' refused_audit (router.h): the secret path, "partner:<id>/<path>"
+ * or a listing's prefix. A batch read's paths are in its body, which a refused
+ * request never has read: none. */
+static void refused_audit_path(sv_req_t *req)
 {
     const char *pat = req->route->pattern;
-    bool partner = strncmp(pat, "/v1/partner/secrets", 19) == 0;
-    if (!partner && strncmp(pat, "/v1/secrets", 11) != 0)
-        return;
+    bool partner = partner_route(req);
     char what[SV_SECRET_PATH_MAX + 1];
     size_t wl = 0;
     const char *p = sv_req_param(req, "path", &wl);
@@ -1654,7 +1655,8 @@ sv_err_t sv_http_routes_secrets(sv_router_t *r)
                              .scope = s->scope,
                              .rate_category = (int)s->rate,
                              .flags = s->flags | (partner ? 0 : SV_ROUTE_TENANT),
-                             .action = s->action};
+                             .action = s->action,
+                             .refused_audit = refused_audit_path};
             err = sv_router_add(r, &rt);
         }
     }

@@ -17,13 +17,4 @@ sv_err_t sv_http_routes_auth(sv_router_t *r);   /* h_auth.c */
 sv_err_t sv_http_routes_identity(sv_router_t *r); /* h_identity.c */
 sv_err_t sv_http_routes_secrets(sv_router_t *r); /* h_secrets.c */
 
-/** For a request of a secrets route refused before its handler ran (rate
- * limit, missing scope) and so without an audit path yet: names what it was
- * for, as the handler would have (the secret path, "partner:<id>/<path>", a
- * listing's prefix), when the URL gives it in a usable form. A batch read's
- * paths are in its body, which a refused request never has read: none. Does
- * nothing for other routes. (h_secrets.c) */
-struct sv_req;
-void sv_http_secrets_refused_audit_path(struct sv_req *req);
-
 #endif

@@ -866,8 +866,8 @@ static void fill_audit_identity(sv_req_t *req)
     snprintf(a->tenant_id, sizeof(a->tenant_id), "%s",
              req->tenant_id[0] != 0 || !req->authenticated ? req->tenant_id : req->principal.tenant_id);
     snprintf(a->identity_id, sizeof(a->identity_id), "%s", req->authenticated ? req->principal.identity_id : "");
-    if (a->path[0] == 0 && req->route != NULL)
-        sv_http_secrets_refused_audit_path(req); /* refused before its handler named it */
+    if (a->path[0] == 0 && req->route != NULL && req->route->refused_audit != NULL)
+        req->route->refused_audit(req); /* refused before its handler named it */
     if (a->action[0] == 0)
         snprintf(a->action, sizeof(a->action), "%s", req->route != NULL && req->route->action ? req->route->action
                                                                                                 : "http_request");

@@ -48,6 +48,11 @@ typedef struct sv_route {
     int rate_category;   /* sv_rl_category_t, or -1 for none */
     unsigned flags;      /* SV_ROUTE_* */
     const char *action;  /* audit action, e.g. "secret_read" */
+    /* for a request refused before its handler ran (rate limit, missing
+     * scope), and so without an audit path yet: names what it was for, as
+     * the handler would have, when the URL gives that in a usable form; NULL:
+     * the entry has no path */
+    sv_handler_fn refused_audit;
     /* compiled */
     unsigned n_segs;
     int tail; /* index of the {name*} segment, -1 for none */
