@@ -1033,7 +1033,7 @@ static bool json_duration(const sv_json_t *v, int64_t *ms)
 {
     if (v->type == SV_JSON_STRING)
         return sv_duration_parse(v->u.str.s, v->u.str.len, ms) == SV_OK;
-    if (v->type == SV_JSON_NUMBER && v->u.num.is_int && v->u.num.i >= 0 && v->u.num.i < INT64_MAX / 1000) {
+    if (v->type == SV_JSON_NUMBER && v->u.num.is_int && v->u.num.i >= 0 && v->u.num.i <= SV_DURATION_MAX_MS / 1000) {
         *ms = v->u.num.i * 1000;
         return true;
     }
@@ -1056,7 +1056,7 @@ static bool parse_rotation(sv_req_t *req, sctx_t *c, const sv_json_t *rot)
     const sv_json_t *iv = sv_json_get(rot, "interval"), *nb = sv_json_get(rot, "notify_before");
     if (iv == NULL || !json_duration(iv, &c->cfg.rotation_interval_ms) || c->cfg.rotation_interval_ms < 1000) {
         sv_req_fail_field(req, SV_E_INVALID_REQUEST,
-                          "rotation.interval must be a duration of at least 1s (\"30d\", \"12h\", or seconds).",
+                          "rotation.interval must be a duration of 1s to 36500d (\"30d\", \"12h\", or seconds).",
                           "rotation.interval");
         return false;
     }

@@ -288,7 +288,8 @@ static sv_err_t p_duration(int64_t *slot, const char *v, int64_t min_ms, char *w
 {
     int64_t ms;
     if (sv_duration_parse(v, strlen(v), &ms) != SV_OK || ms < min_ms)
-        FAIL("'%s' is not a duration of at least %llds (e.g. 30d, 12h, 15m, 45s)", v, (long long)(min_ms / 1000));
+        FAIL("'%s' is not a duration of at least %llds and at most 36500d (e.g. 30d, 12h, 15m, 45s)", v,
+             (long long)(min_ms / 1000));
     *slot = ms;
     return SV_OK;
 }
@@ -631,6 +632,9 @@ static char *trim(char *s)
     return s;
 }
 
+/* the longest line of a configuration file, without its newline */
+#define CONFIG_LINE_MAX 4094
+
 static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -644,14 +648,21 @@ static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, siz
         fclose(f);
         return SV_EINVAL;
     }
-    char line[4096];
+    char line[CONFIG_LINE_MAX + 2]; /* and the newline and the NUL */
     unsigned lineno = 0;
     sv_err_t rc = SV_OK;
-    while (fgets(line, sizeof(line), f) != NULL) {
+    for (long at = ftell(f); fgets(line, sizeof(line), f) != NULL; at = ftell(f)) {
         lineno++;
-        size_t got = strlen(line);
-        if (got == sizeof(line) - 1 && line[got - 1] != '\n' && !feof(f)) {
-            snprintf(err, errlen, "--config: %s line %u: longer than %zu bytes", path, lineno, sizeof(line) - 2);
+        /* what fgets took from the file (a regular one), which strlen() would
+         * not tell when the line holds a NUL */
+        long got = ftell(f) - at;
+        if (got == (long)sizeof(line) - 1 && line[got - 1] != '\n' && !feof(f)) {
+            snprintf(err, errlen, "--config: %s line %u: longer than %d bytes", path, lineno, CONFIG_LINE_MAX);
+            rc = SV_EINVAL;
+            break;
+        }
+        if (got < 0 || strlen(line) != (size_t)got) { /* a NUL would cut the line short, unseen */
+            snprintf(err, errlen, "--config: %s line %u: contains a NUL byte", path, lineno);
             rc = SV_EINVAL;
             break;
         }

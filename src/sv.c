@@ -171,7 +171,7 @@ sv_err_t sv_duration_parse(const char *s, size_t len, int64_t *out_ms)
         mult = 86400000;
     else
         return SV_EINVAL;
-    if (v > INT64_MAX / mult)
+    if (v > SV_DURATION_MAX_MS / mult)
         return SV_EINVAL;
     *out_ms = v * mult;
     return SV_OK;

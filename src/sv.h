@@ -74,9 +74,13 @@ size_t sv_time_format(char out[21], int64_t t);
  * dropped). Returns SV_EINVAL on anything else. */
 sv_err_t sv_time_parse(const char *s, size_t len, int64_t *out);
 
+/** The longest duration sv_duration_parse() accepts: 36500 days (100 years),
+ * so that every duration fits in microseconds added to any time. */
+#define SV_DURATION_MAX_MS (36500LL * 86400 * 1000)
+
 /** Parses a duration: "30d", "12h", "15m", "45s", "250ms" or plain integer
  * seconds. Writes milliseconds to *out_ms. SV_EINVAL on anything else,
- * including negative or overflowing values. */
+ * including negative values and values over SV_DURATION_MAX_MS. */
 sv_err_t sv_duration_parse(const char *s, size_t len, int64_t *out_ms);
 
 #if defined(__GNUC__)

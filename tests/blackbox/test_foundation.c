@@ -203,6 +203,11 @@ static void test_bad_config_exits_2(void)
     const char *env3[] = {"RATE_LIMIT_WRITE=many", NULL};
     CU_ASSERT_EQUAL(bb_run(args, env3, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "RATE_LIMIT_WRITE"));
+    /* "keep forever" written as a huge duration: refused, not overflowed into
+     * a retention that prunes everything */
+    const char *env5[] = {"AUDIT_RETENTION=999999999d", NULL};
+    CU_ASSERT_EQUAL(bb_run(args, env5, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "AUDIT_RETENTION"));
     /* a port another server holds: refused, not shared through SO_REUSEPORT */
     char taken[64];
     snprintf(taken, sizeof(taken), "SCAIVAULT_LISTEN=127.0.0.1:%d", srv.port);
@@ -245,6 +250,12 @@ static void test_config_file(void)
     const char *args2[] = {"server", arg, NULL};
     CU_ASSERT_EQUAL(bb_run(args2, NULL, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "AUDIT_DURABILITY"));
+    /* a NUL byte would cut a value short (or hide a comment's end): refused */
+    f = fopen(path, "w");
+    fwrite("LOG_LEVEL=warn\0garbage\n", 1, 24, f);
+    fclose(f);
+    CU_ASSERT_EQUAL(bb_run(args2, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "line 1: contains a NUL byte"));
     /* a directory, or no value at all: refused, not a start on the defaults */
     char dir_arg[620];
     snprintf(dir_arg, sizeof(dir_arg), "--config=%s", dir);

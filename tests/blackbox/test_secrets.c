@@ -509,6 +509,10 @@ static void test_config(void)
                  "invalid_request", "rotation.interval");
     expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"rotation\":{}}", 400, "invalid_request",
                  "rotation.interval");
+    expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"rotation\":{\"interval\":\"36501d\"}}", 400,
+                 "invalid_request", "rotation.interval");
+    expect_field("PATCH", "/v1/secrets/cfg/x/config", t, "{\"rotation\":{\"interval\":9223372036854}}", 400,
+                 "invalid_request", "rotation.interval");
     expect_field("PATCH", "/v1/secrets/cfg/x/config", t,
                  "{\"rotation\":{\"interval\":\"1d\",\"notify_before\":\"2d\"}}", 400, "invalid_request",
                  "rotation.notify_before");

@@ -18,7 +18,10 @@ static void test_duration(void)
     CU_ASSERT_EQUAL(ms, 250);
     CU_ASSERT_EQUAL(sv_duration_parse("90", 2, &ms), SV_OK);
     CU_ASSERT_EQUAL(ms, 90000);
-    const char *bad[] = {"", "d", "-5s", "5x", "5 s", "1.5h", "99999999999999999999d", "5mm", "s5"};
+    CU_ASSERT_EQUAL(sv_duration_parse("36500d", 6, &ms), SV_OK); /* the longest */
+    CU_ASSERT_EQUAL(ms, SV_DURATION_MAX_MS);
+    const char *bad[] = {"", "d", "-5s", "5x", "5 s", "1.5h", "99999999999999999999d", "5mm", "s5", "36501d",
+                         "999999999d", "3153600001", "876001h"};
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++)
         CU_ASSERT_EQUAL(sv_duration_parse(bad[i], strlen(bad[i]), &ms), SV_EINVAL);
 }
