@@ -173,6 +173,7 @@ static void get_logs(sv_req_t *req)
         }
         q.cursor = &cur;
     }
+    q.cursor_key = sv_audit_cursor_key(req->app->audit);
     sv_txn_t *tx;
     if (!sv_req_read_begin(req, &tx))
         return;

@@ -51,7 +51,7 @@
 
 struct sv_audit {
     sv_audit_t *self; /* the hooks' argument when attached with sv_audit_attach */
-    uint8_t *sk;      /* sodium_malloc: the Ed25519 secret key (seed || public key) */
+    uint8_t *sk;      /* sodium_malloc: the Ed25519 secret key (seed || public key), then the cursor key */
     uint8_t pk[SV_AUDIT_PK_BYTES];
     sv_audit_opts_t opts; /* key_file is not kept */
     sv_writer_t *writer;
@@ -790,10 +790,14 @@ sv_err_t sv_audit_open(const sv_audit_opts_t *opts, sv_audit_t **out, char *msg,
     a->opts = *opts;
     a->opts.key_file = NULL;
     sv_err_t err = SV_ENOMEM;
-    if ((a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+    if ((a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES + SV_AUDIT_CURSOR_KEY_BYTES)) == NULL)
         goto free_audit;
     if ((err = load_key(a, opts->key_file, msg, msglen)) != SV_OK)
         goto free_sk;
+    /* the query cursors' MAC key: the same for every server of this key
+     * file, so that a cursor outlives a restart */
+    crypto_generichash(a->sk + crypto_sign_SECRETKEYBYTES, SV_AUDIT_CURSOR_KEY_BYTES, a->sk, crypto_sign_SEEDBYTES,
+                       (const uint8_t *)"sv-audit-cursor-key", 19);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
     a->prune_unit.apply = prune_apply;
@@ -840,6 +844,11 @@ void sv_audit_close(sv_audit_t *a)
 const uint8_t *sv_audit_public_key(const sv_audit_t *a)
 {
     return a->pk;
+}
+
+const uint8_t *sv_audit_cursor_key(const sv_audit_t *a)
+{
+    return a->sk + crypto_sign_SECRETKEYBYTES;
 }
 
 sv_err_t sv_audit_tick(sv_audit_t *a)

@@ -70,6 +70,10 @@ void sv_audit_attach(sv_audit_t *a, sv_writer_t *w);
 void sv_audit_close(sv_audit_t *a);
 /** The Ed25519 public key of the checkpoints. Valid as long as a. */
 const uint8_t *sv_audit_public_key(const sv_audit_t *a);
+#define SV_AUDIT_CURSOR_KEY_BYTES 32
+/** The key that query cursors are authenticated with (sv_audit_query_t),
+ * derived from the signing key. Valid as long as a. */
+const uint8_t *sv_audit_cursor_key(const sv_audit_t *a);
 
 /** Server part (src/cmd_server.c): opens the log from the configuration,
  * attaches it to app->writer, sets app->audit and registers the scheduler job

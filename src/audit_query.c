@@ -20,7 +20,7 @@
 
 #include "store/key.h"
 
-#define CURSOR_VERSION 2
+#define CURSOR_VERSION 3 /* 3: the tag covers the position */
 #define CURSOR_BYTES (19 + SV_AUDIT_CURSOR_TAG_BYTES)
 #define EXPORT_CHUNK_BYTES (64 * 1024)
 
@@ -33,12 +33,20 @@ sv_audit_query_mode_t sv_audit_query_mode(const sv_audit_query_t *q)
 
 #define CURSOR_TEXT sodium_base64_ENCODED_LEN(CURSOR_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
 
-/* What a cursor is bound to: the tenant and every filter of its query (the
- * order and kind are in the cursor itself). */
-static void query_tag(const sv_audit_query_t *q, uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES])
+/* A cursor's tag: a MAC (keyed BLAKE2b) of its position, kind and order and
+ * of the tenant and every filter of its query, so that a cursor fits only the
+ * query it came from and an altered one is refused. */
+static void cursor_tag(const sv_audit_query_t *q, const sv_audit_cursor_t *c, uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES])
 {
     crypto_generichash_state h;
-    crypto_generichash_init(&h, (const uint8_t *)"sv-audit-cursor", 15, SV_AUDIT_CURSOR_TAG_BYTES);
+    if (q->cursor_key != NULL)
+        crypto_generichash_init(&h, q->cursor_key, SV_AUDIT_CURSOR_KEY_BYTES, SV_AUDIT_CURSOR_TAG_BYTES);
+    else
+        crypto_generichash_init(&h, NULL, 0, SV_AUDIT_CURSOR_TAG_BYTES);
+    uint8_t pos[19] = {CURSOR_VERSION, c->mode, c->ascending ? 1 : 0};
+    sv_put_be64(pos + 3, (uint64_t)c->time_us);
+    sv_put_be64(pos + 11, c->seq);
+    crypto_generichash_update(&h, pos, sizeof(pos));
     const char *strs[] = {q->tenant, q->request_id, q->action, q->identity_id, q->path_prefix};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         uint8_t len[9] = {strs[i] != NULL};
@@ -289,13 +297,14 @@ sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *o
     sv_audit_query_mode_t mode = sv_audit_query_mode(q);
     const sv_audit_cursor_t *cur = q->cursor;
     uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES];
-    query_tag(q, tag);
-    if (cur != NULL && (cur->mode != mode || cur->ascending != q->ascending || sodium_memcmp(cur->tag, tag, sizeof(tag)) != 0))
-        return SV_EINVAL;
+    if (cur != NULL) {
+        cursor_tag(q, cur, tag);
+        if (cur->mode != mode || cur->ascending != q->ascending || sodium_memcmp(cur->tag, tag, sizeof(tag)) != 0)
+            return SV_EINVAL;
+    }
     sv_jw_t jw;
     walk_t w = {.q = q, .mode = mode, .jw = &jw, .scan_max = q->scan_max > 0 ? q->scan_max : SV_AUDIT_QUERY_SCAN_MAX,
                 .next = {.mode = (uint8_t)mode, .ascending = q->ascending}};
-    memcpy(w.next.tag, tag, sizeof(tag));
     sv_jw_init(&jw, out);
     sv_jw_obj_begin(&jw);
     sv_jw_key(&jw, "items");
@@ -316,6 +325,7 @@ sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *o
     sv_jw_key(&jw, "next_cursor");
     if (w.more) {
         char text[CURSOR_TEXT];
+        cursor_tag(q, &w.next, w.next.tag);
         cursor_format(&w.next, text);
         sv_jw_cstr(&jw, text);
     } else {
@@ -403,9 +413,10 @@ sv_err_t sv_audit_export_chunk(sv_txn_t *tx, sv_audit_export_t *e, unsigned max_
             if (c.anchor)
                 e->next_from_seq = c.seq + 1;
         } else {
-            /* a damaged record: say so, verification names it */
-            char hex[19];
-            sodium_bin2hex(hex, sizeof(hex), k.base, k.len);
+            /* a damaged record: say so (with at most 32 bytes of its key),
+             * verification names it */
+            char hex[65];
+            sodium_bin2hex(hex, sizeof(hex), k.base, k.len < 32 ? k.len : 32);
             sv_jw_obj_begin(&jw);
             sv_jw_key(&jw, "type");
             sv_jw_cstr(&jw, "damaged");

@@ -33,7 +33,7 @@ typedef struct {
     bool ascending;
     int64_t time_us; /* the last index row examined */
     uint64_t seq;
-    uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES]; /* hash of the query's tenant and filters: a cursor fits only its query */
+    uint8_t tag[SV_AUDIT_CURSOR_TAG_BYTES]; /* MAC of the above and the query's tenant and filters */
 } sv_audit_cursor_t;
 
 typedef struct {
@@ -47,6 +47,7 @@ typedef struct {
     unsigned limit;                  /* 1..1000 */
     bool ascending;                  /* oldest first; default newest first */
     const sv_audit_cursor_t *cursor; /* NULL: the first page */
+    const uint8_t *cursor_key;       /* SV_AUDIT_CURSOR_KEY_BYTES (sv_audit_cursor_key); NULL: an unkeyed tag */
     unsigned scan_max;               /* index rows examined at most; 0: SV_AUDIT_QUERY_SCAN_MAX */
 } sv_audit_query_t;
 
@@ -56,7 +57,7 @@ sv_audit_query_mode_t sv_audit_query_mode(const sv_audit_query_t *q);
 sv_err_t sv_audit_cursor_parse(const char *text, size_t len, sv_audit_cursor_t *c);
 /** Runs q in tx and appends {"items":[...],"next_cursor":...} to out.
  * Errors: SV_EINVAL (the cursor is from another query: another tenant,
- * filters, kind or order), storage errors. */
+ * filters, kind or order; or it was altered), storage errors. */
 sv_err_t sv_audit_query_run(sv_txn_t *tx, const sv_audit_query_t *q, sv_buf_t *out);
 
 /* ---- export ---- */

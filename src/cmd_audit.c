@@ -74,6 +74,11 @@ static int verify(int argc, char **argv)
     if (!parse_seq("from-seq", sv_cli_opt(argc, argv, "from-seq"), &from) ||
         !parse_seq("to-seq", sv_cli_opt(argc, argv, "to-seq"), &to))
         return 2;
+    if (from > 0 && to > 0 && from > to) { /* as GET /v1/audit/verify answers 400 */
+        sv_cli_error("audit verify: --from-seq %llu is past --to-seq %llu", (unsigned long long)from,
+                     (unsigned long long)to);
+        return 2;
+    }
     uint8_t pk[SV_AUDIT_PK_BYTES];
     const char *pubkey = sv_cli_opt(argc, argv, "pubkey");
     if (pubkey != NULL && !read_pubkey(pubkey, pk))

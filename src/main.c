@@ -84,9 +84,18 @@ const char *sv_cli_unknown(int argc, char **argv, const char *const *known, cons
     *why = "unknown option";
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0)
-            continue;
+        if (strncmp(a, "--", 2) != 0) {
+            *why = "unexpected argument"; /* no command takes one: a typo, or a value without its option */
+            return a;
+        }
         size_t al = strcspn(a + 2, "=");
+        for (int j = 0; j < i; j++) { /* which of two values would count is nobody's guess */
+            if (strncmp(argv[j], "--", 2) == 0 && strcspn(argv[j] + 2, "=") == al &&
+                strncmp(argv[j] + 2, a + 2, al) == 0) {
+                *why = "option given twice:";
+                return a;
+            }
+        }
         bool ok = false, takes_value = false;
         for (const char *const *k = known; *k != NULL && !ok; k++) {
             size_t kl = strcspn(*k, "=");

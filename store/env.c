@@ -18,6 +18,7 @@
 #include "sv_autoconf.h"
 
 #include "store/env.h"
+#include "src/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -256,6 +257,19 @@ static void set_why(const sv_store_opts_t *opts, int e, const char *what)
     opts->why[0] = (char)tolower((unsigned char)opts->why[0]);
 }
 
+/* LMDB checks each page as it walks a tree and aborts on one that makes no
+ * sense: a damaged data.mdb. Say so in words first. A read-only opener (audit
+ * verify, backup) then exits 1, the exit status of a store that cannot be
+ * read; the server cannot go on with a half-walked tree and aborts (LMDB's
+ * own message follows). */
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+    sv_store_t *st = mdb_env_get_userctx(env);
+    sv_log_error("storage: '%s/data.mdb' is damaged (LMDB: %s): restore a backup", st != NULL ? st->dir : "?", msg);
+    if (st != NULL && st->read_only)
+        _exit(1);
+}
+
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
 {
     sv_err_t err = SV_ENOMEM;
@@ -286,6 +300,8 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         err = sv_store_err(rc);
         goto free_dir;
     }
+    mdb_env_set_userctx(st->env, st);
+    mdb_env_set_assert(st->env, on_lmdb_assert);
     mdb_env_set_maxdbs(st->env, 64);
     mdb_env_set_maxreaders(st->env, max_readers);
     if (opts->map_size > 0)

@@ -273,6 +273,20 @@ static void test_query_filters_and_pages(void)
     CU_ASSERT_FATAL(get_as(&srv, path, NULL, srv.token, "tnt_q1", &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
+    /* nor does it with its position changed (a byte of its sequence number) */
+    uint8_t raw[64];
+    size_t raw_len = 0;
+    CU_ASSERT_FATAL(sodium_base642bin(raw, sizeof(raw), cur, strlen(cur), NULL, &raw_len, NULL,
+                                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+                    raw_len > 18);
+    raw[18] ^= 1;
+    char altered[128];
+    sodium_bin2base64(altered, sizeof(altered), raw, raw_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(path, sizeof(path), "/v1/audit/logs?limit=1&cursor=%s", altered);
+    CU_ASSERT_FATAL(get_as(&srv, path, NULL, srv.token, "tnt_q1", &r));
+    BB_ASSERT_STATUS(&r, 400);
+    BB_ASSERT_CODE(&r, "invalid_request");
+    bb_resp_free(&r);
     /* time bounds */
     CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?to=2000-01-01T00:00:00Z", NULL, srv.token, "tnt_q1", &r));
     CU_ASSERT_EQUAL(n_items(&r), 0);
@@ -616,6 +630,18 @@ static void test_verify_detects_tampering(void)
     bb_resp_free(&r);
     const char *args[] = {"audit", "verify", "--from-seq=-1", NULL};
     CU_ASSERT_EQUAL(bb_run(args, NULL, out, sizeof(out)), 2);
+    /* usage errors are exit 2, never a verification of something else */
+    char dir[340];
+    snprintf(dir, sizeof(dir), "--data-dir=%s", srv.data_dir);
+    const char *backwards[] = {"audit", "verify", dir, "--from-seq=10", "--to-seq=5", NULL};
+    CU_ASSERT_EQUAL(bb_run(backwards, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "past --to-seq"));
+    const char *stray[] = {"audit", "verify", dir, "extra", NULL};
+    CU_ASSERT_EQUAL(bb_run(stray, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "unexpected argument 'extra'"));
+    const char *twice[] = {"audit", "verify", dir, "--data-dir", "/nonexistent", NULL};
+    CU_ASSERT_EQUAL(bb_run(twice, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "given twice"));
 }
 
 /* ---- checkpoints and export ---- */
@@ -1016,6 +1042,49 @@ static void test_bench_unaudited_switch(void)
     bb_cleanup(&s);
 }
 
+/* A data.mdb with a zeroed page of the entry table (a damaged disk, a bad
+ * copy): the offline verifier says the file is damaged and exits 1, rather
+ * than dying on LMDB's assertion. */
+static void test_verify_damaged_page(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    bb_resp_t r;
+    for (int i = 0; i < 300; i++) { /* about 15 leaf pages of entries */
+        char id[32];
+        snprintf(id, sizeof(id), "bb-page-mark-%03d", i);
+        CU_ASSERT_FATAL(get_as(&s, "/v1/health/detailed", id, s.token, NULL, &r));
+        bb_resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/data.mdb", s.data_dir);
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    uint8_t *d = malloc((size_t)size);
+    fseek(f, 0, SEEK_SET);
+    CU_ASSERT_FATAL(fread(d, 1, (size_t)size, f) == (size_t)size);
+    int zeroed = 0;
+    for (long pg = 0; pg + 4096 <= size; pg += 4096) /* every copy of the page with entry 150 */
+        if (memmem(d + pg, 4096, "bb-page-mark-150", 16) != NULL) {
+            memset(d + pg, 0, 4096);
+            zeroed++;
+        }
+    CU_ASSERT(zeroed > 0);
+    fseek(f, 0, SEEK_SET);
+    CU_ASSERT(fwrite(d, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    free(d);
+    char out[4096], dir[400];
+    snprintf(dir, sizeof(dir), "--data-dir=%s", s.data_dir);
+    const char *vargs[] = {"audit", "verify", dir, NULL};
+    CU_ASSERT_EQUAL(bb_run(vargs, NULL, out, sizeof(out)), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "data.mdb' is damaged"));
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_audit(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/audit", suite_init, suite_clean);
@@ -1023,6 +1092,7 @@ void sv_bb_suite_audit(void)
     CU_add_test(s, "query_filters_and_pages", test_query_filters_and_pages);
     CU_add_test(s, "fail_closed", test_fail_closed);
     CU_add_test(s, "parked_connection", test_parked_connection);
+    CU_add_test(s, "verify_damaged_page", test_verify_damaged_page);
     CU_add_test(s, "verify_detects_tampering", test_verify_detects_tampering);
     CU_add_test(s, "checkpoints_and_export", test_checkpoints_and_export);
     CU_add_test(s, "no_secrets_in_log", test_no_secrets_in_log);

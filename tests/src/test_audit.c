@@ -1015,6 +1015,28 @@ static void test_export_chunks(void)
     sv_buf_putc(&out, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr((const char *)out.base, "\"next_from_seq\":3,\"complete\":false}"));
     sv_buf_free(&out);
+    /* a record under a key of no known length (a damaged table) is named as
+     * damaged, with the start of its key, whatever the key's length */
+    MDB_txn *raw;
+    CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(sv_store_env(f.st), NULL, 0, &raw), MDB_SUCCESS);
+    uint8_t long_key[40];
+    memset(long_key, 0xff, sizeof(long_key));
+    MDB_val k = {sizeof(long_key), long_key}, v = {1, "x"};
+    CU_ASSERT_EQUAL(mdb_put(raw, sv_store_dbi(f.st, SV_DB_AUDIT), &k, &v, 0), MDB_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(mdb_txn_commit(raw), MDB_SUCCESS);
+    sv_buf_init(&out, false);
+    sv_audit_export_init(&e, 9, UINT64_MAX);
+    for (chunks = 0, done = false; !done && chunks < 100; chunks++) {
+        CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+        CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 100, false, &out, &done), SV_OK);
+        sv_store_read_end(r);
+    }
+    sv_buf_putc(&out, 0);
+    char want_damaged[120];
+    snprintf(want_damaged, sizeof(want_damaged), "{\"type\":\"damaged\",\"key\":\"%.64s\"}",
+             "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
+    CU_ASSERT_PTR_NOT_NULL(strstr((const char *)out.base, want_damaged));
+    sv_buf_free(&out);
     sv_store_reader_free(r);
     teardown(&f);
 }
