@@ -602,18 +602,20 @@ free_doc:
 
 sv_err_t sv_http_routes_identity(sv_router_t *r)
 {
+    /* {id*}: an identity or group id may hold '/' (a directory's ids are
+     * opaque); nothing lives under them */
     static const sv_route_t routes[] = {
         {.method = "POST", .pattern = "/v1/identity/sync", .handler = post_sync, .scope = SV_SCOPE_IDENTITY_SYNC,
          .rate_category = SV_RL_ADMIN, .action = "identity_sync"},
-        {.method = "GET", .pattern = "/v1/identity/identities/{id}", .handler = get_identity,
+        {.method = "GET", .pattern = "/v1/identity/identities/{id*}", .handler = get_identity,
          .rate_category = SV_RL_READ, .flags = SV_ROUTE_TENANT, .action = "identity_read"},
-        {.method = "PUT", .pattern = "/v1/identity/identities/{id}", .handler = put_identity,
+        {.method = "PUT", .pattern = "/v1/identity/identities/{id*}", .handler = put_identity,
          .rate_category = SV_RL_ADMIN, .flags = SV_ROUTE_TENANT, .action = "identity_write"},
         {.method = "GET", .pattern = "/v1/identity/groups", .handler = list_groups, .rate_category = SV_RL_LIST,
          .flags = SV_ROUTE_TENANT, .action = "identity_group_list"},
-        {.method = "GET", .pattern = "/v1/identity/groups/{id}", .handler = get_group, .rate_category = SV_RL_READ,
+        {.method = "GET", .pattern = "/v1/identity/groups/{id*}", .handler = get_group, .rate_category = SV_RL_READ,
          .flags = SV_ROUTE_TENANT, .action = "identity_group_read"},
-        {.method = "PUT", .pattern = "/v1/identity/groups/{id}", .handler = put_group, .rate_category = SV_RL_ADMIN,
+        {.method = "PUT", .pattern = "/v1/identity/groups/{id*}", .handler = put_group, .rate_category = SV_RL_ADMIN,
          .flags = SV_ROUTE_TENANT, .action = "identity_group_write"},
     };
     return sv_router_add_all(r, routes, SV_ARRAY_LEN(routes));

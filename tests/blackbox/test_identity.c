@@ -210,6 +210,14 @@ static void test_resync_replaces_and_keeps_manual(void)
                            "{\"members\":[\"sa:legacy\",\"user:ann@acme.example\"]}", &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
+    /* ids may hold '/': reachable as written and percent-encoded */
+    CU_ASSERT_FATAL(bb_req(&srv, "PUT", "/v1/identity/identities/sa:ops/deploy", srv.token, "tnt_a",
+                           "{\"type\":\"service_account\"}", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(get("/v1/identity/identities/sa:ops%2Fdeploy", srv.token, "tnt_a", &r), 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "id"), "sa:ops/deploy");
+    bb_resp_free(&r);
     /* the directory drops bob and grp_ops, moves ann out of finance */
     bb_oidc_control(&peer, "/control/directory",
                     "{\"tenant\":\"tnt_a\",\"users\":["
