@@ -501,7 +501,8 @@ static bool read_display_name(sv_req_t *req, const sv_json_t *root, char *out, s
     if (v == NULL || v->type == SV_JSON_NULL)
         return true;
     if (v->type != SV_JSON_STRING || v->u.str.len >= cap || memchr(v->u.str.s, 0, v->u.str.len) != NULL) {
-        sv_req_fail_field(req, SV_E_INVALID_REQUEST, "display_name must be a string of at most 255 bytes.",
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST,
+                          "display_name must be a string of at most 255 bytes, without NUL characters.",
                           "display_name");
         return false;
     }
