@@ -44,11 +44,13 @@ typedef struct {
     uint8_t *mem;
     size_t cap;
     bool secure;
+    sv_worker_t *worker; /* counts it in w->sending until then */
 } pool_body_t;
 
 static void pool_body_dispose(void *p)
 {
     pool_body_t *b = p;
+    b->worker->sending--;
     if (b->secure && b->mem != NULL)
         sodium_memzero(b->mem, b->cap);
     sv_buf_release_mem(b->mem, b->cap, b->secure);
@@ -841,6 +843,8 @@ static void send_response(sv_req_t *req)
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
         pool_body_t *pb = h2o_mem_alloc_shared(&h->pool, sizeof(*pb), pool_body_dispose);
+        pb->worker = req->worker;
+        pb->worker->sending++;
         pb->secure = req->body.secure;
         pb->cap = req->body.cap;
         size_t len;

@@ -266,6 +266,16 @@ static bool should_exit(sv_worker_t *w)
                      w->inflight, HARD_EXIT_US / 1000000);
         return true;
     }
+    if (w->sending > 0) {
+        /* answered, but h2o still holds bytes of the response: a slow
+         * reader gets the grace period, as a streamed response does */
+        if (now < w->stop_deadline_us)
+            return false;
+        sv_log_warn("stopping: the grace period is over; %u response(s) still being sent cut off (a client that "
+                    "stopped reading)",
+                    w->sending);
+        return true;
+    }
     return w->open_conns == 0 || now >= w->stop_deadline_us || now - w->last_activity_us >= IDLE_EXIT_US;
 }
 

@@ -49,6 +49,7 @@ struct sv_worker {
     h2o_multithread_message_t units_msg;
     struct sv_store_reader *reader;
     unsigned inflight;   /* requests between on_req and their last byte handed to h2o */
+    unsigned sending;    /* bodies handed to h2o and not yet sent (or dropped with their connection) */
     unsigned open_conns;
     bool stopping;
     uint64_t stop_deadline_us;

@@ -443,6 +443,73 @@ static size_t hpack_literal(uint8_t *p, const char *name, const char *value)
  * hold the server up past the grace period (10 s): the stream is cut. The
  * client speaks HTTP/2 with an initial window of 0, so the export stalls
  * whatever its size. */
+/* A large answer still going out to a slow reader when SIGTERM comes is
+ * sent to its end within the grace period: the server does not take its
+ * connection for an idle one (it did, and cut the body after 2 s). */
+static void test_sigterm_finishes_slow_answer(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    enum { N = 20, SIZE = 500000 }; /* 10 MB: more than the kernel's socket buffers hold */
+    size_t blen = SIZE + 32;
+    char *body = malloc(blen);
+    int n = snprintf(body, blen, "{\"value\":\"");
+    memset(body + n, 'Z', SIZE);
+    snprintf(body + n + SIZE, blen - n - SIZE, "\"}");
+    char paths[N * 32] = "{\"paths\":[";
+    for (int i = 0; i < N; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/v1/secrets/slow/s%d", i);
+        bb_resp_t r;
+        CU_ASSERT_FATAL(bb_req(&s, "PUT", p, s.token, "tnt_a", body, &r));
+        BB_ASSERT_STATUS(&r, 201);
+        bb_resp_free(&r);
+        snprintf(paths + strlen(paths), sizeof(paths) - strlen(paths), "%s\"slow/s%d\"", i ? "," : "", i);
+    }
+    strcat(paths, "]}");
+    free(body);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 65536;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    char head[512];
+    int hl = snprintf(head, sizeof(head),
+                      "POST /v1/secrets/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                      "X-ScaiVault-Tenant: tnt_a\r\nContent-Length: %zu\r\n\r\n%s",
+                      s.token, strlen(paths), paths);
+    CU_ASSERT_FATAL(write(fd, head, (size_t)hl) == hl);
+    usleep(200000);
+    kill(s.pid, SIGTERM);
+    /* read about 2 MB/s: some 5 s for the 10 MB answer, past the 2 s after
+     * which an idle connection is closed, within the 10 s grace period */
+    static char got[N * SIZE + 8192];
+    size_t len = 0;
+    struct timeval tv = {.tv_sec = 15};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (ssize_t k; len < sizeof(got) && (k = read(fd, got + len, sizeof(got) - len)) > 0;) {
+        len += (size_t)k;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double ahead = (double)len / 2e6 - ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9);
+        if (ahead > 0) /* paced at 2 MB/s */
+            usleep((useconds_t)(ahead * 1e6));
+    }
+    close(fd);
+    const char *cl = strcasestr(got, "content-length: ");
+    const char *end = strstr(got, "\r\n\r\n");
+    CU_ASSERT_FATAL(cl != NULL && end != NULL);
+    size_t want = (size_t)strtoull(cl + 16, NULL, 10);
+    CU_ASSERT(want > (size_t)N * SIZE);
+    if (len - (size_t)(end + 4 - got) != want)
+        fprintf(stderr, "\n  got %zu bytes of a %zu-byte answer\n", len - (size_t)(end + 4 - got), want);
+    CU_ASSERT_EQUAL(len - (size_t)(end + 4 - got), want);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+}
+
 static void test_sigterm_cuts_stalled_stream(void)
 {
     bb_server_t s = {0};
@@ -501,5 +568,6 @@ void sv_bb_suite_foundation(void)
     CU_add_test(s, "config_file", test_config_file);
     CU_add_test(s, "tls_and_http2", test_tls_and_http2);
     CU_add_test(s, "sigterm_drops_nothing", test_sigterm_drops_nothing);
+    CU_add_test(s, "sigterm_finishes_slow_answer", test_sigterm_finishes_slow_answer);
     CU_add_test(s, "sigterm_cuts_stalled_stream", test_sigterm_cuts_stalled_stream);
 }
