@@ -22,6 +22,7 @@
 #include "src/identity.h"
 #include "src/pattern.h"
 #include "src/policy.h"
+#include "src/secrets.h"
 
 #define LIST_DEFAULT 100
 #define CURSOR_MAX 256
@@ -272,12 +273,13 @@ static bool parse_test(sv_req_t *req, const sv_json_t *root, sv_authz_request_t 
         path += pl;
         len -= pl;
     }
-    if (path == NULL || !sv_secret_path_valid(path, len)) {
+    if (path == NULL || !sv_secret_path_usable(path, len)) { /* what a secret request would accept */
         sv_req_fail_field(req, SV_E_INVALID_PATH,
                           path == NULL ? "path is required: a secret path such as app/db/password (\"@partner/...\" "
                                          "for a partner secret)."
                                        : "path is not a secret path: 1-512 bytes of '/'-separated segments of "
-                                         "[A-Za-z0-9._-], with no empty, '.' or '..' segment.",
+                                         "[A-Za-z0-9._-], with no empty, '.' or '..' segment, not ending with "
+                                         "versions, config, undelete, destroy or rotate.",
                           "path");
         return false;
     }

@@ -339,6 +339,9 @@ static void test_policy_test_errors(void)
                  "invalid_path", "path");
     expect_field(&srv, "POST", ep, TEN, "{\"identity_id\":\"sa:a\",\"path\":\"app/*\",\"permission\":\"read\"}",
                  "invalid_path", "path");
+    /* a path no secret can have (it names a sub-resource), as a secret request says */
+    expect_field(&srv, "POST", ep, TEN, "{\"identity_id\":\"sa:a\",\"path\":\"app/versions\",\"permission\":\"read\"}",
+                 "invalid_path", "path");
     expect_field(&srv, "POST", ep, TEN, "{\"identity_id\":\"sa:a\",\"path\":\"a\",\"permission\":\"fly\"}",
                  "invalid_request", "permission");
     expect_field(&srv, "POST", ep, TEN, "{\"identity_id\":\"sa:a\",\"path\":\"a\",\"permission\":\"read\",\"x\":1}",
