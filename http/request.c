@@ -96,6 +96,11 @@ static void parked_readable(h2o_socket_t *sock, const char *err)
 
 static void park(sv_req_t *req)
 {
+#if H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2
+    /* parking relies on how libh2o 2.2's HTTP/1 and epoll code use a
+     * socket's read state (above): another version is left alone */
+    return;
+#endif
     /* only HTTP/1: there the connection reads again only after the response */
     h2o_conn_t *conn = req->h2o != NULL && req->h2o->version < 0x200 ? req->h2o->conn : NULL;
     if (conn == NULL || conn->callbacks->get_socket == NULL)

@@ -145,6 +145,7 @@ static bool accept_one(sv_worker_t *w, h2o_socket_t *listener)
     int one = 1;
     setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     w->open_conns++;
+    w->last_activity_us = sv_mono_us(); /* its request is yet to come: not idle */
     sock->on_close.cb = on_conn_close;
     sock->on_close.data = w;
     h2o_accept(&w->accept_ctx, sock);
@@ -234,6 +235,9 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     if (w->stopping)
         return;
     w->stopping = true;
+    /* connections count as idle only after IDLE_EXIT_US without a request
+     * from now: one accepted just before (or by close_listeners) is read */
+    w->last_activity_us = sv_mono_us();
     close_listeners(w);
     h2o_context_request_shutdown(&w->ctx);
 }

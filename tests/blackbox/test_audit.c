@@ -413,7 +413,7 @@ static void test_parked_connection(void)
     fd = tcp_to(&srv);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(send_get(fd, path, "bb-park-c", srv.token));
-    usleep(100000);
+    usleep(250000); /* read by now (its commit is 300 ms late): a reset loses only the answer */
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd); /* RST */
@@ -435,11 +435,10 @@ static void test_parked_connection(void)
     CU_ASSERT_FATAL(bb_req(&s2, "POST", "/v1/sys/faults", s2.token, NULL, stall, &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
-    usleep(400000); /* the arming request's own (stalled) commit is done */
     fd = tcp_to(&s2);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(send_get(fd, path, "bb-park-d", s2.token));
-    usleep(100000);
+    usleep(250000); /* read by now, and waiting for its commit */
     CU_ASSERT_EQUAL(bb_stop(&s2), 0);
     read_to_close(fd, got, sizeof(got));
     close(fd);
