@@ -35,9 +35,10 @@ bool sv_cli_load_config(int argc, char **argv, sv_config_t *cfg, const char **da
 /** Returns the first argument that starts with "--" and is not in known
  * (a NULL-terminated list of names without dashes; options that take a value
  * are listed with a trailing '='), or that takes a value and has none (or an
- * empty one), or that is given twice, or an argument that is no option; NULL
- * when all are fine. *why says which ("unknown option", "no value given for",
- * "option given twice:", "unexpected argument"). */
+ * empty one) or takes none and has one, or that is given twice, or an
+ * argument that is no option; NULL when all are fine. *why says which
+ * ("unknown option", "no value given for", "option takes no value:", "option
+ * given twice:", "unexpected argument"). */
 const char *sv_cli_unknown(int argc, char **argv, const char *const *known, const char **why);
 
 #endif

@@ -106,6 +106,10 @@ const char *sv_cli_unknown(int argc, char **argv, const char *const *known, cons
         }
         if (!ok)
             return a;
+        if (!takes_value && a[2 + al] == '=') { /* "--dev=true" is no "--dev": say so, never ignore it */
+            *why = "option takes no value:";
+            return a;
+        }
         if (takes_value && a[2 + al] == 0) {
             /* "--pubkey" last, or followed by another option: no value
              * (an empty shell variable, say), not a default */

@@ -216,6 +216,9 @@ static void test_bad_config_exits_2(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "already in use"));
     const char *bad_opt[] = {"server", "--frobnicate", NULL};
     CU_ASSERT_EQUAL(bb_run(bad_opt, NULL, out, sizeof(out)), 2);
+    const char *flag_value[] = {"server", "--dev=true", NULL}; /* not a dev server in disguise */
+    CU_ASSERT_EQUAL(bb_run(flag_value, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "takes no value"));
     const char *bad_cmd[] = {"frobnicate", NULL};
     CU_ASSERT_EQUAL(bb_run(bad_cmd, NULL, out, sizeof(out)), 2);
     const char *version[] = {"version", NULL};
