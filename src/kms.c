@@ -31,6 +31,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,7 +91,9 @@ static void *delayed_main(void *arg)
 {
     delayed_t d = *(delayed_t *)arg;
     free(arg);
-    usleep((useconds_t)(d.k->delay_ms * 1000));
+    struct timespec ts = {.tv_sec = (time_t)(d.k->delay_ms / 1000), .tv_nsec = (long)(d.k->delay_ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) /* usleep's useconds_t would wrap after 71 minutes */
+        ;
     d.call(d.k, d.op);
     return NULL;
 }
