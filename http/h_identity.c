@@ -382,27 +382,19 @@ static void put_op_free(void *p)
 static sv_err_t put_apply(sv_wtxn_t *tx, void *arg)
 {
     put_op_t *op = arg;
-    sv_err_t err;
-    if (op->is_group) {
-        sv_group_rec_t old;
-        err = sv_group_get(sv_wtxn_txn(tx), op->group.tenant_id, op->group.id, &old);
-        op->directory_managed = err == SV_OK && old.source == SV_SOURCE_SCIM;
-        if (err != SV_OK && err != SV_ENOTFOUND)
-            return err;
-        if (op->directory_managed)
-            return SV_ECONFLICT;
-        return sv_group_put_tx(tx, &op->group, (const char *const *)op->list, op->n);
-    }
-    sv_identity_rec_t old;
-    op->ident.roles = 0;
-    err = sv_identity_get(sv_wtxn_txn(tx), op->ident.tenant_id, op->ident.id, &old);
-    op->directory_managed = err == SV_OK && old.source == SV_SOURCE_SCIM;
+    sv_group_rec_t old_group;
+    sv_identity_rec_t old_ident;
+    sv_err_t err = op->is_group ? sv_group_get(sv_wtxn_txn(tx), op->group.tenant_id, op->group.id, &old_group)
+                                : sv_identity_get(sv_wtxn_txn(tx), op->ident.tenant_id, op->ident.id, &old_ident);
+    op->directory_managed =
+        err == SV_OK && (op->is_group ? old_group.source : old_ident.source) == SV_SOURCE_SCIM;
     if (err != SV_OK && err != SV_ENOTFOUND)
         return err;
     if (op->directory_managed)
         return SV_ECONFLICT;
-    if (err == SV_OK)
-        op->ident.roles = old.roles; /* roles ScaiVault granted survive */
+    if (op->is_group)
+        return sv_group_put_tx(tx, &op->group, (const char *const *)op->list, op->n);
+    op->ident.roles = err == SV_OK ? old_ident.roles : 0; /* roles ScaiVault granted survive */
     return sv_identity_put_tx(tx, &op->ident, (const char *const *)op->list, op->n);
 }
 

@@ -113,6 +113,16 @@ static void park(sv_req_t *req)
     req->parked = sock;
 }
 
+/* Hands the request's unit to the writer, and parks its connection while it
+ * waits. False when the writer takes no more (stopping). */
+static bool submit_unit(sv_req_t *req)
+{
+    if (sv_writer_submit(req->app->writer, &req->unit) != SV_OK)
+        return false;
+    park(req);
+    return true;
+}
+
 static void unpark(sv_req_t *req)
 {
     if (req->parked == NULL)
@@ -984,12 +994,10 @@ static void finish(sv_req_t *req)
     req->unit.audit = a;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    if (sv_writer_submit(w, &req->unit) != SV_OK) {
+    if (!submit_unit(req)) {
         req->unit.result = SV_ESHUTDOWN;
         sv_req_unit_done(req);
-        return;
     }
-    park(req);
 }
 
 /* Runs on the writer thread: the handler's change, then the outcome that the
@@ -1032,12 +1040,10 @@ void sv_req_submit(sv_req_t *req, const sv_req_op_t *op)
     req->unit.audit = audited(req) ? &req->audit : NULL;
     req->unit.arg = req;
     req->unit.notify = &req->worker->notify;
-    if (sv_writer_submit(req->app->writer, &req->unit) != SV_OK) {
+    if (!submit_unit(req)) {
         req->has_op = false;
         sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
-        return;
     }
-    park(req);
 }
 
 void sv_req_unit_done(sv_req_t *req)

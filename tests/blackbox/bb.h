@@ -67,6 +67,10 @@ const char *bb_crashdriver(void);
 const char *bb_bin(void);
 /** A random string of n hex characters (n < cap). */
 void bb_random_hex(char *out, size_t n);
+/** A raw TCP connection to the server (for what curl cannot do: pipelining,
+ * half closes, resets, slow reading). rcvbuf: SO_RCVBUF, set before the
+ * connect (0: the default); timeout_s: SO_RCVTIMEO (0: none). -1 on failure. */
+int bb_connect(const bb_server_t *s, int rcvbuf, int timeout_s);
 /** Whether file path contains the bytes needle (for plaintext hygiene tests). */
 bool bb_file_contains(const char *path, const void *needle, size_t len);
 #define bb_file_contains_str(path, s) bb_file_contains((path), (s), strlen(s))

@@ -317,20 +317,6 @@ static void test_query_filters_and_pages(void)
 
 /* ---- a request waiting for its entry: the parked connection ---- */
 
-static int tcp_to(const bb_server_t *s)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static bool send_get(int fd, const char *path, const char *request_id, const char *token)
 {
     char req[512];
@@ -389,7 +375,7 @@ static void test_parked_connection(void)
     bb_resp_free(&r);
 
     const char *path = "/v1/audit/logs?request_id=bb-park-none";
-    int fd = tcp_to(&srv);
+    int fd = bb_connect(&srv, 0, 10);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(send_get(fd, path, "bb-park-a", srv.token));
     usleep(100000); /* the first request now waits for its commit */
@@ -410,7 +396,7 @@ static void test_parked_connection(void)
         fprintf(stderr, "\n  the server used %.3f s of CPU while the commit was late\n", cpu1 - cpu0);
 
     /* a client that resets its connection while its request waits */
-    fd = tcp_to(&srv);
+    fd = bb_connect(&srv, 0, 10);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(send_get(fd, path, "bb-park-c", srv.token));
     usleep(250000); /* read by now (its commit is 300 ms late): a reset loses only the answer */
@@ -435,7 +421,7 @@ static void test_parked_connection(void)
     CU_ASSERT_FATAL(bb_req(&s2, "POST", "/v1/sys/faults", s2.token, NULL, stall, &r));
     BB_ASSERT_STATUS(&r, 200);
     bb_resp_free(&r);
-    fd = tcp_to(&s2);
+    fd = bb_connect(&s2, 0, 10);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_FATAL(send_get(fd, path, "bb-park-d", s2.token));
     usleep(250000); /* read by now, and waiting for its commit */

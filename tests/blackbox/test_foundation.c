@@ -471,12 +471,8 @@ static void test_sigterm_finishes_slow_answer(void)
     }
     strcat(paths, "]}");
     free(body);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 65536;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int fd = bb_connect(&s, 65536, 15);
+    CU_ASSERT_FATAL(fd >= 0);
     char head[512];
     int hl = snprintf(head, sizeof(head),
                       "POST /v1/secrets/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
@@ -489,8 +485,6 @@ static void test_sigterm_finishes_slow_answer(void)
      * which an idle connection is closed, within the 10 s grace period */
     static char got[N * SIZE + 8192];
     size_t len = 0;
-    struct timeval tv = {.tv_sec = 15};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (ssize_t k; len < sizeof(got) && (k = read(fd, got + len, sizeof(got) - len)) > 0;) {
@@ -517,10 +511,8 @@ static void test_sigterm_cuts_stalled_stream(void)
 {
     bb_server_t s = {0};
     CU_ASSERT_FATAL(bb_start(&s, NULL));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int fd = bb_connect(&s, 0, 0);
+    CU_ASSERT_FATAL(fd >= 0);
     uint8_t out[1024];
     size_t n = 0;
     memcpy(out, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);

@@ -432,6 +432,14 @@ static void test_map_grows_while_read(void)
     bb_cleanup(&s);
 }
 
+/* Never a silent pass: says that a test needing a small filesystem did not
+ * run here, and why. */
+static void note_no_tmpfs(const char *why, const char *what)
+{
+    printf("\n  NOTE: cannot mount a small filesystem on this machine (%s);\n        %s\n", why, what);
+    fflush(stdout);
+}
+
 /* ---- a real full disk ---- */
 
 static void test_disk_full_small_fs(void)
@@ -464,11 +472,7 @@ static void test_disk_full_small_fs(void)
                  strerror(errno));
     }
     if (rc == -100) {
-        /* never a silent pass: say so, and run the seam version */
-        printf("\n  NOTE: cannot mount a small filesystem on this machine (%s);\n"
-               "        the real disk-full test did not run; running the fault-seam version instead.\n",
-               why);
-        fflush(stdout);
+        note_no_tmpfs(why, "the real disk-full test did not run; running the fault-seam version instead.");
         const char *run[] = {"fill", "--data-dir", data, "--seam", NULL};
         rc = bb_run_exe(bb_crashdriver(), run, NULL, out, sizeof(out), RUN_TIMEOUT_MS);
         CU_ASSERT_EQUAL(rc, 0);
@@ -593,10 +597,7 @@ static void test_full_disk_lock_file(void)
         "\"$b\" audit verify >/dev/null 2>&1; echo \"freed: exit $?\"\n";
     int rc = run_on_tmpfs(mp, "size=4m", script, out, sizeof(out), why, sizeof(why));
     if (rc == -100) {
-        printf("\n  NOTE: cannot mount a small filesystem on this machine (%s);\n"
-               "        the full-disk lock.mdb test did not run.\n",
-               why);
-        fflush(stdout);
+        note_no_tmpfs(why, "the full-disk lock.mdb test did not run.");
         sv_test_rmdir(mp);
         return;
     }
@@ -682,10 +683,7 @@ static void test_startup_errors_name_the_cause(void)
                                  "SCAIVAULT_DATA_DIR=\"$1/data\" \"$2\" audit verify; echo \"verify: exit $?\"\n";
     int rc = run_on_tmpfs(mp, "size=4m", script, out, sizeof(out), why, sizeof(why));
     if (rc == -100) {
-        printf("\n  NOTE: cannot mount a small filesystem on this machine (%s);\n"
-               "        the read-only filesystem case did not run.\n",
-               why);
-        fflush(stdout);
+        note_no_tmpfs(why, "the read-only filesystem case did not run.");
     } else {
         CU_ASSERT_EQUAL(rc, 0);
         ASSERT_OUT_HAS(out, "existing: exit 2");
