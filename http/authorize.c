@@ -49,7 +49,7 @@ static const char *partner_refusal(const sv_principal_t *p, const char *partner_
     *admin = same_partner && (p->roles & SV_ROLE_PARTNER_ADMIN);
     if (*admin)
         return NULL;
-    if (perm & (SV_PERM_WRITE | SV_PERM_DELETE | SV_PERM_ROTATE | SV_PERM_ADMIN))
+    if (perm & SV_PERM_CHANGES)
         return "partner_admin_required";
     return same_partner ? NULL : "partner_mismatch";
 }

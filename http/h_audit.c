@@ -59,6 +59,13 @@ static bool param(sv_req_t *req, const char *name, char *out, size_t cap, bool *
         sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, name);
         return false;
     }
+    if (*present && !sv_utf8_valid(out, strlen(out))) {
+        /* entries hold UTF-8 only: such a filter could never match */
+        char msg[96];
+        snprintf(msg, sizeof(msg), "The query parameter %s is not valid UTF-8.", name);
+        sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, name);
+        return false;
+    }
     if (*present && out[0] == 0)
         *present = false; /* "?action=" is no filter */
     return true;
@@ -90,6 +97,10 @@ static bool param_time(sv_req_t *req, const char *name, int64_t *out_s, bool *pr
     char buf[40];
     if (!param(req, name, buf, sizeof(buf), present))
         return false;
+    /* "+00:00" sent unencoded arrives as " 00:00" (a '+' in a query is a space) */
+    size_t len = strlen(buf);
+    if (*present && len > 6 && buf[len - 6] == ' ')
+        buf[len - 6] = '+';
     if (*present && sv_time_parse(buf, strlen(buf), out_s) != SV_OK) {
         char msg[96];
         snprintf(msg, sizeof(msg), "%s must be an RFC 3339 UTC time such as 2026-11-29T10:00:00Z.", name);

@@ -130,6 +130,8 @@ const char *sv_authz_outcome_reason(sv_authz_outcome_t o)
         return "condition_failed";
     case SV_AUTHZ_IDENTITY_INACTIVE:
         return "identity_inactive";
+    case SV_AUTHZ_PARTNER_ADMIN_REQUIRED:
+        return "partner_admin_required";
     }
     return "?";
 }
@@ -659,6 +661,8 @@ static void evaluate(const ientry_t *e, const sv_authz_request_t *rq, sv_authz_r
     bool path_ok = sv_path_split(rq->path, rq->path_len, &segs);
     local_slot_t slots[4] = {{0}};
     const tset_t *set = e->set;
+    /* a change to a partner secret is the partner admins' (authorize.c): no allow rule counts */
+    bool partner_change = rq->partner && (rq->perm & SV_PERM_CHANGES) != 0;
     int allow_pol = -1, allow_rule = -1, deny_pol = -1, deny_rule = -1, deny_cond = -1;
     int near_pol = -1, near_rule = -1, near_cond = -1, near_fails = SV_COND_COUNT_ + 1;
     unsigned allow_item = 0, deny_item = 0, near_item = 0;
@@ -690,6 +694,8 @@ static void evaluate(const ientry_t *e, const sv_authz_request_t *rq, sv_authz_r
                         if (tr == NULL)
                             goto decide; /* deny wins: nothing later can change the answer */
                     }
+                } else if (partner_change) {
+                    /* grants nothing here; item_reason says why */
                 } else if (fails == 0) {
                     if (allow_pol < 0) {
                         allow_pol = (int)it.pol;
@@ -715,6 +721,10 @@ static void evaluate(const ientry_t *e, const sv_authz_request_t *rq, sv_authz_r
         }
     }
 decide:
+    if (partner_change) {
+        res->outcome = SV_AUTHZ_PARTNER_ADMIN_REQUIRED; /* what a real request is refused with, first */
+        return;
+    }
     if (deny_pol >= 0) {
         res->outcome = deny_cond >= 0 ? SV_AUTHZ_CONDITION_FAILED : SV_AUTHZ_EXPLICIT_DENY;
         res->failed_condition = deny_cond;
@@ -1023,6 +1033,13 @@ static void item_reason(sv_buf_t *b, const sv_authz_trace_t *tr, const titem_t *
         sv_buf_puts(b, ")");
         return;
     }
+    if (rq->partner && (rq->perm & SV_PERM_CHANGES)) {
+        sv_buf_printf(b,
+                      "the rule %s '%s', but policies do not decide changes to partner secrets: the role "
+                      "partner_admin does",
+                      cr->def->deny ? "denies" : "grants", perm);
+        return;
+    }
     bool any_fail = false;
     for (int c = 0; c < SV_COND_COUNT_; c++)
         any_fail |= it->cond[c] == SV_COND_FAIL;
@@ -1136,6 +1153,12 @@ static void summary(sv_buf_t *b, const sv_authz_trace_t *tr, const sv_authz_requ
                           "failed (%s)",
                           res->decision_by, res->decision_rule, perm, sv_authz_condition_name(res->failed_condition),
                           sv_authz_failed_condition_code(res->failed_condition));
+        return;
+    case SV_AUTHZ_PARTNER_ADMIN_REQUIRED:
+        sv_buf_printf(b,
+                      "denied: policies never grant '%s' on a partner secret; only a token with the role "
+                      "partner_admin of the tenant's partner may, and it needs no policy",
+                      perm);
         return;
     case SV_AUTHZ_NO_POLICY_MATCHED:
         break;

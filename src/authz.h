@@ -87,6 +87,7 @@ typedef enum {
     SV_AUTHZ_EXPLICIT_DENY,
     SV_AUTHZ_CONDITION_FAILED,
     SV_AUTHZ_IDENTITY_INACTIVE,
+    SV_AUTHZ_PARTNER_ADMIN_REQUIRED, /* a change to a partner secret: policies never grant it */
 } sv_authz_outcome_t;
 
 typedef struct {

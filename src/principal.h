@@ -45,6 +45,9 @@ typedef enum {
     SV_PERM_ADMIN = 1u << 5,
 } sv_perm_t;
 
+/* The permissions that change a secret: on partner secrets, no policy grants them. */
+#define SV_PERM_CHANGES (SV_PERM_WRITE | SV_PERM_DELETE | SV_PERM_ROTATE | SV_PERM_ADMIN)
+
 /** The name of a permission ("read", ...), or NULL. */
 const char *sv_perm_name(sv_perm_t p);
 /** The permission called name, or 0. */

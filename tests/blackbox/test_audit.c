@@ -295,6 +295,15 @@ static void test_query_filters_and_pages(void)
         get_as(&srv, "/v1/audit/logs?from=2000-01-01T00:00:00Z&path_prefix=nothing/", NULL, srv.token, "tnt_q1", &r));
     CU_ASSERT_EQUAL(n_items(&r), 0);
     bb_resp_free(&r);
+    /* an offset's '+' sent unencoded (a query's '+' is a space) still reads as +00:00 */
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?to=2000-01-01T00:00:00+00:00", NULL, srv.token, "tnt_q1", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_EQUAL(n_items(&r), 0);
+    bb_resp_free(&r);
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?from=2000-01-01T00:00:00+00:00", NULL, srv.token, "tnt_q1", &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT(n_items(&r) > 0);
+    bb_resp_free(&r);
     /* bad parameters name their field */
     const char *bad[][2] = {{"/v1/audit/logs?success=maybe", "success"},
                             {"/v1/audit/logs?limit=1001", "limit"},
@@ -302,6 +311,8 @@ static void test_query_filters_and_pages(void)
                             {"/v1/audit/logs?order=sideways", "order"},
                             {"/v1/audit/logs?cursor=bm90LWEtY3Vyc29y", "cursor"},
                             {"/v1/audit/logs?request_id=has%20space", "request_id"},
+                            {"/v1/audit/logs?path_prefix=app%FF", "path_prefix"},
+                            {"/v1/audit/logs?from=2026-01-02T00:00:00%2001:00", "from"},
                             {"/v1/audit/logs?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "to"}};
     for (size_t i = 0; i < SV_ARRAY_LEN(bad); i++) {
         CU_ASSERT_FATAL(get_as(&srv, bad[i][0], NULL, srv.token, NULL, &r));

@@ -557,6 +557,20 @@ static void test_trace_direct_binding_and_partner(void)
     policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"@partner/other\",\"permission\":\"list\"}", &r);
     CU_ASSERT_FALSE(json_true(&r, "allowed")); /* '**' never reaches partner secrets */
     bb_resp_free(&r);
+    /* a rule that names write on partner secrets grants nothing: a real write is refused with
+     * partner_admin_required before any policy is asked, and the test says the same */
+    put_policy("partner-write",
+               "{\"rules\":[{\"path\":\"@partner/**\",\"permissions\":[\"read\",\"write\"]}]," BIND "}");
+    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"@partner/shared/x\",\"permission\":\"write\"}", &r);
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_FALSE(json_true(&r, "allowed"));
+    CU_ASSERT(str_is(&r, "outcome", "partner_admin_required"));
+    CU_ASSERT(str_has(&r, "reason", "partner_admin"));
+    CU_ASSERT(bb_json_str(&r, "decision_by") == NULL);
+    bb_resp_free(&r);
+    policy_test(&srv, "{\"identity_id\":\"sa:billing\",\"path\":\"@partner/shared/x\",\"permission\":\"read\"}", &r);
+    CU_ASSERT(json_true(&r, "allowed")); /* the same rule's read still counts */
+    bb_resp_free(&r);
     delete_all_policies();
 }
 
