@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,11 +127,12 @@ static sv_err_t check_sidecar(const char *in, bool *checked)
     return err;
 }
 
-static sv_err_t write_sidecar(const char *out, const char *dir, const sv_backup_info_t *info)
+/* The sidecar F.json of a finished copy (sv_backup_sidecar_fn); arg: the data dir. */
+static sv_err_t make_sidecar(const char *copy_path, const sv_backup_info_t *info, void *arg, char **text, size_t *len)
 {
     char digest[2 * crypto_generichash_BYTES + 1];
     uint64_t size = 0;
-    sv_err_t herr = file_hash(out, digest, &size);
+    sv_err_t herr = file_hash(copy_path, digest, &size);
     if (herr != SV_OK)
         return herr;
     sv_buf_t b;
@@ -153,25 +155,59 @@ static sv_err_t write_sidecar(const char *out, const char *dir, const sv_backup_
     sv_jw_key(&jw, "blake2b");
     sv_jw_cstr(&jw, digest);
     sv_jw_key(&jw, "source_data_dir");
-    sv_jw_cstr(&jw, dir);
+    sv_jw_cstr(&jw, arg);
     sv_jw_key(&jw, "scaivault_version");
     sv_jw_cstr(&jw, SV_VERSION_STRING);
     sv_jw_key(&jw, "kms_key_included");
     sv_jw_bool(&jw, false);
     sv_jw_obj_end(&jw);
     sv_buf_putc(&b, '\n');
-    sv_err_t err = SV_ENOMEM;
-    if (!b.failed) {
-        size_t n = strlen(out) + 6;
-        char *path = malloc(n);
-        if (path != NULL) {
-            snprintf(path, n, "%s.json", out);
-            err = sv_store_write_file_atomic(path, b.base, b.len, 0600);
-            free(path);
-        }
+    *text = b.failed ? NULL : malloc(b.len);
+    if (*text != NULL) {
+        memcpy(*text, b.base, b.len);
+        *len = b.len;
     }
     sv_buf_free(&b);
-    return err;
+    return *text != NULL ? SV_OK : SV_ENOMEM;
+}
+
+/* Whether a and b name the same existing file. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Refuses an --out that would replace a live file: anything in a data
+ * directory (one that holds lock.mdb: data.mdb, lock.mdb, master.key, ...),
+ * or the key files wherever they are. Returns false after saying why. */
+static bool out_is_safe(const char *out, const sv_config_t *cfg, const char *dir)
+{
+    char *copy = strdup(out);
+    if (copy == NULL) {
+        sv_cli_error("backup: out of memory");
+        return false;
+    }
+    char lock[4096];
+    int n = snprintf(lock, sizeof(lock), "%s/lock.mdb", dirname(copy));
+    free(copy);
+    struct stat sb;
+    if (n > 0 && (size_t)n < sizeof(lock) && stat(lock, &sb) == 0) {
+        sv_cli_error("backup: '%s' is in a data directory (beside '%s'): a backup there could replace the "
+                     "server's own files; write it to another directory",
+                     out, lock);
+        return false;
+    }
+    char key[4096];
+    key_file_path(cfg, dir, key, sizeof(key));
+    const char *keys[] = {key, cfg->audit_signing_key_file};
+    for (size_t i = 0; i < SV_ARRAY_LEN(keys); i++) {
+        if (keys[i] != NULL && same_file(out, keys[i])) {
+            sv_cli_error("backup: '%s' is the key file '%s': name another file", out, keys[i]);
+            return false;
+        }
+    }
+    return true;
 }
 
 int sv_cmd_backup(int argc, char **argv)
@@ -195,14 +231,16 @@ int sv_cmd_backup(int argc, char **argv)
     const char *dir = sv_cli_opt(argc, argv, "data-dir");
     if (dir == NULL)
         dir = cfg.data_dir;
+    if (!out_is_safe(out, &cfg, dir))
+        goto free_config;
     char path[4096];
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (access(path, R_OK) != 0) {
         sv_cli_error("backup: no database in '%s' (%s): check --data-dir or SCAIVAULT_DATA_DIR", dir, strerror(errno));
         goto free_config;
     }
-    signal(SIGPIPE, SIG_IGN);
     rc = 1;
+    signal(SIGPIPE, SIG_IGN);
     sv_store_t *st;
     char cause[256];
     sv_store_opts_t so = {
@@ -213,15 +251,22 @@ int sv_cmd_backup(int argc, char **argv)
         goto free_config;
     }
     sv_backup_info_t info;
-    err = sv_store_backup(st, out, &info);
+    err = sv_store_backup(st, out, &info, make_sidecar, (void *)dir);
     sv_store_close(st);
-    if (err != SV_OK) {
-        sv_cli_error("backup: cannot write '%s': %s (nothing was written)", out, sv_strerror(err));
+    if (err != SV_OK && info.installed) {
+        sv_cli_error("backup: '%s' is written, but '%s.json' could not be: %s. The older '%s.json' was removed "
+                     "(it described the older file); '%s' restores without it, with LMDB's own checks only",
+                     out, out, sv_strerror(err), out, out);
         goto free_config;
     }
-    if ((err = write_sidecar(out, dir, &info)) != SV_OK) {
-        unlink(out);
-        sv_cli_error("backup: cannot write '%s.json': %s (nothing was written)", out, sv_strerror(err));
+    if (err != SV_OK && info.source_damaged) {
+        sv_cli_error("backup: the database in '%s' is damaged (it does not walk: %s); nothing was written. Keep "
+                     "the older backups",
+                     dir, sv_strerror(err));
+        goto free_config;
+    }
+    if (err != SV_OK) {
+        sv_cli_error("backup: cannot write '%s': %s (nothing was written)", out, sv_strerror(err));
         goto free_config;
     }
     char key[4096];
@@ -256,6 +301,12 @@ int sv_cmd_restore(int argc, char **argv)
     if (dir == NULL)
         dir = cfg.data_dir;
     bool force = sv_cli_flag(argc, argv, "force");
+    sv_store_damage_exit(2); /* a damaged backup is not one this binary restores */
+    struct stat db;
+    if (stat(dir, &db) == 0 && !S_ISDIR(db.st_mode)) {
+        sv_cli_error("restore: '%s' is not a directory: --data-dir names the data directory to restore into", dir);
+        goto free_config;
+    }
     sv_backup_info_t info;
     memset(&info, 0, sizeof(info));
     bool checked = false;
@@ -275,7 +326,12 @@ int sv_cmd_restore(int argc, char **argv)
         rc = 0;
         break;
     case SV_ENOTFOUND:
-        sv_cli_error("restore: cannot read '%s': no such file or directory", in);
+        if (access(in, F_OK) != 0)
+            sv_cli_error("restore: cannot read '%s': no such file or directory", in);
+        else
+            sv_cli_error("restore: cannot create '%s': its parent directory does not exist (or it is a dangling "
+                         "symbolic link)",
+                         dir);
         break;
     case SV_ECORRUPT:
         sv_cli_error("restore: '%s' is not a ScaiVault backup (not an LMDB data file, or damaged); '%s' is unchanged",

@@ -121,10 +121,14 @@ int sv_cmd_devtoken(int argc, char **argv)
     sv_jw_key(&jw, "scope");
     sv_jw_cstr(&jw, scope != NULL ? scope : "");
     sv_jw_key(&jw, "groups");
-    jw_list(&jw, groups, sv_group_id_valid);
+    bool groups_ok = jw_list(&jw, groups, sv_group_id_valid);
     sv_jw_key(&jw, "roles");
-    if (!jw_list(&jw, roles, valid_role)) {
-        sv_cli_error("dev-token: --roles takes tenant_admin, partner_admin (super_admin is never taken from a token)");
+    if (!groups_ok || !jw_list(&jw, roles, valid_role)) {
+        if (!groups_ok)
+            sv_cli_error("dev-token: --groups takes group ids of [A-Za-z0-9_.:@-], separated by commas");
+        else
+            sv_cli_error("dev-token: --roles takes tenant_admin, partner_admin (super_admin is never taken from a "
+                         "token)");
         sv_buf_free(&claims);
         sv_devissuer_free(di);
         return 2;

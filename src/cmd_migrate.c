@@ -45,7 +45,7 @@ int sv_cmd_migrate(int argc, char **argv)
             return 2;
         }
     }
-    if (!sv_cli_dir_unused("migrate", dir)) {
+    if (!sv_cli_dir_unused("migrate", dir) || !sv_cli_data_file_plausible("migrate", dir)) {
         sv_config_free(&cfg);
         return 2;
     }

@@ -149,29 +149,6 @@ static void print_dev_banner(const sv_config_t *cfg, sv_http_server_t *http, con
     fflush(stdout);
 }
 
-/* An empty data.mdb beside the keys of a store that existed: LMDB would make
- * a new, empty database of it, and the server would start with nothing. */
-static bool data_file_plausible(const char *dir)
-{
-    char path[4096];
-    struct stat sb;
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    if (stat(path, &sb) != 0 || sb.st_size != 0)
-        return true;
-    static const char *const keys[] = {"master.key", "audit-signing.key"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(keys); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, keys[i]);
-        if (stat(path, &sb) == 0) {
-            sv_cli_error("SCAIVAULT_DATA_DIR: '%s/data.mdb' is empty, but '%s' is there: this directory held a "
-                         "database. Restore a backup (scaivault restore --force), or move the directory away to "
-                         "start anew",
-                         dir, keys[i]);
-            return false;
-        }
-    }
-    return true;
-}
-
 int sv_cmd_server(int argc, char **argv)
 {
     static const char *const known[] = {"dev", "config=", NULL};
@@ -231,7 +208,8 @@ int sv_cmd_server(int argc, char **argv)
         rc = (err == SV_EINVAL || err == SV_EIO) ? 2 : 1;
         goto free_config;
     }
-    if (!sv_cli_dir_unused("SCAIVAULT_DATA_DIR", cfg.data_dir) || !data_file_plausible(cfg.data_dir)) {
+    if (!sv_cli_dir_unused("SCAIVAULT_DATA_DIR", cfg.data_dir) ||
+        !sv_cli_data_file_plausible("SCAIVAULT_DATA_DIR", cfg.data_dir)) {
         rc = 2;
         goto free_http;
     }

@@ -23,6 +23,10 @@ void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * open: a running server. Checked by the commands that must have it alone
  * (server, migrate; restore checks it itself). */
 bool sv_cli_dir_unused(const char *cmd, const char *dir);
+/** false (after printing why, prefixed by what) when dir/data.mdb is empty
+ * while a key file of a store that existed is beside it: LMDB would make a
+ * new, empty database of it (server, migrate). */
+bool sv_cli_data_file_plausible(const char *what, const char *dir);
 /** Finds "--name value" or "--name=value" in argv; returns value or NULL. */
 const char *sv_cli_opt(int argc, char **argv, const char *name);
 /** Whether "--name" is present. */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "src/commands.h"
@@ -37,6 +38,26 @@ bool sv_cli_dir_unused(const char *cmd, const char *dir)
         return false;
     }
     return true; /* other errors (no directory yet, say) are for the open to tell */
+}
+
+bool sv_cli_data_file_plausible(const char *what, const char *dir)
+{
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &sb) != 0 || sb.st_size != 0)
+        return true;
+    static const char *const keys[] = {"master.key", "audit-signing.key"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(keys); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, keys[i]);
+        if (stat(path, &sb) == 0) {
+            sv_cli_error("%s: '%s/data.mdb' is empty, but '%s' is there: this directory held a database. Restore a "
+                         "backup (scaivault restore --force), or move the directory away to start anew",
+                         what, dir, keys[i]);
+            return false;
+        }
+    }
+    return true;
 }
 
 const char *sv_cli_opt(int argc, char **argv, const char *name)

@@ -58,37 +58,68 @@ static sv_err_t sync_parent_dir(const char *path)
     return err;
 }
 
-/* Writes path through a temporary file next to it; see the top of the file. */
-static sv_err_t install_file(const char *path, mode_t mode, fill_fn fill, void *arg)
+/* A file written under a temporary name next to its final path, fsynced,
+ * waiting for its rename. */
+typedef struct {
+    char *tmp;
+    const char *path;
+} staged_t;
+
+static void staged_discard(staged_t *sf)
+{
+    if (sf->tmp != NULL)
+        unlink(sf->tmp);
+    free(sf->tmp);
+    sf->tmp = NULL;
+}
+
+/* Writes the contents of path to a temporary file beside it (see the top of
+ * the file); on error nothing is left behind. */
+static sv_err_t stage_file(const char *path, mode_t mode, fill_fn fill, void *arg, staged_t *sf)
 {
     size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (tmp == NULL)
+    sf->path = path;
+    if ((sf->tmp = malloc(n)) == NULL)
         return SV_ENOMEM;
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    sv_err_t err;
-    int fd = mkstemp(tmp);
+    snprintf(sf->tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(sf->tmp);
     if (fd < 0) {
-        err = errno_err(errno);
-        goto free_tmp;
+        sv_err_t err = errno_err(errno);
+        free(sf->tmp);
+        sf->tmp = NULL;
+        return err;
     }
-    err = fchmod(fd, mode) == 0 ? SV_OK : sv_store_err(errno);
+    sv_err_t err = fchmod(fd, mode) == 0 ? SV_OK : sv_store_err(errno);
     if (err == SV_OK)
-        err = fill(fd, tmp, arg);
+        err = fill(fd, sf->tmp, arg);
     if (err == SV_OK && sv_sys_fsync(fd) != 0)
         err = sv_store_err(errno);
     if (close(fd) != 0 && err == SV_OK)
         err = sv_store_err(errno);
-    if (err == SV_OK && sv_sys_rename(tmp, path) != 0)
-        err = sv_store_err(errno);
-    if (err != SV_OK) {
-        unlink(tmp);
-        goto free_tmp;
-    }
-    err = sync_parent_dir(path);
-free_tmp:
-    free(tmp);
+    if (err != SV_OK)
+        staged_discard(sf);
     return err;
+}
+
+/* Renames a staged file into place and makes the rename durable. */
+static sv_err_t staged_install(staged_t *sf)
+{
+    if (sv_sys_rename(sf->tmp, sf->path) != 0) {
+        sv_err_t err = sv_store_err(errno);
+        staged_discard(sf);
+        return err;
+    }
+    free(sf->tmp);
+    sf->tmp = NULL;
+    return sync_parent_dir(sf->path);
+}
+
+/* Writes path through a temporary file next to it. */
+static sv_err_t install_file(const char *path, mode_t mode, fill_fn fill, void *arg)
+{
+    staged_t sf;
+    sv_err_t err = stage_file(path, mode, fill, arg, &sf);
+    return err == SV_OK ? staged_install(&sf) : err;
 }
 
 /* ---- verification ---- */
@@ -190,35 +221,85 @@ static sv_err_t fill_backup(int fd, const char *tmp_path, void *arg)
 {
     backup_ctx_t *c = arg;
     MDB_env *env = sv_store_env(c->st);
+    /* LMDB's compacting copy trusts every page it walks: a damaged page can
+     * send it past its cursor stack. Walk the source with LMDB's checks first
+     * (damage ends the process through sv_store_damage_unlink's path). */
+    sv_store_damage_unlink(tmp_path);
+    sv_backup_info_t source;
+    memset(&source, 0, sizeof(source));
+    sv_err_t err = read_info(c->st, &source);
+    if (err == SV_ECORRUPT)
+        c->info->source_damaged = true;
     int rc = MDB_MAP_RESIZED;
-    for (int attempt = 0; attempt < 3 && rc == MDB_MAP_RESIZED; attempt++) {
+    for (int attempt = 0; err == SV_OK && attempt < 3 && rc == MDB_MAP_RESIZED; attempt++) {
         if (attempt > 0) {
             /* the server grew the map while we started: adopt it, start over */
             mdb_env_set_mapsize(env, 0);
             if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
-                return sv_store_err(errno);
+                err = sv_store_err(errno);
         }
-        rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+        if (err == SV_OK)
+            rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
     }
-    if (rc != MDB_SUCCESS)
-        return rc == EPIPE ? SV_EIO : sv_store_err(rc);
-    sv_err_t err = sv_store_backup_verify(tmp_path, c->info);
-    return err == SV_ESCHEMA ? SV_OK : err; /* a backup copies whatever schema it finds */
+    if (err == SV_OK && rc != MDB_SUCCESS)
+        err = rc == EPIPE ? SV_EIO : sv_store_err(rc);
+    if (err == SV_OK) {
+        err = sv_store_backup_verify(tmp_path, c->info);
+        if (err == SV_ESCHEMA)
+            err = SV_OK; /* a backup copies whatever schema it finds */
+    }
+    sv_store_damage_unlink(NULL);
+    return err;
 }
-
-sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t *info)
-{
-    memset(info, 0, sizeof(*info));
-    backup_ctx_t c = {st, info};
-    return install_file(out_path, 0600, fill_backup, &c);
-}
-
-/* ---- writing a buffer ---- */
 
 typedef struct {
     const uint8_t *data;
     size_t len;
 } buf_ctx_t;
+
+static sv_err_t fill_buffer(int fd, const char *tmp_path, void *arg);
+
+sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t *info, sv_backup_sidecar_fn sidecar,
+                         void *arg)
+{
+    memset(info, 0, sizeof(info[0]));
+    backup_ctx_t c = {st, info};
+    staged_t copy, side = {0};
+    sv_err_t err = stage_file(out_path, 0600, fill_backup, &c, &copy);
+    if (err != SV_OK)
+        return err;
+    /* the sidecar is staged before anything is renamed, so that a failure
+     * to write it leaves the older backup of the same name and its sidecar */
+    size_t n = strlen(out_path) + 6;
+    char *side_path = malloc(n);
+    char *text = NULL;
+    size_t len = 0;
+    if (side_path == NULL)
+        err = SV_ENOMEM;
+    else if ((err = sidecar(copy.tmp, info, arg, &text, &len)) == SV_OK) {
+        snprintf(side_path, n, "%s.json", out_path);
+        buf_ctx_t b = {(const uint8_t *)text, len};
+        err = stage_file(side_path, 0600, fill_buffer, &b, &side);
+    }
+    free(text);
+    if (err != SV_OK) {
+        staged_discard(&copy);
+        goto free_path;
+    }
+    if ((err = staged_install(&copy)) != SV_OK) {
+        staged_discard(&side);
+        goto free_path;
+    }
+    info->installed = true;
+    if ((err = staged_install(&side)) != SV_OK)
+        unlink(side_path); /* the older backup's sidecar would not match the new file */
+free_path:
+    free(side_path);
+    return err;
+}
+
+/* ---- writing a buffer ---- */
+/* ---- writing a buffer ---- */
 
 static sv_err_t write_all(int fd, const uint8_t *p, size_t len)
 {

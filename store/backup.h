@@ -26,15 +26,31 @@ typedef struct {
     char instance_id[33];    /* hex; "" when the snapshot has none */
     uint64_t bytes;          /* size of the backup file */
     uint64_t records;        /* entries in all named databases (verification walk) */
+    bool source_damaged;     /* backup: SV_ECORRUPT came from walking the source */
+    bool installed;          /* backup: out_path was replaced (also when its sidecar then failed) */
 } sv_backup_info_t;
 
-/** Writes a compacted copy of one snapshot of st to out_path (mode 0600),
- * replacing out_path atomically, and fills *info from the copy. st may be
- * opened read-only while another process (the server) writes. Errors:
- * SV_EIO, SV_ENOSPC, SV_EPERM (the target directory), SV_ECORRUPT (the copy
- * does not verify), SV_ENOMEM. On error out_path is untouched and no
- * temporary file is left behind. */
-sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t *info);
+/** Makes the sidecar of a backup from the finished copy at copy_path (its
+ * final contents, under a temporary name): *text (malloc'd; the caller
+ * frees it) of *len bytes. */
+typedef sv_err_t (*sv_backup_sidecar_fn)(const char *copy_path, const sv_backup_info_t *info, void *arg, char **text,
+                                         size_t *len);
+
+/** Writes a compacted copy of one snapshot of st to out_path (mode 0600) and
+ * the sidecar that sidecar() makes of it to out_path.json, and fills *info
+ * from the copy. st may be opened read-only while another process (the
+ * server) writes. The source is walked with LMDB's checks before it is
+ * copied: on a damaged page the process exits (sv_store_on_damage), leaving
+ * nothing behind. Both files are written and fsynced under temporary names
+ * before either is renamed, so that a failure leaves an older backup of the
+ * same name and its sidecar as they were; only a failure of the last rename
+ * (the sidecar's) comes after out_path was replaced (info->installed): the
+ * older sidecar is then removed, since it does not describe the new file.
+ * Errors: SV_EIO, SV_ENOSPC, SV_EPERM (the target directory), SV_ECORRUPT
+ * (info->source_damaged: the source does not walk; else the copy does not
+ * verify), SV_ENOMEM, and those of sidecar(). */
+sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t *info, sv_backup_sidecar_fn sidecar,
+                         void *arg);
 
 /** Checks that path is an LMDB data file holding a ScaiVault schema that this
  * binary accepts (1..SV_SCHEMA_VERSION), walks every named database and checks

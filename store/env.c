@@ -71,6 +71,7 @@ struct sv_store {
     bool has_db[SV_DB_COUNT_];
     char *dir;
     bool read_only;
+    bool single_file;
     pthread_mutex_t readers_lock; /* guards the readers list */
     /* held while the map is resized, and while the meta pages are read
      * outside a transaction (mdb_env_info, mdb_env_stat): the resize unmaps
@@ -257,17 +258,40 @@ static void set_why(const sv_store_opts_t *opts, int e, const char *what)
     opts->why[0] = (char)tolower((unsigned char)opts->why[0]);
 }
 
+/* What an offline command does when LMDB finds damage (env.h). */
+static int damage_exit_status = 1;
+static char *damage_unlink_path;
+
+void sv_store_damage_exit(int exit_status)
+{
+    damage_exit_status = exit_status;
+}
+
+void sv_store_damage_unlink(const char *path)
+{
+    free(damage_unlink_path);
+    damage_unlink_path = path != NULL ? strdup(path) : NULL;
+}
+
 /* LMDB checks each page as it walks a tree and aborts on one that makes no
  * sense: a damaged data.mdb. Say so in words first. A read-only opener (audit
- * verify, backup) then exits 1, the exit status of a store that cannot be
- * read; the server cannot go on with a half-walked tree and aborts (LMDB's
- * own message follows). */
+ * verify, backup, restore) then removes its unfinished output and exits (1
+ * unless the command chose otherwise), without LMDB's abort; the server
+ * cannot go on with a half-walked tree and aborts (LMDB's own message
+ * follows). A single-file store is a backup: no backup restores it. */
 static void on_lmdb_assert(MDB_env *env, const char *msg)
 {
     sv_store_t *st = mdb_env_get_userctx(env);
-    sv_log_error("storage: '%s/data.mdb' is damaged (LMDB: %s): restore a backup", st != NULL ? st->dir : "?", msg);
-    if (st != NULL && st->read_only)
-        _exit(1);
+    if (st != NULL && st->single_file)
+        sv_log_error("storage: '%s' is damaged (LMDB: %s): use another backup", st->dir, msg);
+    else
+        sv_log_error("storage: '%s/data.mdb' is damaged (LMDB: %s): restore a backup", st != NULL ? st->dir : "?",
+                     msg);
+    if (st != NULL && st->read_only) {
+        if (damage_unlink_path != NULL)
+            unlink(damage_unlink_path);
+        _exit(damage_exit_status);
+    }
 }
 
 sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
@@ -279,6 +303,7 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     if (st == NULL)
         return SV_ENOMEM;
     st->read_only = opts->read_only || opts->single_file;
+    st->single_file = opts->single_file;
     pthread_mutex_init(&st->readers_lock, NULL);
     pthread_mutex_init(&st->map_lock, NULL);
     if ((st->dir = strdup(opts->dir)) == NULL)
@@ -314,6 +339,17 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
         flags |= MDB_NOSUBDIR | MDB_NOLOCK;
     if (opts->no_sync)
         flags |= MDB_NOSYNC;
+    struct stat db;
+    char db_path[4096];
+    if (opts->read_only && !opts->single_file &&
+        (size_t)snprintf(db_path, sizeof(db_path), "%s/data.mdb", opts->dir) < sizeof(db_path) &&
+        stat(db_path, &db) == 0 && db.st_size == 0) {
+        /* LMDB would call an empty file a bad descriptor; a writer would make a new database of it */
+        if (opts->why != NULL && opts->why_len > 0)
+            snprintf(opts->why, opts->why_len, "'%s' is empty (0 bytes): a file cut short, or never written", db_path);
+        err = SV_ECORRUPT;
+        goto close_env;
+    }
     rc = mdb_env_open(st->env, opts->dir, flags, 0600);
     if (rc == ENOMEM && opts->map_size > 0) {
         /* mmap of the whole map failed: far more likely a map larger than

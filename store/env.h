@@ -66,6 +66,14 @@ typedef struct {
     size_t why_len;
 } sv_store_opts_t;
 
+/** For offline commands: when LMDB finds a damaged page in a read-only store,
+ * the process logs which file is damaged, removes the file named by
+ * sv_store_damage_unlink (an unfinished output), and exits with
+ * exit_status (default 1). */
+void sv_store_damage_exit(int exit_status);
+/** The file to remove before such an exit (copied), or NULL for none. */
+void sv_store_damage_unlink(const char *path);
+
 /** Opens (creating if needed) the environment in opts->dir and opens every
  * named database that the stored schema has. Does not migrate: call
  * sv_migrate_*() (store/migrate.h) next. The blocks of lock.mdb are allocated

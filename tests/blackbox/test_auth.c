@@ -752,6 +752,9 @@ static void test_dev_issuer(void)
     CU_ASSERT_EQUAL(bb_run(nosub, NULL, out, sizeof(out)), 2);
     const char *badrole[] = {"dev-token", "--data-dir", d.data_dir, "--sub", "sa:x", "--roles", "super_admin", NULL};
     CU_ASSERT_EQUAL(bb_run(badrole, NULL, out, sizeof(out)), 2);
+    const char *badgroup[] = {"dev-token", "--data-dir", d.data_dir, "--sub", "sa:x", "--groups", "ops,bad group!", NULL};
+    CU_ASSERT_EQUAL(bb_run(badgroup, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "--groups takes group ids"));
     const char *nodir[] = {"dev-token", "--data-dir", "/nonexistent/dir", "--sub", "sa:x", NULL};
     CU_ASSERT_EQUAL(bb_run(nodir, NULL, out, sizeof(out)), 1);
     /* the JWKS route exists only in --dev */

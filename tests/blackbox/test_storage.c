@@ -280,6 +280,15 @@ static void test_backup_and_restore_cli(void)
     const char *to_dir[] = {"backup", "--out", dir, "--data-dir", s.data_dir, NULL};
     CU_ASSERT_EQUAL(run_sv(s.data_dir, to_dir, NULL, out, sizeof(out)), 2);
     ASSERT_OUT_HAS(out, "not a regular file");
+    /* restore's errors name the data directory when it is the data directory that is wrong */
+    char no_parent[720];
+    snprintf(no_parent, sizeof(no_parent), "%s/no/such", dir);
+    const char *to_missing[] = {"restore", "--in", snap, "--data-dir", no_parent, NULL};
+    CU_ASSERT_EQUAL(run_sv(no_parent, to_missing, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "its parent directory does not exist");
+    const char *to_file[] = {"restore", "--in", snap, "--data-dir", bad_side, NULL};
+    CU_ASSERT_EQUAL(run_sv(bad_side, to_file, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "is not a directory");
 
     /* stopped: --force replaces it, and the server starts on the restored data */
     CU_ASSERT_EQUAL(bb_stop(&s), 0);
@@ -291,16 +300,62 @@ static void test_backup_and_restore_cli(void)
     char snap2[700];
     snprintf(snap2, sizeof(snap2), "%s/snap2.mdb", dir);
     const char *backup2[] = {"backup", "--out", snap2, "--data-dir", s.data_dir, NULL};
+    char side2[720];
+    snprintf(side2, sizeof(side2), "%s.json", snap2);
+    /* the copy's fsync, the sidecar's fsync, the copy's rename: before anything is renamed */
     const char *faults[][3] = {{"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=rename:1:1:ENOSPC", NULL},
                                {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=fsync:1:1:EIO", NULL},
-                               {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=rename:2:1:EIO", NULL}};
+                               {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=fsync:2:1:EIO", NULL}};
     for (size_t i = 0; i < SV_ARRAY_LEN(faults); i++) {
         CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, faults[i], out, sizeof(out)), 1);
         ASSERT_OUT_HAS(out, "nothing was written");
         CU_ASSERT_FALSE(exists(snap2));
-        char side2[720];
-        snprintf(side2, sizeof(side2), "%s.json", snap2);
         CU_ASSERT_FALSE(exists(side2));
+    }
+    /* and with an older backup of the same name, they leave it and its sidecar as they were */
+    CU_ASSERT_EQUAL_FATAL(run_sv(s.data_dir, backup2, NULL, out, sizeof(out)), 0);
+    struct stat old_snap, old_side, now;
+    CU_ASSERT_EQUAL_FATAL(stat(snap2, &old_snap), 0);
+    CU_ASSERT_EQUAL_FATAL(stat(side2, &old_side), 0);
+    for (size_t i = 0; i < SV_ARRAY_LEN(faults); i++) {
+        CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, faults[i], out, sizeof(out)), 1);
+        CU_ASSERT(stat(snap2, &now) == 0 && now.st_ino == old_snap.st_ino);
+        CU_ASSERT(stat(side2, &now) == 0 && now.st_ino == old_side.st_ino);
+    }
+    /* the sidecar's own rename is the one step after the copy is in place: the new copy stays,
+     * the older sidecar (which would not match it) goes, and restore takes the copy without it */
+    const char *last[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=rename:2:1:EIO", NULL};
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, last, out, sizeof(out)), 1);
+    ASSERT_OUT_HAS(out, "is written, but");
+    CU_ASSERT(stat(snap2, &now) == 0 && now.st_ino != old_snap.st_ino);
+    CU_ASSERT_FALSE(exists(side2));
+    char fresh_dir[720];
+    snprintf(fresh_dir, sizeof(fresh_dir), "%s/fresh_dir", dir);
+    const char *restore2[] = {"restore", "--in", snap2, "--data-dir", fresh_dir, NULL};
+    CU_ASSERT_EQUAL(run_sv(fresh_dir, restore2, NULL, out, sizeof(out)), 0);
+    /* --out inside a data directory, or naming a key file, is refused before anything is read */
+    char live[720], live_key[720], key_out[720], key_env[740];
+    snprintf(live, sizeof(live), "%s/data.mdb", s.data_dir);
+    snprintf(live_key, sizeof(live_key), "%s/master.key", s.data_dir);
+    snprintf(key_out, sizeof(key_out), "%s/elsewhere.key", dir);
+    snprintf(key_env, sizeof(key_env), "KMS_LOCAL_KEY_FILE=%s", key_out);
+    snprintf(cmd, sizeof(cmd), "head -c 32 /dev/urandom > '%s'", key_out);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    const char *key_cfg[] = {key_env, NULL};
+    const struct {
+        const char *out;
+        const char *const *env;
+        const char *why;
+    } refused[] = {{live, NULL, "in a data directory"},
+                   {live_key, NULL, "in a data directory"},
+                   {key_out, key_cfg, "is the key file"}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(refused); i++) {
+        struct stat before;
+        CU_ASSERT_EQUAL(stat(refused[i].out, &before), 0);
+        const char *bad_out[] = {"backup", "--out", refused[i].out, "--data-dir", s.data_dir, NULL};
+        CU_ASSERT_EQUAL(run_sv(s.data_dir, bad_out, refused[i].env, out, sizeof(out)), 2);
+        ASSERT_OUT_HAS(out, refused[i].why);
+        CU_ASSERT(stat(refused[i].out, &now) == 0 && now.st_ino == before.st_ino && now.st_size == before.st_size);
     }
     /* no temporary file left in the directory */
     DIR *d = opendir(dir);
@@ -535,8 +590,21 @@ static void test_in_use_and_damaged(void)
     CU_ASSERT_FATAL(truncate(path, 0) == 0);
     CU_ASSERT_EQUAL(run_sv(data, server, NULL, out, sizeof(out)), 2);
     ASSERT_OUT_HAS(out, "is empty, but");
+    const char *migrate[] = {"migrate", "--data-dir", data, NULL}; /* nor by migrate */
+    CU_ASSERT_EQUAL(run_sv(data, migrate, NULL, out, sizeof(out)), 2);
+    ASSERT_OUT_HAS(out, "migrate: '");
+    ASSERT_OUT_HAS(out, "is empty, but");
     struct stat sb;
     CU_ASSERT(stat(path, &sb) == 0 && sb.st_size == 0); /* left as it was */
+    /* the read-only tools name the empty file rather than LMDB's "bad file descriptor" */
+    CU_ASSERT_EQUAL(run_sv(data, verify, NULL, out, sizeof(out)), 1);
+    ASSERT_OUT_HAS(out, "is empty (0 bytes)");
+    char snap[720];
+    snprintf(snap, sizeof(snap), "%s.bak", data);
+    const char *backup[] = {"backup", "--out", snap, "--data-dir", data, NULL};
+    CU_ASSERT_EQUAL(run_sv(data, backup, NULL, out, sizeof(out)), 1);
+    ASSERT_OUT_HAS(out, "is empty (0 bytes)");
+    CU_ASSERT_FALSE(exists(snap));
     bb_cleanup(&s);
 }
 

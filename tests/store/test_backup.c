@@ -90,6 +90,18 @@ static void suite_dir(void)
     snprintf(base, sizeof(base), "%s", sv_test_tmpdir("backup"));
 }
 
+/* A sidecar that names the copy's size (sv_backup_sidecar_fn). */
+static sv_err_t sidecar(const char *copy_path, const sv_backup_info_t *info, void *arg, char **text, size_t *len)
+{
+    (void)copy_path;
+    (void)arg;
+    *text = malloc(32);
+    if (*text == NULL)
+        return SV_ENOMEM;
+    *len = (size_t)snprintf(*text, 32, "{\"bytes\":%llu}\n", (unsigned long long)info->bytes);
+    return SV_OK;
+}
+
 /* ---- tests ---- */
 
 static void test_backup_while_writing_is_consistent(void)
@@ -111,7 +123,7 @@ static void test_backup_while_writing_is_consistent(void)
     pthread_t th;
     pthread_create(&th, NULL, write_pairs, &load);
     sv_backup_info_t info;
-    sv_err_t err = sv_store_backup(st, out, &info); /* the writer keeps going */
+    sv_err_t err = sv_store_backup(st, out, &info, sidecar, NULL); /* the writer keeps going */
     atomic_store(&load.stop, true);
     pthread_join(th, NULL);
     CU_ASSERT_EQUAL_FATAL(err, SV_OK);
@@ -123,7 +135,7 @@ static void test_backup_while_writing_is_consistent(void)
     CU_ASSERT_EQUAL(stat(out, &sb), 0);
     CU_ASSERT_EQUAL(sb.st_mode & 0777, 0600);
     CU_ASSERT_EQUAL(info.bytes, (uint64_t)sb.st_size);
-    CU_ASSERT_EQUAL(count_dir(base), 2); /* src and the backup: no temporary file left */
+    CU_ASSERT_EQUAL(count_dir(base), 3); /* src, the backup and its sidecar: no temporary file left */
 
     /* the snapshot holds exactly the units up to its LSN, each whole */
     sv_store_t *bst;
@@ -173,7 +185,7 @@ static void test_restore_rules(void)
         CU_ASSERT_EQUAL(sv_writer_run(w, &u), SV_OK);
     }
     sv_backup_info_t info, rinfo;
-    CU_ASSERT_EQUAL_FATAL(sv_store_backup(st, out, &info), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_OK);
     CU_ASSERT_EQUAL(info.lsn, 20);
     sv_writer_stop(w);
     sv_store_close(st);
@@ -243,7 +255,7 @@ static void test_verify_refuses_bad_files(void)
     sv_store_t *st = open_store(src);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT(sv_test_set_schema(st, 99));
-    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_OK);
+    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_OK);
     CU_ASSERT_EQUAL(info.schema_version, 99);
     sv_store_close(st);
     CU_ASSERT_EQUAL(sv_store_backup_verify(out, &info), SV_ESCHEMA);
@@ -263,7 +275,7 @@ static void test_verify_refuses_bad_files(void)
         CU_ASSERT_EQUAL(sv_writer_run(w, &u), SV_OK);
     }
     sv_writer_stop(w);
-    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_OK);
+    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_OK);
     sv_store_close(st);
     struct stat sb;
     stat(out, &sb);
@@ -286,19 +298,40 @@ static void test_faults_leave_nothing_behind(void)
     sv_backup_info_t info;
     /* the fsync of the copy, the rename, the fsync of the directory */
     sv_fault_arm(SV_FAULT_FSYNC, 1, 1, EIO);
-    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_EIO);
+    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_EIO);
     CU_ASSERT_EQUAL(count_dir(base), 1);
     sv_fault_arm(SV_FAULT_RENAME, 1, 1, ENOSPC);
-    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_ENOSPC);
+    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_ENOSPC);
     CU_ASSERT_EQUAL(count_dir(base), 1);
-    /* a failed backup leaves an older backup as it was */
-    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_OK);
-    struct stat before, after;
+    /* a failed backup leaves an older backup and its sidecar as they were: the copy's fsync, the
+     * sidecar's fsync, the copy's rename */
+    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_OK);
+    char side[620];
+    snprintf(side, sizeof(side), "%s.json", out);
+    struct stat before, side_before, after;
     stat(out, &before);
-    sv_fault_arm(SV_FAULT_RENAME, 1, 1, EIO);
-    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info), SV_EIO);
-    stat(out, &after);
-    CU_ASSERT_EQUAL(before.st_ino, after.st_ino);
+    stat(side, &side_before);
+    const struct {
+        sv_fault_op_t op;
+        unsigned nth;
+    } fails[] = {{SV_FAULT_FSYNC, 1}, {SV_FAULT_FSYNC, 2}, {SV_FAULT_RENAME, 1}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(fails); i++) {
+        sv_fault_arm(fails[i].op, fails[i].nth, 1, EIO);
+        CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_EIO);
+        CU_ASSERT_FALSE(info.installed);
+        CU_ASSERT_EQUAL(stat(out, &after), 0);
+        CU_ASSERT_EQUAL(before.st_ino, after.st_ino);
+        CU_ASSERT_EQUAL(stat(side, &after), 0);
+        CU_ASSERT_EQUAL(side_before.st_ino, after.st_ino);
+        CU_ASSERT_EQUAL(count_dir(base), 3);
+    }
+    /* only the sidecar's own rename comes after the copy is in place: the older sidecar goes */
+    sv_fault_arm(SV_FAULT_RENAME, 2, 1, EIO);
+    CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_EIO);
+    CU_ASSERT(info.installed);
+    CU_ASSERT_EQUAL(stat(out, &after), 0);
+    CU_ASSERT_NOT_EQUAL(before.st_ino, after.st_ino);
+    CU_ASSERT_NOT_EQUAL(stat(side, &after), 0);
     CU_ASSERT_EQUAL(count_dir(base), 2);
     sv_store_close(st);
 
