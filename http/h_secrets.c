@@ -43,6 +43,9 @@
 
 #define LIST_DEFAULT_LIMIT 100
 #define BATCH_MAX_PATHS 100
+/* A batch answer holds at most this many secrets of MAX_SECRET_BYTES (4 MiB
+ * of values by default); paths past it get payload_too_large. */
+#define BATCH_MAX_SECRETS_OF_MAX_SIZE 8
 #define VERSIONS_PARAM_MAX 1000
 #define MAX_KEY_ROUNDS 4 /* key loads/creates per request before giving up */
 #define PARTNER_HEADER "x-scaivault-partner"
@@ -65,6 +68,8 @@ static bool partner_route(const sv_req_t *req)
  * admins such as the bootstrap token). A token that names no partner at all
  * is put to the authorization step for perm with an empty partner, which
  * answers 403 (partner_admin_required, partner_mismatch). */
+static void refused_audit_path(sv_req_t *req);
+
 static bool resolve_scope(sv_req_t *req, scope_t *s, sv_perm_t perm)
 {
     memset(s, 0, sizeof(*s));
@@ -87,6 +92,7 @@ static bool resolve_scope(sv_req_t *req, scope_t *s, sv_perm_t perm)
     size_t il = strlen(p->partner_id);
     if (il > 0 && hdr != NULL && (hl != il || memcmp(hdr, id, il) != 0)) {
         if (!sv_principal_is_super_admin(p)) {
+            refused_audit_path(req); /* the entry names what it asked for */
             sv_req_fail(req, SV_E_ACCESS_DENIED, "A token may not act for another partner.",
                         "{\"reason\":\"partner_mismatch\"}");
             return false;
@@ -169,21 +175,19 @@ static void refused_audit_path(sv_req_t *req)
     what[wl] = 0;
     scope_t s = {.partner = partner};
     if (partner) {
-        /* the partner resolve_scope would have acted for, without its checks */
+        /* the partner the request asked for: the header's, else the token's */
         size_t hl = 0;
         const char *hdr = sv_req_header(req, PARTNER_HEADER, &hl);
         const char *id = req->principal.partner_id;
         size_t il = strlen(id);
         if (hdr != NULL && !sv_tenant_id_valid(hdr, hl))
             return;
-        if (hdr != NULL && (il == 0 || sv_principal_is_super_admin(&req->principal))) {
+        if (hdr != NULL) {
             id = hdr;
             il = hl;
-        } else if (hdr != NULL && (hl != il || memcmp(hdr, id, il) != 0)) {
-            return; /* it named another partner than its own: no usable name */
         }
         if (il == 0)
-            return;
+            return; /* no partner named at all */
         sv_owner_partner(&s.owner, id, il);
     }
     audit_path(req, &s, what, wl);
@@ -934,7 +938,7 @@ static void delete_secret(sv_req_t *req)
     size_t len;
     if (!begin_path(req, SV_PERM_DELETE, &s, &path, &len))
         return;
-    char purge[8], versions[8192];
+    char purge[8], versions[1000 * 21]; /* 1000 versions of up to 20 digits, comma-separated */
     bool bad_purge = false, bad_versions = false;
     bool has_purge = sv_req_query(req, "purge", purge, sizeof(purge), &bad_purge);
     bool has_versions = sv_req_query(req, "versions", versions, sizeof(versions), &bad_versions);
@@ -1334,6 +1338,31 @@ static void list_secrets(sv_req_t *req)
 
 /* ---- POST /v1/secrets/batch ---- */
 
+/* The audit entry of a batch read names the secret paths of the request,
+ * comma-separated and cut at the entry's size: those it read first (read[i]
+ * when read is not NULL), then the others; paths that are no secret path
+ * name nothing and are left out. */
+static void batch_audit_path(sv_req_t *req, const sctx_t *c, const bool *read)
+{
+    sv_buf_t b;
+    sv_buf_init(&b, false);
+    if (c->scope.partner)
+        sv_buf_printf(&b, "%s/", c->scope.owner.id);
+    size_t start = b.len;
+    for (int pass = read != NULL ? 0 : 1; pass < 2; pass++) {
+        for (size_t i = 0; i < c->n_paths; i++) {
+            if ((read != NULL && read[i] != (pass == 0)) || !sv_secret_path_usable(c->paths[i], c->path_lens[i]))
+                continue;
+            if (b.len > start)
+                sv_buf_putc(&b, ',');
+            sv_buf_append(&b, c->paths[i], c->path_lens[i]);
+        }
+    }
+    if (!b.failed && b.len > start)
+        sv_req_audit_path(req, (const char *)b.base, b.len);
+    sv_buf_free(&b);
+}
+
 static bool parse_batch(sv_req_t *req, sctx_t *c)
 {
     sv_json_doc_t *doc = sv_req_json_body(req);
@@ -1356,40 +1385,26 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
         sv_req_fail_err(req, SV_ENOMEM);
         goto free_doc;
     }
-    sv_buf_t joined;
-    sv_buf_init(&joined, false);
     for (const sv_json_t *p = paths->u.kids.first; p != NULL; p = p->next) {
         if (p->type != SV_JSON_STRING) {
             sv_req_fail_field(req, SV_E_INVALID_REQUEST, "paths must be an array of strings.", "paths");
-            sv_buf_free(&joined);
             goto free_doc;
         }
         size_t len = p->u.str.len > SV_SECRET_PATH_MAX + 1 ? SV_SECRET_PATH_MAX + 1 : p->u.str.len;
+        bool repeated = false; /* a path given twice is read and answered once */
+        for (size_t i = 0; i < c->n_paths && !repeated; i++)
+            repeated = c->path_lens[i] == len && memcmp(c->paths[i], p->u.str.s, len) == 0;
+        if (repeated)
+            continue;
         if ((c->paths[c->n_paths] = malloc(len + 1)) == NULL) {
             sv_req_fail_err(req, SV_ENOMEM);
-            sv_buf_free(&joined);
             goto free_doc;
         }
         memcpy(c->paths[c->n_paths], p->u.str.s, len);
         c->paths[c->n_paths][len] = 0;
         c->path_lens[c->n_paths++] = len;
-        if (joined.len > 0)
-            sv_buf_putc(&joined, ',');
-        sv_buf_append(&joined, p->u.str.s, len);
     }
-    /* the audit entry holds the paths, comma-separated (cut at its size) */
-    char audit[SV_OWNER_MAX + 2];
-    size_t al = 0;
-    if (c->scope.partner)
-        al = (size_t)snprintf(audit, sizeof(audit), "%s/", c->scope.owner.id);
-    sv_buf_t full;
-    sv_buf_init(&full, false);
-    sv_buf_append(&full, audit, al);
-    sv_buf_append(&full, joined.base, joined.len);
-    if (!full.failed && full.len > 0)
-        sv_req_audit_path(req, (const char *)full.base, full.len);
-    sv_buf_free(&full);
-    sv_buf_free(&joined);
+    batch_audit_path(req, c, NULL); /* until the batch is read */
     ok = true;
 free_doc:
     sv_json_doc_free(doc);
@@ -1429,6 +1444,8 @@ static void post_batch(sv_req_t *req)
     sv_jw_key(&jw, "secrets");
     sv_jw_arr_begin(&jw);
     sv_jw_arr_begin(&ejw);
+    bool read[BATCH_MAX_PATHS] = {false};
+    size_t batch_max = BATCH_MAX_SECRETS_OF_MAX_SIZE * req->app->cfg->max_secret_bytes;
     for (size_t i = 0; i < c->n_paths; i++) {
         const char *path = c->paths[i];
         size_t len = c->path_lens[i];
@@ -1467,6 +1484,10 @@ static void post_batch(sv_req_t *req)
         err = sv_secret_read_json(&jw, &c->scope.owner, path, len, v, &ver, key);
         if (pinned)
             sv_keyring_release(c->kr, key);
+        if (err == SV_OK && body.len > batch_max)
+            err = SV_ETOOBIG; /* the answer is full: read this one alone, or in a later batch */
+        if (err == SV_OK)
+            read[i] = true;
         if (err != SV_OK) {
             /* drop the partial object, wiping what was written */
             if (body.base != NULL)
@@ -1492,6 +1513,7 @@ static void post_batch(sv_req_t *req)
         sv_req_fail_err(req, SV_ENOMEM);
         return;
     }
+    batch_audit_path(req, c, read);
     sv_req_reply_secure(req, 200, &body);
 }
 

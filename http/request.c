@@ -443,7 +443,12 @@ void sv_req_audit_path(sv_req_t *req, const char *path, size_t len)
 {
     if (len >= sizeof(req->audit.path))
         len = sizeof(req->audit.path) - 1;
-    memcpy(req->audit.path, path, len);
+    /* the entry's path is a C string: a NUL (or any control byte) from a
+     * request would cut it short, or hide what follows; '?' stands in */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)path[i];
+        req->audit.path[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
     req->audit.path[len] = 0;
 }
 

@@ -20,6 +20,10 @@
  * out-of-memory, which a request answers with 503 (retry), and the server
  * stays up. Idle cached blocks never count against the blocks in use, so a
  * flood that filled the caches cannot leave the server refusing at rest.
+ * The bytes in use are capped too (a quarter of the machine's memory): a
+ * few thousand large bodies, such as batch answers that their clients do not
+ * read, would otherwise reach the out-of-memory killer long before the
+ * mapping limit.
  */
 #include "sv_autoconf.h"
 
@@ -34,6 +38,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HEADER 16
 #define MIN_SHIFT 8  /* 256 B */
@@ -61,6 +66,8 @@ typedef struct {
 static atomic_long in_use;     /* blocks handed out and not freed */
 static atomic_long cached;     /* blocks idle in the threads' caches */
 static long max_in_use, max_cached;
+static atomic_llong in_use_bytes; /* their sizes */
+static long long max_bytes;
 static pthread_once_t limit_once = PTHREAD_ONCE_INIT;
 
 static void limit_init(void)
@@ -74,6 +81,13 @@ static void limit_init(void)
     }
     max_in_use = maps / 3 / 2; /* 10,921 blocks by default: half of the mappings */
     max_cached = max_in_use / 2; /* together: three quarters of the mappings */
+    /* and their bytes at a quarter of the machine's memory: a few large
+     * bodies (batch answers held by clients that do not read them) must
+     * end in 503s, not in the kernel's out-of-memory killer */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    max_bytes = pages > 0 && page > 0 ? (long long)pages * page / 4 : (1LL << 30);
+    if (max_bytes < (256LL << 20))
+        max_bytes = 256LL << 20;
 }
 
 static pthread_key_t cache_key;
@@ -127,26 +141,52 @@ static int class_of(size_t n)
 
 static void *alloc_block(size_t n);
 
+/* The usable size of the block that a request of n bytes gets. */
+static size_t block_size(size_t n)
+{
+    int cls = class_of(n);
+    return cls >= 0 ? (size_t)1 << (MIN_SHIFT + cls) : n;
+}
+
 void *sv_secmem_alloc(size_t n)
 {
     if (sv_fault_check(SV_FAULT_MALLOC) != 0)
         return NULL; /* tests: out of memory for plaintext */
     pthread_once(&limit_once, limit_init);
+    long long size = (long long)block_size(n);
     if (atomic_fetch_add(&in_use, 1) >= max_in_use) {
+        atomic_fetch_sub(&in_use, 1);
+        return NULL;
+    }
+    if (atomic_fetch_add(&in_use_bytes, size) + size > max_bytes) {
+        atomic_fetch_sub(&in_use_bytes, size);
         atomic_fetch_sub(&in_use, 1);
         return NULL;
     }
     return alloc_block(n);
 }
 
+long long sv_secmem_in_use_bytes(void)
+{
+    return atomic_load(&in_use_bytes);
+}
+
+long long sv_secmem_max_bytes(void)
+{
+    pthread_once(&limit_once, limit_init);
+    return max_bytes;
+}
+
 void *sv_secmem_alloc_uncapped(size_t n)
 {
     pthread_once(&limit_once, limit_init);
     atomic_fetch_add(&in_use, 1);
+    atomic_fetch_add(&in_use_bytes, (long long)block_size(n));
     return alloc_block(n);
 }
 
-/* A block for n bytes, counted in in_use already (undone on failure). */
+/* A block for n bytes, counted in in_use and in_use_bytes already (undone on
+ * failure). */
 static void *alloc_block(size_t n)
 {
     int cls = class_of(n);
@@ -163,6 +203,7 @@ static void *alloc_block(size_t n)
     uint8_t *base = cap <= SIZE_MAX - HEADER ? sodium_malloc(cap + HEADER) : NULL;
     if (base == NULL) {
         atomic_fetch_sub(&in_use, 1);
+        atomic_fetch_sub(&in_use_bytes, (long long)cap);
         return NULL;
     }
     memcpy(base, &cap, sizeof(cap));
@@ -183,6 +224,7 @@ void sv_secmem_free(void *p)
     size_t cap = sv_secmem_size(p);
     sodium_memzero(p, cap);
     atomic_fetch_sub(&in_use, 1);
+    atomic_fetch_sub(&in_use_bytes, (long long)cap);
     int cls = class_of(cap);
     cache_t *c = cls >= 0 && cap == ((size_t)1 << (MIN_SHIFT + cls)) ? cache_get() : NULL;
     if (c != NULL && c->n[cls] < CACHE_PER_CLASS) {

@@ -17,9 +17,14 @@
 
 /** At least n usable bytes of sodium_malloc memory (contents undefined), or
  * NULL: out of memory, or the process holds as many blocks as its share of
- * the kernel's memory-mapping limit allows (secmem.c). Any thread; free it
- * with sv_secmem_free on any thread. */
+ * the kernel's memory-mapping limit allows, or as many bytes as
+ * sv_secmem_max_bytes (secmem.c). Any thread; free it with sv_secmem_free
+ * on any thread. */
 void *sv_secmem_alloc(size_t n);
+/** The bytes of the blocks in use now, and the most sv_secmem_alloc hands
+ * out at once: a quarter of the machine's memory, at least 256 MiB. */
+long long sv_secmem_in_use_bytes(void);
+long long sv_secmem_max_bytes(void);
 /** Like sv_secmem_alloc past the cap (and the test fault seam): NULL only
  * when the system has no memory. For allocators that must not fail in the
  * middle of their work (yajl's lexer does not check) after the caller made

@@ -746,15 +746,15 @@ static bool enforcement_endpoints_exist(void)
 
 /* A JWT from the dev issuer (API.md: scaivault dev-token ...). Fails the test
  * when the command does not give one. */
-static bool mint_in(const char *sub, const char *tenant, const char *scope, bool mfa, const char *roles, char *out,
-                    size_t cap)
+static bool mint_in(const char *sub, const char *tenant, const char *scope, bool mfa, const char *roles,
+                    const char *partner, char *out, size_t cap)
 {
     char data[340], listen[64], token[120];
     snprintf(data, sizeof(data), "SCAIVAULT_DATA_DIR=%s", dev.data_dir);
     snprintf(listen, sizeof(listen), "SCAIVAULT_LISTEN=127.0.0.1:%d", dev.port);
     snprintf(token, sizeof(token), "BOOTSTRAP_TOKEN=%s", dev.token);
     const char *const env[] = {data, listen, token, NULL};
-    const char *args[12] = {"dev-token", "--sub", sub, "--scope", scope}; /* the rest NULL */
+    const char *args[14] = {"dev-token", "--sub", sub, "--scope", scope}; /* the rest NULL */
     size_t n_args = 5;
     if (tenant != NULL) {
         args[n_args++] = "--tenant";
@@ -765,6 +765,10 @@ static bool mint_in(const char *sub, const char *tenant, const char *scope, bool
     if (roles != NULL) {
         args[n_args++] = "--roles";
         args[n_args++] = roles;
+    }
+    if (partner != NULL) {
+        args[n_args++] = "--partner";
+        args[n_args++] = partner;
     }
     char text[8192];
     int rc = bb_run(args, env, text, sizeof(text));
@@ -785,7 +789,7 @@ static bool mint_in(const char *sub, const char *tenant, const char *scope, bool
 
 static bool mint(const char *sub, const char *scope, bool mfa, char *out, size_t cap)
 {
-    return mint_in(sub, "tnt_dev", scope, mfa, NULL, out, cap);
+    return mint_in(sub, "tnt_dev", scope, mfa, NULL, NULL, out, cap);
 }
 
 static long as(const char *tok, const char *method, const char *path, const char *body, bb_resp_t *r)
@@ -846,8 +850,8 @@ static void test_tenantless_token(void)
     if (!enforcement_endpoints_exist())
         return;
     char tok[4096], admin[4096];
-    if (!mint_in("sa:app", NULL, "secrets:read policies:read policies:write", false, NULL, tok, sizeof(tok)) ||
-        !mint_in("sa:app", NULL, "identity:sync", false, "tenant_admin", admin, sizeof(admin)))
+    if (!mint_in("sa:app", NULL, "secrets:read policies:read policies:write", false, NULL, NULL, tok, sizeof(tok)) ||
+        !mint_in("sa:app", NULL, "identity:sync", false, "tenant_admin", NULL, admin, sizeof(admin)))
         return;
     dev_policy("tenantless", "{\"rules\":[{\"path\":\"**\",\"permissions\":[\"read\"]}],"
                              "\"bindings\":{\"identities\":[\"sa:app\"]}}");
@@ -970,6 +974,21 @@ static void test_enforcement(void)
     /* partner secrets: only partner admins write */
     expect_denied(rw, "PUT", "/v1/partner/secrets/shared/x", "{\"value\":\"y\"}", "partner_admin_required", NULL);
     dev_policy("db", NULL);
+    /* a token of one partner that names another: refused, and the entry names what it asked for */
+    char globex[4096], auth[4200];
+    CU_ASSERT_FATAL(mint_in("sa:app", "tnt_dev", "secrets:read", false, NULL, "globex", globex, sizeof(globex)));
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", globex);
+    const char *h[] = {auth, "X-ScaiVault-Partner: acme", NULL};
+    CU_ASSERT_FATAL(bb_req_h(&dev, "GET", "/v1/partner/secrets/shared/k", h, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 403);
+    CU_ASSERT(str_is(&r, "error.details.reason", "partner_mismatch"));
+    char rid[80], q[160];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bb_header(&r, "x-request-id", rid, sizeof(rid)));
+    bb_resp_free(&r);
+    snprintf(q, sizeof(q), "/v1/audit/logs?request_id=%s", rid);
+    CU_ASSERT_FATAL(bb_req(&dev, "GET", q, dev.token, NULL, NULL, &r));
+    CU_ASSERT(str_is(&r, "items.0.path", "partner:acme/shared/k"));
+    bb_resp_free(&r);
 }
 
 static void test_enforcement_cleanup(void)

@@ -954,8 +954,7 @@ static void test_batch(void)
     int64_t v;
     CU_ASSERT(bb_json_int(&r, "secrets.0.version", &v) && v == 1);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "secrets.1.value.k"), "2");
-    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "secrets.2.path"), "b/one");
-    CU_ASSERT_PTR_NULL(bb_json(&r, "secrets.3"));
+    CU_ASSERT_PTR_NULL(bb_json(&r, "secrets.2")); /* b/one, given twice, is answered once */
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "errors.0.path"), "b/missing");
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "errors.0.code"), "not_found");
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "errors.1.code"), "invalid_path");
@@ -968,13 +967,14 @@ static void test_batch(void)
     bb_resp_free(&r);
     /* 100 paths is the most */
     char body[4096];
-    size_t n = (size_t)snprintf(body, sizeof(body), "{\"paths\":[");
-    for (int i = 0; i < 100; i++)
-        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"b/one\"", i ? "," : "");
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"paths\":[\"b/one\"");
+    for (int i = 1; i < 100; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, ",\"b/x%d\"", i);
     snprintf(body + n, sizeof(body) - n, "]}");
     CU_ASSERT_FATAL(req("POST", "/v1/secrets/batch", t, body, &r));
     BB_ASSERT_STATUS(&r, 200);
-    CU_ASSERT_PTR_NOT_NULL(bb_json(&r, "secrets.99"));
+    CU_ASSERT_PTR_NOT_NULL(bb_json(&r, "secrets.0"));
+    CU_ASSERT_PTR_NOT_NULL(bb_json(&r, "errors.98"));
     bb_resp_free(&r);
     snprintf(body + n, sizeof(body) - n, ",\"b/two\"]}");
     expect_field("POST", "/v1/secrets/batch", t, body, 400, "invalid_request", "paths");
@@ -984,6 +984,75 @@ static void test_batch(void)
     expect_field("POST", "/v1/secrets/batch", t, "{\"paths\":[],\"x\":1}", 400, "invalid_request", "x");
     expect("POST", "/v1/secrets/batch", NULL, "{\"paths\":[]}", 400, "tenant_required");
     expect("GET", "/v1/secrets/batch", t, NULL, 404, "not_found"); /* a secret named batch, absent here */
+}
+
+/* The audit entry of a batch names what it read, first, and nothing a request
+ * smuggles in; one answer holds at most 8 x MAX_SECRET_BYTES of values. */
+static void test_batch_audit_and_size(void)
+{
+    bb_server_t s = {0};
+    const char *env[] = {"MAX_SECRET_BYTES=1000", NO_LIMITS, NULL};
+    CU_ASSERT_FATAL(bb_start(&s, env));
+    char value[1100], body[2048];
+    memset(value, 'v', 900);
+    value[900] = 0;
+    bb_resp_t r;
+    for (int i = 0; i < 12; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/secrets/big/%02d", i);
+        snprintf(body, sizeof(body), "{\"value\":\"%s\"}", value);
+        CU_ASSERT_FATAL(bb_req(&s, "PUT", path, s.token, "t_bb", body, &r));
+        BB_ASSERT_STATUS(&r, 201);
+        bb_resp_free(&r);
+    }
+    /* a NUL in a path: that path names nothing, and the entry names the secret read */
+    const char *cases[][3] = {
+        {"bb-batch-nul", "{\"paths\":[\"\\u0000\",\"big/00\"]}", "big/00"},
+        {"bb-batch-forge", "{\"paths\":[\"big/01\\u0000x\"]}", NULL},
+        {"bb-batch-order", "{\"paths\":[\"big/missing\",\"big/02\",\"big/02\"]}", "big/02,big/missing"},
+    };
+    char auth[128];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s.token);
+    for (size_t i = 0; i < SV_ARRAY_LEN(cases); i++) {
+        char rid[64];
+        snprintf(rid, sizeof(rid), "X-Request-ID: %s", cases[i][0]);
+        const char *h[] = {rid, auth, "X-ScaiVault-Tenant: t_bb", "Content-Type: application/json", NULL};
+        CU_ASSERT_FATAL(bb_req_h(&s, "POST", "/v1/secrets/batch", h, cases[i][1], strlen(cases[i][1]), &r));
+        BB_ASSERT_STATUS(&r, 200);
+        bb_resp_free(&r);
+        char q[128];
+        snprintf(q, sizeof(q), "/v1/audit/logs?request_id=%s", cases[i][0]);
+        CU_ASSERT_FATAL(bb_req(&s, "GET", q, s.token, "t_bb", NULL, &r));
+        const char *path = bb_json_str(&r, "items.0.path");
+        CU_ASSERT(cases[i][2] == NULL ? path == NULL : path != NULL && strcmp(path, cases[i][2]) == 0);
+        bb_resp_free(&r);
+    }
+    /* twelve values of 900 bytes: the answer stops near 8,000 bytes of it, the rest is
+     * payload_too_large, every path answered once */
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"paths\":[");
+    for (int i = 0; i < 12; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"big/%02d\"", i ? "," : "", i);
+    snprintf(body + n, sizeof(body) - n, "]}");
+    CU_ASSERT_FATAL(bb_req(&s, "POST", "/v1/secrets/batch", s.token, "t_bb", body, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    int read = 0, refused = 0;
+    for (int i = 0; i < 12; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "secrets.%d", i);
+        read += bb_json(&r, k) != NULL;
+        snprintf(k, sizeof(k), "errors.%d.code", i);
+        const char *code = bb_json_str(&r, k);
+        if (code != NULL) {
+            refused++;
+            CU_ASSERT_STRING_EQUAL(code, "payload_too_large");
+        }
+    }
+    CU_ASSERT(read >= 6 && read <= 8);
+    CU_ASSERT_EQUAL(read + refused, 12);
+    CU_ASSERT(r.body_len < 8000 + 2000);
+    bb_resp_free(&r);
+    bb_stop(&s);
+    bb_cleanup(&s);
 }
 
 /* ---- partner scope ---- */
@@ -1502,6 +1571,7 @@ void sv_bb_suite_secrets(void)
     CU_add_test(s, "tenant_delete_large", test_tenant_delete_large);
     CU_add_test(s, "tenant_delete_interrupted", test_tenant_delete_interrupted);
     CU_add_test(s, "batch", test_batch);
+    CU_add_test(s, "batch_audit_and_size", test_batch_audit_and_size);
     CU_add_test(s, "partner", test_partner);
     CU_add_test(s, "many_segments", test_many_segments);
     CU_add_test(s, "storage_faults", test_storage_faults);

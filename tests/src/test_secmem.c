@@ -126,8 +126,31 @@ static void test_cap_ignores_idle_caches(void)
     pthread_barrier_destroy(&checked);
 }
 
+/* The bytes in use are counted by block and capped: a request past the cap
+ * is refused before any memory is taken, and smaller ones still succeed. */
+static void test_bytes_capped(void)
+{
+    long long base = sv_secmem_in_use_bytes();
+    void *big = sv_secmem_alloc(100000); /* past the size classes: exactly this size */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    CU_ASSERT_EQUAL(sv_secmem_in_use_bytes(), base + 100000);
+    void *small = sv_secmem_alloc(300); /* a 512-byte class block */
+    CU_ASSERT_EQUAL(sv_secmem_in_use_bytes(), base + 100000 + 512);
+    long long max = sv_secmem_max_bytes();
+    CU_ASSERT(max >= (256LL << 20));
+    CU_ASSERT_PTR_NULL(sv_secmem_alloc((size_t)(max - sv_secmem_in_use_bytes() + 1)));
+    CU_ASSERT_EQUAL(sv_secmem_in_use_bytes(), base + 100000 + 512);
+    sv_secmem_free(big);
+    sv_secmem_free(small);
+    CU_ASSERT_EQUAL(sv_secmem_in_use_bytes(), base);
+    void *again = sv_secmem_alloc(4000);
+    CU_ASSERT_PTR_NOT_NULL(again);
+    sv_secmem_free(again);
+}
+
 void sv_test_suite_secmem(void)
 {
     SV_SUITE("src/secmem", {"sizes_and_reuse", test_sizes_and_reuse}, {"cache_is_bounded", test_cache_is_bounded},
-             {"other_threads", test_other_threads}, {"cap_ignores_idle_caches", test_cap_ignores_idle_caches});
+             {"other_threads", test_other_threads}, {"cap_ignores_idle_caches", test_cap_ignores_idle_caches},
+             {"bytes_capped", test_bytes_capped});
 }
