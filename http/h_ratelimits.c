@@ -172,7 +172,7 @@ static void put_limits(sv_req_t *req)
         if (m->type != SV_JSON_STRING || sv_rate_parse(m->u.str.s, m->u.str.len, &op->ov.rate[cat]) != SV_OK) {
             snprintf(msg, sizeof(msg),
                      "A rate is a string such as \"6000/min\", \"10/s\", \"5000/hour\" or \"50/10s\" "
-                     "(window 1 s to 24 h), or null for the default.");
+                     "(N from 1 to 1000000000, window 1 s to 24 h), or null for the default.");
             sv_req_fail_field(req, SV_E_INVALID_REQUEST, msg, m->key);
             goto fail;
         }

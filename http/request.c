@@ -607,7 +607,9 @@ void sv_req_fail_err(sv_req_t *req, sv_err_t err)
         static _Atomic int64_t last_log_s;
         int64_t now = sv_now_s(), prev = atomic_load(&last_log_s);
         if (now != prev && atomic_compare_exchange_strong(&last_log_s, &prev, now))
-            sv_log_warn("overloaded: out of memory for a request (too many in flight at once?); answering 503");
+            sv_req_log(req, SV_LOG_WARN,
+                       "overloaded: out of memory for a request (too many in flight at once?); answering 503 "
+                       "(said once a second; the access log has every such request)");
         sv_req_add_header(req, H2O_TOKEN_RETRY_AFTER, NULL, "1");
         fail_with(req, SV_E_SERVICE_UNAVAILABLE,
                   "The server is overloaded (too many requests in flight); retry shortly.",

@@ -85,11 +85,13 @@ sv_err_t sv_rate_parse(const char *s, size_t len, sv_rate_t *out)
         return SV_EINVAL;
     uint64_t n = 0;
     for (const char *p = s; p < slash; p++) {
-        if (!isdigit((unsigned char)*p) || n > 100000000)
+        if (!isdigit((unsigned char)*p))
             return SV_EINVAL;
         n = n * 10 + (uint64_t)(*p - '0');
+        if (n > SV_RATE_MAX)
+            return SV_EINVAL; /* also ends the loop long before n could wrap */
     }
-    if (n == 0 || n > UINT32_MAX)
+    if (n == 0)
         return SV_EINVAL;
     const char *w = slash + 1;
     size_t wl = len - (size_t)(w - s);
@@ -510,7 +512,9 @@ static sv_err_t p_rate(sv_config_t *cfg, const char *name, const char *v, char *
     for (size_t i = 0; i < SV_ARRAY_LEN(map); i++) {
         if (strcmp(name, map[i].name) == 0) {
             if (sv_rate_parse(v, strlen(v), &cfg->rate[map[i].c]) != SV_OK)
-                FAIL("'%s' is not a rate such as 6000/min, 100/s or 5000/hour", v);
+                FAIL("'%s' is not a rate such as 6000/min, 100/s or 5000/hour (N from 1 to 1000000000, a window from "
+                     "1s to 24h)",
+                     v);
             return SV_OK;
         }
     }

@@ -110,7 +110,10 @@ void sv_config_free(sv_config_t *cfg);
 
 /** Parses a size: "1GiB", "512MiB", "64KiB", "1GB", or bytes. */
 sv_err_t sv_size_parse(const char *s, size_t len, size_t *out);
-/** Parses a rate: "6000/min", "100/s", "10/sec", "5000/hour", "50/10s". */
+/** The largest N of a rate N/window. */
+#define SV_RATE_MAX 1000000000u
+/** Parses a rate: "6000/min", "100/s", "10/sec", "5000/hour", "50/10s"; N
+ * from 1 to SV_RATE_MAX, the window from 1 s to 24 h in whole seconds. */
 sv_err_t sv_rate_parse(const char *s, size_t len, sv_rate_t *out);
 
 /** The name of a rate-limit category ("read", "batch_read", ...). */

@@ -144,6 +144,14 @@ int sv_fault_check(sv_fault_op_t op)
     return atomic_load(&s->err);
 }
 
+int sv_fault_peek(sv_fault_op_t op)
+{
+    fault_seam_t *s = &seams[op];
+    if (atomic_load(&s->armed) == 0 || atomic_load(&s->countdown) > 0 || atomic_load(&s->failures) == 0)
+        return 0;
+    return atomic_load(&s->err);
+}
+
 int sv_sys_txn_commit(MDB_txn *txn)
 {
     if (sv_fault_check(SV_FAULT_STALL) != 0)

@@ -53,6 +53,9 @@ int sv_fault_arm_spec(const char *spec, bool arm);
 /** Returns the errno this call of op must fail with, or 0 when it goes through.
  * Counts the call. Thread-safe. */
 int sv_fault_check(sv_fault_op_t op);
+/** The errno the next call of op would fail with, or 0; counts nothing (for
+ * health checks that report what the next real call would meet). */
+int sv_fault_peek(sv_fault_op_t op);
 
 /* The seams. Each behaves like the call it wraps, failing when armed. */
 int sv_sys_txn_commit(MDB_txn *txn);

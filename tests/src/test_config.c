@@ -161,6 +161,12 @@ static void test_sizes_and_rates(void)
     CU_ASSERT_EQUAL(sv_rate_parse("0/min", 5, &r), SV_EINVAL);
     CU_ASSERT_EQUAL(sv_rate_parse("/min", 4, &r), SV_EINVAL);
     CU_ASSERT_EQUAL(sv_rate_parse("10", 2, &r), SV_EINVAL);
+    /* N up to 10^9, exactly */
+    CU_ASSERT(sv_rate_parse("1000000000/s", 12, &r) == SV_OK && r.limit == 1000000000u);
+    CU_ASSERT_EQUAL(sv_rate_parse("1000000001/s", 12, &r), SV_EINVAL);
+    CU_ASSERT_EQUAL(sv_rate_parse("1000000009/s", 12, &r), SV_EINVAL);
+    CU_ASSERT_EQUAL(sv_rate_parse("99999999999999999999999/s", 25, &r), SV_EINVAL);
+    CU_ASSERT(sv_rate_parse("0000000000000000000005/s", 24, &r) == SV_OK && r.limit == 5);
 }
 
 void sv_test_suite_config(void)
