@@ -43,8 +43,8 @@
 
 #define LIST_DEFAULT_LIMIT 100
 #define BATCH_MAX_PATHS 100
-/* A batch answer holds at most this many secrets of MAX_SECRET_BYTES (4 MiB
- * of values by default); paths past it get payload_too_large. */
+/* A batch answer is at most this many times MAX_SECRET_BYTES bytes (4 MiB by
+ * default, values and metadata); paths past it get payload_too_large. */
 #define BATCH_MAX_SECRETS_OF_MAX_SIZE 8
 #define VERSIONS_PARAM_MAX 1000
 #define MAX_KEY_ROUNDS 4 /* key loads/creates per request before giving up */
@@ -1391,8 +1391,9 @@ static bool parse_batch(sv_req_t *req, sctx_t *c)
             goto free_doc;
         }
         size_t len = p->u.str.len > SV_SECRET_PATH_MAX + 1 ? SV_SECRET_PATH_MAX + 1 : p->u.str.len;
-        bool repeated = false; /* a path given twice is read and answered once */
-        for (size_t i = 0; i < c->n_paths && !repeated; i++)
+        bool repeated = false; /* a path given twice is read and answered once (an over-long one, kept cut
+                                  short, is answered each time) */
+        for (size_t i = 0; i < c->n_paths && !repeated && len <= SV_SECRET_PATH_MAX; i++)
             repeated = c->path_lens[i] == len && memcmp(c->paths[i], p->u.str.s, len) == 0;
         if (repeated)
             continue;

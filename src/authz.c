@@ -721,8 +721,9 @@ static void evaluate(const ientry_t *e, const sv_authz_request_t *rq, sv_authz_r
         }
     }
 decide:
-    if (partner_change) {
-        res->outcome = SV_AUTHZ_PARTNER_ADMIN_REQUIRED; /* what a real request is refused with, first */
+    if (partner_change && !(e->found && !e->active)) {
+        /* what a real request is refused with, after the identity's own state */
+        res->outcome = SV_AUTHZ_PARTNER_ADMIN_REQUIRED;
         return;
     }
     if (deny_pol >= 0) {

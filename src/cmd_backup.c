@@ -178,32 +178,49 @@ static bool same_file(const char *a, const char *b)
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Refuses an --out that would replace a live file: anything in a data
- * directory (one that holds lock.mdb: data.mdb, lock.mdb, master.key, ...),
- * or the key files wherever they are. Returns false after saying why. */
+/* Refuses an --out that would replace a live file, or whose sidecar would:
+ * anything in a data directory (one that holds lock.mdb, or data.mdb beside
+ * a key file: a restored one not started yet), a file named like the
+ * database, or the key files wherever they are. Returns false after saying
+ * why. */
 static bool out_is_safe(const char *out, const sv_config_t *cfg, const char *dir)
 {
-    char *copy = strdup(out);
-    if (copy == NULL) {
+    char *copy = strdup(out), *copy2 = strdup(out);
+    if (copy == NULL || copy2 == NULL) {
+        free(copy);
+        free(copy2);
         sv_cli_error("backup: out of memory");
         return false;
     }
-    char lock[4096];
-    int n = snprintf(lock, sizeof(lock), "%s/lock.mdb", dirname(copy));
-    free(copy);
+    const char *parent = dirname(copy), *name = basename(copy2);
+    static const char *const marks[][2] = {
+        {"lock.mdb", NULL}, {"data.mdb", "master.key"}, {"data.mdb", "audit-signing.key"}};
+    bool live = strcmp(name, "data.mdb") == 0 || strcmp(name, "lock.mdb") == 0;
+    char path[4096], beside[4096];
     struct stat sb;
-    if (n > 0 && (size_t)n < sizeof(lock) && stat(lock, &sb) == 0) {
-        sv_cli_error("backup: '%s' is in a data directory (beside '%s'): a backup there could replace the "
-                     "server's own files; write it to another directory",
-                     out, lock);
+    for (size_t i = 0; i < SV_ARRAY_LEN(marks) && !live; i++) {
+        snprintf(path, sizeof(path), "%s/%s", parent, marks[i][0]);
+        live = stat(path, &sb) == 0;
+        if (live && marks[i][1] != NULL) {
+            snprintf(beside, sizeof(beside), "%s/%s", parent, marks[i][1]);
+            live = stat(beside, &sb) == 0;
+        }
+    }
+    free(copy);
+    free(copy2);
+    if (live) {
+        sv_cli_error("backup: '%s' is in a data directory, or named like its database: a backup there could "
+                     "replace a server's own files; write it to another directory",
+                     out);
         return false;
     }
-    char key[4096];
+    char key[4096], side[4200];
     key_file_path(cfg, dir, key, sizeof(key));
+    snprintf(side, sizeof(side), "%s.json", out);
     const char *keys[] = {key, cfg->audit_signing_key_file};
     for (size_t i = 0; i < SV_ARRAY_LEN(keys); i++) {
-        if (keys[i] != NULL && same_file(out, keys[i])) {
-            sv_cli_error("backup: '%s' is the key file '%s': name another file", out, keys[i]);
+        if (keys[i] != NULL && (same_file(out, keys[i]) || same_file(side, keys[i]))) {
+            sv_cli_error("backup: '%s' or its sidecar is the key file '%s': name another file", out, keys[i]);
             return false;
         }
     }
@@ -253,10 +270,16 @@ int sv_cmd_backup(int argc, char **argv)
     sv_backup_info_t info;
     err = sv_store_backup(st, out, &info, make_sidecar, (void *)dir);
     sv_store_close(st);
-    if (err != SV_OK && info.installed) {
+    if (err != SV_OK && info.installed && !info.sidecar_installed) {
         sv_cli_error("backup: '%s' is written, but '%s.json' could not be: %s. The older '%s.json' was removed "
                      "(it described the older file); '%s' restores without it, with LMDB's own checks only",
                      out, out, sv_strerror(err), out, out);
+        goto free_config;
+    }
+    if (err != SV_OK && info.installed) {
+        sv_cli_error("backup: '%s' and '%s.json' are written, but making their names durable failed: %s. Check "
+                     "the disk, and run the backup again",
+                     out, out, sv_strerror(err));
         goto free_config;
     }
     if (err != SV_OK && info.source_damaged) {

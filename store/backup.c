@@ -101,14 +101,18 @@ static sv_err_t stage_file(const char *path, mode_t mode, fill_fn fill, void *ar
     return err;
 }
 
-/* Renames a staged file into place and makes the rename durable. */
-static sv_err_t staged_install(staged_t *sf)
+/* Renames a staged file into place and makes the rename durable. *renamed
+ * says whether the file is in place (also when the directory's fsync then
+ * failed). */
+static sv_err_t staged_install(staged_t *sf, bool *renamed)
 {
+    *renamed = false;
     if (sv_sys_rename(sf->tmp, sf->path) != 0) {
         sv_err_t err = sv_store_err(errno);
         staged_discard(sf);
         return err;
     }
+    *renamed = true;
     free(sf->tmp);
     sf->tmp = NULL;
     return sync_parent_dir(sf->path);
@@ -118,8 +122,9 @@ static sv_err_t staged_install(staged_t *sf)
 static sv_err_t install_file(const char *path, mode_t mode, fill_fn fill, void *arg)
 {
     staged_t sf;
+    bool renamed;
     sv_err_t err = stage_file(path, mode, fill, arg, &sf);
-    return err == SV_OK ? staged_install(&sf) : err;
+    return err == SV_OK ? staged_install(&sf, &renamed) : err;
 }
 
 /* ---- verification ---- */
@@ -223,13 +228,11 @@ static sv_err_t fill_backup(int fd, const char *tmp_path, void *arg)
     MDB_env *env = sv_store_env(c->st);
     /* LMDB's compacting copy trusts every page it walks: a damaged page can
      * send it past its cursor stack. Walk the source with LMDB's checks first
-     * (damage ends the process through sv_store_damage_unlink's path). */
+     * (damage ends the process through sv_store_damage_unlink's path). The
+     * copy reads a later snapshot than the walk: pages written in between
+     * are the server's own fresh writes, damage is in pages both share. */
     sv_store_damage_unlink(tmp_path);
-    sv_backup_info_t source;
-    memset(&source, 0, sizeof(source));
-    sv_err_t err = read_info(c->st, &source);
-    if (err == SV_ECORRUPT)
-        c->info->source_damaged = true;
+    sv_err_t err = SV_OK;
     int rc = MDB_MAP_RESIZED;
     for (int attempt = 0; err == SV_OK && attempt < 3 && rc == MDB_MAP_RESIZED; attempt++) {
         if (attempt > 0) {
@@ -238,6 +241,10 @@ static sv_err_t fill_backup(int fd, const char *tmp_path, void *arg)
             if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
                 err = sv_store_err(errno);
         }
+        sv_backup_info_t source;
+        memset(&source, 0, sizeof(source));
+        if (err == SV_OK && (err = read_info(c->st, &source)) == SV_ECORRUPT)
+            c->info->source_damaged = true;
         if (err == SV_OK)
             rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
     }
@@ -286,13 +293,20 @@ sv_err_t sv_store_backup(sv_store_t *st, const char *out_path, sv_backup_info_t 
         staged_discard(&copy);
         goto free_path;
     }
-    if ((err = staged_install(&copy)) != SV_OK) {
+    bool renamed;
+    err = staged_install(&copy, &renamed);
+    if (!renamed) {
         staged_discard(&side);
         goto free_path;
     }
-    info->installed = true;
-    if ((err = staged_install(&side)) != SV_OK)
+    info->installed = true; /* the copy is in place, whatever its directory's fsync said */
+    sv_err_t serr = staged_install(&side, &info->sidecar_installed);
+    if (!info->sidecar_installed) {
         unlink(side_path); /* the older backup's sidecar would not match the new file */
+        sync_parent_dir(side_path);
+    }
+    if (err == SV_OK)
+        err = serr;
 free_path:
     free(side_path);
     return err;

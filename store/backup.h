@@ -27,7 +27,8 @@ typedef struct {
     uint64_t bytes;          /* size of the backup file */
     uint64_t records;        /* entries in all named databases (verification walk) */
     bool source_damaged;     /* backup: SV_ECORRUPT came from walking the source */
-    bool installed;          /* backup: out_path was replaced (also when its sidecar then failed) */
+    bool installed;          /* backup: out_path was replaced (also when a later step failed) */
+    bool sidecar_installed;  /* backup: out_path.json was replaced too */
 } sv_backup_info_t;
 
 /** Makes the sidecar of a backup from the finished copy at copy_path (its
@@ -43,9 +44,11 @@ typedef sv_err_t (*sv_backup_sidecar_fn)(const char *copy_path, const sv_backup_
  * copied: on a damaged page the process exits (sv_store_on_damage), leaving
  * nothing behind. Both files are written and fsynced under temporary names
  * before either is renamed, so that a failure leaves an older backup of the
- * same name and its sidecar as they were; only a failure of the last rename
- * (the sidecar's) comes after out_path was replaced (info->installed): the
- * older sidecar is then removed, since it does not describe the new file.
+ * same name and its sidecar as they were. A failure after out_path was
+ * renamed (info->installed) is one of the sidecar's rename (the older sidecar
+ * is then removed, since it does not describe the new file) or of a
+ * directory's fsync (info->sidecar_installed says whether the new sidecar is
+ * in place).
  * Errors: SV_EIO, SV_ENOSPC, SV_EPERM (the target directory), SV_ECORRUPT
  * (info->source_damaged: the source does not walk; else the copy does not
  * verify), SV_ENOMEM, and those of sidecar(). */

@@ -193,6 +193,15 @@ static void test_inactive_identity_denied(void)
     CU_ASSERT(bb_json_bool(&r, "active", &active) && !active);
     CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "source"), "scim");
     bb_resp_free(&r);
+    /* policies/test says what a real request meets first: the identity's state, also for a
+     * change to a partner secret (which no policy grants anyway) */
+    CU_ASSERT_FATAL(bb_req(&srv, "POST", "/v1/policies/test", srv.token, "tnt_a",
+                           "{\"identity_id\":\"user:carol@acme.example\",\"path\":\"@partner/x\","
+                           "\"permission\":\"write\"}",
+                           &r));
+    BB_ASSERT_STATUS(&r, 200);
+    CU_ASSERT_STRING_EQUAL(bb_json_str(&r, "outcome"), "identity_inactive");
+    bb_resp_free(&r);
     free(ann);
     free(carol);
 }

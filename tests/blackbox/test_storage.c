@@ -329,13 +329,19 @@ static void test_backup_and_restore_cli(void)
     ASSERT_OUT_HAS(out, "is written, but");
     CU_ASSERT(stat(snap2, &now) == 0 && now.st_ino != old_snap.st_ino);
     CU_ASSERT_FALSE(exists(side2));
+    /* a directory's fsync after the renames: both new files stay, and the message says what failed */
+    const char *dir_sync[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=fsync:3:1:EIO", NULL};
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, dir_sync, out, sizeof(out)), 1);
+    ASSERT_OUT_HAS(out, "making their names durable failed");
+    CU_ASSERT(exists(snap2) && exists(side2));
     char fresh_dir[720];
     snprintf(fresh_dir, sizeof(fresh_dir), "%s/fresh_dir", dir);
     const char *restore2[] = {"restore", "--in", snap2, "--data-dir", fresh_dir, NULL};
     CU_ASSERT_EQUAL(run_sv(fresh_dir, restore2, NULL, out, sizeof(out)), 0);
     /* --out inside a data directory, or naming a key file, is refused before anything is read */
-    char live[720], live_key[720], key_out[720], key_env[740];
+    char live[720], live_key[720], key_out[720], key_env[740], restored[740];
     snprintf(live, sizeof(live), "%s/data.mdb", s.data_dir);
+    snprintf(restored, sizeof(restored), "%s/data.mdb", fresh_dir); /* restored, never started: no lock.mdb */
     snprintf(live_key, sizeof(live_key), "%s/master.key", s.data_dir);
     snprintf(key_out, sizeof(key_out), "%s/elsewhere.key", dir);
     snprintf(key_env, sizeof(key_env), "KMS_LOCAL_KEY_FILE=%s", key_out);
@@ -347,6 +353,7 @@ static void test_backup_and_restore_cli(void)
         const char *const *env;
         const char *why;
     } refused[] = {{live, NULL, "in a data directory"},
+                   {restored, NULL, "in a data directory"},
                    {live_key, NULL, "in a data directory"},
                    {key_out, key_cfg, "is the key file"}};
     for (size_t i = 0; i < SV_ARRAY_LEN(refused); i++) {

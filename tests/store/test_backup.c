@@ -325,10 +325,23 @@ static void test_faults_leave_nothing_behind(void)
         CU_ASSERT_EQUAL(side_before.st_ino, after.st_ino);
         CU_ASSERT_EQUAL(count_dir(base), 3);
     }
+    /* a directory's fsync after a rename: the new files are in place, and the error says so */
+    for (unsigned nth = 3; nth <= 4; nth++) {
+        stat(out, &before);
+        stat(side, &side_before);
+        sv_fault_arm(SV_FAULT_FSYNC, nth, 1, EIO);
+        CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_EIO);
+        CU_ASSERT(info.installed && info.sidecar_installed);
+        CU_ASSERT(stat(out, &after) == 0 && after.st_ino != before.st_ino);
+        CU_ASSERT(stat(side, &after) == 0 && after.st_ino != side_before.st_ino);
+        CU_ASSERT_EQUAL(count_dir(base), 3);
+    }
     /* only the sidecar's own rename comes after the copy is in place: the older sidecar goes */
+    stat(out, &before);
     sv_fault_arm(SV_FAULT_RENAME, 2, 1, EIO);
     CU_ASSERT_EQUAL(sv_store_backup(st, out, &info, sidecar, NULL), SV_EIO);
     CU_ASSERT(info.installed);
+    CU_ASSERT_FALSE(info.sidecar_installed);
     CU_ASSERT_EQUAL(stat(out, &after), 0);
     CU_ASSERT_NOT_EQUAL(before.st_ino, after.st_ino);
     CU_ASSERT_NOT_EQUAL(stat(side, &after), 0);
