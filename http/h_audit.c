@@ -211,17 +211,17 @@ static void get_logs(sv_req_t *req)
 typedef struct {
     sv_req_t *req;
     sv_audit_verifier_t v;
-    h2o_loop_t *loop;
-    h2o_timeout_t timeout; /* 1 ms: the next slice runs on the next loop turn */
-    h2o_timeout_entry_t entry;
+    h2o_timeout_entry_t entry; /* in the worker's slice_timeout: the next slice on the next loop turn */
 } verify_job_t;
 
+/* May run inside the slice's own callback (the answer of an async-audited
+ * request completes at once): it unlinks the entry, and frees nothing that
+ * the loop is walking. */
 static void verify_job_free(void *p)
 {
     verify_job_t *job = p;
     if (h2o_timeout_is_linked(&job->entry))
         h2o_timeout_unlink(&job->entry);
-    h2o_timeout_dispose(job->loop, &job->timeout);
     free(job);
 }
 
@@ -244,7 +244,7 @@ static void verify_slice(h2o_timeout_entry_t *entry)
             sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
             return;
         }
-        h2o_timeout_link(job->loop, &job->timeout, &job->entry);
+        h2o_timeout_link(req->worker->loop, &req->worker->slice_timeout, &job->entry);
         return;
     }
     sv_buf_t body;
@@ -271,9 +271,7 @@ static void get_verify(sv_req_t *req)
     if (job == NULL)
         return;
     job->req = req;
-    job->loop = req->worker->loop;
     sv_audit_verify_init(&job->v, from, to, sv_audit_public_key(a));
-    h2o_timeout_init(job->loop, &job->timeout, 1);
     job->entry.cb = verify_slice;
     req->handler_data = job;
     req->handler_data_free = verify_job_free;

@@ -297,6 +297,7 @@ static void *worker_main(void *arg)
     h2o_multithread_register_receiver(w->queue, &w->control_receiver, on_control);
     h2o_multithread_register_receiver(w->queue, &w->task_receiver, on_tasks);
     h2o_timeout_init(w->loop, &w->tick_timeout, TICK_MS);
+    h2o_timeout_init(w->loop, &w->slice_timeout, 1);
     w->tick.cb = on_tick;
     h2o_timeout_link(w->loop, &w->tick_timeout, &w->tick);
     for (unsigned i = 0; i < w->n_listeners; i++) {

@@ -56,6 +56,11 @@ struct sv_worker {
     uint64_t last_activity_us;
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
+    /* 1 ms: work cut into slices links an entry here to yield to the loop
+     * between slices. The worker's own, never disposed: an entry's callback
+     * may end its request and free the entry, never this timeout, which the
+     * loop may be walking. */
+    h2o_timeout_t slice_timeout;
     sv_buf_t access_log; /* buffered access-log lines */
     struct sv_http_metrics *metrics; /* per-route counters (http/metrics.h) */
     sv_req_t *answering; /* the write whose done() runs; NULL once it has answered */

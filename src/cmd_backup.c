@@ -258,6 +258,7 @@ int sv_cmd_backup(int argc, char **argv)
     }
     rc = 1;
     signal(SIGPIPE, SIG_IGN);
+    sv_store_temps_on_signals();
     sv_store_t *st;
     char cause[256];
     sv_store_opts_t so = {
@@ -325,6 +326,7 @@ int sv_cmd_restore(int argc, char **argv)
         dir = cfg.data_dir;
     bool force = sv_cli_flag(argc, argv, "force");
     sv_store_damage_exit(2); /* a damaged backup is not one this binary restores */
+    sv_store_temps_on_signals();
     struct stat db;
     if (stat(dir, &db) == 0 && !S_ISDIR(db.st_mode)) {
         sv_cli_error("restore: '%s' is not a directory: --data-dir names the data directory to restore into", dir);

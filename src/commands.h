@@ -19,9 +19,11 @@ int sv_cmd_devtoken(int argc, char **argv); /* cmd_devtoken.c */
 
 /** Prints "scaivault: " + message to stderr. */
 void sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/** false (after printing why) when another process has the database in dir
- * open: a running server. Checked by the commands that must have it alone
- * (server, migrate; restore checks it itself). */
+/** false (after printing why) when another server or migrate has the
+ * database in dir: otherwise this process holds dir/server.lock from now on
+ * (sv_store_claim_dir). Checked by the commands that must be the only writer
+ * (server, migrate); backup and audit verify read beside them, and restore
+ * checks that no process at all has the database open. */
 bool sv_cli_dir_unused(const char *cmd, const char *dir);
 /** false (after printing why, prefixed by what) when dir/data.mdb is empty
  * while a key file of a store that existed is beside it: LMDB would make a

@@ -28,16 +28,15 @@ void sv_cli_error(const char *fmt, ...)
 
 bool sv_cli_dir_unused(const char *cmd, const char *dir)
 {
-    int fd = -1;
-    sv_err_t err = sv_store_lock_dir(dir, &fd);
-    if (fd >= 0)
-        close(fd); /* before this process opens the environment: closing drops all its locks on the file */
+    mkdir(dir, 0700); /* a first start: the lock needs the directory; its errors are for the open to tell */
+    sv_err_t err = sv_store_claim_dir(dir);
     if (err == SV_EAGAIN) {
-        sv_cli_error("%s: the database in '%s' is in use by another process (is a server running?): stop it first",
-                     cmd, dir);
+        sv_cli_error("%s: the database in '%s' is in use by another scaivault server or migrate (it holds "
+                     "'%s/server.lock'): stop it first",
+                     cmd, dir, dir);
         return false;
     }
-    return true; /* other errors (no directory yet, say) are for the open to tell */
+    return true; /* other errors (no such parent directory, say) are for the open to tell */
 }
 
 bool sv_cli_data_file_plausible(const char *what, const char *dir)

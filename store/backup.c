@@ -23,12 +23,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/log.h"
 #include "store/fault.h"
 #include "store/migrate.h"
 #include "wal/log.h"
@@ -58,17 +61,97 @@ static sv_err_t sync_parent_dir(const char *path)
     return err;
 }
 
+/* ---- temporary files ----
+ *
+ * A temporary file is locked (flock) by the process that writes it, from
+ * mkstemp until it is renamed or removed. A file of that name that no one
+ * holds was left by a process that died (SIGKILL, a crash): the next backup
+ * or restore to the same name removes it. The temporary files in progress are
+ * also listed for the commands' signal handler (SIGINT, SIGTERM, SIGHUP),
+ * which removes them before the process ends. */
+
+#define TEMP_SLOTS 2
+static char temp_paths[TEMP_SLOTS][4096]; /* "" when free; read by the signal handler */
+
+static void temp_track(const char *tmp, bool on)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        if (on && temp_paths[i][0] == 0 && strlen(tmp) < sizeof(temp_paths[i])) {
+            memcpy(temp_paths[i], tmp, strlen(tmp) + 1);
+            return;
+        }
+        if (!on && strcmp(temp_paths[i], tmp) == 0) {
+            temp_paths[i][0] = 0;
+            return;
+        }
+    }
+}
+
+static void on_signal(int sig)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (temp_paths[i][0] != 0)
+            unlink(temp_paths[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void sv_store_temps_on_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue; /* ignored when we started (nohup, a background job): stays so */
+        signal(sigs[i], on_signal);
+    }
+}
+
+/* Removes the temporary files of path ("<path>.tmp-XXXXXX") that no process
+ * holds. */
+static void remove_stale_temps(const char *path)
+{
+    char *copy = strdup(path), *copy2 = strdup(path);
+    const char *parent = copy != NULL && copy2 != NULL ? dirname(copy) : NULL;
+    DIR *d = parent != NULL ? opendir(parent) : NULL;
+    if (d != NULL) {
+        const char *base = basename(copy2);
+        size_t bl = strlen(base);
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp-", 5) != 0 ||
+                strlen(e->d_name + bl + 5) != 6)
+                continue;
+            char full[4096];
+            if ((size_t)snprintf(full, sizeof(full), "%s/%s", parent, e->d_name) >= sizeof(full))
+                continue;
+            int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0)
+                continue;
+            if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
+                sv_log_info("removed '%s', left by an interrupted backup or restore", full);
+            close(fd);
+        }
+        closedir(d);
+    }
+    free(copy);
+    free(copy2);
+}
+
 /* A file written under a temporary name next to its final path, fsynced,
- * waiting for its rename. */
+ * waiting for its rename; fd holds its lock. */
 typedef struct {
     char *tmp;
     const char *path;
+    int fd;
 } staged_t;
 
 static void staged_discard(staged_t *sf)
 {
-    if (sf->tmp != NULL)
+    if (sf->tmp != NULL) {
         unlink(sf->tmp);
+        temp_track(sf->tmp, false);
+        close(sf->fd);
+    }
     free(sf->tmp);
     sf->tmp = NULL;
 }
@@ -77,24 +160,26 @@ static void staged_discard(staged_t *sf)
  * the file); on error nothing is left behind. */
 static sv_err_t stage_file(const char *path, mode_t mode, fill_fn fill, void *arg, staged_t *sf)
 {
+    remove_stale_temps(path);
     size_t n = strlen(path) + 16;
     sf->path = path;
     if ((sf->tmp = malloc(n)) == NULL)
         return SV_ENOMEM;
     snprintf(sf->tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(sf->tmp);
-    if (fd < 0) {
+    sf->fd = mkstemp(sf->tmp);
+    if (sf->fd < 0) {
         sv_err_t err = errno_err(errno);
         free(sf->tmp);
         sf->tmp = NULL;
         return err;
     }
-    sv_err_t err = fchmod(fd, mode) == 0 ? SV_OK : sv_store_err(errno);
-    if (err == SV_OK)
-        err = fill(fd, sf->tmp, arg);
-    if (err == SV_OK && sv_sys_fsync(fd) != 0)
+    temp_track(sf->tmp, true); /* a signal before this leaves the file to the next run's clean-up */
+    sv_err_t err = flock(sf->fd, LOCK_EX | LOCK_NB) == 0 ? SV_OK : sv_store_err(errno);
+    if (err == SV_OK && fchmod(sf->fd, mode) != 0)
         err = sv_store_err(errno);
-    if (close(fd) != 0 && err == SV_OK)
+    if (err == SV_OK)
+        err = fill(sf->fd, sf->tmp, arg);
+    if (err == SV_OK && sv_sys_fsync(sf->fd) != 0)
         err = sv_store_err(errno);
     if (err != SV_OK)
         staged_discard(sf);
@@ -113,6 +198,8 @@ static sv_err_t staged_install(staged_t *sf, bool *renamed)
         return err;
     }
     *renamed = true;
+    temp_track(sf->tmp, false);
+    close(sf->fd); /* fsynced in stage_file: close reports nothing more here */
     free(sf->tmp);
     sf->tmp = NULL;
     return sync_parent_dir(sf->path);
@@ -402,14 +489,33 @@ sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd)
     return SV_OK;
 }
 
+sv_err_t sv_store_claim_dir(const char *dir)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/server.lock", dir) >= sizeof(path))
+        return SV_EINVAL;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return errno_err(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        sv_err_t err = errno == EWOULDBLOCK ? SV_EAGAIN : sv_store_err(errno);
+        close(fd);
+        return err;
+    }
+    return SV_OK; /* fd stays open: the lock lasts as long as the process */
+}
+
 sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_backup_info_t *info)
 {
     sv_err_t err = sv_store_backup_verify(in_path, info);
     if (err != SV_OK)
         return err;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (mkdir(dir, 0700) != 0) {
         if (errno != EEXIST)
             return errno_err(errno);
+        remove_stale_temps(path); /* an earlier restore's, killed: not a reason to call the directory in use */
         bool empty = false;
         if ((err = dir_is_empty(dir, &empty)) != SV_OK)
             return err;
@@ -419,8 +525,6 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
     int lock_fd = -1;
     if ((err = sv_store_lock_dir(dir, &lock_fd)) != SV_OK)
         return err;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
     err = install_file(path, 0600, fill_copy, (void *)in_path); /* the lock is held: no server opens the old file */
     if (lock_fd >= 0)
         close(lock_fd); /* drops the lock */

@@ -79,6 +79,16 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
  * drops all of a process's locks on it). */
 sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd);
 
+/** Installs handlers of SIGINT, SIGTERM and SIGHUP that remove the temporary
+ * files of a backup or restore in progress, then end the process as the
+ * signal would (offline commands only). */
+void sv_store_temps_on_signals(void);
+
+/** Claims dir for this process (server, migrate): an exclusive flock on
+ * dir/server.lock (created 0600), held until the process exits. SV_EAGAIN:
+ * another process holds it. Other errors: the directory cannot be used. */
+sv_err_t sv_store_claim_dir(const char *dir);
+
 /** Writes len bytes to path atomically (temporary file, fsync, rename, fsync
  * of the directory), through the fault seams, with the given mode. Errors:
  * SV_EIO, SV_ENOSPC, SV_EPERM. On error path is untouched. */

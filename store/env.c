@@ -258,6 +258,18 @@ static void set_why(const sv_store_opts_t *opts, int e, const char *what)
     opts->why[0] = (char)tolower((unsigned char)opts->why[0]);
 }
 
+int sv_store_clear_stale_readers(sv_store_t *st)
+{
+    int dead = 0;
+    if (st->single_file || mdb_reader_check(st->env, &dead) != MDB_SUCCESS)
+        return 0;
+    if (dead > 0)
+        sv_log_warn("storage: cleared %d reader slot(s) of processes that ended without closing '%s' (a killed "
+                    "backup or audit verify?): the pages their snapshots held can be reused",
+                    dead, st->dir);
+    return dead;
+}
+
 /* What an offline command does when LMDB finds damage (env.h). */
 static int damage_exit_status = 1;
 static char *damage_unlink_path;
@@ -376,6 +388,7 @@ sv_err_t sv_store_open(sv_store_t **out, const sv_store_opts_t *opts)
     if ((err = check_file_size(st->env, opts->single_file ? opts->dir : data_path)) != SV_OK)
         goto close_env;
 
+    sv_store_clear_stale_readers(st); /* before this process takes a slot of its own */
     MDB_txn *txn;
     rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
     if (rc != MDB_SUCCESS) {

@@ -66,6 +66,12 @@ typedef struct {
     size_t why_len;
 } sv_store_opts_t;
 
+/** Frees the reader slots of processes that ended without closing the
+ * environment (a killed backup or audit verify): LMDB would otherwise keep
+ * their snapshots alive, never reuse the pages freed since, and run out of
+ * slots. Logs a warning with the count when there were any; returns it. */
+int sv_store_clear_stale_readers(sv_store_t *st);
+
 /** For offline commands: when LMDB finds a damaged page in a read-only store,
  * the process logs which file is damaged, removes the file named by
  * sv_store_damage_unlink (an unfinished output), and exits with

@@ -42,6 +42,7 @@
 
 #define MAX_BATCH_HOOKS 8
 #define PRUNE_PER_BATCH 512
+#define STALE_READER_CHECK_US (10 * 1000000ull)
 
 struct sv_wtxn {
     sv_txn_t base; /* base.txn is the innermost open transaction */
@@ -79,6 +80,7 @@ struct sv_writer {
     unsigned n_commit_hooks;
 
     uint64_t last_lsn; /* committed; written by the writer thread only */
+    uint64_t readers_checked_us; /* the last sv_store_clear_stale_readers; writer thread only */
     sv_latency_t commit_latency;
     _Atomic uint64_t stat_last_lsn, stat_commits, stat_failed, stat_units, stat_grows;
     _Atomic uint64_t stat_hist[8];
@@ -526,6 +528,12 @@ static void *writer_main(void *arg)
         w->depth -= n;
         pthread_mutex_unlock(&w->lock);
 
+        uint64_t now = sv_mono_us();
+        if (now - w->readers_checked_us >= STALE_READER_CHECK_US) {
+            /* a killed backup's snapshot would keep every page freed since from reuse */
+            sv_store_clear_stale_readers(w->st);
+            w->readers_checked_us = now;
+        }
         sv_err_t err = commit_batch(w, batch, n);
         atomic_fetch_add(&w->stat_units, n);
         complete_batch(batch, err);

@@ -12,11 +12,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <lmdb.h>
 
 #include "src/kms.h"
 #include "src/scheduler.h"
@@ -329,6 +332,20 @@ static void test_backup_and_restore_cli(void)
     ASSERT_OUT_HAS(out, "is written, but");
     CU_ASSERT(stat(snap2, &now) == 0 && now.st_ino != old_snap.st_ino);
     CU_ASSERT_FALSE(exists(side2));
+    /* temporary files of a backup that was killed (SIGKILL) are removed by the next one; one that a
+     * running backup holds (locked) is not */
+    char stale[760], held[760];
+    snprintf(stale, sizeof(stale), "%s.tmp-AbCdEf", snap2);
+    snprintf(held, sizeof(held), "%s.tmp-GhIjKl", snap2);
+    int sfd = open(stale, O_CREAT | O_WRONLY, 0600), hfd = open(held, O_CREAT | O_WRONLY, 0600);
+    CU_ASSERT_FATAL(sfd >= 0 && hfd >= 0);
+    close(sfd);
+    CU_ASSERT_EQUAL(flock(hfd, LOCK_EX), 0);
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_FALSE(exists(stale));
+    CU_ASSERT(exists(held));
+    close(hfd);
+    unlink(held);
     /* a directory's fsync after the renames: both new files stay, and the message says what failed */
     const char *dir_sync[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=fsync:3:1:EIO", NULL};
     CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, dir_sync, out, sizeof(out)), 1);
@@ -337,7 +354,15 @@ static void test_backup_and_restore_cli(void)
     char fresh_dir[720];
     snprintf(fresh_dir, sizeof(fresh_dir), "%s/fresh_dir", dir);
     const char *restore2[] = {"restore", "--in", snap2, "--data-dir", fresh_dir, NULL};
+    /* a killed restore's temporary file does not make the directory "not empty" */
+    CU_ASSERT_EQUAL_FATAL(mkdir(fresh_dir, 0700), 0);
+    char fresh_tmp[760];
+    snprintf(fresh_tmp, sizeof(fresh_tmp), "%s/data.mdb.tmp-MnOpQr", fresh_dir);
+    int ffd = open(fresh_tmp, O_CREAT | O_WRONLY, 0600);
+    CU_ASSERT(ffd >= 0);
+    close(ffd);
     CU_ASSERT_EQUAL(run_sv(fresh_dir, restore2, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_FALSE(exists(fresh_tmp));
     /* --out inside a data directory, or naming a key file, is refused before anything is read */
     char live[720], live_key[720], key_out[720], key_env[740], restored[740];
     snprintf(live, sizeof(live), "%s/data.mdb", s.data_dir);
@@ -564,10 +589,10 @@ static void test_in_use_and_damaged(void)
     CU_ASSERT_FATAL(start_on(&s, dir, NULL));
     const char *mig[] = {"migrate", "--target", "2", "--data-dir", data, NULL};
     CU_ASSERT_EQUAL(run_sv(data, mig, NULL, out, sizeof(out)), 2);
-    ASSERT_OUT_HAS(out, "in use by another process");
+    ASSERT_OUT_HAS(out, "in use by another scaivault server or migrate");
     const char *server[] = {"server", NULL};
     CU_ASSERT_EQUAL(run_sv(data, server, NULL, out, sizeof(out)), 2);
-    ASSERT_OUT_HAS(out, "in use by another process");
+    ASSERT_OUT_HAS(out, "in use by another scaivault server or migrate");
     kill(s.pid, SIGHUP);
     usleep(300000);
     CU_ASSERT_TRUE(bb_alive(&s));
@@ -906,6 +931,51 @@ static void test_restart_no_handler_warning(void)
     bb_cleanup(&s);
 }
 
+/* A reader killed while it holds a snapshot (a backup or an audit verify
+ * killed with SIGKILL) leaves its slot in lock.mdb; the next opener, and the
+ * server's writer, clear it, so that the pages freed since can be reused. */
+static void test_stale_reader_cleared(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&s, "PUT", "/v1/secrets/a/b", s.token, "tnt_a", "{\"value\":\"v\"}", &r));
+    BB_ASSERT_STATUS(&r, 201);
+    bb_resp_free(&r);
+    int ready[2];
+    CU_ASSERT_FATAL(pipe(ready) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 64) != 0 ||
+            mdb_env_open(env, s.data_dir, MDB_RDONLY, 0600) != 0 || mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+            _exit(1);
+        if (write(ready[1], "R", 1) != 1)
+            _exit(1);
+        pause(); /* killed holding the snapshot */
+        _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    CU_ASSERT_FATAL(read(ready[0], &c, 1) == 1 && c == 'R');
+    close(ready[0]);
+    /* a reader beside it (a nightly backup, say) does not keep a server from starting */
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    CU_ASSERT(bb_start(&s, NULL));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    char out[8192];
+    const char *verify[] = {"audit", "verify", "--data-dir", s.data_dir, NULL};
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, verify, NULL, out, sizeof(out)), 0);
+    ASSERT_OUT_HAS(out, "cleared 1 reader slot(s) of processes that ended without closing");
+    /* and it is gone: the next opener finds nothing to clear */
+    CU_ASSERT_EQUAL(run_sv(s.data_dir, verify, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "cleared"));
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_storage(void)
 {
     SV_SUITE("blackbox/storage", {"newer_schema_refused", test_newer_schema_refused},
@@ -917,5 +987,6 @@ void sv_bb_suite_storage(void)
              {"full_disk_lock_file", test_full_disk_lock_file},
              {"startup_errors_name_the_cause", test_startup_errors_name_the_cause},
              {"kms_key_must_match_the_data", test_kms_key_must_match_the_data},
-             {"restart_no_handler_warning", test_restart_no_handler_warning});
+             {"restart_no_handler_warning", test_restart_no_handler_warning},
+             {"stale_reader_cleared", test_stale_reader_cleared});
 }
