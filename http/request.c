@@ -1106,6 +1106,65 @@ void sv_req_unit_done(sv_req_t *req)
     }
 }
 
+/* ---- requests in flight per HTTP/2 connection ----
+ *
+ * h2o 2.2 bounds an HTTP/2 connection at 100 open streams, and a stream the
+ * client resets (RST_STREAM) leaves that count at once; ScaiVault still
+ * holds the request until its audit entry commits. A client that opens and
+ * resets streams in a loop ("rapid reset", CVE-2023-44487) would make the
+ * server hold requests without bound, faster than the writer commits them.
+ * So the requests held per connection are counted, and a connection past
+ * CONN_MAX_INFLIGHT is shut down, as sv_req_cut_streams does: its socket
+ * reads end-of-file, h2o closes it, and the requests already held finish. */
+
+#define CONN_MAX_INFLIGHT 256
+
+struct sv_conn_load {
+    uint64_t id;
+    unsigned n;
+    struct sv_conn_load *next;
+};
+
+/* Adds delta to the count of connection id; returns the new count. */
+static unsigned conn_load_add(sv_worker_t *w, uint64_t id, int delta)
+{
+    struct sv_conn_load **pp = &w->conn_loads[id % SV_ARRAY_LEN(w->conn_loads)], *c;
+    for (c = *pp; c != NULL && c->id != id; pp = &c->next, c = c->next)
+        ;
+    if (c == NULL) {
+        if (delta < 0 || (c = malloc(sizeof(*c))) == NULL)
+            return 0; /* not counted (out of memory): never refused for it */
+        *c = (struct sv_conn_load){.id = id, .next = NULL};
+        *pp = c;
+    }
+    c->n = (unsigned)((int)c->n + delta);
+    unsigned n = c->n;
+    if (n == 0) {
+        *pp = c->next;
+        free(c);
+    }
+    return n;
+}
+
+/* Counts req against its HTTP/2 connection; shuts the connection down when it
+ * holds too many. */
+static void conn_load_take(sv_req_t *req, h2o_req_t *h)
+{
+    if (h->version < 0x200)
+        return; /* HTTP/1: one request at a time per connection */
+    req->conn_id_ = h->conn->id;
+    unsigned n = conn_load_add(req->worker, req->conn_id_, 1);
+    if (n != CONN_MAX_INFLIGHT + 1)
+        return;
+    h2o_socket_t *sock = h->conn->callbacks->get_socket != NULL ? h->conn->callbacks->get_socket(h->conn) : NULL;
+    if (sock != NULL)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    sv_req_log(req, SV_LOG_WARN,
+               "closing an HTTP/2 connection that holds %u requests in flight (streams reset faster than they are "
+               "answered?)",
+               n);
+}
+
 /* ---- the pipeline ---- */
 
 static sv_req_t *req_alloc(sv_worker_t *w)
@@ -1156,6 +1215,8 @@ void sv_req_free(sv_req_t *req)
     sv_buf_free(&req->body);
     if (req->path != req->path_inline)
         free(req->path);
+    if (req->conn_id_ != 0)
+        conn_load_add(w, req->conn_id_, -1);
     w->inflight--;
 #if FREE_LIST_MAX > 0
     if (w->n_free_reqs < FREE_LIST_MAX) {
@@ -1247,6 +1308,7 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
     pool_link_t *link = h2o_mem_alloc_shared(&h->pool, sizeof(*link), pool_link_dispose);
     link->req = req;
     req->pool_link_ = link;
+    conn_load_take(req, h);
 
     ssize_t ri = h2o_find_header_by_str(&h->headers, H2O_STRLIT("x-request-id"), -1);
     if (ri >= 0 && valid_request_id(h->headers.entries[ri].value.base, h->headers.entries[ri].value.len)) {
@@ -1254,6 +1316,13 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
         req->request_id[h->headers.entries[ri].value.len] = 0;
     } else {
         new_request_id(req->request_id);
+    }
+    if (h->headers.size > SV_REQ_MAX_HEADER_FIELDS) {
+        /* HTTP/1.1's parser stops at 100 fields (a plain 400 from h2o); HPACK has no such bound */
+        req->path = req->path_inline;
+        req->path[0] = 0;
+        sv_req_fail(req, SV_E_INVALID_REQUEST, "The request has more than 100 header fields.", NULL);
+        return 0;
     }
     take_client_ip(req);
 

@@ -69,6 +69,9 @@ typedef struct {
     const char *tenant;
 } sv_req_op_t;
 
+/* The most header fields a request may have (HTTP/1.1's parser has the same bound). */
+#define SV_REQ_MAX_HEADER_FIELDS 100
+
 struct sv_req {
     h2o_req_t *h2o;        /* NULL once the client has gone */
     h2o_socket_t *parked;  /* its HTTP/1.1 socket, left polled while it waits for the writer (request.c) */
@@ -83,6 +86,7 @@ struct sv_req {
     char client_ip_text[46];
 
     void *pool_link_;      /* private: notices h2o disposing the request */
+    uint64_t conn_id_;     /* private: its HTTP/2 connection (h2o_conn_t.id), 0 for HTTP/1 */
 
     /* the decoded path (no query) and the raw query string */
     char *path;

@@ -22,10 +22,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http/metrics.h"
@@ -397,6 +400,44 @@ static sv_err_t open_listeners(sv_http_server_t *s, char *msg, size_t msglen)
     return SV_OK;
 }
 
+/* OpenSSL's default asks for a key's passphrase on the terminal, at a point
+ * where the server has already blocked SIGINT and SIGTERM: it would wait
+ * there for good. An encrypted key is refused instead. */
+static int no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    if (asked != NULL)
+        *(bool *)asked = true;
+    return -1;
+}
+
+/* OpenSSL's reason for the last error ("ee key too small"), or "". */
+static const char *tls_reason(void)
+{
+    const char *r = ERR_reason_error_string(ERR_peek_last_error());
+    return r != NULL ? r : "";
+}
+
+/* Warns about a certificate outside its validity period, and a key file that
+ * everyone may read. */
+static void tls_warnings(SSL_CTX *ctx, const sv_config_t *cfg)
+{
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    if (cert != NULL && X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
+        sv_log_warn("SCAIVAULT_TLS_CERT: the certificate in '%s' has expired: clients will refuse it",
+                    cfg->tls_cert);
+    else if (cert != NULL && X509_cmp_current_time(X509_get0_notBefore(cert)) > 0)
+        sv_log_warn("SCAIVAULT_TLS_CERT: the certificate in '%s' is not valid yet: clients will refuse it",
+                    cfg->tls_cert);
+    struct stat sb;
+    if (stat(cfg->tls_key, &sb) == 0 && (sb.st_mode & S_IROTH))
+        sv_log_warn("SCAIVAULT_TLS_KEY: '%s' can be read by every user (mode %04o): make it 0600 (or 0640 for a "
+                    "group such as ssl-cert)",
+                    cfg->tls_key, (unsigned)(sb.st_mode & 07777));
+}
+
 static sv_err_t setup_tls(sv_http_server_t *s, char *msg, size_t msglen)
 {
     const sv_config_t *cfg = s->app->cfg;
@@ -406,17 +447,38 @@ static sv_err_t setup_tls(sv_http_server_t *s, char *msg, size_t msglen)
     if (s->ssl_ctx == NULL)
         return SV_ENOMEM;
     SSL_CTX_set_min_proto_version(s->ssl_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* no renegotiation: h2o's TLS layer does not support it, a client's broke the connection */
+    SSL_CTX_set_options(s->ssl_ctx,
+                        SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(s->ssl_ctx, no_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(s->ssl_ctx, &asked);
+    ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(s->ssl_ctx, cfg->tls_cert) != 1) {
-        snprintf(msg, msglen, "SCAIVAULT_TLS_CERT: cannot load '%s' as a PEM certificate chain", cfg->tls_cert);
+        snprintf(msg, msglen, "SCAIVAULT_TLS_CERT: cannot load '%s' as a PEM certificate chain (%s)", cfg->tls_cert,
+                 tls_reason());
         return SV_EINVAL;
     }
-    if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
-        snprintf(msg, msglen, "SCAIVAULT_TLS_KEY: cannot load '%s', or it does not match the certificate",
-                 cfg->tls_key);
+    if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+        if (asked)
+            snprintf(msg, msglen,
+                     "SCAIVAULT_TLS_KEY: '%s' is encrypted (protected by a passphrase): give the key unencrypted, "
+                     "readable only by the server (mode 0600)",
+                     cfg->tls_key);
+        else
+            snprintf(msg, msglen, "SCAIVAULT_TLS_KEY: cannot load '%s' as a PEM private key (%s)", cfg->tls_key,
+                     tls_reason());
         return SV_EINVAL;
     }
+    if (SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
+        snprintf(msg, msglen,
+                 "SCAIVAULT_TLS_KEY: '%s' does not match the certificate, the first one in '%s' (a chain starts "
+                 "with the server's own certificate)",
+                 cfg->tls_key, cfg->tls_cert);
+        return SV_EINVAL;
+    }
+    SSL_CTX_set_default_passwd_cb_userdata(s->ssl_ctx, NULL); /* &asked is gone with this frame */
+    tls_warnings(s->ssl_ctx, cfg);
     h2o_ssl_register_alpn_protocols(s->ssl_ctx, h2o_http2_alpn_protocols);
     return SV_OK;
 }

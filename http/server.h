@@ -68,6 +68,10 @@ struct sv_worker {
     bool streams_cut;       /* stopping: the grace period ended and they were cut */
     sv_req_t *free_reqs; /* recycled request contexts */
     unsigned n_free_reqs;
+    /* HTTP/2 connections with requests in flight here, by h2o_conn_t.id
+     * (request.c): a stream the client resets is gone from h2o's count of
+     * 100 but not from ours, which is bounded per connection instead */
+    struct sv_conn_load *conn_loads[256];
 };
 
 /** Runs task->fn(task) on w's event loop, soon. Any thread. The task must stay

@@ -271,10 +271,18 @@ int sv_cmd_server(int argc, char **argv)
         goto stop_parts;
     }
     {
-        char fields[512];
-        snprintf(fields, sizeof(fields), "\"listen\":\"%s:%d\",\"threads\":%u,\"schema_version\":%d,\"dev\":%s",
-                 cfg.listen[0].host, sv_http_server_port(http, 0), cfg.threads, SV_SCHEMA_VERSION,
-                 dev ? "true" : "false");
+        /* every address, with the port each got ("host:0" picks one), IPv6 in brackets */
+        char listen[1024] = "", fields[1400];
+        size_t ln = 0;
+        for (unsigned i = 0; i < cfg.n_listen && ln < sizeof(listen); i++) {
+            const char *h = cfg.listen[i].host;
+            bool v6 = strchr(h, ':') != NULL;
+            int k = snprintf(listen + ln, sizeof(listen) - ln, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", h,
+                             v6 ? "]" : "", sv_http_server_port(http, i));
+            ln += k > 0 ? (size_t)k : 0;
+        }
+        snprintf(fields, sizeof(fields), "\"listen\":\"%s\",\"threads\":%u,\"schema_version\":%d,\"dev\":%s", listen,
+                 cfg.threads, SV_SCHEMA_VERSION, dev ? "true" : "false");
         sv_log_fields(SV_LOG_INFO, NULL, fields, "scaivault %s started", SV_VERSION_STRING);
     }
     if (cfg.otel_endpoint != NULL)

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,9 +621,9 @@ static void file_map_free(file_map_t *m)
 
 static const char *file_map_get(const file_map_t *m, const char *key)
 {
-    for (size_t i = m->n; i > 0; i--) /* last one wins */
-        if (strcmp(m->items[i - 1].key, key) == 0)
-            return m->items[i - 1].value;
+    for (size_t i = 0; i < m->n; i++) /* each key once (read_config_file) */
+        if (strcmp(m->items[i].key, key) == 0)
+            return m->items[i].value;
     return NULL;
 }
 
@@ -641,15 +642,17 @@ static char *trim(char *s)
 
 static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
+    /* O_NONBLOCK: opening a FIFO without a writer would otherwise wait for one */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, errlen, "--config: cannot open '%s': %s", path, strerror(errno));
         return SV_EINVAL;
     }
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    FILE *f = NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || fcntl(fd, F_SETFL, 0) != 0 || (f = fdopen(fd, "r")) == NULL) {
         snprintf(err, errlen, "--config: '%s' is not a regular file", path);
-        fclose(f);
+        close(fd);
         return SV_EINVAL;
     }
     char line[CONFIG_LINE_MAX + 2]; /* and the newline and the NUL */
@@ -693,6 +696,12 @@ static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, siz
             known = known || strcmp(settings[i].name, key) == 0;
         if (!known) {
             snprintf(err, errlen, "%s: unknown setting in %s line %u", key, path, lineno);
+            rc = SV_EINVAL;
+            break;
+        }
+        if (file_map_get(m, key) != NULL) {
+            /* an edit of the first of two copies would have no effect */
+            snprintf(err, errlen, "%s: set twice in %s (again on line %u): keep one", key, path, lineno);
             rc = SV_EINVAL;
             break;
         }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -265,6 +266,21 @@ static void test_config_file(void)
     const char *args3[] = {"server", dir_arg, NULL};
     CU_ASSERT_EQUAL(bb_run(args3, NULL, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "not a regular file"));
+    /* a key set twice: an edit of the first copy would have no effect */
+    f = fopen(path, "w");
+    fputs("SCAIVAULT_THREADS=bogus\nSCAIVAULT_THREADS=2\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(bb_run(args2, NULL, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIVAULT_THREADS: set twice"));
+    /* nor a FIFO with no writer, which opening would wait for (given up after 10 s) */
+    char fifo[620], fifo_arg[640];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+    snprintf(fifo_arg, sizeof(fifo_arg), "--config=%s", fifo);
+    const char *args5[] = {"server", fifo_arg, NULL};
+    CU_ASSERT_EQUAL(bb_run_exe(bb_bin(), args5, NULL, out, sizeof(out), 10000), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "not a regular file"));
+    unlink(fifo);
     const char *args4[] = {"server", "--config", NULL};
     CU_ASSERT_EQUAL(bb_run(args4, NULL, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "no value given for '--config'"));
@@ -297,6 +313,22 @@ static void test_tls_and_http2(void)
     BB_ASSERT_STATUS(&r, 404);
     BB_ASSERT_CODE(&r, "not_found");
     bb_resp_free(&r);
+    /* over HTTP/2 as over HTTP/1.1: no more than 100 header fields (HPACK has no bound of its own) */
+    static char names[120][24];
+    const char *many[121];
+    for (int i = 0; i < 120; i++) {
+        snprintf(names[i], sizeof(names[i]), "x-filler-%d: %d", i, i);
+        many[i] = names[i];
+    }
+    many[120] = NULL;
+    CU_ASSERT(bb_req_h(&s, "GET", "/v1/health", many, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 400);
+    BB_ASSERT_CODE(&r, "invalid_request");
+    bb_resp_free(&r);
+    many[90] = NULL; /* with curl's own few: below 100 */
+    CU_ASSERT(bb_req_h(&s, "GET", "/v1/health", many, NULL, 0, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
     CU_ASSERT_EQUAL(bb_stop(&s), 0);
     bb_cleanup(&s);
     /* a key that does not match the certificate: exit 2 naming the variable */
@@ -307,6 +339,17 @@ static void test_tls_and_http2(void)
     const char *env2[] = {env_cert, env_key, "SCAIVAULT_LISTEN=127.0.0.1:0", NULL};
     CU_ASSERT_EQUAL(bb_run(args, env2, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "SCAIVAULT_TLS_KEY"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "does not match the certificate"));
+    /* a key protected by a passphrase: refused at once (OpenSSL would have asked on the terminal,
+     * with SIGINT and SIGTERM blocked), saying why */
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -passout pass:secret -days 1 "
+             "-subj /CN=127.0.0.1 -keyout %s -out %s 2>/dev/null",
+             key, cert);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(bb_run(args, env2, out, sizeof(out)), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "is encrypted (protected by a passphrase)"));
+    CU_ASSERT_PTR_NULL(strstr(out, "pass phrase"));
     sv_test_rmdir(dir);
 }
 
@@ -551,6 +594,65 @@ static void test_sigterm_cuts_stalled_stream(void)
     bb_cleanup(&s);
 }
 
+/* HTTP/2 "rapid reset": streams opened and reset at once leave h2o's count
+ * of 100 streams but not the server's, whose requests wait for their audit
+ * entries; past 256 held on one connection, the connection is closed. */
+static void test_http2_rapid_reset(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    int fd = bb_connect(&s, 0, 10);
+    CU_ASSERT_FATAL(fd >= 0);
+    enum { STREAMS = 3000 };
+    size_t cap = 64 + (size_t)STREAMS * 96;
+    uint8_t *out = malloc(cap);
+    CU_ASSERT_FATAL(out != NULL);
+    memcpy(out, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    size_t n = 24;
+    n += h2_frame(out + n, 0, 0x4, 0, 0); /* SETTINGS, empty */
+    uint8_t block[128];
+    size_t b = hpack_literal(block, ":method", "GET");
+    b += hpack_literal(block + b, ":scheme", "http");
+    b += hpack_literal(block + b, ":authority", "x");
+    b += hpack_literal(block + b, ":path", "/v1/secrets/x");
+    for (uint32_t i = 0; i < STREAMS; i++) {
+        uint32_t id = 2 * i + 1;
+        n += h2_frame(out + n, b, 0x1, 0x4 | 0x1, id); /* HEADERS, END_HEADERS | END_STREAM */
+        memcpy(out + n, block, b);
+        n += b;
+        n += h2_frame(out + n, 4, 0x3, 0, id); /* RST_STREAM, CANCEL */
+        static const uint8_t cancel[4] = {0, 0, 0, 0x8};
+        memcpy(out + n, cancel, 4);
+        n += 4;
+    }
+    /* the server may close before it has read it all */
+    for (size_t off = 0; off < n;) {
+        ssize_t k = send(fd, out + off, n - off, MSG_NOSIGNAL);
+        if (k <= 0)
+            break;
+        off += (size_t)k;
+    }
+    free(out);
+    char buf[65536];
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool closed = false;
+    do { /* read until the server closes the connection (at most 10 s) */
+        ssize_t k = recv(fd, buf, sizeof(buf), 0);
+        closed = k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!closed && t.tv_sec - t0.tv_sec < 10);
+    close(fd);
+    CU_ASSERT(closed);
+    bb_resp_t r;
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/health", NULL, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    bb_resp_free(&r);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    CU_ASSERT(bb_file_contains_str(s.log_path, "closing an HTTP/2 connection that holds 257 requests in flight"));
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_foundation(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/foundation", suite_init, suite_clean);
@@ -567,4 +669,5 @@ void sv_bb_suite_foundation(void)
     CU_add_test(s, "sigterm_drops_nothing", test_sigterm_drops_nothing);
     CU_add_test(s, "sigterm_finishes_slow_answer", test_sigterm_finishes_slow_answer);
     CU_add_test(s, "sigterm_cuts_stalled_stream", test_sigterm_cuts_stalled_stream);
+    CU_add_test(s, "http2_rapid_reset", test_http2_rapid_reset);
 }
