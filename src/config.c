@@ -676,7 +676,7 @@ static sv_err_t read_config_file(const char *path, file_map_t *m, char *err, siz
         char *s = trim(line);
         if (*s == 0 || *s == '#')
             continue;
-        if (strncmp(s, "export ", 7) == 0)
+        if (strncmp(s, "export", 6) == 0 && (s[6] == ' ' || s[6] == '\t')) /* as a shell would take it */
             s = trim(s + 7);
         char *eq = strchr(s, '=');
         if (eq == NULL) {

@@ -234,7 +234,7 @@ static void test_config_file(void)
     char path[600], arg[620];
     snprintf(path, sizeof(path), "%s/sv.env", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "SCAIVAULT_THREADS=1\nLOG_LEVEL=debug\n");
+    fprintf(f, "SCAIVAULT_THREADS=1\nexport\tLOG_LEVEL=debug\n"); /* "export" and a tab, as a shell takes it */
     fclose(f);
     snprintf(arg, sizeof(arg), "--config=%s", path);
     const char *args[] = {arg, NULL};
