@@ -968,7 +968,8 @@ static void finish(sv_req_t *req)
     }
     fill_audit_identity(req);
     sv_writer_t *w = req->app->writer;
-    bool async = req->app->cfg->audit_durability == SV_AUDIT_ASYNC;
+    /* a request of a connection being closed does not wait either: nobody reads its answer */
+    bool async = req->app->cfg->audit_durability == SV_AUDIT_ASYNC || req->conn_over_;
     if (async && !atomic_load(&req->app->audit_async_failing)) {
         async_audit_t *aa = malloc(sizeof(*aa));
         if (aa != NULL) {
@@ -1115,7 +1116,10 @@ void sv_req_unit_done(sv_req_t *req)
  * server hold requests without bound, faster than the writer commits them.
  * So the requests held per connection are counted, and a connection past
  * CONN_MAX_INFLIGHT is shut down, as sv_req_cut_streams does: its socket
- * reads end-of-file, h2o closes it, and the requests already held finish. */
+ * reads end-of-file, h2o closes it, and the requests already held finish.
+ * The frames h2o had already read go on arriving as requests: each is
+ * answered 503 at once (to nobody) and audited without waiting for its
+ * commit, the writer owning a copy of its entry, so that it is not held. */
 
 #define CONN_MAX_INFLIGHT 256
 
@@ -1154,6 +1158,7 @@ static void conn_load_take(sv_req_t *req, h2o_req_t *h)
         return; /* HTTP/1: one request at a time per connection */
     req->conn_id_ = h->conn->id;
     unsigned n = conn_load_add(req->worker, req->conn_id_, 1);
+    req->conn_over_ = n > CONN_MAX_INFLIGHT;
     if (n != CONN_MAX_INFLIGHT + 1)
         return;
     h2o_socket_t *sock = h->conn->callbacks->get_socket != NULL ? h->conn->callbacks->get_socket(h->conn) : NULL;
@@ -1317,13 +1322,6 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
     } else {
         new_request_id(req->request_id);
     }
-    if (h->headers.size > SV_REQ_MAX_HEADER_FIELDS) {
-        /* HTTP/1.1's parser stops at 100 fields (a plain 400 from h2o); HPACK has no such bound */
-        req->path = req->path_inline;
-        req->path[0] = 0;
-        sv_req_fail(req, SV_E_INVALID_REQUEST, "The request has more than 100 header fields.", NULL);
-        return 0;
-    }
     take_client_ip(req);
 
     /* decode the path ourselves: h2o's normalised path would hide "." and ".." segments */
@@ -1344,6 +1342,17 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
         return 0;
     }
     req->path_len = (size_t)dl;
+    if (req->conn_over_) {
+        /* its connection is being closed: no handler, and no wait for the entry (nobody reads the answer) */
+        sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "This connection holds too many requests in flight.",
+                    "{\"reason\":\"overloaded\"}");
+        return 0;
+    }
+    if (h->headers.size > SV_REQ_MAX_HEADER_FIELDS) {
+        /* HTTP/1.1's parser stops at 100 fields (a plain 400 from h2o); HPACK has no such bound */
+        sv_req_fail(req, SV_E_INVALID_REQUEST, "The request has more than 100 header fields.", NULL);
+        return 0;
+    }
 
     sv_route_match_t m;
     unsigned enabled = (req->app->cfg->dev ? SV_ROUTE_DEV : 0) | (req->app->cfg->test_faults ? SV_ROUTE_TEST : 0);

@@ -87,6 +87,7 @@ struct sv_req {
 
     void *pool_link_;      /* private: notices h2o disposing the request */
     uint64_t conn_id_;     /* private: its HTTP/2 connection (h2o_conn_t.id), 0 for HTTP/1 */
+    bool conn_over_;       /* private: that connection holds too many requests and is being closed */
 
     /* the decoded path (no query) and the raw query string */
     char *path;

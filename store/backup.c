@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/log.h"
@@ -64,24 +65,30 @@ static sv_err_t sync_parent_dir(const char *path)
 /* ---- temporary files ----
  *
  * A temporary file is locked (flock) by the process that writes it, from
- * mkstemp until it is renamed or removed. A file of that name that no one
- * holds was left by a process that died (SIGKILL, a crash): the next backup
- * or restore to the same name removes it. The temporary files in progress are
- * also listed for the commands' signal handler (SIGINT, SIGTERM, SIGHUP),
+ * just after mkstemp until it is renamed or removed. A regular file of that
+ * name that no one holds and that has not changed for STALE_TEMP_S was left
+ * by a process that died (SIGKILL, a crash): the next backup or restore to
+ * the same name removes it (the age covers the instant between mkstemp and
+ * flock, and file systems without flock). The temporary files in progress
+ * are also listed for the commands' signal handler (SIGINT, SIGTERM, SIGHUP),
  * which removes them before the process ends. */
 
 #define TEMP_SLOTS 2
-static char temp_paths[TEMP_SLOTS][4096]; /* "" when free; read by the signal handler */
+#define STALE_TEMP_S 60
+static char temp_paths[TEMP_SLOTS][4096];
+static volatile sig_atomic_t temp_used[TEMP_SLOTS]; /* the handler reads a path only while its slot is used */
 
 static void temp_track(const char *tmp, bool on)
 {
     for (int i = 0; i < TEMP_SLOTS; i++) {
-        if (on && temp_paths[i][0] == 0 && strlen(tmp) < sizeof(temp_paths[i])) {
+        if (on && !temp_used[i] && strlen(tmp) < sizeof(temp_paths[i])) {
             memcpy(temp_paths[i], tmp, strlen(tmp) + 1);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the path before the flag */
+            temp_used[i] = 1;
             return;
         }
-        if (!on && strcmp(temp_paths[i], tmp) == 0) {
-            temp_paths[i][0] = 0;
+        if (!on && temp_used[i] && strcmp(temp_paths[i], tmp) == 0) {
+            temp_used[i] = 0;
             return;
         }
     }
@@ -90,7 +97,7 @@ static void temp_track(const char *tmp, bool on)
 static void on_signal(int sig)
 {
     for (int i = 0; i < TEMP_SLOTS; i++)
-        if (temp_paths[i][0] != 0)
+        if (temp_used[i])
             unlink(temp_paths[i]);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -124,10 +131,13 @@ static void remove_stale_temps(const char *path)
             char full[4096];
             if ((size_t)snprintf(full, sizeof(full), "%s/%s", parent, e->d_name) >= sizeof(full))
                 continue;
-            int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            /* O_NONBLOCK: a FIFO of that name must not hang us; only regular files go */
+            int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
             if (fd < 0)
                 continue;
-            if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
+            struct stat sb;
+            if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && time(NULL) - sb.st_mtime >= STALE_TEMP_S &&
+                flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
                 sv_log_info("removed '%s', left by an interrupted backup or restore", full);
             close(fd);
         }
@@ -174,9 +184,8 @@ static sv_err_t stage_file(const char *path, mode_t mode, fill_fn fill, void *ar
         return err;
     }
     temp_track(sf->tmp, true); /* a signal before this leaves the file to the next run's clean-up */
-    sv_err_t err = flock(sf->fd, LOCK_EX | LOCK_NB) == 0 ? SV_OK : sv_store_err(errno);
-    if (err == SV_OK && fchmod(sf->fd, mode) != 0)
-        err = sv_store_err(errno);
+    (void)flock(sf->fd, LOCK_EX | LOCK_NB); /* may be unsupported (NFS without locks): the age rule remains */
+    sv_err_t err = fchmod(sf->fd, mode) == 0 ? SV_OK : sv_store_err(errno);
     if (err == SV_OK)
         err = fill(sf->fd, sf->tmp, arg);
     if (err == SV_OK && sv_sys_fsync(sf->fd) != 0)
@@ -522,6 +531,9 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
         if (!empty && !force)
             return SV_EEXIST;
     }
+    /* no server may start on it meanwhile (server.lock), and no process may have it open (lock.mdb) */
+    if ((err = sv_store_claim_dir(dir)) != SV_OK)
+        return err;
     int lock_fd = -1;
     if ((err = sv_store_lock_dir(dir, &lock_fd)) != SV_OK)
         return err;

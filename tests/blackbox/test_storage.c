@@ -337,15 +337,26 @@ static void test_backup_and_restore_cli(void)
     char stale[760], held[760];
     snprintf(stale, sizeof(stale), "%s.tmp-AbCdEf", snap2);
     snprintf(held, sizeof(held), "%s.tmp-GhIjKl", snap2);
-    int sfd = open(stale, O_CREAT | O_WRONLY, 0600), hfd = open(held, O_CREAT | O_WRONLY, 0600);
-    CU_ASSERT_FATAL(sfd >= 0 && hfd >= 0);
+    char young[760];
+    snprintf(young, sizeof(young), "%s.tmp-MnOpQr", snap2);
+    int sfd = open(stale, O_CREAT | O_WRONLY, 0600), hfd = open(held, O_CREAT | O_WRONLY, 0600),
+        yfd = open(young, O_CREAT | O_WRONLY, 0600);
+    CU_ASSERT_FATAL(sfd >= 0 && hfd >= 0 && yfd >= 0);
+    /* two minutes old, as one left by a killed backup; the young one may be a backup's that has
+     * not locked it yet */
+    struct timespec old_times[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    CU_ASSERT_EQUAL(futimens(sfd, old_times), 0);
+    CU_ASSERT_EQUAL(futimens(hfd, old_times), 0);
     close(sfd);
+    close(yfd);
     CU_ASSERT_EQUAL(flock(hfd, LOCK_EX), 0);
     CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, NULL, out, sizeof(out)), 0);
     CU_ASSERT_FALSE(exists(stale));
     CU_ASSERT(exists(held));
+    CU_ASSERT(exists(young));
     close(hfd);
     unlink(held);
+    unlink(young);
     /* a directory's fsync after the renames: both new files stay, and the message says what failed */
     const char *dir_sync[] = {"SCAIVAULT_TEST_FAULTS=true", "SCAIVAULT_TEST_FAULT=fsync:3:1:EIO", NULL};
     CU_ASSERT_EQUAL(run_sv(s.data_dir, backup2, dir_sync, out, sizeof(out)), 1);
@@ -360,6 +371,8 @@ static void test_backup_and_restore_cli(void)
     snprintf(fresh_tmp, sizeof(fresh_tmp), "%s/data.mdb.tmp-MnOpQr", fresh_dir);
     int ffd = open(fresh_tmp, O_CREAT | O_WRONLY, 0600);
     CU_ASSERT(ffd >= 0);
+    struct timespec then[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+    CU_ASSERT_EQUAL(futimens(ffd, then), 0);
     close(ffd);
     CU_ASSERT_EQUAL(run_sv(fresh_dir, restore2, NULL, out, sizeof(out)), 0);
     CU_ASSERT_FALSE(exists(fresh_tmp));
