@@ -29,7 +29,8 @@ void sv_cli_error(const char *fmt, ...)
 bool sv_cli_dir_unused(const char *cmd, const char *dir)
 {
     mkdir(dir, 0700); /* a first start: the lock needs the directory; its errors are for the open to tell */
-    sv_err_t err = sv_store_claim_dir(dir);
+    int fd; /* kept open, never closed: the claim lasts as long as the process */
+    sv_err_t err = sv_store_claim_dir(dir, &fd);
     if (err == SV_EAGAIN) {
         sv_cli_error("%s: the database in '%s' is in use by another scaivault server or migrate (it holds "
                      "'%s/server.lock'): stop it first",

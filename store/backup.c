@@ -472,7 +472,8 @@ static sv_err_t dir_is_empty(const char *dir, bool *empty)
     *empty = true;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        /* server.lock holds nothing: an earlier restore's claim (sv_store_claim_dir) */
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "server.lock") != 0) {
             *empty = false;
             break;
         }
@@ -498,8 +499,9 @@ sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd)
     return SV_OK;
 }
 
-sv_err_t sv_store_claim_dir(const char *dir)
+sv_err_t sv_store_claim_dir(const char *dir, int *lock_fd)
 {
+    *lock_fd = -1;
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/server.lock", dir) >= sizeof(path))
         return SV_EINVAL;
@@ -511,7 +513,8 @@ sv_err_t sv_store_claim_dir(const char *dir)
         close(fd);
         return err;
     }
-    return SV_OK; /* fd stays open: the lock lasts as long as the process */
+    *lock_fd = fd; /* the lock lasts until it is closed */
+    return SV_OK;
 }
 
 sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_backup_info_t *info)
@@ -532,13 +535,17 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
             return SV_EEXIST;
     }
     /* no server may start on it meanwhile (server.lock), and no process may have it open (lock.mdb) */
-    if ((err = sv_store_claim_dir(dir)) != SV_OK)
+    int claim_fd;
+    if ((err = sv_store_claim_dir(dir, &claim_fd)) != SV_OK)
         return err;
     int lock_fd = -1;
-    if ((err = sv_store_lock_dir(dir, &lock_fd)) != SV_OK)
+    if ((err = sv_store_lock_dir(dir, &lock_fd)) != SV_OK) {
+        close(claim_fd);
         return err;
+    }
     err = install_file(path, 0600, fill_copy, (void *)in_path); /* the lock is held: no server opens the old file */
     if (lock_fd >= 0)
         close(lock_fd); /* drops the lock */
+    close(claim_fd);
     return err;
 }

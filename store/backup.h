@@ -84,10 +84,12 @@ sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd);
  * signal would (offline commands only). */
 void sv_store_temps_on_signals(void);
 
-/** Claims dir for this process (server, migrate): an exclusive flock on
- * dir/server.lock (created 0600), held until the process exits. SV_EAGAIN:
- * another process holds it. Other errors: the directory cannot be used. */
-sv_err_t sv_store_claim_dir(const char *dir);
+/** Claims dir (server, migrate, restore): an exclusive flock on
+ * dir/server.lock (created 0600, never removed: a lock file must outlive its
+ * holders), held until *lock_fd is closed (the server and migrate keep it for
+ * the life of the process). SV_EAGAIN: another holds it. Other errors: the
+ * directory cannot be used. */
+sv_err_t sv_store_claim_dir(const char *dir, int *lock_fd);
 
 /** Writes len bytes to path atomically (temporary file, fsync, rename, fsync
  * of the directory), through the fault seams, with the given mode. Errors:
