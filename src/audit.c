@@ -63,6 +63,7 @@ struct sv_audit {
     bool closing;
     sv_unit_t prune_unit;
     bool prune_more;             /* set by the step: it stopped at PRUNE_MAX */
+    uint64_t prune_refused_at;   /* the signed record that last stopped a step (logged once); writer thread */
     size_t prune_count;          /* set by the step: entries it pruned */
     int64_t prune_idle_until;    /* writer thread only: backoff after an empty step */
     _Atomic int last_append_err; /* sv_err_t of the last append (for health) */
@@ -415,6 +416,7 @@ sv_err_t sv_audit_checkpoint_now(sv_audit_t *a, sv_wtxn_t *tx, sv_audit_checkpoi
 typedef struct {
     uint64_t seq;
     int64_t time_us;
+    uint8_t hash[SV_AUDIT_HASH_BYTES];
     char request_id[65];
     char tenant_id[SV_TENANT_MAX];
 } prune_item_t;
@@ -428,6 +430,7 @@ typedef struct {
     uint64_t old_anchor;
     uint8_t last_hash[SV_AUDIT_HASH_BYTES];
     bool more;
+    uint64_t refused_at; /* a checkpoint or anchor that does not verify stopped the plan here; 0: none */
 } prune_plan_t;
 
 static void copy_view(char *dst, size_t cap, sv_bytes_t v)
@@ -439,7 +442,17 @@ static void copy_view(char *dst, size_t cap, sv_bytes_t v)
 
 /* Collects the expired prefix of the log, stopping at a broken link: pruning
  * must never cover up tampering by anchoring over it. */
-static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, prune_plan_t *plan)
+/* Whether the signed record at k/v is one this log signed, for hash: a
+ * pruning step deletes checkpoints and the old anchor, and must not anchor
+ * over a forged one (verify would stop naming it). */
+static bool signed_record_ok(sv_bytes_t k, sv_bytes_t v, const uint8_t *hash, const uint8_t *pk)
+{
+    sv_audit_checkpoint_t c;
+    return sv_audit_checkpoint_decode(k, v, &c) == SV_OK && memcmp(c.hash, hash, SV_AUDIT_HASH_BYTES) == 0 &&
+           sv_audit_checkpoint_verify(&c, pk);
+}
+
+static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, const uint8_t *pk, prune_plan_t *plan)
 {
     sv_iter_t it;
     sv_err_t err = sv_iter_open(t, SV_DB_AUDIT, (sv_bytes_t){0}, (sv_bytes_t){0}, false, &it);
@@ -451,6 +464,10 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, prune_plan_t *plan)
     while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
         if (k.len == 9 && k.base[8] == SV_AUDIT_TAG_ANCHOR && plan->n == 0 && !plan->has_old_anchor &&
             v.len >= SV_AUDIT_HASH_BYTES) {
+            if (!signed_record_ok(k, v, v.base, pk)) {
+                plan->refused_at = sv_get_be64(k.base);
+                break;
+            }
             plan->has_old_anchor = true;
             plan->old_anchor = sv_get_be64(k.base);
             expected = plan->old_anchor + 1;
@@ -459,6 +476,14 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, prune_plan_t *plan)
         }
         if (k.len == 9 && k.base[8] == SV_AUDIT_TAG_CHECKPOINT && plan->n > 0 &&
             sv_get_be64(k.base) == plan->items[plan->n - 1].seq) {
+            if (!signed_record_ok(k, v, plan->last_hash, pk)) {
+                /* keep it, and the entry it signs: give that entry back */
+                plan->refused_at = sv_get_be64(k.base);
+                plan->n--;
+                if (plan->n > 0)
+                    memcpy(plan->last_hash, plan->items[plan->n - 1].hash, SV_AUDIT_HASH_BYTES);
+                break;
+            }
             plan->checkpoints[plan->n_checkpoints++] = sv_get_be64(k.base);
             continue;
         }
@@ -475,6 +500,7 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, prune_plan_t *plan)
         prune_item_t *p = &plan->items[plan->n++];
         p->seq = r.seq;
         p->time_us = r.time_us;
+        memcpy(p->hash, r.hash, SV_AUDIT_HASH_BYTES);
         copy_view(p->request_id, sizeof(p->request_id), r.request_id);
         copy_view(p->tenant_id, sizeof(p->tenant_id), r.tenant_id);
         memcpy(plan->last_hash, r.hash, SV_AUDIT_HASH_BYTES);
@@ -544,7 +570,13 @@ static sv_err_t prune_apply(sv_wtxn_t *tx, sv_unit_t *u)
         return SV_ENOMEM;
     }
     int64_t cutoff = sv_wtxn_now_us(tx) - a->opts.retention_ms * 1000;
-    sv_err_t err = plan_prune(sv_wtxn_txn(tx), cutoff, plan);
+    sv_err_t err = plan_prune(sv_wtxn_txn(tx), cutoff, a->pk, plan);
+    if (err == SV_OK && plan->refused_at != 0 && plan->refused_at != a->prune_refused_at) {
+        a->prune_refused_at = plan->refused_at; /* said once per record */
+        sv_log_error("audit retention: the signed record at seq %llu does not verify; entries from there on are "
+                     "kept, so that GET /v1/audit/verify goes on naming it",
+                     (unsigned long long)plan->refused_at);
+    }
     for (size_t i = 0; err == SV_OK && i < plan->n; i++) {
         const prune_item_t *p = &plan->items[i];
         sv_key_t k;
@@ -557,10 +589,12 @@ static sv_err_t prune_apply(sv_wtxn_t *tx, sv_unit_t *u)
             err = del_quiet(tx, SV_DB_AUDIT_BY_TIME, sv_key_bytes(&k));
         }
         if (err == SV_OK && p->tenant_id[0] != 0) {
-            /* a second wholly older than the cutoff has only expired entries:
-             * its activity row can go with them */
-            int64_t sec = p->time_us / 1000000;
-            err = prune_activity(tx, p->tenant_id, sec < cutoff / 1000000 ? sec + 1 : sec);
+            /* the rows of the seconds before this entry's: every entry of
+             * them is gone now. Not this second's: a step may stop within
+             * it, and what it keeps must stay findable (after a restart with
+             * a longer retention, say); a later entry of the tenant takes
+             * the row with it */
+            err = prune_activity(tx, p->tenant_id, p->time_us / 1000000);
         }
         uint8_t key[8];
         sv_put_be64(key, p->seq);

@@ -357,7 +357,17 @@ static void export_end(sv_audit_export_t *e, bool complete, sv_buf_t *out)
     sv_jw_key(&jw, "next_from_seq");
     sv_jw_uint(&jw, e->next_from_seq);
     sv_jw_key(&jw, "complete");
-    sv_jw_bool(&jw, complete);
+    sv_jw_bool(&jw, complete && e->gap_to == 0);
+    if (e->gap_to != 0) {
+        /* retention pruned entries this export had not sent yet */
+        sv_jw_key(&jw, "pruned_during_export");
+        sv_jw_obj_begin(&jw);
+        sv_jw_key(&jw, "from_seq");
+        sv_jw_uint(&jw, e->gap_from);
+        sv_jw_key(&jw, "to_seq");
+        sv_jw_uint(&jw, e->gap_to);
+        sv_jw_obj_end(&jw);
+    }
     sv_jw_obj_end(&jw);
     sv_buf_putc(out, '\n');
     e->finished = true;
@@ -410,6 +420,12 @@ sv_err_t sv_audit_export_chunk(sv_txn_t *tx, sv_audit_export_t *e, unsigned max_
             e->next_from_seq = r.seq + 1;
         } else if (k.len == 9 && sv_audit_checkpoint_decode(k, v, &c) == SV_OK) {
             sv_audit_checkpoint_json(&jw, &c);
+            if (c.anchor && e->count > 0 && c.seq >= e->next_from_seq) {
+                /* an anchor mid-stream over entries not sent: pruned while the export ran */
+                if (e->gap_to == 0)
+                    e->gap_from = e->next_from_seq;
+                e->gap_to = c.seq;
+            }
             if (c.anchor)
                 e->next_from_seq = c.seq + 1;
         } else {

@@ -67,6 +67,7 @@ typedef struct {
     uint64_t end_seq; /* nothing after this sequence number (the head when the export began) */
     uint64_t count;   /* records written */
     uint64_t next_from_seq;
+    uint64_t gap_from, gap_to; /* entries pruned before they were sent (gap_to 0: none) */
     bool finished; /* the closing line is written */
 } sv_audit_export_t;
 

@@ -749,6 +749,31 @@ static void test_retention_stops_at_damage(void)
     teardown(&f);
 }
 
+/* A checkpoint whose signature is forged is not pruned with the entries it
+ * signs, nor anchored over: verify goes on naming it (it said ok once
+ * retention had replaced it with a new, genuine anchor). */
+static void test_retention_keeps_forged_checkpoint(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 2, .retention_ms = 100});
+    append_n(&f, 1, 6, NULL); /* checkpoints at 2, 4 and 6 */
+    CU_ASSERT(sv_tamper(f.st, SV_TAMPER_CHECKPOINT_SIG, 4));
+    ASSERT_BAD_AT(&f, true, 4);
+    usleep(200000);
+    append_n(&f, 7, 1, NULL);
+    /* entries 1 to 3 go (the checkpoint at 2 verifies); entry 4 stays with its forged checkpoint */
+    CU_ASSERT_FATAL(wait_anchor(&f, 3));
+    usleep(20000);
+    sv_audit_tick(f.a);
+    usleep(20000);
+    uint8_t rec[SV_AUDIT_RECORD_MAX];
+    size_t len;
+    CU_ASSERT(read_record(&f, 4, 0, rec, &len));
+    CU_ASSERT(read_record(&f, 3, SV_AUDIT_TAG_ANCHOR, rec, &len));
+    ASSERT_BAD_AT(&f, true, 4);
+    teardown(&f);
+}
+
 /* ---- queries ---- */
 
 static sv_err_t run_query(fixture_t *f, const sv_audit_query_t *q, sv_buf_t *out)
@@ -964,6 +989,21 @@ static void test_tenant_filter(void)
 
 /* ---- export ---- */
 
+/* Runs an export to its end line, max_records a chunk, each chunk in a
+ * read transaction of its own (as the server does); returns the chunks. */
+static int export_rest(sv_store_reader_t *r, sv_audit_export_t *e, unsigned max_records, sv_buf_t *out, bool *done)
+{
+    int chunks = 0;
+    while (!*done && chunks < 100) {
+        sv_txn_t *tx;
+        CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+        CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, e, max_records, false, out, done), SV_OK);
+        sv_store_read_end(r);
+        chunks++;
+    }
+    return chunks;
+}
+
 static void test_export_chunks(void)
 {
     fixture_t f;
@@ -976,14 +1016,7 @@ static void test_export_chunks(void)
     sv_buf_t out;
     sv_buf_init(&out, false);
     bool done = false;
-    int chunks = 0;
-    while (!done && chunks < 100) {
-        sv_txn_t *tx;
-        CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
-        CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 2, false, &out, &done), SV_OK);
-        sv_store_read_end(r);
-        chunks++;
-    }
+    int chunks = export_rest(r, &e, 2, &out, &done);
     sv_buf_putc(&out, 0);
     /* entries 3..9 with the checkpoints at 4 and 8 between them, then the end */
     const char *want[] = {"\"type\":\"entry\",\"seq\":3,",      "\"type\":\"entry\",\"seq\":4,",
@@ -1026,16 +1059,51 @@ static void test_export_chunks(void)
     CU_ASSERT_EQUAL_FATAL(mdb_txn_commit(raw), MDB_SUCCESS);
     sv_buf_init(&out, false);
     sv_audit_export_init(&e, 9, UINT64_MAX);
-    for (chunks = 0, done = false; !done && chunks < 100; chunks++) {
-        CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
-        CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 100, false, &out, &done), SV_OK);
-        sv_store_read_end(r);
-    }
+    done = false;
+    export_rest(r, &e, 100, &out, &done);
     sv_buf_putc(&out, 0);
     char want_damaged[120];
     snprintf(want_damaged, sizeof(want_damaged), "{\"type\":\"damaged\",\"key\":\"%.64s\"}",
              "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
     CU_ASSERT_PTR_NOT_NULL(strstr((const char *)out.base, want_damaged));
+    sv_buf_free(&out);
+    sv_store_reader_free(r);
+    teardown(&f);
+}
+
+/* An export that retention overtakes says which entries it never sent. */
+static void test_export_overtaken_by_retention(void)
+{
+    fixture_t f;
+    setup_opts(&f, (sv_audit_opts_t){.retention_ms = 100});
+    append_n(&f, 1, 8, NULL);
+    sv_store_reader_t *r;
+    CU_ASSERT_EQUAL_FATAL(sv_store_reader_new(f.st, &r), SV_OK);
+    sv_audit_export_t e;
+    sv_audit_export_init(&e, 1, UINT64_MAX);
+    sv_buf_t out;
+    sv_buf_init(&out, false);
+    bool done = false;
+    sv_txn_t *tx;
+    CU_ASSERT_EQUAL_FATAL(sv_store_read_begin(r, &tx), SV_OK);
+    CU_ASSERT_EQUAL(sv_audit_export_chunk(tx, &e, 2, false, &out, &done), SV_OK); /* entries 1 and 2 */
+    sv_store_read_end(r);
+    usleep(200000);
+    append_n(&f, 9, 1, NULL); /* 1 to 8 expire: pruned, anchor at 8 */
+    CU_ASSERT_FATAL(wait_anchor(&f, 8));
+    export_rest(r, &e, 2, &out, &done);
+    sv_buf_putc(&out, 0);
+    const char *text = (const char *)out.base;
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"type\":\"anchor\",\"seq\":8,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"complete\":false,\"pruned_during_export\":{\"from_seq\":3,\"to_seq\":8}"));
+    sv_buf_free(&out);
+    /* from the anchor on, nothing is missing: an export from there is complete */
+    sv_buf_init(&out, false);
+    sv_audit_export_init(&e, 1, UINT64_MAX);
+    done = false;
+    export_rest(r, &e, 100, &out, &done);
+    sv_buf_putc(&out, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr((const char *)out.base, "\"complete\":true}"));
     sv_buf_free(&out);
     sv_store_reader_free(r);
     teardown(&f);
@@ -1102,6 +1170,8 @@ void sv_test_suite_audit(void)
         {"verify_range_and_steps", test_verify_range_and_steps}, {"checkpoints_by_count", test_checkpoints_by_count},
         {"checkpoints_by_time", test_checkpoints_by_time}, {"checkpoint_now", test_checkpoint_now},
         {"retention_anchor", test_retention_anchor}, {"retention_stops_at_damage", test_retention_stops_at_damage},
+        {"retention_keeps_forged_checkpoint", test_retention_keeps_forged_checkpoint},
+        {"export_overtaken_by_retention", test_export_overtaken_by_retention},
         {"query", test_query}, {"query_tenant_seconds", test_query_tenant_seconds},
         {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
 }
