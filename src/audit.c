@@ -64,6 +64,7 @@ struct sv_audit {
     sv_unit_t prune_unit;
     bool prune_more;             /* set by the step: it stopped at PRUNE_MAX */
     uint64_t prune_refused_at;   /* the signed record that last stopped a step (logged once); writer thread */
+    bool prune_other_key_said;   /* the warning about records of another key was logged; writer thread */
     size_t prune_count;          /* set by the step: entries it pruned */
     int64_t prune_idle_until;    /* writer thread only: backoff after an empty step */
     _Atomic int last_append_err; /* sv_err_t of the last append (for health) */
@@ -430,7 +431,8 @@ typedef struct {
     uint64_t old_anchor;
     uint8_t last_hash[SV_AUDIT_HASH_BYTES];
     bool more;
-    uint64_t refused_at; /* a checkpoint or anchor that does not verify stopped the plan here; 0: none */
+    uint64_t refused_at; /* a checkpoint or anchor that does not match its entry stopped the plan here; 0: none */
+    size_t other_key;    /* records pruned whose signature the current key does not verify */
 } prune_plan_t;
 
 static void copy_view(char *dst, size_t cap, sv_bytes_t v)
@@ -442,14 +444,21 @@ static void copy_view(char *dst, size_t cap, sv_bytes_t v)
 
 /* Collects the expired prefix of the log, stopping at a broken link: pruning
  * must never cover up tampering by anchoring over it. */
-/* Whether the signed record at k/v is one this log signed, for hash: a
- * pruning step deletes checkpoints and the old anchor, and must not anchor
- * over a forged one (verify would stop naming it). */
-static bool signed_record_ok(sv_bytes_t k, sv_bytes_t v, const uint8_t *hash, const uint8_t *pk)
+/* Whether the signed record at k/v (a checkpoint, or the old anchor) attests
+ * hash, the hash of the entry it follows: a pruning step deletes them, and
+ * must not anchor over a chain rewritten after they were signed (verify would
+ * stop naming it). Its signature is checked too, but a record that does not
+ * verify with the current key may have been signed with an earlier one (a
+ * changed audit-signing.key, audit.md): that one is only counted in
+ * *unsigned_n, for a warning. */
+static bool signed_record_ok(sv_bytes_t k, sv_bytes_t v, const uint8_t *hash, const uint8_t *pk, size_t *unsigned_n)
 {
     sv_audit_checkpoint_t c;
-    return sv_audit_checkpoint_decode(k, v, &c) == SV_OK && memcmp(c.hash, hash, SV_AUDIT_HASH_BYTES) == 0 &&
-           sv_audit_checkpoint_verify(&c, pk);
+    if (sv_audit_checkpoint_decode(k, v, &c) != SV_OK || memcmp(c.hash, hash, SV_AUDIT_HASH_BYTES) != 0)
+        return false;
+    if (!sv_audit_checkpoint_verify(&c, pk))
+        (*unsigned_n)++;
+    return true;
 }
 
 static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, const uint8_t *pk, prune_plan_t *plan)
@@ -464,7 +473,7 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, const uint8_t *pk, prune
     while ((err = sv_iter_next(&it, &k, &v)) == SV_OK) {
         if (k.len == 9 && k.base[8] == SV_AUDIT_TAG_ANCHOR && plan->n == 0 && !plan->has_old_anchor &&
             v.len >= SV_AUDIT_HASH_BYTES) {
-            if (!signed_record_ok(k, v, v.base, pk)) {
+            if (!signed_record_ok(k, v, v.base, pk, &plan->other_key)) {
                 plan->refused_at = sv_get_be64(k.base);
                 break;
             }
@@ -476,7 +485,7 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, const uint8_t *pk, prune
         }
         if (k.len == 9 && k.base[8] == SV_AUDIT_TAG_CHECKPOINT && plan->n > 0 &&
             sv_get_be64(k.base) == plan->items[plan->n - 1].seq) {
-            if (!signed_record_ok(k, v, plan->last_hash, pk)) {
+            if (!signed_record_ok(k, v, plan->last_hash, pk, &plan->other_key)) {
                 /* keep it, and the entry it signs: give that entry back */
                 plan->refused_at = sv_get_be64(k.base);
                 plan->n--;
@@ -573,9 +582,15 @@ static sv_err_t prune_apply(sv_wtxn_t *tx, sv_unit_t *u)
     sv_err_t err = plan_prune(sv_wtxn_txn(tx), cutoff, a->pk, plan);
     if (err == SV_OK && plan->refused_at != 0 && plan->refused_at != a->prune_refused_at) {
         a->prune_refused_at = plan->refused_at; /* said once per record */
-        sv_log_error("audit retention: the signed record at seq %llu does not verify; entries from there on are "
-                     "kept, so that GET /v1/audit/verify goes on naming it",
+        sv_log_error("audit retention: the signed record at seq %llu does not match the chain; entries from "
+                     "there on are kept, so that GET /v1/audit/verify goes on naming it",
                      (unsigned long long)plan->refused_at);
+    }
+    if (err == SV_OK && plan->other_key > 0 && !a->prune_other_key_said) {
+        a->prune_other_key_said = true;
+        sv_log_warn("audit retention: pruning %zu checkpoint(s) or anchor(s) whose signature the current signing "
+                    "key does not verify (signed with an earlier key, or forged); exports keep them",
+                    plan->other_key);
     }
     for (size_t i = 0; err == SV_OK && i < plan->n; i++) {
         const prune_item_t *p = &plan->items[i];

@@ -749,15 +749,28 @@ static void test_retention_stops_at_damage(void)
     teardown(&f);
 }
 
-/* A checkpoint whose signature is forged is not pruned with the entries it
- * signs, nor anchored over: verify goes on naming it (it said ok once
- * retention had replaced it with a new, genuine anchor). */
+/* A checkpoint that does not attest the hash of the entry it follows (the
+ * chain was changed after it was signed) is not pruned, nor anchored over:
+ * verify goes on naming it (it said ok once retention had pruned it under a
+ * new, genuine anchor). */
 static void test_retention_keeps_forged_checkpoint(void)
 {
     fixture_t f;
     setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 2, .retention_ms = 100});
     append_n(&f, 1, 6, NULL); /* checkpoints at 2, 4 and 6 */
-    CU_ASSERT(sv_tamper(f.st, SV_TAMPER_CHECKPOINT_SIG, 4));
+    MDB_txn *raw;
+    CU_ASSERT_EQUAL_FATAL(mdb_txn_begin(sv_store_env(f.st), NULL, 0, &raw), MDB_SUCCESS);
+    uint8_t key[9], val[256];
+    sv_put_be64(key, 4);
+    key[8] = SV_AUDIT_TAG_CHECKPOINT;
+    MDB_val k = {sizeof(key), key}, v;
+    CU_ASSERT_EQUAL_FATAL(mdb_get(raw, sv_store_dbi(f.st, SV_DB_AUDIT), &k, &v), MDB_SUCCESS);
+    CU_ASSERT_FATAL(v.mv_size <= sizeof(val));
+    memcpy(val, v.mv_data, v.mv_size);
+    val[0] ^= 1; /* the hash it attests */
+    v.mv_data = val;
+    CU_ASSERT_EQUAL(mdb_put(raw, sv_store_dbi(f.st, SV_DB_AUDIT), &k, &v, 0), MDB_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(mdb_txn_commit(raw), MDB_SUCCESS);
     ASSERT_BAD_AT(&f, true, 4);
     usleep(200000);
     append_n(&f, 7, 1, NULL);
