@@ -922,12 +922,22 @@ typedef struct {
     sv_unit_t unit;
     sv_audit_entry_t entry;
     sv_app_t *app;
+    bool async_mode; /* AUDIT_DURABILITY=async; else a request of a connection being closed */
 } async_audit_t;
 
 /* Runs on the writer thread. */
 static void async_audit_complete(sv_unit_t *u)
 {
     async_audit_t *aa = u->arg;
+    if (u->result != SV_OK && !aa->async_mode) {
+        /* with sync, only a request nobody waits for comes here: say it, but
+         * the async mode's count and fail-closed switch are not its business */
+        sv_log_error("audit: the entry of request %s, on a connection closed for holding too many requests, could "
+                     "not be committed: %s",
+                     aa->entry.request_id, sv_strerror(u->result));
+        free(aa);
+        return;
+    }
     if (u->result != SV_OK) {
         atomic_fetch_add(&aa->app->audit_lost, 1);
         if (!atomic_exchange(&aa->app->audit_async_failing, true))
@@ -969,13 +979,15 @@ static void finish(sv_req_t *req)
     fill_audit_identity(req);
     sv_writer_t *w = req->app->writer;
     /* a request of a connection being closed does not wait either: nobody reads its answer */
-    bool async = req->app->cfg->audit_durability == SV_AUDIT_ASYNC || req->conn_over_;
-    if (async && !atomic_load(&req->app->audit_async_failing)) {
+    bool async_mode = req->app->cfg->audit_durability == SV_AUDIT_ASYNC;
+    bool async = async_mode || req->conn_over_;
+    if (async && (!async_mode || !atomic_load(&req->app->audit_async_failing))) {
         async_audit_t *aa = malloc(sizeof(*aa));
         if (aa != NULL) {
             memset(&aa->unit, 0, sizeof(aa->unit));
             aa->entry = *a;
             aa->app = req->app;
+            aa->async_mode = async_mode;
             aa->unit.audit = &aa->entry;
             aa->unit.arg = aa;
             aa->unit.complete = async_audit_complete;
@@ -997,7 +1009,7 @@ static void finish(sv_req_t *req)
         send_response(req);
         return;
     }
-    req->audit_probe = async; /* async, yet waiting: commits were failing */
+    req->audit_probe = async_mode; /* async, yet waiting: commits were failing */
     memset(&req->unit, 0, sizeof(req->unit));
     req->unit.audit = a;
     req->unit.arg = req;

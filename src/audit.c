@@ -497,11 +497,16 @@ static sv_err_t plan_prune(sv_txn_t *t, int64_t cutoff, const uint8_t *pk, prune
             continue;
         }
         sv_audit_record_t r;
-        if (k.len != 8 || sv_audit_record_decode(v, &r) != SV_OK || r.seq != sv_get_be64(k.base) || r.seq != expected ||
-            memcmp(r.prev_hash, prev, SV_AUDIT_HASH_BYTES) != 0 || !sv_audit_record_hash_ok(&r))
-            break; /* not an entry that may go, or a broken link: stop here */
-        if (r.time_us >= cutoff)
+        bool decoded = k.len == 8 && sv_audit_record_decode(v, &r) == SV_OK;
+        if (decoded && r.time_us >= cutoff)
             break;
+        if (!decoded || r.seq != sv_get_be64(k.base) || r.seq != expected ||
+            memcmp(r.prev_hash, prev, SV_AUDIT_HASH_BYTES) != 0 || !sv_audit_record_hash_ok(&r)) {
+            /* an expired record that does not verify (a broken link, after the old anchor too): stop here */
+            if (k.len >= 8)
+                plan->refused_at = sv_get_be64(k.base);
+            break;
+        }
         if (plan->n == PRUNE_MAX) {
             plan->more = true;
             break;
@@ -582,8 +587,9 @@ static sv_err_t prune_apply(sv_wtxn_t *tx, sv_unit_t *u)
     sv_err_t err = plan_prune(sv_wtxn_txn(tx), cutoff, a->pk, plan);
     if (err == SV_OK && plan->refused_at != 0 && plan->refused_at != a->prune_refused_at) {
         a->prune_refused_at = plan->refused_at; /* said once per record */
-        sv_log_error("audit retention: the signed record at seq %llu does not match the chain; entries from "
-                     "there on are kept, so that GET /v1/audit/verify goes on naming it",
+        sv_log_error("audit retention: the record at seq %llu does not verify (a broken link, or a checkpoint or "
+                     "anchor that does not match the chain); entries from there on are kept, so that "
+                     "GET /v1/audit/verify goes on naming it",
                      (unsigned long long)plan->refused_at);
     }
     if (err == SV_OK && plan->other_key > 0 && !a->prune_other_key_said) {

@@ -85,7 +85,20 @@ static void limit_init(void)
      * bodies (batch answers held by clients that do not read them) must
      * end in 503s, not in the kernel's out-of-memory killer */
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    max_bytes = pages > 0 && page > 0 ? (long long)pages * page / 4 : (1LL << 30);
+    long long mem = pages > 0 && page > 0 ? (long long)pages * page : (4LL << 30);
+    /* in a container, its memory limit is the machine (cgroup v2, then v1) */
+    static const char *const limits[] = {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        long long lim = 0;
+        FILE *lf = fopen(limits[i], "r");
+        if (lf == NULL)
+            continue;
+        if (fscanf(lf, "%lld", &lim) == 1 && lim > 0 && lim < mem) /* "max" (no limit) does not scan */
+            mem = lim;
+        fclose(lf);
+        break;
+    }
+    max_bytes = mem / 4;
     if (max_bytes < (256LL << 20))
         max_bytes = 256LL << 20;
 }

@@ -22,7 +22,8 @@
  * on any thread. */
 void *sv_secmem_alloc(size_t n);
 /** The bytes of the blocks in use now, and the most sv_secmem_alloc hands
- * out at once: a quarter of the machine's memory, at least 256 MiB. */
+ * out at once: a quarter of the machine's memory (or of its cgroup's limit
+ * when lower), at least 256 MiB. */
 long long sv_secmem_in_use_bytes(void);
 long long sv_secmem_max_bytes(void);
 /** Like sv_secmem_alloc past the cap (and the test fault seam): NULL only

@@ -787,6 +787,32 @@ static void test_retention_keeps_forged_checkpoint(void)
     teardown(&f);
 }
 
+/* After a change of the signing key (audit.md supports it), checkpoints of the
+ * old key do not verify with the new one; retention still prunes them (it
+ * stopped for good at the first of them). */
+static void test_retention_after_key_change(void)
+{
+    fixture_t f;
+    sv_audit_opts_t o = {.checkpoint_entries = 2, .retention_ms = 100};
+    setup_opts(&f, o);
+    append_n(&f, 1, 6, NULL); /* checkpoints at 2, 4 and 6, signed with the first key */
+    /* the server stops, and starts with another key file */
+    sv_writer_stop(f.w);
+    sv_audit_close(f.a);
+    snprintf(f.key_file, sizeof(f.key_file), "%s/audit-signing-2.key", f.dir);
+    o.key_file = f.key_file;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &f.a, msg, sizeof(msg)), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_writer_start(f.st, NULL, &f.w), SV_OK);
+    sv_audit_attach(f.a, f.w);
+    ASSERT_BAD_AT(&f, true, 2); /* as audit.md says: the old checkpoints verify with the old key only */
+    usleep(200000);
+    append_n(&f, 7, 1, NULL);
+    CU_ASSERT_FATAL(wait_anchor(&f, 6));
+    ASSERT_VERIFIES(&f, true); /* from the new anchor on, all of it is the new key's */
+    teardown(&f);
+}
+
 /* ---- queries ---- */
 
 static sv_err_t run_query(fixture_t *f, const sv_audit_query_t *q, sv_buf_t *out)
@@ -1184,6 +1210,7 @@ void sv_test_suite_audit(void)
         {"checkpoints_by_time", test_checkpoints_by_time}, {"checkpoint_now", test_checkpoint_now},
         {"retention_anchor", test_retention_anchor}, {"retention_stops_at_damage", test_retention_stops_at_damage},
         {"retention_keeps_forged_checkpoint", test_retention_keeps_forged_checkpoint},
+        {"retention_after_key_change", test_retention_after_key_change},
         {"export_overtaken_by_retention", test_export_overtaken_by_retention},
         {"query", test_query}, {"query_tenant_seconds", test_query_tenant_seconds},
         {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
