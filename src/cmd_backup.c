@@ -69,6 +69,15 @@ static void key_file_path(const sv_config_t *cfg, const char *dir, char *out, si
         snprintf(out, cap, "%s/master.key", dir);
 }
 
+/* The audit signing key file that belongs to data dir dir. */
+static void signing_key_path(const sv_config_t *cfg, const char *dir, char *out, size_t cap)
+{
+    if (cfg->audit_signing_key_file != NULL)
+        snprintf(out, cap, "%s", cfg->audit_signing_key_file);
+    else
+        snprintf(out, cap, "%s/audit-signing.key", dir);
+}
+
 /* BLAKE2b-256 of the file at path, as hex, and its size. */
 static sv_err_t file_hash(const char *path, char hex[2 * crypto_generichash_BYTES + 1], uint64_t *bytes)
 {
@@ -302,6 +311,11 @@ int sv_cmd_backup(int argc, char **argv)
     printf("note: the KMS key file (%s) is not in the backup; back it up separately, or the backup cannot be "
            "decrypted\n",
            key);
+    char sig[4096];
+    signing_key_path(&cfg, dir, sig, sizeof(sig));
+    printf("note: neither is the audit signing key (%s): keep it too, or checkpoints of this backup verify only "
+           "with its public key (GET /v1/audit/checkpoints/public-key)\n",
+           sig);
     rc = 0;
 free_config:
     sv_config_free(&cfg);
@@ -399,6 +413,12 @@ int sv_cmd_restore(int argc, char **argv)
     if (stat(key, &sb) != 0)
         printf("note: the KMS key file %s is missing: restore it from your key backup before starting the server\n",
                key);
+    char sig[4096];
+    signing_key_path(&cfg, dir, sig, sizeof(sig));
+    if (stat(sig, &sb) != 0)
+        printf("note: the audit signing key %s is missing: put the old one back, or the server makes a new one and "
+               "the restored checkpoints verify only with the old public key\n",
+               sig);
 free_config:
     sv_config_free(&cfg);
     return rc;

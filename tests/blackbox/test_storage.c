@@ -234,6 +234,7 @@ static void test_backup_and_restore_cli(void)
     ASSERT_OUT_HAS(out, "lsn=");
     ASSERT_OUT_HAS(out, "schema_version=3");
     ASSERT_OUT_HAS(out, "master.key"); /* says the KMS key is not in it */
+    ASSERT_OUT_HAS(out, "audit-signing.key"); /* nor the audit signing key */
     CU_ASSERT(exists(snap));
     CU_ASSERT(bb_file_contains_str(side, "\"schema_version\":3"));
     CU_ASSERT(bb_file_contains_str(side, "\"lsn\":"));
@@ -252,6 +253,7 @@ static void test_backup_and_restore_cli(void)
     CU_ASSERT_EQUAL(run_sv(other, fresh, NULL, out, sizeof(out)), 0);
     ASSERT_OUT_HAS(out, "schema_version=3");
     ASSERT_OUT_HAS(out, "master.key"); /* the key file is missing there */
+    ASSERT_OUT_HAS(out, "the audit signing key"); /* and so is the signing key */
     CU_ASSERT_EQUAL(run_sv(other, fresh, NULL, out, sizeof(out)), 2);
     ASSERT_OUT_HAS(out, "not empty");
     ASSERT_OUT_HAS(out, "--force");
