@@ -94,12 +94,12 @@ static bool param_u64(sv_req_t *req, const char *name, uint64_t *out)
 
 static bool param_time(sv_req_t *req, const char *name, int64_t *out_s, bool *present)
 {
-    char buf[40];
+    char buf[40] = "";
     if (!param(req, name, buf, sizeof(buf), present))
         return false;
     /* "+00:00" sent unencoded arrives as " 00:00" (a '+' in a query is a space) */
-    size_t len = strlen(buf);
-    if (*present && len > 6 && buf[len - 6] == ' ')
+    size_t len = *present ? strlen(buf) : 0; /* buf holds nothing when the parameter is absent */
+    if (len > 6 && buf[len - 6] == ' ')
         buf[len - 6] = '+';
     if (*present && sv_time_parse(buf, strlen(buf), out_s) != SV_OK) {
         char msg[96];

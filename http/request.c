@@ -1138,28 +1138,30 @@ void sv_req_unit_done(sv_req_t *req)
 struct sv_conn_load {
     uint64_t id;
     unsigned n;
+    bool cut; /* shut down (and said) once */
     struct sv_conn_load *next;
 };
 
-/* Adds delta to the count of connection id; returns the new count. */
-static unsigned conn_load_add(sv_worker_t *w, uint64_t id, int delta)
+/* Adds delta to the count of connection id; returns its entry while it has
+ * requests (NULL once it has none, or when it could not be counted). */
+static struct sv_conn_load *conn_load_add(sv_worker_t *w, uint64_t id, int delta)
 {
     struct sv_conn_load **pp = &w->conn_loads[id % SV_ARRAY_LEN(w->conn_loads)], *c;
     for (c = *pp; c != NULL && c->id != id; pp = &c->next, c = c->next)
         ;
     if (c == NULL) {
         if (delta < 0 || (c = malloc(sizeof(*c))) == NULL)
-            return 0; /* not counted (out of memory): never refused for it */
+            return NULL; /* not counted (out of memory): never refused for it */
         *c = (struct sv_conn_load){.id = id, .next = NULL};
         *pp = c;
     }
     c->n = (unsigned)((int)c->n + delta);
-    unsigned n = c->n;
-    if (n == 0) {
+    if (c->n == 0) {
         *pp = c->next;
         free(c);
+        return NULL;
     }
-    return n;
+    return c;
 }
 
 /* Counts req against its HTTP/2 connection; shuts the connection down when it
@@ -1169,10 +1171,12 @@ static void conn_load_take(sv_req_t *req, h2o_req_t *h)
     if (h->version < 0x200)
         return; /* HTTP/1: one request at a time per connection */
     req->conn_id_ = h->conn->id;
-    unsigned n = conn_load_add(req->worker, req->conn_id_, 1);
-    req->conn_over_ = n > CONN_MAX_INFLIGHT;
-    if (n != CONN_MAX_INFLIGHT + 1)
+    struct sv_conn_load *c = conn_load_add(req->worker, req->conn_id_, 1);
+    req->conn_over_ = c != NULL && (c->cut || c->n > CONN_MAX_INFLIGHT);
+    if (!req->conn_over_ || c->cut)
         return;
+    c->cut = true; /* once per connection: what it sent meanwhile is answered without a word */
+    unsigned n = c->n;
     h2o_socket_t *sock = h->conn->callbacks->get_socket != NULL ? h->conn->callbacks->get_socket(h->conn) : NULL;
     if (sock != NULL)
         shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
@@ -1325,7 +1329,6 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
     pool_link_t *link = h2o_mem_alloc_shared(&h->pool, sizeof(*link), pool_link_dispose);
     link->req = req;
     req->pool_link_ = link;
-    conn_load_take(req, h);
 
     ssize_t ri = h2o_find_header_by_str(&h->headers, H2O_STRLIT("x-request-id"), -1);
     if (ri >= 0 && valid_request_id(h->headers.entries[ri].value.base, h->headers.entries[ri].value.len)) {
@@ -1334,6 +1337,7 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
     } else {
         new_request_id(req->request_id);
     }
+    conn_load_take(req, h); /* after the request id: its warning names the request */
     take_client_ip(req);
 
     /* decode the path ourselves: h2o's normalised path would hide "." and ".." segments */

@@ -499,10 +499,11 @@ sv_err_t sv_http_server_new(sv_app_t *app, sv_http_server_t **out, char *msg, si
     }
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("scaivault"));
-    /* h2o answers over-large bodies itself, in plain text; keep its limit well
-     * above MAX_BODY_BYTES so that our JSON 413 is the one users see */
-    size_t lim = app->cfg->max_body_bytes * 8;
-    s->globalconf.max_request_entity_size = lim < ((size_t)16 << 20) ? ((size_t)16 << 20) : lim;
+    /* h2o answers over-large bodies itself, in plain text, and buffers a body
+     * up to its limit before we see the request (over HTTP/2, for each of a
+     * connection's 100 streams, before authentication): twice MAX_BODY_BYTES
+     * leaves our JSON 413 for bodies a little too large, and bounds that */
+    s->globalconf.max_request_entity_size = app->cfg->max_body_bytes * 2;
     s->hostconf = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(s->hostconf, "/", 0);
     root_handler_t *handler = (root_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));

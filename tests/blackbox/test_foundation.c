@@ -650,6 +650,14 @@ static void test_http2_rapid_reset(void)
     bb_resp_free(&r);
     CU_ASSERT_EQUAL(bb_stop(&s), 0);
     CU_ASSERT(bb_file_contains_str(s.log_path, "closing an HTTP/2 connection that holds 257 requests in flight"));
+    /* said once for the connection, not for each request it had sent meanwhile */
+    FILE *lf = fopen(s.log_path, "r");
+    CU_ASSERT_FATAL(lf != NULL);
+    int said = 0;
+    for (char line[4096]; fgets(line, sizeof(line), lf) != NULL;)
+        said += strstr(line, "closing an HTTP/2 connection") != NULL;
+    fclose(lf);
+    CU_ASSERT_EQUAL(said, 1);
     bb_cleanup(&s);
 }
 
