@@ -60,22 +60,13 @@ static int load_config(const char *cmd, int argc, char **argv, const char *const
     return 0;
 }
 
-/* The KMS key file that belongs to data dir dir. */
-static void key_file_path(const sv_config_t *cfg, const char *dir, char *out, size_t cap)
+/* A key file of data dir dir: the configured path, or name in dir. */
+static void key_path(const char *configured, const char *dir, const char *name, char *out, size_t cap)
 {
-    if (cfg->kms_local_key_file != NULL)
-        snprintf(out, cap, "%s", cfg->kms_local_key_file);
+    if (configured != NULL)
+        snprintf(out, cap, "%s", configured);
     else
-        snprintf(out, cap, "%s/master.key", dir);
-}
-
-/* The audit signing key file that belongs to data dir dir. */
-static void signing_key_path(const sv_config_t *cfg, const char *dir, char *out, size_t cap)
-{
-    if (cfg->audit_signing_key_file != NULL)
-        snprintf(out, cap, "%s", cfg->audit_signing_key_file);
-    else
-        snprintf(out, cap, "%s/audit-signing.key", dir);
+        snprintf(out, cap, "%s/%s", dir, name);
 }
 
 /* BLAKE2b-256 of the file at path, as hex, and its size. */
@@ -224,7 +215,7 @@ static bool out_is_safe(const char *out, const sv_config_t *cfg, const char *dir
         return false;
     }
     char key[4096], side[4200];
-    key_file_path(cfg, dir, key, sizeof(key));
+    key_path(cfg->kms_local_key_file, dir, "master.key", key, sizeof(key));
     snprintf(side, sizeof(side), "%s.json", out);
     const char *keys[] = {key, cfg->audit_signing_key_file};
     for (size_t i = 0; i < SV_ARRAY_LEN(keys); i++) {
@@ -303,7 +294,7 @@ int sv_cmd_backup(int argc, char **argv)
         goto free_config;
     }
     char key[4096];
-    key_file_path(&cfg, dir, key, sizeof(key));
+    key_path(cfg.kms_local_key_file, dir, "master.key", key, sizeof(key));
     sv_log_info("backup of %s written to %s: lsn %llu, schema version %u, %llu bytes", dir, out,
                 (unsigned long long)info.lsn, info.schema_version, (unsigned long long)info.bytes);
     printf("backup: %s lsn=%llu schema_version=%u bytes=%llu instance_id=%s\n", out, (unsigned long long)info.lsn,
@@ -312,7 +303,7 @@ int sv_cmd_backup(int argc, char **argv)
            "decrypted\n",
            key);
     char sig[4096];
-    signing_key_path(&cfg, dir, sig, sizeof(sig));
+    key_path(cfg.audit_signing_key_file, dir, "audit-signing.key", sig, sizeof(sig));
     printf("note: neither is the audit signing key (%s): keep it too, or checkpoints of this backup verify only "
            "with its public key (GET /v1/audit/checkpoints/public-key)\n",
            sig);
@@ -409,12 +400,12 @@ int sv_cmd_restore(int argc, char **argv)
                info.schema_version, SV_SCHEMA_VERSION);
     char key[4096];
     struct stat sb;
-    key_file_path(&cfg, dir, key, sizeof(key));
+    key_path(cfg.kms_local_key_file, dir, "master.key", key, sizeof(key));
     if (stat(key, &sb) != 0)
         printf("note: the KMS key file %s is missing: restore it from your key backup before starting the server\n",
                key);
     char sig[4096];
-    signing_key_path(&cfg, dir, sig, sizeof(sig));
+    key_path(cfg.audit_signing_key_file, dir, "audit-signing.key", sig, sizeof(sig));
     if (stat(sig, &sb) != 0)
         printf("note: the audit signing key %s is missing: put the old one back, or the server makes a new one and "
                "the restored checkpoints verify only with the old public key\n",

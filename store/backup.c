@@ -94,17 +94,24 @@ static void temp_track(const char *tmp, bool on)
     }
 }
 
-static void on_signal(int sig)
+/* Async-signal-safe: also what a damage exit runs (sv_store_damage_cleanup). */
+static void remove_tracked_temps(void)
 {
     for (int i = 0; i < TEMP_SLOTS; i++)
         if (temp_used[i])
             unlink(temp_paths[i]);
+}
+
+static void on_signal(int sig)
+{
+    remove_tracked_temps();
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
 void sv_store_temps_on_signals(void)
 {
+    sv_store_damage_cleanup(remove_tracked_temps);
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         struct sigaction old;
@@ -324,10 +331,9 @@ static sv_err_t fill_backup(int fd, const char *tmp_path, void *arg)
     MDB_env *env = sv_store_env(c->st);
     /* LMDB's compacting copy trusts every page it walks: a damaged page can
      * send it past its cursor stack. Walk the source with LMDB's checks first
-     * (damage ends the process through sv_store_damage_unlink's path). The
+     * (damage ends the process, removing the tracked temporary files). The
      * copy reads a later snapshot than the walk: pages written in between
      * are the server's own fresh writes, damage is in pages both share. */
-    sv_store_damage_unlink(tmp_path);
     sv_err_t err = SV_OK;
     int rc = MDB_MAP_RESIZED;
     for (int attempt = 0; err == SV_OK && attempt < 3 && rc == MDB_MAP_RESIZED; attempt++) {
@@ -351,7 +357,6 @@ static sv_err_t fill_backup(int fd, const char *tmp_path, void *arg)
         if (err == SV_ESCHEMA)
             err = SV_OK; /* a backup copies whatever schema it finds */
     }
-    sv_store_damage_unlink(NULL);
     return err;
 }
 

@@ -81,7 +81,8 @@ sv_err_t sv_store_lock_dir(const char *dir, int *lock_fd);
 
 /** Installs handlers of SIGINT, SIGTERM and SIGHUP that remove the temporary
  * files of a backup or restore in progress, then end the process as the
- * signal would (offline commands only). */
+ * signal would; an exit on a damaged page removes them too (offline commands
+ * only). */
 void sv_store_temps_on_signals(void);
 
 /** Claims dir (server, migrate, restore): an exclusive flock on

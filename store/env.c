@@ -272,17 +272,16 @@ int sv_store_clear_stale_readers(sv_store_t *st)
 
 /* What an offline command does when LMDB finds damage (env.h). */
 static int damage_exit_status = 1;
-static char *damage_unlink_path;
+static void (*damage_cleanup)(void);
 
 void sv_store_damage_exit(int exit_status)
 {
     damage_exit_status = exit_status;
 }
 
-void sv_store_damage_unlink(const char *path)
+void sv_store_damage_cleanup(void (*cleanup)(void))
 {
-    free(damage_unlink_path);
-    damage_unlink_path = path != NULL ? strdup(path) : NULL;
+    damage_cleanup = cleanup;
 }
 
 /* LMDB checks each page as it walks a tree and aborts on one that makes no
@@ -300,8 +299,8 @@ static void on_lmdb_assert(MDB_env *env, const char *msg)
         sv_log_error("storage: '%s/data.mdb' is damaged (LMDB: %s): restore a backup", st != NULL ? st->dir : "?",
                      msg);
     if (st != NULL && st->read_only) {
-        if (damage_unlink_path != NULL)
-            unlink(damage_unlink_path);
+        if (damage_cleanup != NULL)
+            damage_cleanup();
         _exit(damage_exit_status);
     }
 }

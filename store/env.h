@@ -73,12 +73,10 @@ typedef struct {
 int sv_store_clear_stale_readers(sv_store_t *st);
 
 /** For offline commands: when LMDB finds a damaged page in a read-only store,
- * the process logs which file is damaged, removes the file named by
- * sv_store_damage_unlink (an unfinished output), and exits with
- * exit_status (default 1). */
+ * the process logs which file is damaged, runs cleanup (when set: it removes
+ * unfinished output, store/backup.c) and exits with exit_status (default 1). */
 void sv_store_damage_exit(int exit_status);
-/** The file to remove before such an exit (copied), or NULL for none. */
-void sv_store_damage_unlink(const char *path);
+void sv_store_damage_cleanup(void (*cleanup)(void));
 
 /** Opens (creating if needed) the environment in opts->dir and opens every
  * named database that the stored schema has. Does not migrate: call
