@@ -767,6 +767,15 @@ static void stream_dispose(void *p)
     g->worker->inflight--;
 }
 
+/* Closes a connection that h2o still owns, from outside its callbacks: not
+ * h2o_socket_close. A shut-down socket reads end-of-file and fails its
+ * writes, so h2o's loop closes it. Whether it could. */
+static bool shut_connection(h2o_conn_t *conn)
+{
+    h2o_socket_t *sock = conn->callbacks->get_socket != NULL ? conn->callbacks->get_socket(conn) : NULL;
+    return sock != NULL && shutdown(h2o_socket_get_fd(sock), SHUT_RDWR) == 0;
+}
+
 unsigned sv_req_cut_streams(sv_worker_t *w)
 {
     unsigned n = 0;
@@ -775,11 +784,7 @@ unsigned sv_req_cut_streams(sv_worker_t *w)
         if (g->cut)
             continue;
         g->cut = true;
-        h2o_conn_t *conn = g->h2o->conn;
-        h2o_socket_t *sock = conn->callbacks->get_socket != NULL ? conn->callbacks->get_socket(conn) : NULL;
-        /* not h2o_socket_close: h2o still owns the socket. A shut-down socket
-         * reads end-of-file and fails its writes, so the loop closes it */
-        if (sock != NULL && shutdown(h2o_socket_get_fd(sock), SHUT_RDWR) == 0)
+        if (shut_connection(g->h2o->conn))
             n++;
     }
     return n;
@@ -1127,7 +1132,7 @@ void sv_req_unit_done(sv_req_t *req)
  * resets streams in a loop ("rapid reset", CVE-2023-44487) would make the
  * server hold requests without bound, faster than the writer commits them.
  * So the requests held per connection are counted, and a connection past
- * CONN_MAX_INFLIGHT is shut down, as sv_req_cut_streams does: its socket
+ * CONN_MAX_INFLIGHT is shut down (shut_connection): its socket
  * reads end-of-file, h2o closes it, and the requests already held finish.
  * The frames h2o had already read go on arriving as requests: each is
  * answered 503 at once (to nobody) and audited without waiting for its
@@ -1176,14 +1181,11 @@ static void conn_load_take(sv_req_t *req, h2o_req_t *h)
     if (!req->conn_over_ || c->cut)
         return;
     c->cut = true; /* once per connection: what it sent meanwhile is answered without a word */
-    unsigned n = c->n;
-    h2o_socket_t *sock = h->conn->callbacks->get_socket != NULL ? h->conn->callbacks->get_socket(h->conn) : NULL;
-    if (sock != NULL)
-        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    shut_connection(h->conn);
     sv_req_log(req, SV_LOG_WARN,
                "closing an HTTP/2 connection that holds %u requests in flight (streams reset faster than they are "
                "answered?)",
-               n);
+               c->n);
 }
 
 /* ---- the pipeline ---- */
