@@ -430,11 +430,11 @@ sv_err_t sv_http_routes_audit(sv_router_t *r)
     /* clang-format off */
     static const sv_route_t routes[] = {
         {.method = "GET", .pattern = "/v1/audit/logs", .handler = get_logs, .scope = SV_SCOPE_AUDIT_READ,
-         .rate_category = SV_RL_LIST, .action = "audit_query"},
+         .rate_category = SV_RL_LIST, .action = "audit_query", .flags = SV_ROUTE_AUDIT_FRESH},
         {.method = "GET", .pattern = "/v1/audit/verify", .handler = get_verify, .scope = SV_SCOPE_AUDIT_READ,
-         .rate_category = SV_RL_ADMIN, .action = "audit_verify"},
+         .rate_category = SV_RL_ADMIN, .action = "audit_verify", .flags = SV_ROUTE_AUDIT_FRESH},
         {.method = "GET", .pattern = "/v1/audit/export", .handler = get_export, .scope = SV_SCOPE_AUDIT_READ,
-         .rate_category = SV_RL_ADMIN, .action = "audit_export"},
+         .rate_category = SV_RL_ADMIN, .action = "audit_export", .flags = SV_ROUTE_AUDIT_FRESH},
         {.method = "GET", .pattern = "/v1/audit/checkpoints/public-key", .handler = get_public_key,
          .scope = SV_SCOPE_AUDIT_READ, .rate_category = SV_RL_READ, .action = "audit_public_key"},
         {.method = "POST", .pattern = "/v1/audit/checkpoints", .handler = post_checkpoint, .scope = SV_SCOPE_ADMIN,

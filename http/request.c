@@ -1075,6 +1075,18 @@ void sv_req_unit_done(sv_req_t *req)
 {
     unpark(req);
     sv_err_t result = req->unit.result;
+    if (req->draining) {
+        req->draining = false;
+        if (result == SV_OK) {
+            req->route->handler(req);
+        } else {
+            /* the log cannot be read whole: say so rather than answer without the latest entries */
+            sv_req_log(req, SV_LOG_ERROR, "the audit journal could not be moved to the store: %s",
+                       sv_strerror(result));
+            sv_req_fail(req, SV_E_AUDIT_UNAVAILABLE, NULL, NULL);
+        }
+        return;
+    }
     if (req->audit_probe)
         async_audit_recovered(req);
     if (!req->has_op) {
@@ -1210,7 +1222,7 @@ static sv_req_t *req_alloc(sv_worker_t *w)
     sv_buf_init(&req->body, false);
     req->n_headers = 0;
     req->content_type = NULL;
-    req->finished = req->has_op = req->audit_probe = false;
+    req->finished = req->has_op = req->audit_probe = req->draining = false;
     memset(&req->audit, 0, offsetof(sv_audit_entry_t, user_agent) + 1);
     req->op_result = SV_OK;
     req->op_status = 0;
@@ -1398,6 +1410,30 @@ int sv_req_handle(sv_worker_t *w, h2o_req_t *h)
     return 0;
 }
 
+/* A unit with nothing to change: its LMDB batch moves the audit journal's
+ * entries into the store first (src/audit_journal.h). */
+static sv_err_t journal_barrier_apply(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    (void)tx;
+    (void)u;
+    return SV_OK;
+}
+
+/* Runs the route's handler once every entry answered so far can be read from
+ * the store (sv_req_unit_done). */
+static void run_after_journal(sv_req_t *req)
+{
+    memset(&req->unit, 0, sizeof(req->unit));
+    req->unit.apply = journal_barrier_apply;
+    req->unit.arg = req;
+    req->unit.notify = &req->worker->notify;
+    req->draining = true;
+    if (!submit_unit(req)) {
+        req->draining = false;
+        sv_req_fail(req, SV_E_SERVICE_UNAVAILABLE, "The server is shutting down.", NULL);
+    }
+}
+
 void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *message)
 {
     const sv_route_t *rt = req->route;
@@ -1434,6 +1470,10 @@ void sv_req_auth_done(sv_req_t *req, bool ok, sv_api_error_t e, const char *mess
             sv_req_fail(req, SV_E_INSUFFICIENT_SCOPE, NULL, details);
             return;
         }
+    }
+    if ((rt->flags & SV_ROUTE_AUDIT_FRESH) && sv_audit_pending(req->app->audit) > 0) {
+        run_after_journal(req);
+        return;
     }
     rt->handler(req); /* an asynchronous handler keeps the request and ends it later */
 }

@@ -113,6 +113,7 @@ struct sv_req {
     bool finished;         /* reply/fail was called */
     bool audit_probe;      /* AUDIT_DURABILITY=async, but waiting for its entry's commit because
                             * async commits were failing: its success ends that (request.c) */
+    bool draining;         /* waiting for the audit journal to reach the store before its handler runs */
 
     /* audit */
     sv_audit_entry_t audit;

@@ -38,6 +38,7 @@ enum {
     SV_ROUTE_SECURE_BODY = 1u << 3, /* the body may carry secret values: parse into secure memory */
     SV_ROUTE_DEV = 1u << 4,      /* exists only in --dev */
     SV_ROUTE_TEST = 1u << 5,     /* exists only with SCAIVAULT_TEST_FAULTS=true */
+    SV_ROUTE_AUDIT_FRESH = 1u << 6, /* reads the audit log: runs once the journal's entries are in the store */
 };
 
 typedef struct sv_route {

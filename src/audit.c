@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sodium.h>
@@ -37,6 +36,7 @@
 #include <unistd.h>
 
 #include "src/app.h"
+#include "src/audit_journal.h"
 #include "src/health.h"
 #include "src/scheduler.h"
 #include "src/log.h"
@@ -48,6 +48,8 @@
 #define META_CHECKPOINT "audit_checkpoint"
 #define CANON_FIXED (1 + 8 + 8 + 1 + 2) /* format, seq, time, success, status */
 #define N_STRINGS 8
+#define JOURNAL_DRAIN_ENTRIES 2048   /* the journal goes to LMDB once it holds this many entries */
+#define JOURNAL_DRAIN_AGE_MS 500     /* ... or once its oldest entry is this old (sv_audit_opts_t) */
 
 struct sv_audit {
     sv_audit_t *self; /* the hooks' argument when attached with sv_audit_attach */
@@ -55,6 +57,17 @@ struct sv_audit {
     uint8_t pk[SV_AUDIT_PK_BYTES];
     sv_audit_opts_t opts; /* key_file is not kept */
     sv_writer_t *writer;
+    sv_audit_t **slot; /* the hooks' argument */
+
+    /* the journal (audit_journal.h); the fields below are the writer thread's */
+    sv_audit_journal_t *journal;
+    bool head_known;      /* head_seq/head_hash: the chain's head, journal included */
+    uint64_t head_seq;
+    uint8_t head_hash[SV_AUDIT_HASH_BYTES];
+    uint64_t ckpt_due_seq;  /* a checkpoint by count is due at this seq (0: not known yet) */
+    uint64_t ckpt_due_next; /* ... as the batch in progress leaves it (set once it committed) */
+    uint64_t drain_due_us;  /* sv_mono_us by which the journal goes to LMDB; 0: it holds nothing */
+    _Atomic size_t pending; /* entries in the journal and not yet in the store (any thread reads it) */
 
     /* retention: at most one step queued at a time */
     pthread_mutex_t lock;
@@ -698,16 +711,17 @@ static void batch_hook(void *arg, sv_wtxn_t *tx)
     uint64_t head;
     uint8_t hash[SV_AUDIT_HASH_BYTES];
     bool is_entry;
-    if (sv_audit_head(t, &head, hash, &is_entry) != SV_OK || head == 0)
+    a->ckpt_due_next = 0;
+    if (sv_audit_head(t, &head, hash, &is_entry) != SV_OK)
         return;
-    if (is_entry) {
-        uint64_t last_seq = 0;
-        int64_t last_time = 0;
-        sv_bytes_t m;
-        if (sv_txn_get(t, SV_DB_META, SV_BYTES_STR(META_CHECKPOINT), &m) == SV_OK && m.len == 17 && m.base[0] == 1) {
-            last_seq = sv_get_be64(m.base + 1);
-            last_time = (int64_t)sv_get_be64(m.base + 9);
-        }
+    uint64_t last_seq = 0;
+    int64_t last_time = 0;
+    sv_bytes_t m;
+    if (sv_txn_get(t, SV_DB_META, SV_BYTES_STR(META_CHECKPOINT), &m) == SV_OK && m.len == 17 && m.base[0] == 1) {
+        last_seq = sv_get_be64(m.base + 1);
+        last_time = (int64_t)sv_get_be64(m.base + 9);
+    }
+    if (head > 0 && is_entry) {
         bool due = (a->opts.checkpoint_entries > 0 && head >= last_seq + a->opts.checkpoint_entries) ||
                    (a->opts.checkpoint_interval_ms > 0 && now - last_time >= a->opts.checkpoint_interval_ms * 1000);
         if (due) {
@@ -715,8 +729,14 @@ static void batch_hook(void *arg, sv_wtxn_t *tx)
             if (err != SV_OK)
                 sv_log_error("audit: cannot write a checkpoint at seq %llu: %s", (unsigned long long)head,
                              sv_strerror(err));
+            else
+                last_seq = head;
         }
     }
+    /* the journal sends the batch that reaches the next one to LMDB, where this hook writes it */
+    a->ckpt_due_next = last_seq + a->opts.checkpoint_entries;
+    if (head == 0)
+        return;
     if (a->opts.retention_ms > 0 && prune_due(a, t, now)) {
         pthread_mutex_lock(&a->lock);
         if (!a->prune_pending && !a->closing) {
@@ -769,16 +789,7 @@ close_fd:
         unlink(path);
         return err;
     }
-    /* make the new name durable too */
-    char *dup = strdup(path);
-    if (dup != NULL) {
-        int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            sv_sys_fsync(dfd);
-            close(dfd);
-        }
-        free(dup);
-    }
+    (void)sv_sys_fsync_parent(path); /* make the new name durable too */
     sv_log_info("audit: created the checkpoint signing key %s", path);
     return SV_OK;
 }
@@ -844,6 +855,8 @@ sv_err_t sv_audit_open(const sv_audit_opts_t *opts, sv_audit_t **out, char *msg,
         return SV_ENOMEM;
     a->opts = *opts;
     a->opts.key_file = NULL;
+    if (a->opts.journal_age_ms <= 0)
+        a->opts.journal_age_ms = JOURNAL_DRAIN_AGE_MS;
     sv_err_t err = SV_ENOMEM;
     if ((a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES + SV_AUDIT_CURSOR_KEY_BYTES)) == NULL)
         goto free_audit;
@@ -868,17 +881,232 @@ free_audit:
     return err;
 }
 
-static void attach(sv_audit_t *a, sv_writer_t *w, sv_audit_t **slot)
+/* ---- the journal's writer hooks (audit_journal.h) ---- */
+
+/* The log behind a hook's argument, when it has a journal. */
+static sv_audit_t *journal_log(void *arg)
+{
+    sv_audit_t *a = *(sv_audit_t **)arg;
+    return a != NULL && a->journal != NULL ? a : NULL;
+}
+
+sv_err_t sv_audit_store_head(sv_store_t *st, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES])
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(sv_store_env(st), NULL, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS)
+        return sv_store_err(rc);
+    sv_txn_t t = {txn, st};
+    sv_err_t err = sv_audit_head(&t, seq, hash, NULL);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+static bool journal_take(void *arg, sv_unit_t *batch, sv_err_t *err)
+{
+    sv_audit_t *a = journal_log(arg);
+    if (a == NULL || sv_audit_journal_pending(a->journal) >= JOURNAL_DRAIN_ENTRIES)
+        return false;
+    /* decide before any entry is encoded: a batch declined here goes to LMDB
+     * whole, and its fault seams must count once */
+    size_t n = 0;
+    for (sv_unit_t *u = batch; u != NULL; u = u->next_)
+        n++;
+    if (sv_audit_journal_room(a->journal) < n * (SV_AUDIT_JOURNAL_HEADER + SV_AUDIT_RECORD_MAX))
+        return false;
+    if (!a->head_known) {
+        /* the store's head is the chain's only when the journal holds nothing */
+        if (sv_audit_journal_pending(a->journal) > 0 ||
+            sv_audit_store_head(sv_writer_store(a->writer), &a->head_seq, a->head_hash) != SV_OK)
+            return false;
+        a->head_known = true;
+    }
+    if (a->opts.checkpoint_entries > 0 && (a->ckpt_due_seq == 0 || a->head_seq + n >= a->ckpt_due_seq))
+        return false;
+    uint64_t seq = a->head_seq;
+    uint8_t hash[SV_AUDIT_HASH_BYTES];
+    memcpy(hash, a->head_hash, sizeof(hash));
+    int64_t now = sv_now_us();
+    for (sv_unit_t *u = batch; u != NULL; u = u->next_) {
+        const sv_audit_entry_t *e = u->audit;
+        uint8_t rec[SV_AUDIT_RECORD_MAX];
+        size_t len = 0;
+        if (e->action[0] != 0 && sv_fault_check(SV_FAULT_AUDIT) == 0)
+            len = sv_audit_record_encode(rec, sizeof(rec), seq + 1, now, e, hash);
+        if (len == 0 || !sv_audit_journal_stage(a->journal, rec, len)) {
+            u->result = SV_EAUDIT; /* this unit fails closed alone, as in an LMDB batch */
+            atomic_store_explicit(&a->last_append_err, SV_EAUDIT, memory_order_relaxed);
+            continue;
+        }
+        atomic_store_explicit(&a->last_append_err, SV_OK, memory_order_relaxed);
+        u->result = SV_OK;
+        seq++;
+        memcpy(hash, rec, SV_AUDIT_HASH_BYTES);
+    }
+    *err = sv_audit_journal_flush(a->journal);
+    if (*err == SV_OK) {
+        a->head_seq = seq;
+        memcpy(a->head_hash, hash, sizeof(hash));
+        atomic_store(&a->pending, sv_audit_journal_pending(a->journal));
+        if (a->drain_due_us == 0 && sv_audit_journal_pending(a->journal) > 0)
+            a->drain_due_us = sv_mono_us() + (uint64_t)a->opts.journal_age_ms * 1000;
+    }
+    return true;
+}
+
+/* Moves the journal's entries into the batch's transaction, each one a unit
+ * of the change log as if it had been committed alone. */
+static sv_err_t journal_drain(void *arg, sv_wtxn_t *tx)
+{
+    sv_audit_t *a = journal_log(arg);
+    if (a == NULL || sv_audit_journal_pending(a->journal) == 0)
+        return SV_OK;
+    /* when to try again if this batch fails */
+    a->drain_due_us = sv_mono_us() + (uint64_t)a->opts.journal_age_ms * 1000;
+    uint64_t head;
+    uint8_t hash[SV_AUDIT_HASH_BYTES];
+    sv_err_t err = sv_audit_head(sv_wtxn_txn(tx), &head, hash, NULL);
+    if (err != SV_OK)
+        return err;
+    size_t off = 0;
+    sv_bytes_t rec;
+    bool linked = true;
+    while (sv_audit_journal_next(a->journal, &off, &rec)) {
+        sv_audit_record_t r;
+        if (sv_audit_record_decode(rec, &r) != SV_OK)
+            return SV_ECORRUPT; /* not one it wrote: nothing is committed, the journal keeps it */
+        if (linked && (r.seq != head + 1 || memcmp(r.prev_hash, hash, SV_AUDIT_HASH_BYTES) != 0)) {
+            /* the store's chain was changed under the journal: its entries still go in, where
+             * verification names the break (refusing every write would hide nothing) */
+            sv_log_error("audit: the audit log's last entry in the store (seq %llu) changed while entry %llu "
+                         "waited in the journal; run an audit verification",
+                         (unsigned long long)head, (unsigned long long)r.seq);
+            linked = false;
+        }
+        uint8_t key[8];
+        sv_put_be64(key, r.seq);
+        if ((err = sv_wtxn_put(tx, SV_DB_AUDIT, SV_BYTES(key, 8), rec)) != SV_OK ||
+            (err = sv_audit_index_entry(tx, &r)) != SV_OK || (err = sv_wtxn_unit_end(tx)) != SV_OK)
+            return append_err(err) == SV_EAUDIT ? SV_EIO : err;
+        head = r.seq;
+        memcpy(hash, r.hash, SV_AUDIT_HASH_BYTES);
+    }
+    return SV_OK;
+}
+
+/* After any durable LMDB commit: the journal's entries are in the store now. */
+static void journal_drained(void *arg)
+{
+    sv_audit_t *a = journal_log(arg);
+    if (a == NULL)
+        return;
+    sv_audit_journal_reset(a->journal);
+    atomic_store(&a->pending, 0);
+    a->drain_due_us = 0;
+    a->head_known = false; /* the batch may have appended more */
+    a->ckpt_due_seq = a->ckpt_due_next;
+}
+
+static uint64_t journal_due(void *arg)
+{
+    sv_audit_t *a = journal_log(arg);
+    return a != NULL ? a->drain_due_us : 0;
+}
+
+size_t sv_audit_pending(const sv_audit_t *a)
+{
+    return a != NULL ? atomic_load(&a->pending) : 0;
+}
+
+/* The seq and hash of the journal's last pending entry. */
+static bool last_record(const sv_audit_journal_t *j, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES])
+{
+    size_t off = 0;
+    sv_bytes_t rec;
+    sv_audit_record_t r;
+    bool found = false;
+    while (sv_audit_journal_next(j, &off, &rec))
+        if (sv_audit_record_decode(rec, &r) == SV_OK) {
+            *seq = r.seq;
+            memcpy(hash, r.hash, SV_AUDIT_HASH_BYTES);
+            found = true;
+        }
+    return found;
+}
+
+/* Opens the journal and takes back what a crash left in it: before any hook
+ * is installed, so that no new entry can take a seq that the journal holds. */
+static sv_err_t open_journal(sv_audit_t *a, sv_store_t *st, const char *path, char *msg, size_t msglen)
+{
+    sv_err_t err = sv_audit_journal_open(path, &a->journal, msg, msglen);
+    if (err != SV_OK)
+        return err;
+    uint64_t head;
+    uint8_t hash[SV_AUDIT_HASH_BYTES];
+    if ((err = sv_audit_store_head(st, &head, hash)) != SV_OK) {
+        snprintf(msg, msglen, "audit journal: cannot read the audit log's head: %s", sv_strerror(err));
+    } else if ((err = sv_audit_journal_recover(a->journal, head, hash, msg, msglen)) == SV_OK) {
+        size_t n = sv_audit_journal_pending(a->journal);
+        atomic_store(&a->pending, n);
+        if (n > 0 && last_record(a->journal, &a->head_seq, a->head_hash))
+            a->head_known = true; /* the chain goes on after the journal's last entry */
+        if (n > 0) {
+            a->drain_due_us = sv_mono_us(); /* to the store at once */
+            sv_log_warn("audit: %zu entries (seq %llu to %llu) were in the journal %s after an unclean stop; "
+                        "they go to the store now",
+                        n, (unsigned long long)head + 1, (unsigned long long)head + n, path);
+        }
+        return SV_OK;
+    }
+    sv_audit_journal_close(a->journal);
+    a->journal = NULL;
+    return err;
+}
+
+static sv_err_t attach(sv_audit_t *a, sv_writer_t *w, sv_audit_t **slot, const char *journal, char *msg,
+                       size_t msglen)
 {
     a->writer = w;
+    a->slot = slot;
+    if (journal != NULL) {
+        sv_err_t err = open_journal(a, sv_writer_store(w), journal, msg, msglen);
+        if (err != SV_OK)
+            return err;
+        sv_writer_set_journal(w, &(sv_writer_journal_t){.take = journal_take,
+                                                        .drain = journal_drain,
+                                                        .drained = journal_drained,
+                                                        .due_us = journal_due,
+                                                        .arg = slot});
+    }
     sv_writer_set_audit_hook(w, audit_hook, slot);
     sv_writer_add_batch_hook(w, batch_hook, slot);
+    return SV_OK;
 }
 
 void sv_audit_attach(sv_audit_t *a, sv_writer_t *w)
 {
     a->self = a;
-    attach(a, w, &a->self);
+    attach(a, w, &a->self, NULL, NULL, 0);
+}
+
+sv_err_t sv_audit_attach_journal(sv_audit_t *a, sv_writer_t *w, const char *path, char *msg, size_t msglen)
+{
+    a->self = a;
+    return attach(a, w, &a->self, path, msg, msglen);
+}
+
+/* Detaches the log from a writer that goes on running (the server part's
+ * stop): once it returns, no batch uses a. */
+static void detach(sv_audit_t *a, sv_audit_t **slot)
+{
+    sv_unit_t barrier = {0};
+    sv_writer_run(a->writer, &barrier); /* everything queued so far, and the journal, in the store */
+    *slot = NULL; /* the hooks now do nothing, or fail closed */
+    if (a->journal != NULL) {
+        sv_writer_set_journal(a->writer, NULL);
+        sv_unit_t again = {0};
+        sv_writer_run(a->writer, &again); /* no batch still holds a */
+    }
 }
 
 void sv_audit_close(sv_audit_t *a)
@@ -892,6 +1120,7 @@ void sv_audit_close(sv_audit_t *a)
     pthread_mutex_unlock(&a->lock);
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->lock);
+    sv_audit_journal_close(a->journal);
     sodium_free(a->sk);
     free(a);
 }
@@ -964,7 +1193,30 @@ sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
     if (err != SV_OK)
         return err;
     app->audit = a;
-    attach(a, app->writer, &app->audit);
+    char journal[1024];
+    snprintf(journal, sizeof(journal), "%s/%s", cfg->data_dir, SV_AUDIT_JOURNAL_FILE);
+    /* with AUDIT_JOURNAL=false, a journal a crash left behind is still taken back first */
+    bool use_journal = cfg->audit_journal || access(journal, F_OK) == 0;
+    if ((err = attach(a, app->writer, &app->audit, use_journal ? journal : NULL, msg, msglen)) != SV_OK) {
+        app->audit = NULL;
+        sv_audit_close(a);
+        return err;
+    }
+    if (sv_audit_pending(a) > 0) {
+        sv_unit_t u = {0};
+        if ((err = sv_writer_run(app->writer, &u)) != SV_OK)
+            sv_log_error("audit: the journal's entries could not go to the store yet: %s (they stay in the "
+                         "journal)",
+                         sv_strerror(err));
+    }
+    if (use_journal && !cfg->audit_journal && sv_audit_pending(a) == 0) {
+        /* nothing is held: every batch commits to LMDB from now on */
+        sv_writer_set_journal(app->writer, NULL);
+        sv_unit_t u = {0};
+        sv_writer_run(app->writer, &u); /* no batch still uses the journal */
+        sv_audit_journal_close(a->journal);
+        a->journal = NULL;
+    }
     if (app->scheduler != NULL) {
         /* a failure here only delays time-based checkpoints until the next write */
         if ((err = sv_scheduler_register(app->scheduler, SCHED_KIND, sched_tick, a)) == SV_OK)
@@ -986,10 +1238,9 @@ void sv_audit_part_stop(sv_app_t *app)
     a->closing = true; /* no new retention step */
     pthread_mutex_unlock(&a->lock);
     /* a barrier: every unit queued before it (async audit entries too) is
-     * committed, with its entry, once it returns */
-    sv_unit_t barrier = {0};
-    sv_writer_run(app->writer, &barrier);
-    app->audit = NULL; /* the hooks stay installed and now do nothing (or fail closed) */
+     * committed, with its entry, and the journal is in the store, once it
+     * returns; then the hooks stay installed and do nothing (or fail closed) */
+    detach(a, &app->audit);
     sv_audit_close(a);
 }
 

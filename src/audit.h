@@ -51,6 +51,7 @@ typedef struct {
     uint64_t checkpoint_entries;    /* a checkpoint after this many entries (0: never by count) */
     int64_t checkpoint_interval_ms; /* ... or once this much time has passed (0: never by time) */
     int64_t retention_ms;           /* prune entries older than this; 0 keeps all */
+    int64_t journal_age_ms;         /* the journal goes to LMDB once its oldest entry is this old (0: 500) */
 } sv_audit_opts_t;
 
 /** Loads (or creates, mode 0600) the signing key and makes the audit log.
@@ -64,6 +65,17 @@ sv_err_t sv_audit_open(const sv_audit_opts_t *opts, sv_audit_t **out, char *msg,
  * Call before any audited unit is submitted; close a only after w stopped
  * (the server part instead detaches first: sv_audit_part_stop). */
 void sv_audit_attach(sv_audit_t *a, sv_writer_t *w);
+/** Like sv_audit_attach, with the journal at path (audit_journal.h): batches
+ * of audit-only units are made durable there, and LMDB batches move them to
+ * the store. Entries a crash left in the journal are taken back first (the
+ * next LMDB batch writes them). Errors, with msg: those of
+ * sv_audit_journal_open and sv_audit_journal_recover (SV_ECORRUPT: the
+ * journal does not continue this store's chain). */
+sv_err_t sv_audit_attach_journal(sv_audit_t *a, sv_writer_t *w, const char *path, char *msg, size_t msglen);
+/** Entries in the journal that the store does not have yet (0 without a
+ * journal, or a NULL a). Any thread. A reader of the audit log that must
+ * see every answered request runs a writer unit first when this is not 0. */
+size_t sv_audit_pending(const sv_audit_t *a);
 /** Waits for the log's own queued unit (a retention step) and frees a, wiping
  * the signing key. The writer must not run audited units afterwards. NULL is
  * fine. */
@@ -80,7 +92,9 @@ const uint8_t *sv_audit_cursor_key(const sv_audit_t *a);
  * "audit_checkpoint" (an sv_audit_tick every AUDIT_CHECKPOINT_INTERVAL, at
  * least every minute with retention). With
  * SCAIVAULT_BENCH_UNAUDITED it leaves app->audit NULL (nothing is audited).
- * Errors as sv_audit_open. */
+ * The journal is DATA_DIR/audit.journal; what a crash left in it is in the
+ * store when this returns (or stays in the journal if that commit failed).
+ * Errors as sv_audit_open and sv_audit_attach_journal. */
 sv_err_t sv_audit_part_init(struct sv_app *app, char *msg, size_t msglen);
 /** Server part stop: lets every unit queued so far commit with its entry (a
  * barrier unit through the writer), waits for a running retention step,
@@ -178,6 +192,9 @@ sv_err_t sv_audit_checkpoint_decode(sv_bytes_t key, sv_bytes_t val, sv_audit_che
 void sv_audit_activity_key(sv_key_t *k, sv_bytes_t tenant, int64_t second);
 
 sv_err_t sv_audit_head(sv_txn_t *tx, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES], bool *is_entry);
+/** sv_audit_head in a read snapshot of its own (not on an HTTP worker's
+ * reader: it begins an LMDB read transaction). */
+sv_err_t sv_audit_store_head(sv_store_t *st, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES]);
 
 /* ---- walking the log in slices ---- */
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/audit_journal.h"
 #include "src/audit_verify.h"
 #include "src/commands.h"
 #include "src/config.h"
@@ -57,6 +58,33 @@ static bool read_pubkey(const char *path, uint8_t pk[SV_AUDIT_PK_BYTES])
                      path);
         return false;
     }
+    return true;
+}
+
+/* The entries a running server (or a crash) left in the audit journal
+ * continue the verified chain: they reach the store while the server runs, or
+ * when it starts. A server that moved them meanwhile started the journal over,
+ * so a mismatch is looked at once more against the store's head of now. */
+static bool journal_continues(sv_store_t *st, const char *dir, const sv_audit_verifier_t *v)
+{
+    char path[1024], msg[512] = "";
+    snprintf(path, sizeof(path), "%s/%s", dir, SV_AUDIT_JOURNAL_FILE);
+    uint64_t head = v->last_seq, n = 0, last = 0;
+    uint8_t hash[SV_AUDIT_HASH_BYTES], last_hash[SV_AUDIT_HASH_BYTES];
+    memcpy(hash, v->prev, sizeof(hash));
+    sv_err_t err = sv_audit_journal_scan(path, head, hash, &n, &last, last_hash, msg, sizeof(msg));
+    if (err == SV_ECORRUPT && sv_audit_store_head(st, &head, hash) == SV_OK && head != v->last_seq)
+        err = sv_audit_journal_scan(path, head, hash, &n, &last, last_hash, msg, sizeof(msg));
+    if (err == SV_ENOTFOUND || (err == SV_OK && n == 0))
+        return true;
+    if (err != SV_OK) {
+        fprintf(stderr, "scaivault: %s\n", msg[0] ? msg : sv_strerror(err));
+        return false;
+    }
+    fprintf(stderr,
+            "scaivault: %s: %llu more entries (seq %llu to %llu) continue the chain; the server moves them to the "
+            "store while it runs, or when it starts\n",
+            path, (unsigned long long)n, (unsigned long long)last - n + 1, (unsigned long long)last);
     return true;
 }
 
@@ -121,6 +149,8 @@ static int verify(int argc, char **argv)
         fprintf(stderr, "scaivault: audit log does NOT verify: first bad entry seq %llu: %s\n",
                 (unsigned long long)v.first_bad_seq, v.reason);
     rc = v.ok ? 0 : 1;
+    if (v.ok && to == 0 && !journal_continues(st, dir, &v))
+        rc = 1;
 close_store:
     sv_store_close(st);
 free_config:

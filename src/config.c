@@ -489,6 +489,11 @@ static sv_err_t p_audit_key_file(sv_config_t *cfg, const char *name, const char 
     return p_nonempty(&cfg->audit_signing_key_file, v, why, whylen);
 }
 
+static sv_err_t p_audit_journal(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
+{
+    return p_flag(&cfg->audit_journal, v, why, whylen);
+}
+
 static sv_err_t p_bench_unaudited(sv_config_t *cfg, const char *name, const char *v, char *why, size_t whylen)
 {
     return p_flag(&cfg->bench_unaudited, v, why, whylen);
@@ -572,6 +577,7 @@ static const setting_t settings[] = {
     {"KMS_LOCAL_KEY_FILE", p_kms_key_file},
     {"DATA_KEY_CACHE_TTL", p_dk_ttl},
     {"AUDIT_DURABILITY", p_audit_durability},
+    {"AUDIT_JOURNAL", p_audit_journal},
     {"MIGRATE_ON_START", p_migrate},
     {"DB_POOL_SIZE", p_pool},
     {"MAX_BODY_BYTES", p_max_body},
@@ -744,6 +750,7 @@ static sv_err_t set_defaults(sv_config_t *cfg, bool dev)
     cfg->kms_provider = SV_KMS_LOCAL;
     cfg->data_key_cache_ttl_ms = 5 * 60 * 1000;
     cfg->audit_durability = SV_AUDIT_SYNC;
+    cfg->audit_journal = true;
     cfg->migrate_on_start = true;
     cfg->db_pool_size = 0; /* unset: derived from the thread count once it is known (below) */
     cfg->max_body_bytes = 1048576;

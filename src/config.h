@@ -69,6 +69,7 @@ typedef struct {
     int64_t data_key_cache_ttl_ms;
 
     sv_audit_durability_t audit_durability;
+    bool audit_journal; /* AUDIT_JOURNAL: audit-only batches go to the journal (src/audit_journal.h) */
     bool migrate_on_start;
     unsigned db_pool_size;
     size_t max_body_bytes;

@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sodium.h>
@@ -206,19 +205,6 @@ static void local_close(sv_kms_t *k)
 
 static const provider_t local_provider = {"local", local_wrap, local_unwrap, local_check, local_close};
 
-/* fsync the directory holding path, so that a new file's entry is durable. */
-static void sync_parent_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)sv_sys_fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
 
 /* Creates path with a new random key (mode 0600, O_EXCL). */
 static sv_err_t local_create(const char *path, uint8_t *key, char *msg, size_t msglen)
@@ -241,7 +227,7 @@ static sv_err_t local_create(const char *path, uint8_t *key, char *msg, size_t m
         unlink(path);
         return err;
     }
-    sync_parent_dir(path);
+    (void)sv_sys_fsync_parent(path);
     return SV_OK;
 }
 
@@ -456,7 +442,7 @@ sv_err_t sv_kms_remove_created_key(sv_kms_t *k)
     if (unlink(k->path) != 0 && errno != ENOENT)
         return SV_EIO;
     k->created = false;
-    sync_parent_dir(k->path);
+    (void)sv_sys_fsync_parent(k->path);
     return SV_OK;
 }
 

@@ -50,16 +50,7 @@ static sv_err_t errno_err(int e)
 /* fsyncs the directory that holds path, so that a rename in it is durable. */
 static sv_err_t sync_parent_dir(const char *path)
 {
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return SV_ENOMEM;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return errno_err(errno);
-    sv_err_t err = sv_sys_fsync(fd) == 0 ? SV_OK : sv_store_err(errno);
-    close(fd);
-    return err;
+    return sv_sys_fsync_parent(path) == 0 ? SV_OK : errno_err(errno);
 }
 
 /* ---- temporary files ----

@@ -11,6 +11,8 @@
 #include "store/fault.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,14 +156,19 @@ int sv_fault_peek(sv_fault_op_t op)
 
 int sv_sys_txn_commit(MDB_txn *txn)
 {
-    if (sv_fault_check(SV_FAULT_STALL) != 0)
-        usleep(SV_FAULT_STALL_MS * 1000);
-    int err = sv_fault_check(SV_FAULT_COMMIT);
+    int err = sv_sys_commit_seams();
     if (err != 0) {
         mdb_txn_abort(txn);
         return err;
     }
     return mdb_txn_commit(txn);
+}
+
+int sv_sys_commit_seams(void)
+{
+    if (sv_fault_check(SV_FAULT_STALL) != 0)
+        usleep(SV_FAULT_STALL_MS * 1000);
+    return sv_fault_check(SV_FAULT_COMMIT);
 }
 
 ssize_t sv_sys_write(int fd, const void *buf, size_t len)
@@ -182,6 +189,24 @@ int sv_sys_fsync(int fd)
         return -1;
     }
     return fsync(fd);
+}
+
+int sv_sys_fsync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0)
+        return -1;
+    int rc = sv_sys_fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }
 
 int sv_sys_rename(const char *from, const char *to)

@@ -61,6 +61,15 @@ int sv_fault_peek(sv_fault_op_t op);
 int sv_sys_txn_commit(MDB_txn *txn);
 ssize_t sv_sys_write(int fd, const void *buf, size_t len);
 int sv_sys_fsync(int fd);
+/** fsyncs (sv_sys_fsync) the directory that holds path, so that a new name
+ * in it (a created or renamed file) is durable. 0, or -1 with errno. */
+int sv_sys_fsync_parent(const char *path);
+/** The commit seams (SV_FAULT_STALL, SV_FAULT_COMMIT) for a batch that
+ * commits outside LMDB (the audit journal, src/audit_journal.h), checked as
+ * sv_sys_txn_commit checks them, so that a test's "the Nth commit fails"
+ * counts it like an LMDB commit. Returns the errno that commit must fail
+ * with, or 0. */
+int sv_sys_commit_seams(void);
 int sv_sys_rename(const char *from, const char *to);
 void *sv_sys_malloc(size_t len);
 

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/fault.h"
 #include "store/key.h"
@@ -71,6 +72,7 @@ struct sv_writer {
 
     sv_writer_audit_fn audit_fn;
     void *audit_arg;
+    sv_writer_journal_t journal; /* read by the writer thread under lock, once per batch */
     sv_writer_batch_fn batch_fns[MAX_BATCH_HOOKS];
     void *batch_args[MAX_BATCH_HOOKS];
     unsigned n_batch_hooks;
@@ -135,6 +137,13 @@ static sv_err_t log_change(sv_wtxn_t *tx, uint8_t op, sv_db_t db, sv_bytes_t key
     tx->pending_lsn = lsn;
     tx->has_pending = true;
     return SV_OK;
+}
+
+sv_err_t sv_wtxn_unit_end(sv_wtxn_t *tx)
+{
+    sv_err_t err = flush_pending(tx, true);
+    tx->unit_id = 0;
+    return err;
 }
 
 sv_txn_t *sv_wtxn_txn(sv_wtxn_t *tx)
@@ -429,11 +438,45 @@ static int hist_bucket(unsigned n)
     return b;
 }
 
-/* Applies and commits one batch. Returns SV_OK, or the error every unit gets. */
+static void count_commit(sv_writer_t *w, unsigned n, uint64_t t0)
+{
+    sv_latency_record(&w->commit_latency, sv_mono_us() - t0);
+    atomic_fetch_add(&w->stat_commits, 1);
+    if (n == 0)
+        return; /* the journal's drain alone: no batch of units */
+    atomic_fetch_add(&w->stat_hist[hist_bucket(n)], 1);
+    atomic_fetch_add(&w->stat_batch_units, n);
+}
+
+/* Offers a batch of audit-only units to the journal. True when it took it. */
+static bool journal_take(sv_writer_t *w, const sv_writer_journal_t *j, sv_unit_t *batch, unsigned n, sv_err_t *err)
+{
+    if (j->take == NULL || batch == NULL)
+        return false;
+    for (sv_unit_t *u = batch; u != NULL; u = u->next_)
+        if (u->apply != NULL || u->audit == NULL)
+            return false;
+    uint64_t t0 = sv_mono_us();
+    if (!j->take(j->arg, batch, err))
+        return false;
+    if (*err == SV_OK)
+        count_commit(w, n, t0);
+    else
+        atomic_fetch_add(&w->stat_failed, 1);
+    return true;
+}
+
+/* Applies and commits one batch (none: only the journal's drain and the
+ * batch hooks). Returns SV_OK, or the error every unit gets. */
 static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
 {
     sv_wtxn_t tx = {.base.st = w->st, .w = w};
     sv_err_t err;
+    pthread_mutex_lock(&w->lock);
+    sv_writer_journal_t j = w->journal;
+    pthread_mutex_unlock(&w->lock);
+    if (journal_take(w, &j, batch, n, &err))
+        return err;
     for (;;) {
         int rc = mdb_txn_begin(sv_store_env(w->st), NULL, 0, &tx.batch_txn);
         if (rc == MDB_MAP_RESIZED) {
@@ -449,7 +492,9 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
         tx.now_us = sv_now_us();
         tx.fatal = SV_OK;
         tx.has_pending = false;
-        err = SV_OK;
+        err = j.drain != NULL ? j.drain(j.arg, &tx) : SV_OK;
+        if (err != SV_OK && tx.fatal == SV_OK)
+            tx.fatal = err;
         for (sv_unit_t *u = batch; u != NULL && err == SV_OK; u = u->next_)
             err = run_unit(w, &tx, u);
         if (err == SV_OK) {
@@ -468,12 +513,11 @@ static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
             uint64_t t0 = sv_mono_us();
             rc = sv_sys_txn_commit(tx.batch_txn); /* aborts on failure */
             if (rc == MDB_SUCCESS) {
-                sv_latency_record(&w->commit_latency, sv_mono_us() - t0);
+                count_commit(w, n, t0);
                 w->last_lsn = tx.next_lsn - 1;
                 atomic_store(&w->stat_last_lsn, w->last_lsn);
-                atomic_fetch_add(&w->stat_commits, 1);
-                atomic_fetch_add(&w->stat_hist[hist_bucket(n)], 1);
-                atomic_fetch_add(&w->stat_batch_units, n);
+                if (j.drained != NULL)
+                    j.drained(j.arg);
                 pthread_mutex_lock(&w->hooks_lock);
                 for (unsigned i = 0; i < w->n_commit_hooks; i++)
                     w->commit_fns[i](w->commit_args[i], w->last_lsn);
@@ -510,10 +554,27 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "sv-writer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->head == NULL && !w->stopping)
-            pthread_cond_wait(&w->cond, &w->lock);
+        bool drain_due = false;
+        while (w->head == NULL && !w->stopping && !drain_due) {
+            /* what the journal holds goes to LMDB in time even without traffic */
+            uint64_t due = w->journal.due_us != NULL ? w->journal.due_us(w->journal.arg) : 0;
+            if (due == 0) {
+                pthread_cond_wait(&w->cond, &w->lock);
+            } else if (sv_mono_us() >= due) {
+                drain_due = true;
+            } else {
+                struct timespec ts = {.tv_sec = (time_t)(due / 1000000), .tv_nsec = (long)(due % 1000000) * 1000};
+                pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+            }
+        }
         if (w->head == NULL && w->stopping)
             break;
+        if (w->head == NULL) {
+            pthread_mutex_unlock(&w->lock);
+            (void)commit_batch(w, NULL, 0); /* a failure is counted there; the journal sets when to retry */
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
         /* take up to batch_max units */
         sv_unit_t *batch = w->head, *last = w->head;
         unsigned n = 1;
@@ -578,7 +639,11 @@ sv_err_t sv_writer_start(sv_store_t *st, const sv_writer_opts_t *opts, sv_writer
 
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->hooks_lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the journal's due time is sv_mono_us */
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->hooks_lock);
@@ -671,6 +736,17 @@ void sv_writer_set_audit_hook(sv_writer_t *w, sv_writer_audit_fn fn, void *arg)
 {
     w->audit_fn = fn;
     w->audit_arg = arg;
+}
+
+void sv_writer_set_journal(sv_writer_t *w, const sv_writer_journal_t *j)
+{
+    pthread_mutex_lock(&w->lock);
+    if (j != NULL)
+        w->journal = *j;
+    else
+        memset(&w->journal, 0, sizeof(w->journal));
+    pthread_cond_signal(&w->cond); /* a due time may have come with it */
+    pthread_mutex_unlock(&w->lock);
 }
 
 void sv_writer_add_batch_hook(sv_writer_t *w, sv_writer_batch_fn fn, void *arg)

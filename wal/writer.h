@@ -105,6 +105,31 @@ void sv_writer_set_audit_hook(sv_writer_t *w, sv_writer_audit_fn fn, void *arg);
 /** Adds a per-batch hook (at most 8, before any unit is submitted). */
 void sv_writer_add_batch_hook(sv_writer_t *w, sv_writer_batch_fn fn, void *arg);
 
+/** A journal: a faster durable path than an LMDB commit for a batch whose
+ * every unit is audit-only (the audit log's, src/audit_journal.h). Every
+ * function runs on the writer thread. */
+typedef struct {
+    /** Offered each batch whose units all have an audit entry and no apply:
+     * true when it made their entries durable itself, with each unit's
+     * result set and *err the batch's error (SV_OK, or a failed flush that
+     * every unit gets). False: the batch commits to LMDB as usual. */
+    bool (*take)(void *arg, sv_unit_t *batch, sv_err_t *err);
+    /** At the start of every LMDB batch (again when it is replayed), before
+     * its units: moves what the journal holds into tx. An error fails the
+     * batch. */
+    sv_err_t (*drain)(void *arg, sv_wtxn_t *tx);
+    /** After that batch committed durably: what drain moved may be dropped. */
+    void (*drained)(void *arg);
+    /** The monotonic time (sv_mono_us) by which an LMDB batch should run even
+     * when no unit comes (one without units then runs); 0: none needed. */
+    uint64_t (*due_us)(void *arg);
+    void *arg;
+} sv_writer_journal_t;
+
+/** Installs j (copied; NULL removes it), taking effect from the next batch.
+ * Any thread. */
+void sv_writer_set_journal(sv_writer_t *w, const sv_writer_journal_t *j);
+
 /** Runs on the writer thread after each successful durable commit, before the
  * units of that batch complete; last_lsn is the last committed LSN. It must be
  * quick and must never wait for the writer (no sv_writer_run). */
@@ -136,6 +161,11 @@ void sv_writer_stats(sv_writer_t *w, sv_writer_stats_t *out);
 sv_latency_t *sv_writer_commit_latency(sv_writer_t *w);
 
 /* ---- inside apply: the write transaction ---- */
+
+/** Ends the current unit of change records: the next sv_wtxn_put starts a
+ * new one (for a hook that writes several independent changes, e.g. the
+ * journal's drain). Errors: those of the change log's put. */
+sv_err_t sv_wtxn_unit_end(sv_wtxn_t *tx);
 
 /** The transaction to read through (sv_txn_get, sv_iter_*), seeing the unit's
  * own changes. Valid during apply only. */

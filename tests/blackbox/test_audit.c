@@ -482,9 +482,9 @@ static void test_fail_closed(void)
     BB_ASSERT_CODE(&r, "audit_unavailable");
     bb_resp_free(&r);
 
-    /* the same with a failing commit */
+    /* the same with a failing commit (a read's entry is committed to the journal) */
     arm(&srv, "commit", "EIO", 2);
-    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", "bb-fc-commit-read", srv.token, NULL, &r));
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/checkpoints/public-key", "bb-fc-commit-read", srv.token, NULL, &r));
     BB_ASSERT_STATUS(&r, 503);
     BB_ASSERT_CODE(&r, "audit_unavailable");
     bb_resp_free(&r);
@@ -514,6 +514,15 @@ static void test_fail_closed(void)
     bool ok = false;
     CU_ASSERT(bb_json_bool(&r, "ok", &ok) && ok);
     bb_resp_free(&r);
+
+    /* a query of the log first moves the journal to the store: when that commit fails, the log
+     * cannot be read whole, and the answer says so rather than leave entries out */
+    arm(&srv, "commit", "EIO", 2);
+    CU_ASSERT_FATAL(get_as(&srv, "/v1/audit/logs?limit=1", "bb-drain-fail", srv.token, NULL, &r));
+    BB_ASSERT_STATUS(&r, 503);
+    BB_ASSERT_CODE(&r, "audit_unavailable");
+    bb_resp_free(&r);
+    expect_entry("bb-drain-fail", "audit_query", 503, "audit_unavailable", "bootstrap");
 }
 
 /* ---- verification ---- */
@@ -581,8 +590,20 @@ static void tamper_and_check(sv_tamper_t kind, uint64_t seq, uint64_t bad_seq)
     sv_store_close(st);
 }
 
+/* Restarts the suite's server on its data with env. */
+static void restart_srv(const char *const *env)
+{
+    CU_ASSERT_EQUAL(bb_stop(&srv), 0);
+    CU_ASSERT_FATAL(bb_start(&srv, env));
+}
+
 static void test_verify_detects_tampering(void)
 {
+    /* the test puts the log back as it was under the running server, which a journal holding
+     * entries of requests already answered would not follow: every batch goes to LMDB here */
+    static const char *const no_journal[] = {"SCAIVAULT_TEST_FAULTS=true", "AUDIT_CHECKPOINT_ENTRIES=10",
+                                             "AUDIT_JOURNAL=false", NULL};
+    restart_srv(no_journal);
     bb_resp_t r;
     for (int i = 0; i < 30; i++) {
         CU_ASSERT_FATAL(bb_req(&srv, "GET", "/v1/audit/logs?limit=1", srv.token, NULL, NULL, &r));
@@ -640,6 +661,7 @@ static void test_verify_detects_tampering(void)
     const char *twice[] = {"audit", "verify", dir, "--data-dir", "/nonexistent", NULL};
     CU_ASSERT_EQUAL(bb_run(twice, NULL, out, sizeof(out)), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "given twice"));
+    restart_srv(test_env);
 }
 
 /* ---- checkpoints and export ---- */
@@ -1175,6 +1197,97 @@ static void test_verify_damaged_page(void)
     bb_cleanup(&s);
 }
 
+
+/* ---- the journal ---- */
+
+/* Reads answered from the journal (src/audit_journal.h) survive a SIGKILL
+ * that comes before they reach data.mdb: the offline verifier sees them in
+ * the journal, continuing the chain, and the next start puts them in the
+ * store, where each one is found. */
+static void test_journal_survives_kill(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    char ids[10][48], rnd[17];
+    bb_random_hex(rnd, 16);
+    bb_resp_t r;
+    for (int i = 0; i < 10; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "bb-jr-%s-%d", rnd, i);
+        CU_ASSERT_FATAL(get_as(&s, "/v1/secrets/app/none", ids[i], s.token, "t_journal", &r));
+        BB_ASSERT_STATUS(&r, 404);
+        bb_resp_free(&r);
+    }
+    bb_kill(&s); /* well within the half second after which the journal goes to the store */
+    char dir[400], out[4096];
+    snprintf(dir, sizeof(dir), "--data-dir=%s", s.data_dir);
+    const char *vargs[] = {"audit", "verify", dir, NULL};
+    CU_ASSERT_EQUAL(bb_run(vargs, NULL, out, sizeof(out)), 0);
+    if (strstr(out, "continue the chain") == NULL)
+        fprintf(stderr, "\n  audit verify printed: %s\n", out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "continue the chain"));
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    CU_ASSERT(bb_file_contains_str(s.log_path, "after an unclean stop"));
+    for (int i = 0; i < 10; i++) {
+        lookup(&s, ids[i], &r);
+        CU_ASSERT_EQUAL(n_items(&r), 1);
+        int64_t st = 0;
+        CU_ASSERT(bb_json_int(&r, "items.0.status", &st) && st == 404);
+        bb_resp_free(&r);
+    }
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/audit/verify", s.token, NULL, NULL, &r));
+    bool ok = false;
+    CU_ASSERT(bb_json_bool(&r, "ok", &ok) && ok);
+    bb_resp_free(&r);
+    /* a clean stop leaves nothing in the journal: the offline verifier finds all in the store */
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    CU_ASSERT_EQUAL(bb_run(vargs, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "continue the chain"));
+    bb_cleanup(&s);
+}
+
+/* A journal that does not continue data.mdb's audit log (data.mdb put back
+ * from an older copy by hand): the server refuses to start, naming the file
+ * and what to do, and keeps the journal. */
+static void test_journal_of_older_store(void)
+{
+    bb_server_t s = {0};
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
+    char db[400], saved[420], journal[400];
+    snprintf(db, sizeof(db), "%s/data.mdb", s.data_dir);
+    snprintf(saved, sizeof(saved), "%s/data.mdb.old", s.dir);
+    snprintf(journal, sizeof(journal), "%s/audit.journal", s.data_dir);
+    char out[4096];
+    const char *cp[] = {"-p", db, saved, NULL};
+    CU_ASSERT_EQUAL_FATAL(bb_run_exe("cp", cp, NULL, out, sizeof(out), 10000), 0);
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    bb_resp_t r;
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_FATAL(get_as(&s, "/v1/secrets/app/none", NULL, s.token, "t_journal", &r));
+        bb_resp_free(&r);
+    }
+    lookup(&s, "bb-none", &r); /* the journal goes to the store and starts over... */
+    bb_resp_free(&r);
+    for (int i = 0; i < 3; i++) { /* ...with entries after the old copy's end */
+        CU_ASSERT_FATAL(get_as(&s, "/v1/secrets/app/none", NULL, s.token, "t_journal", &r));
+        bb_resp_free(&r);
+    }
+    bb_kill(&s);
+    const char *back[] = {"-p", saved, db, NULL};
+    CU_ASSERT_EQUAL_FATAL(bb_run_exe("cp", back, NULL, out, sizeof(out), 10000), 0);
+    const char *args[] = {"server", NULL};
+    char data[440];
+    snprintf(data, sizeof(data), "SCAIVAULT_DATA_DIR=%s", s.data_dir);
+    const char *env[] = {data, "SCAIVAULT_LISTEN=127.0.0.1:0", NULL};
+    CU_ASSERT_EQUAL(bb_run_exe(bb_bin(), args, env, out, sizeof(out), 30000), 1);
+    if (strstr(out, "entries are missing") == NULL)
+        fprintf(stderr, "\n  server printed: %s\n", out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "entries are missing"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, journal));
+    CU_ASSERT_EQUAL(access(journal, F_OK), 0);
+    bb_cleanup(&s);
+}
+
 void sv_bb_suite_audit(void)
 {
     CU_pSuite s = CU_add_suite("blackbox/audit", suite_init, suite_clean);
@@ -1191,4 +1304,6 @@ void sv_bb_suite_audit(void)
     CU_add_test(s, "async_commit_failure", test_async_commit_failure);
     CU_add_test(s, "checkpoint_without_traffic", test_checkpoint_without_traffic);
     CU_add_test(s, "bench_unaudited_switch", test_bench_unaudited_switch);
+    CU_add_test(s, "journal_survives_kill", test_journal_survives_kill);
+    CU_add_test(s, "journal_of_older_store", test_journal_of_older_store);
 }

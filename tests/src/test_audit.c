@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/audit_journal.h"
 #include "src/audit_query.h"
 #include "src/audit_verify.h"
 #include "store/fault.h"
@@ -21,6 +22,7 @@
 typedef struct {
     char *dir;
     char key_file[600];
+    char journal[600];
     sv_store_t *st;
     sv_writer_t *w;
     sv_audit_t *a;
@@ -34,6 +36,19 @@ static void setup_opts(fixture_t *f, sv_audit_opts_t o)
     char msg[256];
     CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &f->a, msg, sizeof(msg)), SV_OK);
     sv_audit_attach(f->a, f->w);
+}
+
+/* With the journal of a server (src/audit_journal.h). */
+static void setup_journal(fixture_t *f, sv_audit_opts_t o)
+{
+    o.journal_age_ms = 600000; /* the tests decide when the journal goes to the store */
+    CU_ASSERT_FATAL(sv_test_store_open("audit", 4 << 20, 32, &f->dir, &f->st, &f->w));
+    snprintf(f->key_file, sizeof(f->key_file), "%s/audit-signing.key", f->dir);
+    snprintf(f->journal, sizeof(f->journal), "%s/%s", f->dir, SV_AUDIT_JOURNAL_FILE);
+    o.key_file = f->key_file;
+    char msg[256];
+    CU_ASSERT_EQUAL_FATAL(sv_audit_open(&o, &f->a, msg, sizeof(msg)), SV_OK);
+    CU_ASSERT_EQUAL_FATAL(sv_audit_attach_journal(f->a, f->w, f->journal, msg, sizeof(msg)), SV_OK);
 }
 
 static void setup(fixture_t *f)
@@ -601,10 +616,13 @@ static size_t count_checkpoints(fixture_t *f, bool anchors)
     return count_kind(f, anchors ? SV_AUDIT_TAG_ANCHOR : SV_AUDIT_TAG_CHECKPOINT, UINT64_MAX);
 }
 
-static void test_checkpoints_by_count(void)
+static void checkpoints_by_count(bool journal)
 {
     fixture_t f;
-    setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 5});
+    if (journal)
+        setup_journal(&f, (sv_audit_opts_t){.checkpoint_entries = 5});
+    else
+        setup_opts(&f, (sv_audit_opts_t){.checkpoint_entries = 5});
     append_n(&f, 1, 12, NULL);
     uint8_t rec[256];
     size_t len;
@@ -626,6 +644,17 @@ static void test_checkpoints_by_count(void)
     /* the chain goes on after a checkpoint */
     ASSERT_VERIFIES(&f, true);
     teardown(&f);
+}
+
+static void test_checkpoints_by_count(void)
+{
+    checkpoints_by_count(false);
+}
+
+/* the batch that reaches a checkpoint's count goes to LMDB, where it is written */
+static void test_checkpoints_by_count_journal(void)
+{
+    checkpoints_by_count(true);
 }
 
 static void test_checkpoints_by_time(void)
@@ -1197,6 +1226,235 @@ static void test_key_file(void)
     free(dir);
 }
 
+
+/* ---- the journal ---- */
+
+/* A unit with nothing to change: its batch goes to LMDB, and moves the
+ * journal's entries into the store first. */
+static sv_err_t no_change(sv_wtxn_t *tx, sv_unit_t *u)
+{
+    (void)tx;
+    (void)u;
+    return SV_OK;
+}
+
+static void barrier(fixture_t *f)
+{
+    sv_unit_t u = {.apply = no_change};
+    CU_ASSERT_EQUAL(sv_writer_run(f->w, &u), SV_OK);
+}
+
+/* Stops as a crash would leave things for the log: the journal's entries are
+ * not in the store (a stopping writer does not move them). Then opens store,
+ * writer and log again on the same directory, with the journal. */
+static sv_err_t crash_and_reopen(fixture_t *f, char *msg, size_t msglen)
+{
+    sv_writer_stop(f->w);
+    sv_audit_close(f->a);
+    sv_store_close(f->st);
+    f->w = NULL;
+    f->a = NULL;
+    sv_store_opts_t o = {.dir = f->dir, .map_size = 4 << 20, .max_readers = 32, .no_sync = true};
+    CU_ASSERT_FATAL(sv_store_open(&f->st, &o) == SV_OK);
+    CU_ASSERT_FATAL(sv_writer_start(f->st, NULL, &f->w) == SV_OK);
+    sv_audit_opts_t ao = {.key_file = f->key_file, .journal_age_ms = 600000};
+    CU_ASSERT_FATAL(sv_audit_open(&ao, &f->a, msg, msglen) == SV_OK);
+    return sv_audit_attach_journal(f->a, f->w, f->journal, msg, msglen);
+}
+
+/* How many entries of the journal file continue the store's chain (what the
+ * offline verifier reports), with the writer stopped or not started. */
+static uint64_t journal_entries(fixture_t *f)
+{
+    uint64_t head, n = 0, last;
+    uint8_t hash[32], lh[32];
+    char msg[512];
+    CU_ASSERT_FATAL(sv_audit_store_head(f->st, &head, hash) == SV_OK);
+    CU_ASSERT_EQUAL(sv_audit_journal_scan(f->journal, head, hash, &n, &last, lh, msg, sizeof(msg)), SV_OK);
+    return n;
+}
+
+static void expect_request_id(fixture_t *f, uint64_t seq, const char *request_id)
+{
+    uint8_t rec[SV_AUDIT_RECORD_MAX];
+    size_t len;
+    sv_audit_record_t r;
+    CU_ASSERT_FATAL(read_record(f, seq, 0, rec, &len));
+    CU_ASSERT_EQUAL_FATAL(sv_audit_record_decode(SV_BYTES(rec, len), &r), SV_OK);
+    CU_ASSERT_EQUAL(r.request_id.len, strlen(request_id));
+    CU_ASSERT_EQUAL(memcmp(r.request_id.base, request_id, r.request_id.len), 0);
+}
+
+static void test_journal_then_store(void)
+{
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    append_n(&f, 1, 5, "tnt_a"); /* five audit-only batches: answered from the journal */
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 5);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 0);
+    barrier(&f);
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 0);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 5);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT_BY_REQUEST), 5);
+    CU_ASSERT_EQUAL(count_time_rows(&f, 'g'), 5);
+    expect_request_id(&f, 1, "req_0001");
+    expect_request_id(&f, 5, "req_0005");
+    /* a write's batch moves what the journal holds first, so its entry comes after them */
+    append_n(&f, 6, 3, "tnt_a");
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 3);
+    sv_audit_entry_t e;
+    make_entry(&e, 99, "tnt_a");
+    sv_unit_t u = {.apply = no_change, .audit = &e};
+    CU_ASSERT_EQUAL(sv_writer_run(f.w, &u), SV_OK);
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 0);
+    expect_request_id(&f, 8, "req_0008");
+    expect_request_id(&f, 9, "req_0099");
+    /* many at once share batches, and the journal goes to the store when it holds enough */
+    append_bulk(&f, 3000);
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 3009);
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
+/* The offset of the last record in the journal file, and the file's bytes. */
+static size_t last_record(const char *path, uint8_t *img, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    CU_ASSERT_FATAL(fp != NULL);
+    size_t n = fread(img, 1, cap, fp);
+    fclose(fp);
+    size_t off = 0, last = SIZE_MAX;
+    while (off + 4 <= n) {
+        uint32_t len = sv_get_be32(img + off);
+        if (len == 0 || len > SV_AUDIT_RECORD_MAX)
+            break;
+        last = off;
+        off += 4 + len;
+    }
+    return last;
+}
+
+static void test_journal_recovers_after_crash(void)
+{
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    append_n(&f, 1, 7, "tnt_a");
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 0);
+    CU_ASSERT_EQUAL(journal_entries(&f), 7);
+    char msg[512];
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK); /* taken back, to the store at once */
+    append_n(&f, 8, 2, "tnt_a"); /* the chain goes on after them */
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 9);
+    expect_request_id(&f, 7, "req_0007");
+    expect_request_id(&f, 9, "req_0009");
+    ASSERT_VERIFIES(&f, true);
+
+    /* a torn last record: the ones before it are kept */
+    append_n(&f, 10, 3, "tnt_a");
+    uint8_t *img = malloc(SV_AUDIT_JOURNAL_BYTES);
+    CU_ASSERT_FATAL(img != NULL);
+    size_t at = last_record(f.journal, img, SV_AUDIT_JOURNAL_BYTES);
+    CU_ASSERT_FATAL(at != SIZE_MAX);
+    FILE *fp = fopen(f.journal, "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    fseek(fp, (long)(at + 4 + 100), SEEK_SET);
+    fputc(img[at + 4 + 100] ^ 0x40, fp);
+    fclose(fp);
+    CU_ASSERT_EQUAL(journal_entries(&f), 2);
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 11);
+
+    /* a second round shorter than the first: the first's records after it are not taken back */
+    append_n(&f, 20, 10, "tnt_a");
+    barrier(&f);
+    append_n(&f, 30, 3, "tnt_a");
+    CU_ASSERT_EQUAL(journal_entries(&f), 3);
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 24);
+    expect_request_id(&f, 24, "req_0032");
+    /* and after the journal went to the store, a restart finds nothing to take back */
+    CU_ASSERT_EQUAL(journal_entries(&f), 0);
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 0);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 24);
+    ASSERT_VERIFIES(&f, true);
+    free(img);
+    teardown(&f);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    CU_ASSERT_FATAL(in != NULL && out != NULL);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        CU_ASSERT_EQUAL(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+}
+
+/* A journal that does not continue the store's chain (a data.mdb put back by
+ * hand) is refused, not applied over another history, and not dropped. */
+static void test_journal_of_another_store(void)
+{
+    fixture_t a, b;
+    setup_journal(&a, (sv_audit_opts_t){0});
+    append_n(&a, 1, 3, "tnt_a");
+    barrier(&a);
+    append_n(&a, 4, 2, "tnt_a"); /* the journal now holds seq 4 and 5 */
+    setup(&b);
+    append_n(&b, 1, 3, "tnt_b"); /* a head at 3 with another hash */
+    snprintf(b.journal, sizeof(b.journal), "%s/%s", b.dir, SV_AUDIT_JOURNAL_FILE);
+    copy_file(a.journal, b.journal);
+    char msg[512] = "";
+    uint64_t n = 0, last = 0;
+    uint8_t h[32], hl[32];
+    memset(h, 0x11, sizeof(h));
+    CU_ASSERT_EQUAL(sv_audit_journal_scan(b.journal, 3, h, &n, &last, hl, msg, sizeof(msg)), SV_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "does not continue"));
+    CU_ASSERT_EQUAL(sv_audit_journal_scan(b.journal, 1, h, &n, &last, hl, msg, sizeof(msg)), SV_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "entries are missing"));
+    CU_ASSERT_EQUAL(crash_and_reopen(&b, msg, sizeof(msg)), SV_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, b.journal));
+    CU_ASSERT_EQUAL(count_db(&b, SV_DB_AUDIT), 3);
+    /* still there, for the operator to look at */
+    CU_ASSERT_EQUAL(sv_audit_journal_scan(b.journal, 3, h, &n, &last, hl, msg, sizeof(msg)), SV_ECORRUPT);
+    teardown(&b);
+    teardown(&a);
+}
+
+/* A failed flush answers every unit of the batch with the error, and its
+ * entries come back neither now nor after a crash. */
+static void test_journal_flush_fails(void)
+{
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    sv_audit_entry_t e1, e2, e3;
+    make_entry(&e1, 1, "tnt_a");
+    make_entry(&e2, 2, "tnt_a");
+    make_entry(&e3, 3, "tnt_a");
+    sv_fault_arm(SV_FAULT_COMMIT, 1, 1, EIO);
+    CU_ASSERT_EQUAL(append(&f, &e1), SV_EIO);
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 0);
+    sv_fault_arm(SV_FAULT_AUDIT, 1, 1, EIO);
+    CU_ASSERT_EQUAL(append(&f, &e2), SV_EAUDIT); /* this entry alone could not be written */
+    CU_ASSERT_EQUAL(append(&f, &e3), SV_OK);
+    CU_ASSERT_EQUAL(sv_audit_pending(f.a), 1);
+    CU_ASSERT_EQUAL(journal_entries(&f), 1);
+    char msg[512];
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 1);
+    expect_request_id(&f, 1, "req_0003");
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
 void sv_test_suite_audit(void)
 {
     SV_SUITE(
@@ -1213,5 +1471,10 @@ void sv_test_suite_audit(void)
         {"retention_after_key_change", test_retention_after_key_change},
         {"export_overtaken_by_retention", test_export_overtaken_by_retention},
         {"query", test_query}, {"query_tenant_seconds", test_query_tenant_seconds},
-        {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file});
+        {"tenant_filter", test_tenant_filter}, {"export_chunks", test_export_chunks}, {"key_file", test_key_file},
+        {"checkpoints_by_count_journal", test_checkpoints_by_count_journal},
+        {"journal_then_store", test_journal_then_store},
+        {"journal_recovers_after_crash", test_journal_recovers_after_crash},
+        {"journal_of_another_store", test_journal_of_another_store},
+        {"journal_flush_fails", test_journal_flush_fails});
 }
