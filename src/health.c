@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "src/app.h"
+#include "src/audit.h"
 #include "src/log.h"
 #include "src/ratelimit.h"
 #include "store/migrate.h"
@@ -500,6 +501,9 @@ static void collect_writer(void *arg, sv_buf_t *out)
                           "Audit entries of AUDIT_DURABILITY=async whose commit failed after their response had gone "
                           "out (always 0 with sync).");
     sv_metrics_fmt_sample_u64(out, "scaivault_audit_entries_lost_total", NULL, atomic_load(&app->audit_lost));
+    sv_metrics_fmt_header(out, "scaivault_audit_journal_entries", "gauge",
+                          "Audit entries in the journal, durable but not yet in the store.");
+    sv_metrics_fmt_sample_u64(out, "scaivault_audit_journal_entries", NULL, sv_audit_pending(app->audit));
     sv_metrics_fmt_header(out, "scaivault_writer_units_total", "counter",
                           "Units (writes and audit entries) completed by the writer.");
     sv_metrics_fmt_sample_u64(out, "scaivault_writer_units_total", NULL, ws.units);
@@ -511,7 +515,7 @@ static void collect_writer(void *arg, sv_buf_t *out)
     sv_metrics_fmt_histogram(out, "scaivault_writer_batch_size", NULL, batch_bounds, ws.batch_hist, 8, ws.batch_units,
                              1);
     sv_metrics_fmt_header(out, "scaivault_writer_commit_duration_seconds", "histogram",
-                          "Duration of the writer's durable commit (the fsync), per batch.");
+                          "Duration of the writer's durable commit (LMDB's, or the audit journal's write), per batch.");
     sv_metrics_fmt_latency(out, "scaivault_writer_commit_duration_seconds", NULL,
                            sv_writer_commit_latency(app->writer));
     sv_metrics_fmt_header(out, "scaivault_storage_read_duration_seconds", "histogram",
