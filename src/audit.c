@@ -1095,6 +1095,19 @@ sv_err_t sv_audit_attach_journal(sv_audit_t *a, sv_writer_t *w, const char *path
     return attach(a, w, &a->self, path, msg, msglen);
 }
 
+/* Once the journal holds nothing the store lacks, and no batch uses it: the
+ * file is made to read as empty (sv_audit_journal_clear). */
+static void clear_journal(sv_audit_t *a)
+{
+    if (sv_audit_journal_pending(a->journal) > 0)
+        return; /* entries queued after the barrier: taken back at the next start */
+    sv_err_t err = sv_audit_journal_clear(a->journal);
+    if (err != SV_OK)
+        sv_log_warn("audit: cannot clear the journal: %s (its entries are all in the store; the next start skips "
+                    "them)",
+                    sv_strerror(err));
+}
+
 /* Detaches the log from a writer that goes on running (the server part's
  * stop): once it returns, no batch uses a. */
 static void detach(sv_audit_t *a, sv_audit_t **slot)
@@ -1106,6 +1119,7 @@ static void detach(sv_audit_t *a, sv_audit_t **slot)
         sv_writer_set_journal(a->writer, NULL);
         sv_unit_t again = {0};
         sv_writer_run(a->writer, &again); /* no batch still holds a */
+        clear_journal(a);
     }
 }
 
@@ -1196,7 +1210,8 @@ sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
     char journal[1024];
     snprintf(journal, sizeof(journal), "%s/%s", cfg->data_dir, SV_AUDIT_JOURNAL_FILE);
     /* with AUDIT_JOURNAL=false, a journal a crash left behind is still taken back first */
-    bool use_journal = cfg->audit_journal || access(journal, F_OK) == 0;
+    struct stat jsb;
+    bool use_journal = cfg->audit_journal || (lstat(journal, &jsb) == 0 && S_ISREG(jsb.st_mode));
     if ((err = attach(a, app->writer, &app->audit, use_journal ? journal : NULL, msg, msglen)) != SV_OK) {
         app->audit = NULL;
         sv_audit_close(a);
@@ -1214,6 +1229,7 @@ sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
         sv_writer_set_journal(app->writer, NULL);
         sv_unit_t u = {0};
         sv_writer_run(app->writer, &u); /* no batch still uses the journal */
+        clear_journal(a);
         sv_audit_journal_close(a->journal);
         a->journal = NULL;
     }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "src/audit.h"
+#include "src/log.h"
 #include "store/fault.h"
 #include "store/key.h"
 
@@ -86,17 +87,21 @@ sv_err_t sv_audit_journal_open(const char *path, sv_audit_journal_t **out, char 
     j->buf = mem;
     memset(j->buf, 0, SV_AUDIT_JOURNAL_BYTES); /* the file's image once recover has read it */
     snprintf(j->path, sizeof(j->path), "%s", path);
+    j->fd = -1;
     sv_err_t err;
-    j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     struct stat sb;
-    if (j->fd < 0 || fstat(j->fd, &sb) != 0) {
-        err = sv_store_err(errno);
-        snprintf(msg, msglen, "audit journal: cannot open '%s': %s", path, strerror(errno));
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        /* a link, a directory, a FIFO: never followed, opened or waited on */
+        err = SV_EIO;
+        snprintf(msg, msglen, "audit journal: '%s' is not a regular file (a link, directory or device); move it away",
+                 path);
         goto fail;
     }
-    if (!S_ISREG(sb.st_mode)) {
-        err = SV_EINVAL;
-        snprintf(msg, msglen, "audit journal: '%s' is not a regular file", path);
+    j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (j->fd < 0 || fstat(j->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = j->fd < 0 ? errno : EIO;
+        err = e == EACCES || e == EPERM ? SV_EPERM : SV_EIO;
+        snprintf(msg, msglen, "audit journal: cannot open '%s': %s", path, strerror(e));
         goto fail;
     }
     if (sb.st_size < (off_t)SV_AUDIT_JOURNAL_BYTES) {
@@ -148,23 +153,57 @@ static bool write_blocks(sv_audit_journal_t *j, size_t from, size_t to)
 
 /* ---- reading ---- */
 
+/* The record at img[off] when it is whole: its length header, then a stored
+ * entry that decodes and whose hash is its own. */
+static bool record_at(const uint8_t *img, size_t n, size_t off, size_t *len, sv_audit_record_t *r)
+{
+    if (off + SV_AUDIT_JOURNAL_HEADER > n)
+        return false;
+    *len = sv_get_be32(img + off);
+    return *len > 0 && *len <= SV_AUDIT_RECORD_MAX && *len <= n - off - SV_AUDIT_JOURNAL_HEADER &&
+           sv_audit_record_decode(SV_BYTES(img + off + SV_AUDIT_JOURNAL_HEADER, *len), r) == SV_OK &&
+           sv_audit_record_hash_ok(r);
+}
+
+/* After a damaged record at off that would have been entry `seq`: how many
+ * whole records follow it and continue the chain it would have made (0 for a
+ * torn or stale tail, the usual end of a journal). */
+static size_t after_damage(const uint8_t *img, size_t n, size_t off, uint64_t seq)
+{
+    if (off + SV_AUDIT_JOURNAL_HEADER > n)
+        return 0;
+    size_t len = sv_get_be32(img + off), count = 0;
+    if (len < SV_AUDIT_HASH_BYTES || len > SV_AUDIT_RECORD_MAX || len > n - off - SV_AUDIT_JOURNAL_HEADER)
+        return 0;
+    const uint8_t *want = img + off + SV_AUDIT_JOURNAL_HEADER; /* the damaged record's hash field */
+    off += SV_AUDIT_JOURNAL_HEADER + len;
+    sv_audit_record_t r;
+    while (record_at(img, n, off, &len, &r) && r.seq == seq + 2 + count &&
+           memcmp(r.prev_hash, want, SV_AUDIT_HASH_BYTES) == 0) {
+        want = r.hash;
+        count++;
+        off += SV_AUDIT_JOURNAL_HEADER + len;
+    }
+    return count;
+}
+
 /* Walks the records of img[0, n) that continue (seq, hash): the kept ones
- * are [*start, *end), *count of them, and (seq, hash) is the last one's. */
+ * are [*start, *end), *count of them, and (seq, hash) is the last one's.
+ * *lost: whole records that follow a damaged one and continue from it. */
 static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[SV_AUDIT_HASH_BYTES], size_t *count,
-                     size_t *start, size_t *end, const char *path, char *msg, size_t msglen)
+                     size_t *start, size_t *end, size_t *lost, const char *path, char *msg, size_t msglen)
 {
     uint64_t head = *seq;
-    size_t off = 0;
+    size_t off = 0, len;
     *count = 0;
     *start = *end = 0;
-    while (off + SV_AUDIT_JOURNAL_HEADER <= n) {
-        size_t len = sv_get_be32(img + off);
-        if (len == 0 || len > SV_AUDIT_RECORD_MAX || len > n - off - SV_AUDIT_JOURNAL_HEADER)
-            break;
+    *lost = 0;
+    for (;;) {
         sv_audit_record_t r;
-        if (sv_audit_record_decode(SV_BYTES(img + off + SV_AUDIT_JOURNAL_HEADER, len), &r) != SV_OK ||
-            !sv_audit_record_hash_ok(&r))
+        if (!record_at(img, n, off, &len, &r)) {
+            *lost = after_damage(img, n, off, *seq);
             break;
+        }
         if (r.seq <= head) {
             /* drained already (the store committed it before this file started over) */
             if (*count > 0)
@@ -199,6 +238,12 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
         (*count)++;
         *end = off;
     }
+    if (*lost > 0)
+        snprintf(msg, msglen,
+                 "audit journal '%s': entry %llu is damaged, and the %zu entries after it, which continue from it, "
+                 "cannot be taken back (a disk that damaged the file, someone who changed it, or a crash in the "
+                 "middle of a write)",
+                 path, (unsigned long long)*seq + 1, *lost);
     return SV_OK;
 }
 
@@ -216,6 +261,22 @@ static bool read_all(int fd, uint8_t *buf, size_t cap, size_t *n)
         *n += (size_t)r;
     }
     return true;
+}
+
+/* Logs msg and keeps the file's image as it was read (path.damaged-SECONDS)
+ * before the next round overwrites the damaged record and what follows it. */
+static void keep_damaged(const sv_audit_journal_t *j, size_t n, const char *msg)
+{
+    char copy[1100];
+    snprintf(copy, sizeof(copy), "%s.damaged-%lld", j->path, (long long)(sv_now_us() / 1000000));
+    int fd = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool kept = fd >= 0 && pwrite_all(fd, j->buf, n, 0) && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (kept)
+        sv_log_error("%s; a copy of the journal is kept in '%s'", msg, copy);
+    else
+        sv_log_error("%s; no copy of the journal could be kept (%s): %s", msg, copy, strerror(errno));
 }
 
 /* Moves the kept records to the front of buf: the skipped ones before them
@@ -236,10 +297,12 @@ sv_err_t sv_audit_journal_recover(sv_audit_journal_t *j, uint64_t head_seq, cons
     uint64_t seq = head_seq;
     uint8_t hash[SV_AUDIT_HASH_BYTES];
     memcpy(hash, head_hash, sizeof(hash));
-    size_t count, start, end;
-    sv_err_t err = walk(j->buf, n, &seq, hash, &count, &start, &end, j->path, msg, msglen);
+    size_t count, start, end, lost;
+    sv_err_t err = walk(j->buf, n, &seq, hash, &count, &start, &end, &lost, j->path, msg, msglen);
     if (err != SV_OK)
         return err;
+    if (lost > 0)
+        keep_damaged(j, n, msg);
     if (count > 0 && start > 0) {
         /* rewrite them at offset 0, so that the file and buf agree again */
         memmove(j->buf, j->buf + start, end - start);
@@ -271,8 +334,10 @@ sv_err_t sv_audit_journal_scan(const char *path, uint64_t head_seq, const uint8_
             uint64_t seq = head_seq;
             uint8_t hash[SV_AUDIT_HASH_BYTES];
             memcpy(hash, head_hash, sizeof(hash));
-            size_t c, start, end;
-            err = walk(img, n, &seq, hash, &c, &start, &end, path, msg, msglen);
+            size_t c, start, end, lost;
+            err = walk(img, n, &seq, hash, &c, &start, &end, &lost, path, msg, msglen);
+            if (err == SV_OK && lost > 0)
+                err = SV_ECORRUPT; /* msg says what */
             if (err == SV_OK && c > 0) {
                 *count = c;
                 *last_seq = seq;
@@ -352,4 +417,13 @@ void sv_audit_journal_reset(sv_audit_journal_t *j)
     j->len = 0;
     j->count = 0;
     j->staged = 0;
+}
+
+sv_err_t sv_audit_journal_clear(sv_audit_journal_t *j)
+{
+    sv_audit_journal_reset(j);
+    memset(j->buf, 0, BLOCK);
+    if (!write_blocks(j, 0, BLOCK) || (!j->direct && fdatasync(j->fd) != 0))
+        return sv_store_err(errno);
+    return SV_OK;
 }

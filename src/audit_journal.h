@@ -43,9 +43,12 @@ void sv_audit_journal_close(sv_audit_journal_t *j);
 /** Reads the records that continue a chain whose head is (head_seq,
  * head_hash) and keeps them pending; records at or before head_seq (already
  * in the store) are skipped. Reading stops at the first record that is not
- * valid or does not link. Errors: SV_ECORRUPT, with msg, when the first
- * record after the head's seq does not continue the chain (the journal
- * belongs to another store: a data.mdb replaced by hand). */
+ * valid or does not link. When valid records that would have continued the
+ * chain follow a damaged one, it logs an error and keeps a copy of the file
+ * (path.damaged-SECONDS) before anything overwrites it. Errors:
+ * SV_ECORRUPT, with msg, when the first record after the head's seq does not
+ * continue the chain (the journal belongs to another store: a data.mdb
+ * replaced by hand). */
 sv_err_t sv_audit_journal_recover(sv_audit_journal_t *j, uint64_t head_seq, const uint8_t head_hash[32], char *msg,
                                   size_t msglen);
 
@@ -77,5 +80,9 @@ size_t sv_audit_journal_pending(const sv_audit_journal_t *j);
 /** Forgets the pending records (they are durable in the store now): the next
  * record goes to offset 0 again. */
 void sv_audit_journal_reset(sv_audit_journal_t *j);
+/** Resets and makes the file read as empty (zeros its first block), for a
+ * clean stop: the records of the last round, in the store now, are not left
+ * readable for whatever store the directory holds next. Errors: SV_EIO, ... */
+sv_err_t sv_audit_journal_clear(sv_audit_journal_t *j);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/audit_journal.h"
 #include "src/audit_verify.h"
@@ -73,8 +74,20 @@ static bool journal_continues(sv_store_t *st, const char *dir, const sv_audit_ve
     uint8_t hash[SV_AUDIT_HASH_BYTES], last_hash[SV_AUDIT_HASH_BYTES];
     memcpy(hash, v->prev, sizeof(hash));
     sv_err_t err = sv_audit_journal_scan(path, head, hash, &n, &last, last_hash, msg, sizeof(msg));
-    if (err == SV_ECORRUPT && sv_audit_store_head(st, &head, hash) == SV_OK && head != v->last_seq)
+    /* a mismatch counts only when it stays while the store does not move on
+     * (a running server starts the journal over after each commit to the
+     * store, and may be writing it while it is read) */
+    for (int i = 0, still = 0; i < 100 && err == SV_ECORRUPT; i++) {
+        uint64_t before = head;
+        if (sv_audit_store_head(st, &head, hash) != SV_OK)
+            break;
+        if (head == before) {
+            if (++still > 3)
+                break;
+            usleep(20000);
+        }
         err = sv_audit_journal_scan(path, head, hash, &n, &last, last_hash, msg, sizeof(msg));
+    }
     if (err == SV_ENOTFOUND || (err == SV_OK && n == 0))
         return true;
     if (err != SV_OK) {

@@ -513,6 +513,17 @@ sv_err_t sv_store_claim_dir(const char *dir, int *lock_fd)
     return SV_OK;
 }
 
+/* The audit journal of the database just replaced (src/audit_journal.h)
+ * belongs to that database's chain, not to the restored one's. */
+static sv_err_t drop_audit_journal(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/audit.journal", dir);
+    if (unlink(path) != 0)
+        return errno == ENOENT ? SV_OK : errno_err(errno);
+    return sync_parent_dir(path);
+}
+
 sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_backup_info_t *info)
 {
     sv_err_t err = sv_store_backup_verify(in_path, info);
@@ -540,6 +551,8 @@ sv_err_t sv_store_restore(const char *in_path, const char *dir, bool force, sv_b
         return err;
     }
     err = install_file(path, 0600, fill_copy, (void *)in_path); /* the lock is held: no server opens the old file */
+    if (err == SV_OK)
+        err = drop_audit_journal(dir);
     if (lock_fd >= 0)
         close(lock_fd); /* drops the lock */
     close(claim_fd);

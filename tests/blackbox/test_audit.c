@@ -1238,28 +1238,40 @@ static void test_journal_survives_kill(void)
     bool ok = false;
     CU_ASSERT(bb_json_bool(&r, "ok", &ok) && ok);
     bb_resp_free(&r);
-    /* a clean stop leaves nothing in the journal: the offline verifier finds all in the store */
+    /* a clean stop leaves nothing in the journal, not even the last round's records: the offline
+     * verifier finds all in the store */
     CU_ASSERT_EQUAL(bb_stop(&s), 0);
     CU_ASSERT_EQUAL(bb_run(vargs, NULL, out, sizeof(out)), 0);
     CU_ASSERT_PTR_NULL(strstr(out, "continue the chain"));
+    char journal[400];
+    snprintf(journal, sizeof(journal), "%s/audit.journal", s.data_dir);
+    FILE *fp = fopen(journal, "rb");
+    CU_ASSERT_FATAL(fp != NULL);
+    unsigned char first[4] = {1, 1, 1, 1};
+    CU_ASSERT_EQUAL(fread(first, 1, 4, fp), 4);
+    fclose(fp);
+    CU_ASSERT(first[0] == 0 && first[1] == 0 && first[2] == 0 && first[3] == 0);
     bb_cleanup(&s);
 }
 
 /* A journal that does not continue data.mdb's audit log (data.mdb put back
  * from an older copy by hand): the server refuses to start, naming the file
- * and what to do, and keeps the journal. */
+ * and what to do, and keeps the journal. `restore`, the way to put an older
+ * copy back, removes the journal of the database it replaces. */
 static void test_journal_of_older_store(void)
 {
     bb_server_t s = {0};
     CU_ASSERT_FATAL(bb_start(&s, NULL));
-    CU_ASSERT_EQUAL(bb_stop(&s), 0);
-    char db[400], saved[420], journal[400];
+    char db[400], saved[420], journal[400], out[4096], barg[440];
     snprintf(db, sizeof(db), "%s/data.mdb", s.data_dir);
     snprintf(saved, sizeof(saved), "%s/data.mdb.old", s.dir);
     snprintf(journal, sizeof(journal), "%s/audit.journal", s.data_dir);
-    char out[4096];
-    const char *cp[] = {"-p", db, saved, NULL};
-    CU_ASSERT_EQUAL_FATAL(bb_run_exe("cp", cp, NULL, out, sizeof(out), 10000), 0);
+    snprintf(barg, sizeof(barg), "--out=%s", saved);
+    char darg[400];
+    snprintf(darg, sizeof(darg), "--data-dir=%s", s.data_dir);
+    const char *backup[] = {"backup", barg, darg, NULL};
+    CU_ASSERT_EQUAL_FATAL(bb_run(backup, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
     CU_ASSERT_FATAL(bb_start(&s, NULL));
     bb_resp_t r;
     for (int i = 0; i < 5; i++) {
@@ -1285,6 +1297,19 @@ static void test_journal_of_older_store(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "entries are missing"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, journal));
     CU_ASSERT_EQUAL(access(journal, F_OK), 0);
+    /* restore instead: the journal goes with the database it belonged to, and the server starts */
+    char iarg[440];
+    snprintf(iarg, sizeof(iarg), "--in=%s", saved);
+    const char *restore[] = {"restore", iarg, darg, "--force", NULL};
+    CU_ASSERT_EQUAL(bb_run(restore, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_NOT_EQUAL(access(journal, F_OK), 0);
+    CU_ASSERT_FATAL(bb_start(&s, NULL));
+    bb_resp_t v;
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/audit/verify", s.token, NULL, NULL, &v));
+    bool ok = false;
+    CU_ASSERT(bb_json_bool(&v, "ok", &ok) && ok);
+    bb_resp_free(&v);
+    CU_ASSERT_EQUAL(bb_stop(&s), 0);
     bb_cleanup(&s);
 }
 

@@ -4,6 +4,7 @@
  * checkpoints, retention anchors, queries and the export. */
 #include "sv_autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -1367,6 +1368,33 @@ static void test_journal_recovers_after_crash(void)
     barrier(&f);
     CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 11);
 
+    /* a damaged record with whole ones after it that continue from it: not taken back either, but
+     * said, and the file kept for a look before the next round overwrites it */
+    append_n(&f, 13, 4, "tnt_a");
+    fp = fopen(f.journal, "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    fseek(fp, 4 + 100, SEEK_SET); /* inside the first of the four */
+    int c = fgetc(fp);
+    fseek(fp, 4 + 100, SEEK_SET);
+    fputc(c ^ 0x40, fp);
+    fclose(fp);
+    uint64_t head, n, lastseq;
+    uint8_t hh[32], lh[32];
+    CU_ASSERT_FATAL(sv_audit_store_head(f.st, &head, hh) == SV_OK);
+    msg[0] = 0;
+    CU_ASSERT_EQUAL(sv_audit_journal_scan(f.journal, head, hh, &n, &lastseq, lh, msg, sizeof(msg)), SV_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "is damaged, and the 3 entries after it"));
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 11);
+    bool kept = false;
+    DIR *d = opendir(f.dir);
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;)
+        kept = kept || strncmp(de->d_name, "audit.journal.damaged-", 22) == 0;
+    if (d != NULL)
+        closedir(d);
+    CU_ASSERT(kept);
+
     /* a second round shorter than the first: the first's records after it are not taken back */
     append_n(&f, 20, 10, "tnt_a");
     barrier(&f);
@@ -1428,6 +1456,30 @@ static void test_journal_of_another_store(void)
     teardown(&a);
 }
 
+/* A journal path that is not a regular file is refused with a message,
+ * never followed or waited on. */
+static void test_journal_not_a_file(void)
+{
+    const char *dir = sv_test_tmpdir("journal");
+    CU_ASSERT_FATAL(dir != NULL);
+    char link[600], sub[600], fifo[600], msg[512];
+    snprintf(link, sizeof(link), "%s/link.journal", dir);
+    snprintf(sub, sizeof(sub), "%s/dir.journal", dir);
+    snprintf(fifo, sizeof(fifo), "%s/fifo.journal", dir);
+    CU_ASSERT_FATAL(symlink("/etc/passwd", link) == 0 && mkdir(sub, 0700) == 0 && mkfifo(fifo, 0600) == 0);
+    const char *paths[] = {link, sub, fifo};
+    for (size_t i = 0; i < 3; i++) {
+        sv_audit_journal_t *j = NULL;
+        msg[0] = 0;
+        CU_ASSERT_EQUAL(sv_audit_journal_open(paths[i], &j, msg, sizeof(msg)), SV_EIO);
+        CU_ASSERT_PTR_NULL(j);
+        CU_ASSERT_PTR_NOT_NULL(strstr(msg, "is not a regular file"));
+    }
+    struct stat sb;
+    CU_ASSERT(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode)); /* left as it was */
+    sv_test_rmdir(dir);
+}
+
 /* A failed flush answers every unit of the batch with the error, and its
  * entries come back neither now nor after a crash. */
 static void test_journal_flush_fails(void)
@@ -1476,5 +1528,5 @@ void sv_test_suite_audit(void)
         {"journal_then_store", test_journal_then_store},
         {"journal_recovers_after_crash", test_journal_recovers_after_crash},
         {"journal_of_another_store", test_journal_of_another_store},
-        {"journal_flush_fails", test_journal_flush_fails});
+        {"journal_flush_fails", test_journal_flush_fails}, {"journal_not_a_file", test_journal_not_a_file});
 }
