@@ -48,7 +48,7 @@
 #define META_CHECKPOINT "audit_checkpoint"
 #define CANON_FIXED (1 + 8 + 8 + 1 + 2) /* format, seq, time, success, status */
 #define N_STRINGS 8
-#define JOURNAL_DRAIN_ENTRIES 2048   /* the journal goes to LMDB once it holds this many entries */
+#define JOURNAL_DRAIN_ENTRIES 256    /* the journal goes to LMDB once it holds this many entries */
 #define JOURNAL_DRAIN_AGE_MS 500     /* ... or once its oldest entry is this old (sv_audit_opts_t) */
 
 struct sv_audit {
@@ -57,10 +57,10 @@ struct sv_audit {
     uint8_t pk[SV_AUDIT_PK_BYTES];
     sv_audit_opts_t opts; /* key_file is not kept */
     sv_writer_t *writer;
-    sv_audit_t **slot; /* the hooks' argument */
 
     /* the journal (audit_journal.h); the fields below are the writer thread's */
     sv_audit_journal_t *journal;
+    bool journal_off;     /* AUDIT_JOURNAL=false: only what a crash left in it goes to the store */
     bool head_known;      /* head_seq/head_hash: the chain's head, journal included */
     uint64_t head_seq;
     uint8_t head_hash[SV_AUDIT_HASH_BYTES];
@@ -905,7 +905,7 @@ sv_err_t sv_audit_store_head(sv_store_t *st, uint64_t *seq, uint8_t hash[SV_AUDI
 static bool journal_take(void *arg, sv_unit_t *batch, sv_err_t *err)
 {
     sv_audit_t *a = journal_log(arg);
-    if (a == NULL || sv_audit_journal_pending(a->journal) >= JOURNAL_DRAIN_ENTRIES)
+    if (a == NULL || a->journal_off || sv_audit_journal_pending(a->journal) >= JOURNAL_DRAIN_ENTRIES)
         return false;
     /* decide before any entry is encoded: a batch declined here goes to LMDB
      * whole, and its fault seams must count once */
@@ -1043,9 +1043,16 @@ static sv_err_t open_journal(sv_audit_t *a, sv_store_t *st, const char *path, ch
         return err;
     uint64_t head;
     uint8_t hash[SV_AUDIT_HASH_BYTES];
-    if ((err = sv_audit_store_head(st, &head, hash)) != SV_OK) {
-        snprintf(msg, msglen, "audit journal: cannot read the audit log's head: %s", sv_strerror(err));
-    } else if ((err = sv_audit_journal_recover(a->journal, head, hash, msg, msglen)) == SV_OK) {
+    if (sv_audit_store_head(st, &head, hash) != SV_OK) {
+        /* nothing can chain to the store's log: every audited request fails closed (doc/audit.md),
+         * and the journal stays as it is, unread and unwritten */
+        sv_log_error("audit: the newest record of the audit log cannot be read; the journal %s is left as it is",
+                     path);
+        sv_audit_journal_close(a->journal);
+        a->journal = NULL;
+        return SV_OK;
+    }
+    if ((err = sv_audit_journal_recover(a->journal, head, hash, msg, msglen)) == SV_OK) {
         size_t n = sv_audit_journal_pending(a->journal);
         atomic_store(&a->pending, n);
         if (n > 0 && last_record(a->journal, &a->head_seq, a->head_hash))
@@ -1067,7 +1074,6 @@ static sv_err_t attach(sv_audit_t *a, sv_writer_t *w, sv_audit_t **slot, const c
                        size_t msglen)
 {
     a->writer = w;
-    a->slot = slot;
     if (journal != NULL) {
         sv_err_t err = open_journal(a, sv_writer_store(w), journal, msg, msglen);
         if (err != SV_OK)
@@ -1113,7 +1119,11 @@ static void clear_journal(sv_audit_t *a)
 static void detach(sv_audit_t *a, sv_audit_t **slot)
 {
     sv_unit_t barrier = {0};
-    sv_writer_run(a->writer, &barrier); /* everything queued so far, and the journal, in the store */
+    sv_err_t err = sv_writer_run(a->writer, &barrier); /* everything queued so far, and the journal, in the store */
+    if (err != SV_OK && sv_audit_pending(a) > 0)
+        sv_log_error("audit: the journal's %zu entries could not go to the store at stop: %s (the next start takes "
+                     "them back)",
+                     sv_audit_pending(a), sv_strerror(err));
     *slot = NULL; /* the hooks now do nothing, or fail closed */
     if (a->journal != NULL) {
         sv_writer_set_journal(a->writer, NULL);
@@ -1224,7 +1234,8 @@ sv_err_t sv_audit_part_init(sv_app_t *app, char *msg, size_t msglen)
                          "journal)",
                          sv_strerror(err));
     }
-    if (use_journal && !cfg->audit_journal && sv_audit_pending(a) == 0) {
+    a->journal_off = !cfg->audit_journal;
+    if (use_journal && !cfg->audit_journal && a->journal != NULL && sv_audit_pending(a) == 0) {
         /* nothing is held: every batch commits to LMDB from now on */
         sv_writer_set_journal(app->writer, NULL);
         sv_unit_t u = {0};

@@ -1,18 +1,22 @@
 /*
  * audit_journal.c - the audit log's journal (audit_journal.h).
  *
- * The file's bytes [0, len) are the pending records and are mirrored in
- * memory (buf), so that draining them into the store reads no file. A flush
- * writes the blocks that hold the staged bytes [len, len + staged) with one
- * pwrite on a descriptor opened O_DIRECT | O_DSYNC: the write goes to the
- * device and returns once it is durable, with no page cache, writeback or
- * separate fdatasync on the way (measured: the page-cache path with
- * fdatasync was 43% of the writer thread's time). A file system without
- * O_DIRECT (tmpfs) gets a plain pwrite and fdatasync. The file is never
- * extended after its creation, so a flush writes data blocks only.
+ * The file's bytes [base, len) are the pending records and are mirrored in
+ * memory (buf), so that draining them into the store reads no file. Each
+ * flush starts on a block of its own and writes the staged records, padded
+ * with zeros to the end of their last block, with one pwrite on a
+ * descriptor opened O_DIRECT | O_DSYNC: the write goes to the device and
+ * returns once it is durable, with no page cache, writeback or separate
+ * fdatasync on the way (measured: the page-cache path with fdatasync was 43%
+ * of the writer thread's time). A file system without O_DIRECT (tmpfs), or
+ * one that refuses its alignment, gets a plain pwrite and fdatasync. The file
+ * is never extended after its creation, so a flush writes data blocks only,
+ * and never a block that holds a record already answered.
  *
- * Rewriting the block that holds the tail rewrites earlier records with the
- * same bytes: a torn write leaves each sector old or new, and both hold them.
+ * A zero length where a record would start ends a flush's records: the walk
+ * goes on at the next block. A round starts at offset 0 after each drain, so
+ * only the file's first record can tell that the journal belongs to another
+ * store; anything that does not continue the chain after it ends the walk.
  */
 #include "sv_autoconf.h"
 
@@ -37,11 +41,17 @@ struct sv_audit_journal {
     int fd;
     bool direct; /* fd is O_DIRECT | O_DSYNC: a pwrite is durable when it returns */
     char path[1024];
-    uint8_t *buf;  /* SV_AUDIT_JOURNAL_BYTES: the file's pending part, then what is staged */
-    size_t len;    /* bytes pending */
+    uint8_t *buf;  /* SV_AUDIT_JOURNAL_BYTES: the file's image from 0 to len, then what is staged */
+    size_t base;   /* where the pending records start (after a recovery: where the kept ones were) */
+    size_t len;    /* where they end: a block boundary */
     size_t count;  /* records pending */
     size_t staged; /* bytes staged after len */
 };
+
+static size_t block_up(size_t n)
+{
+    return (n + BLOCK - 1) & ~(size_t)(BLOCK - 1);
+}
 
 #define ZERO_CHUNK (64u * 1024)
 
@@ -146,12 +156,33 @@ static bool write_blocks(sv_audit_journal_t *j, size_t from, size_t to)
 {
     if (j->direct) {
         from &= ~(size_t)(BLOCK - 1);
-        to = (to + BLOCK - 1) & ~(size_t)(BLOCK - 1);
+        to = block_up(to);
     }
-    return pwrite_all(j->fd, j->buf + from, to - from, (off_t)from);
+    if (pwrite_all(j->fd, j->buf + from, to - from, (off_t)from))
+        return true;
+    if (!j->direct || errno != EINVAL)
+        return false;
+    /* storage whose alignment is not ours: the page cache and fdatasync from now on */
+    int fd = open(j->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    close(j->fd);
+    j->fd = fd;
+    j->direct = false;
+    sv_log_warn("audit journal: '%s' refuses O_DIRECT writes of %u-byte blocks; writing through the page cache",
+                j->path, BLOCK);
+    return pwrite_all(j->fd, j->buf + from, to - from, (off_t)from) && fdatasync(j->fd) == 0;
 }
 
 /* ---- reading ---- */
+
+/* Past the zeros that end a flush's last block, when off is in them. */
+static size_t skip_padding(const uint8_t *img, size_t n, size_t off)
+{
+    if (off % BLOCK != 0 && off + SV_AUDIT_JOURNAL_HEADER <= n && sv_get_be32(img + off) == 0)
+        return block_up(off);
+    return off;
+}
 
 /* The record at img[off] when it is whole: its length header, then a stored
  * entry that decodes and whose hash is its own. */
@@ -176,13 +207,13 @@ static size_t after_damage(const uint8_t *img, size_t n, size_t off, uint64_t se
     if (len < SV_AUDIT_HASH_BYTES || len > SV_AUDIT_RECORD_MAX || len > n - off - SV_AUDIT_JOURNAL_HEADER)
         return 0;
     const uint8_t *want = img + off + SV_AUDIT_JOURNAL_HEADER; /* the damaged record's hash field */
-    off += SV_AUDIT_JOURNAL_HEADER + len;
+    off = skip_padding(img, n, off + SV_AUDIT_JOURNAL_HEADER + len);
     sv_audit_record_t r;
     while (record_at(img, n, off, &len, &r) && r.seq == seq + 2 + count &&
            memcmp(r.prev_hash, want, SV_AUDIT_HASH_BYTES) == 0) {
         want = r.hash;
         count++;
-        off += SV_AUDIT_JOURNAL_HEADER + len;
+        off = skip_padding(img, n, off + SV_AUDIT_JOURNAL_HEADER + len);
     }
     return count;
 }
@@ -198,12 +229,16 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
     *count = 0;
     *start = *end = 0;
     *lost = 0;
+    bool first = true; /* the file's first record: only it can belong to another store */
     for (;;) {
         sv_audit_record_t r;
+        off = skip_padding(img, n, off);
         if (!record_at(img, n, off, &len, &r)) {
             *lost = after_damage(img, n, off, *seq);
             break;
         }
+        bool was_first = first;
+        first = false;
         if (r.seq <= head) {
             /* drained already (the store committed it before this file started over) */
             if (*count > 0)
@@ -212,7 +247,9 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
             continue;
         }
         if (r.seq != *seq + 1 || memcmp(r.prev_hash, hash, SV_AUDIT_HASH_BYTES) != 0) {
-            if (*count == 0 && r.seq == head + 1) {
+            if (!was_first)
+                break; /* a stale record, or a round's start torn by a crash: the journal ends here */
+            if (r.seq == head + 1) {
                 snprintf(msg, msglen,
                          "audit journal '%s': entry %llu does not continue the audit log of the store, which ends at "
                          "entry %llu with another hash: the journal belongs to another copy of data.mdb. Move it "
@@ -220,7 +257,7 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
                          path, (unsigned long long)r.seq, (unsigned long long)head);
                 return SV_ECORRUPT;
             }
-            if (*count == 0 && r.seq > head + 1) {
+            if (r.seq > head + 1) {
                 snprintf(msg, msglen,
                          "audit journal '%s': its entries start at %llu, but the audit log of the store ends at "
                          "%llu: entries are missing in between (was data.mdb replaced by an older copy?). Move the "
@@ -228,7 +265,7 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
                          path, (unsigned long long)r.seq, (unsigned long long)head);
                 return SV_ECORRUPT;
             }
-            break; /* a stale record of an earlier round: the journal ends here */
+            break;
         }
         if (*count == 0)
             *start = off;
@@ -303,16 +340,10 @@ sv_err_t sv_audit_journal_recover(sv_audit_journal_t *j, uint64_t head_seq, cons
         return err;
     if (lost > 0)
         keep_damaged(j, n, msg);
-    if (count > 0 && start > 0) {
-        /* rewrite them at offset 0, so that the file and buf agree again */
-        memmove(j->buf, j->buf + start, end - start);
-        memset(j->buf + (end - start), 0, SV_AUDIT_JOURNAL_BYTES - (end - start));
-        if (!write_blocks(j, 0, end) || (!j->direct && fdatasync(j->fd) != 0)) {
-            snprintf(msg, msglen, "audit journal: cannot rewrite '%s': %s", j->path, strerror(errno));
-            return sv_store_err(errno);
-        }
-    }
-    j->len = count > 0 ? end - start : 0;
+    /* the kept records stay where they are (a rewrite could lose them to a
+     * crash); the next flush goes to the block after them */
+    j->base = count > 0 ? start : 0;
+    j->len = count > 0 ? block_up(end) : 0;
     j->count = count;
     j->staged = 0;
     return SV_OK;
@@ -356,12 +387,14 @@ sv_err_t sv_audit_journal_scan(const char *path, uint64_t head_seq, const uint8_
 
 size_t sv_audit_journal_room(const sv_audit_journal_t *j)
 {
-    return SV_AUDIT_JOURNAL_BYTES - j->len - j->staged;
+    size_t used = block_up(j->len + j->staged);
+    return used < SV_AUDIT_JOURNAL_BYTES ? SV_AUDIT_JOURNAL_BYTES - used : 0;
 }
 
 bool sv_audit_journal_stage(sv_audit_journal_t *j, const uint8_t *rec, size_t len)
 {
-    if (len == 0 || len > SV_AUDIT_RECORD_MAX || SV_AUDIT_JOURNAL_HEADER + len > sv_audit_journal_room(j))
+    if (len == 0 || len > SV_AUDIT_RECORD_MAX ||
+        j->len + j->staged + SV_AUDIT_JOURNAL_HEADER + len > SV_AUDIT_JOURNAL_BYTES)
         return false;
     uint8_t *p = j->buf + j->len + j->staged;
     sv_put_be32(p, (uint32_t)len);
@@ -376,22 +409,28 @@ sv_err_t sv_audit_journal_flush(sv_audit_journal_t *j)
     j->staged = 0;
     if (n == 0)
         return SV_OK;
-    int e = sv_sys_commit_seams();
-    if (e == 0 && !write_blocks(j, j->len, j->len + n))
+    size_t end = block_up(j->len + n);
+    memset(j->buf + j->len + n, 0, end - (j->len + n)); /* the padding reads as the end of the flush */
+    int e = 0;
+    if (!write_blocks(j, j->len, end) || (!j->direct && fdatasync(j->fd) != 0))
         e = errno;
-    if (e == 0 && !j->direct && fdatasync(j->fd) != 0)
-        e = errno;
+    if (e == 0)
+        e = sv_sys_commit_seams(); /* a failure the device reports once the data is there */
     if (e == 0) {
+        if (j->count == 0)
+            j->base = j->len; /* the first pending records */
         for (size_t off = j->len; off < j->len + n; off += SV_AUDIT_JOURNAL_HEADER + sv_get_be32(j->buf + off))
             j->count++;
-        j->len += n;
+        j->len = end;
         return SV_OK;
     }
     /* nobody was answered: take the records back, so that a restart does not
      * find entries of requests that failed (best effort: the disk is failing) */
-    memset(j->buf + j->len, 0, n);
-    if (write_blocks(j, j->len, j->len + n) && !j->direct)
-        (void)fdatasync(j->fd);
+    memset(j->buf + j->len, 0, end - j->len);
+    if (!write_blocks(j, j->len, end) || (!j->direct && fdatasync(j->fd) != 0))
+        sv_log_error("audit journal: cannot take back the entries of a failed write in '%s': %s (a restart may "
+                     "find them)",
+                     j->path, strerror(errno));
     return sv_store_err(e);
 }
 
@@ -399,9 +438,15 @@ sv_err_t sv_audit_journal_flush(sv_audit_journal_t *j)
 
 bool sv_audit_journal_next(const sv_audit_journal_t *j, size_t *off, sv_bytes_t *rec)
 {
-    if (*off + SV_AUDIT_JOURNAL_HEADER > j->len)
+    if (j->count == 0)
         return false;
-    size_t len = sv_get_be32(j->buf + *off);
+    if (*off < j->base)
+        *off = j->base;
+    size_t len = 0;
+    while (*off + SV_AUDIT_JOURNAL_HEADER <= j->len && (len = sv_get_be32(j->buf + *off)) == 0)
+        *off = block_up(*off + 1); /* a flush's padding */
+    if (*off + SV_AUDIT_JOURNAL_HEADER > j->len || len == 0)
+        return false;
     *rec = SV_BYTES(j->buf + *off + SV_AUDIT_JOURNAL_HEADER, len);
     *off += SV_AUDIT_JOURNAL_HEADER + len;
     return true;
@@ -414,6 +459,7 @@ size_t sv_audit_journal_pending(const sv_audit_journal_t *j)
 
 void sv_audit_journal_reset(sv_audit_journal_t *j)
 {
+    j->base = 0;
     j->len = 0;
     j->count = 0;
     j->staged = 0;

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/log.h"
 #include "store/fault.h"
 #include "store/key.h"
 #include "store/migrate.h"
@@ -44,6 +45,7 @@
 #define MAX_BATCH_HOOKS 8
 #define PRUNE_PER_BATCH 512
 #define STALE_READER_CHECK_US (10 * 1000000ull)
+#define DRAIN_RETRY_US 1000000ull /* after a failed batch that only moved the audit journal */
 
 struct sv_wtxn {
     sv_txn_t base; /* base.txn is the innermost open transaction */
@@ -82,6 +84,7 @@ struct sv_writer {
     unsigned n_commit_hooks;
 
     uint64_t last_lsn; /* committed; written by the writer thread only */
+    uint64_t drain_retry_us; /* a failed batch for the journal alone: not again before this; writer thread only */
     uint64_t readers_checked_us; /* the last sv_store_clear_stale_readers; writer thread only */
     sv_latency_t commit_latency;
     _Atomic uint64_t stat_last_lsn, stat_commits, stat_failed, stat_units, stat_grows;
@@ -558,6 +561,8 @@ static void *writer_main(void *arg)
         while (w->head == NULL && !w->stopping && !drain_due) {
             /* what the journal holds goes to LMDB in time even without traffic */
             uint64_t due = w->journal.due_us != NULL ? w->journal.due_us(w->journal.arg) : 0;
+            if (due != 0 && due < w->drain_retry_us)
+                due = w->drain_retry_us;
             if (due == 0) {
                 pthread_cond_wait(&w->cond, &w->lock);
             } else if (sv_mono_us() >= due) {
@@ -571,7 +576,17 @@ static void *writer_main(void *arg)
             break;
         if (w->head == NULL) {
             pthread_mutex_unlock(&w->lock);
-            (void)commit_batch(w, NULL, 0); /* a failure is counted there; the journal sets when to retry */
+            sv_err_t err = commit_batch(w, NULL, 0);
+            if (err != SV_OK) {
+                /* a store that cannot begin or commit: try again in a while, and say so once a streak */
+                if (w->drain_retry_us == 0)
+                    sv_log_error("writer: the audit journal's entries cannot go to the store: %s (retried every "
+                                 "second; they are safe in the journal)",
+                                 sv_strerror(err));
+                w->drain_retry_us = sv_mono_us() + DRAIN_RETRY_US;
+            } else {
+                w->drain_retry_us = 0;
+            }
             pthread_mutex_lock(&w->lock);
             continue;
         }

@@ -1326,10 +1326,18 @@ static size_t last_record(const char *path, uint8_t *img, size_t cap)
     size_t n = fread(img, 1, cap, fp);
     fclose(fp);
     size_t off = 0, last = SIZE_MAX;
+    uint64_t seq = 0;
     while (off + 4 <= n) {
         uint32_t len = sv_get_be32(img + off);
-        if (len == 0 || len > SV_AUDIT_RECORD_MAX)
-            break;
+        if (len == 0 && off % 4096 != 0) {
+            off = (off + 4095) & ~(size_t)4095; /* each flush starts on a block of its own */
+            continue;
+        }
+        sv_audit_record_t r;
+        if (len == 0 || len > SV_AUDIT_RECORD_MAX ||
+            sv_audit_record_decode(SV_BYTES(img + off + 4, len), &r) != SV_OK || r.seq <= seq)
+            break; /* the end, or a record of an earlier round */
+        seq = r.seq;
         last = off;
         off += 4 + len;
     }
@@ -1456,6 +1464,43 @@ static void test_journal_of_another_store(void)
     teardown(&a);
 }
 
+/* A crash that tears the first write of a round (its first sector still the
+ * earlier round's, the rest new) leaves an old record, skipped, before new
+ * ones: the journal ends there (nothing of that write was answered), and the
+ * server starts; only the file's first record can tell of another store. */
+static void test_journal_torn_round_start(void)
+{
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    sv_audit_entry_t e[4];
+    for (int i = 0; i < 4; i++) {
+        make_entry(&e[i], 1, "tnt_a"); /* records of one length */
+        CU_ASSERT_EQUAL(append(&f, &e[i]), SV_OK);
+    }
+    barrier(&f); /* round A (seq 1-4) is in the store */
+    uint8_t old[512];
+    FILE *fp = fopen(f.journal, "rb");
+    CU_ASSERT_FATAL(fp != NULL && fread(old, 1, sizeof(old), fp) == sizeof(old));
+    fclose(fp);
+    CU_ASSERT_FATAL(sv_get_be32(old) + 4 <= sizeof(old)); /* A's first record lies in the first sector */
+    sv_unit_t u[4];
+    memset(u, 0, sizeof(u));
+    for (int i = 0; i < 4; i++)
+        u[i].audit = &e[i];
+    CU_ASSERT_EQUAL(sv_writer_run_all(f.w, u, 4), SV_OK); /* round B (seq 5-8), from offset 0 */
+    fp = fopen(f.journal, "r+b");
+    CU_ASSERT_FATAL(fp != NULL && fwrite(old, 1, sizeof(old), fp) == sizeof(old));
+    fclose(fp);
+    char msg[512] = "";
+    CU_ASSERT_EQUAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    if (msg[0] != 0)
+        fprintf(stderr, "\n  %s\n", msg);
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 4);
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
 /* A journal path that is not a regular file is refused with a message,
  * never followed or waited on. */
 static void test_journal_not_a_file(void)
@@ -1490,9 +1535,10 @@ static void test_journal_flush_fails(void)
     make_entry(&e1, 1, "tnt_a");
     make_entry(&e2, 2, "tnt_a");
     make_entry(&e3, 3, "tnt_a");
-    sv_fault_arm(SV_FAULT_COMMIT, 1, 1, EIO);
+    sv_fault_arm(SV_FAULT_COMMIT, 1, 1, EIO); /* the device reports the failure after the write */
     CU_ASSERT_EQUAL(append(&f, &e1), SV_EIO);
     CU_ASSERT_EQUAL(sv_audit_pending(f.a), 0);
+    CU_ASSERT_EQUAL(journal_entries(&f), 0); /* written, then zeroed again: a crash now finds nothing */
     sv_fault_arm(SV_FAULT_AUDIT, 1, 1, EIO);
     CU_ASSERT_EQUAL(append(&f, &e2), SV_EAUDIT); /* this entry alone could not be written */
     CU_ASSERT_EQUAL(append(&f, &e3), SV_OK);
@@ -1528,5 +1574,6 @@ void sv_test_suite_audit(void)
         {"journal_then_store", test_journal_then_store},
         {"journal_recovers_after_crash", test_journal_recovers_after_crash},
         {"journal_of_another_store", test_journal_of_another_store},
-        {"journal_flush_fails", test_journal_flush_fails}, {"journal_not_a_file", test_journal_not_a_file});
+        {"journal_flush_fails", test_journal_flush_fails}, {"journal_not_a_file", test_journal_not_a_file},
+        {"journal_torn_round_start", test_journal_torn_round_start});
 }
