@@ -308,8 +308,10 @@ static void keep_damaged(const sv_audit_journal_t *j, size_t n, const char *msg)
     snprintf(copy, sizeof(copy), "%s.damaged-%lld", j->path, (long long)(sv_now_us() / 1000000));
     int fd = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     bool kept = fd >= 0 && pwrite_all(fd, j->buf, n, 0) && fsync(fd) == 0;
+    int e = errno;
     if (fd >= 0)
         close(fd);
+    errno = e;
     if (kept)
         sv_log_error("%s; a copy of the journal is kept in '%s'", msg, copy);
     else
