@@ -1038,7 +1038,16 @@ static bool last_record(const sv_audit_journal_t *j, uint64_t *seq, uint8_t hash
  * is installed, so that no new entry can take a seq that the journal holds. */
 static sv_err_t open_journal(sv_audit_t *a, sv_store_t *st, const char *path, char *msg, size_t msglen)
 {
+    struct stat sb;
+    bool existed = lstat(path, &sb) == 0;
     sv_err_t err = sv_audit_journal_open(path, &a->journal, msg, msglen);
+    if (err != SV_OK && !existed && (err == SV_ENOSPC || err == SV_EIO)) {
+        /* a new journal that cannot be written (a full disk): it holds nothing, so the server runs
+         * without it, every batch committed to LMDB */
+        sv_log_warn("%s; audit entries are committed to the store directly", msg);
+        unlink(path);
+        return SV_OK;
+    }
     if (err != SV_OK)
         return err;
     uint64_t head;
@@ -1078,6 +1087,8 @@ static sv_err_t attach(sv_audit_t *a, sv_writer_t *w, sv_audit_t **slot, const c
         sv_err_t err = open_journal(a, sv_writer_store(w), journal, msg, msglen);
         if (err != SV_OK)
             return err;
+    }
+    if (a->journal != NULL) {
         sv_writer_set_journal(w, &(sv_writer_journal_t){.take = journal_take,
                                                         .drain = journal_drain,
                                                         .drained = journal_drained,
