@@ -53,6 +53,16 @@ static size_t block_up(size_t n)
     return (n + BLOCK - 1) & ~(size_t)(BLOCK - 1);
 }
 
+/* Where a flush whose records end at `end` ends: on a block boundary, with
+ * at least a header's worth of zeros after the records when they do not end
+ * on one, so that four zero bytes where a record would start always mean
+ * padding (a record's length is never 0, and a header may straddle two
+ * blocks). */
+static size_t flush_end(size_t end)
+{
+    return end % BLOCK == 0 ? end : block_up(end + SV_AUDIT_JOURNAL_HEADER);
+}
+
 #define ZERO_CHUNK (64u * 1024)
 
 static bool pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
@@ -176,11 +186,11 @@ static bool write_blocks(sv_audit_journal_t *j, size_t from, size_t to)
 
 /* ---- reading ---- */
 
-/* Past the zeros that end a flush's last block, when off is in them. */
+/* Past the zeros that end a flush (flush_end), when off is at them. */
 static size_t skip_padding(const uint8_t *img, size_t n, size_t off)
 {
     if (off % BLOCK != 0 && off + SV_AUDIT_JOURNAL_HEADER <= n && sv_get_be32(img + off) == 0)
-        return block_up(off);
+        return flush_end(off);
     return off;
 }
 
@@ -196,26 +206,35 @@ static bool record_at(const uint8_t *img, size_t n, size_t off, size_t *len, sv_
            sv_audit_record_hash_ok(r);
 }
 
-/* After a damaged record at off that would have been entry `seq`: how many
- * whole records follow it and continue the chain it would have made (0 for a
- * torn or stale tail, the usual end of a journal). */
+/* After a damaged record at off (entry seq + 1 if it were whole): how many
+ * entries after it the file still shows, 0 for a torn or stale tail (the
+ * usual end of a journal). Two signs: whole records right after it that
+ * link from its hash field, and the first record of any later flush (each
+ * starts on a block), which was written, and answered, only after it. */
 static size_t after_damage(const uint8_t *img, size_t n, size_t off, uint64_t seq)
 {
-    if (off + SV_AUDIT_JOURNAL_HEADER > n)
-        return 0;
-    size_t len = sv_get_be32(img + off), count = 0;
-    if (len < SV_AUDIT_HASH_BYTES || len > SV_AUDIT_RECORD_MAX || len > n - off - SV_AUDIT_JOURNAL_HEADER)
-        return 0;
-    const uint8_t *want = img + off + SV_AUDIT_JOURNAL_HEADER; /* the damaged record's hash field */
-    off = skip_padding(img, n, off + SV_AUDIT_JOURNAL_HEADER + len);
-    sv_audit_record_t r;
-    while (record_at(img, n, off, &len, &r) && r.seq == seq + 2 + count &&
-           memcmp(r.prev_hash, want, SV_AUDIT_HASH_BYTES) == 0) {
-        want = r.hash;
-        count++;
-        off = skip_padding(img, n, off + SV_AUDIT_JOURNAL_HEADER + len);
+    uint64_t top = seq + 1; /* the highest entry seen after the damage */
+    size_t len;
+    if (off + SV_AUDIT_JOURNAL_HEADER <= n) {
+        len = sv_get_be32(img + off);
+        if (len >= SV_AUDIT_HASH_BYTES && len <= SV_AUDIT_RECORD_MAX && len <= n - off - SV_AUDIT_JOURNAL_HEADER) {
+            const uint8_t *want = img + off + SV_AUDIT_JOURNAL_HEADER; /* the damaged record's hash field */
+            size_t at = skip_padding(img, n, off + SV_AUDIT_JOURNAL_HEADER + len);
+            sv_audit_record_t r;
+            while (record_at(img, n, at, &len, &r) && r.seq == top + 1 &&
+                   memcmp(r.prev_hash, want, SV_AUDIT_HASH_BYTES) == 0) {
+                want = r.hash;
+                top++;
+                at = skip_padding(img, n, at + SV_AUDIT_JOURNAL_HEADER + len);
+            }
+        }
     }
-    return count;
+    for (size_t b = block_up(off + 1); b + SV_AUDIT_JOURNAL_HEADER <= n; b += BLOCK) {
+        sv_audit_record_t r;
+        if (record_at(img, n, b, &len, &r) && r.seq > top)
+            top = r.seq;
+    }
+    return (size_t)(top - (seq + 1));
 }
 
 /* Walks the records of img[0, n) that continue (seq, hash): the kept ones
@@ -345,7 +364,7 @@ sv_err_t sv_audit_journal_recover(sv_audit_journal_t *j, uint64_t head_seq, cons
     /* the kept records stay where they are (a rewrite could lose them to a
      * crash); the next flush goes to the block after them */
     j->base = count > 0 ? start : 0;
-    j->len = count > 0 ? block_up(end) : 0;
+    j->len = count > 0 ? flush_end(end) : 0;
     j->count = count;
     j->staged = 0;
     return SV_OK;
@@ -389,14 +408,14 @@ sv_err_t sv_audit_journal_scan(const char *path, uint64_t head_seq, const uint8_
 
 size_t sv_audit_journal_room(const sv_audit_journal_t *j)
 {
-    size_t used = block_up(j->len + j->staged);
+    size_t used = flush_end(j->len + j->staged);
     return used < SV_AUDIT_JOURNAL_BYTES ? SV_AUDIT_JOURNAL_BYTES - used : 0;
 }
 
 bool sv_audit_journal_stage(sv_audit_journal_t *j, const uint8_t *rec, size_t len)
 {
     if (len == 0 || len > SV_AUDIT_RECORD_MAX ||
-        j->len + j->staged + SV_AUDIT_JOURNAL_HEADER + len > SV_AUDIT_JOURNAL_BYTES)
+        j->len + j->staged + 2 * SV_AUDIT_JOURNAL_HEADER + len > SV_AUDIT_JOURNAL_BYTES)
         return false;
     uint8_t *p = j->buf + j->len + j->staged;
     sv_put_be32(p, (uint32_t)len);
@@ -411,7 +430,7 @@ sv_err_t sv_audit_journal_flush(sv_audit_journal_t *j)
     j->staged = 0;
     if (n == 0)
         return SV_OK;
-    size_t end = block_up(j->len + n);
+    size_t end = flush_end(j->len + n);
     memset(j->buf + j->len + n, 0, end - (j->len + n)); /* the padding reads as the end of the flush */
     int e = 0;
     if (!write_blocks(j, j->len, end) || (!j->direct && fdatasync(j->fd) != 0))
@@ -444,11 +463,16 @@ bool sv_audit_journal_next(const sv_audit_journal_t *j, size_t *off, sv_bytes_t 
         return false;
     if (*off < j->base)
         *off = j->base;
-    size_t len = 0;
-    while (*off + SV_AUDIT_JOURNAL_HEADER <= j->len && (len = sv_get_be32(j->buf + *off)) == 0)
-        *off = block_up(*off + 1); /* a flush's padding */
-    if (*off + SV_AUDIT_JOURNAL_HEADER > j->len || len == 0)
-        return false;
+    size_t len;
+    for (;;) {
+        if (*off + SV_AUDIT_JOURNAL_HEADER > j->len)
+            return false;
+        if ((len = sv_get_be32(j->buf + *off)) != 0)
+            break;
+        if (*off % BLOCK == 0)
+            return false; /* no flush starts with zeros */
+        *off = flush_end(*off); /* a flush's padding */
+    }
     *rec = SV_BYTES(j->buf + *off + SV_AUDIT_JOURNAL_HEADER, len);
     *off += SV_AUDIT_JOURNAL_HEADER + len;
     return true;

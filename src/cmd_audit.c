@@ -65,8 +65,9 @@ static bool read_pubkey(const char *path, uint8_t pk[SV_AUDIT_PK_BYTES])
 /* The entries a running server (or a crash) left in the audit journal
  * continue the verified chain: they reach the store while the server runs, or
  * when it starts. A server that moved them meanwhile started the journal over,
- * so a mismatch is looked at once more against the store's head of now. */
-static bool journal_continues(sv_store_t *st, const char *dir, const sv_audit_verifier_t *v)
+ * so a mismatch is looked at again against the store's head of now. When it
+ * stays, v says so (not ok, the entry after the store's last, and why). */
+static bool journal_continues(sv_store_t *st, const char *dir, sv_audit_verifier_t *v)
 {
     char path[1024], msg[512] = "";
     snprintf(path, sizeof(path), "%s/%s", dir, SV_AUDIT_JOURNAL_FILE);
@@ -92,6 +93,11 @@ static bool journal_continues(sv_store_t *st, const char *dir, const sv_audit_ve
         return true;
     if (err != SV_OK) {
         fprintf(stderr, "scaivault: %s\n", msg[0] ? msg : sv_strerror(err));
+        v->ok = false;
+        v->first_bad_seq = head + 1;
+        snprintf(v->reason, sizeof(v->reason), "%s",
+                 err == SV_ECORRUPT ? "the audit journal does not continue the chain, or is damaged"
+                                    : "the audit journal cannot be read");
         return false;
     }
     fprintf(stderr,
@@ -147,6 +153,8 @@ static int verify(int argc, char **argv)
         sv_cli_error("audit verify: cannot read the audit log: %s", sv_strerror(err));
         goto close_store;
     }
+    if (v.ok && to == 0)
+        journal_continues(st, dir, &v); /* v says it when the journal does not */
     sv_buf_t out;
     sv_buf_init(&out, false);
     sv_jw_t jw;
@@ -162,8 +170,6 @@ static int verify(int argc, char **argv)
         fprintf(stderr, "scaivault: audit log does NOT verify: first bad entry seq %llu: %s\n",
                 (unsigned long long)v.first_bad_seq, v.reason);
     rc = v.ok ? 0 : 1;
-    if (v.ok && to == 0 && !journal_continues(st, dir, &v))
-        rc = 1;
 close_store:
     sv_store_close(st);
 free_config:

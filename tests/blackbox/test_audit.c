@@ -1297,6 +1297,11 @@ static void test_journal_of_older_store(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "entries are missing"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, journal));
     CU_ASSERT_EQUAL(access(journal, F_OK), 0);
+    /* the offline verifier says so too, on stdout as well as in its status */
+    const char *vargs[] = {"audit", "verify", darg, NULL};
+    CU_ASSERT_EQUAL(bb_run(vargs, NULL, out, sizeof(out)), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"ok\":false"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "the audit journal does not continue the chain"));
     /* restore instead: the journal goes with the database it belonged to, and the server starts */
     char iarg[440];
     snprintf(iarg, sizeof(iarg), "--in=%s", saved);

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -1332,7 +1333,7 @@ static size_t last_record(const char *path, uint8_t *img, size_t cap)
     while (off + 4 <= n) {
         uint32_t len = sv_get_be32(img + off);
         if (len == 0 && off % 4096 != 0) {
-            off = (off + 4095) & ~(size_t)4095; /* each flush starts on a block of its own */
+            off = (off + 4 + 4095) & ~(size_t)4095; /* each flush starts on a block of its own */
             continue;
         }
         sv_audit_record_t r;
@@ -1503,6 +1504,103 @@ static void test_journal_torn_round_start(void)
     teardown(&f);
 }
 
+/* Damage to a record's length header or hash field, with answered entries
+ * after it in later flushes: said too, not a silent end. */
+static void test_journal_damaged_header(void)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        fixture_t f;
+        setup_journal(&f, (sv_audit_opts_t){0});
+        append_n(&f, 1, 4, "tnt_a"); /* one flush, one block each */
+        FILE *fp = fopen(f.journal, "r+b");
+        CU_ASSERT_FATAL(fp != NULL);
+        fseek(fp, 4096 + (kind == 0 ? 0 : 4 + 3), SEEK_SET); /* entry 2's length, or its hash */
+        fputc(0x7f, fp);
+        fclose(fp);
+        uint64_t n = 0, last;
+        uint8_t h0[32] = {0}, lh[32];
+        char msg[512] = "";
+        CU_ASSERT_EQUAL(sv_audit_journal_scan(f.journal, 0, h0, &n, &last, lh, msg, sizeof(msg)), SV_ECORRUPT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(msg, "entry 2 is damaged, and the 2 entries after it"));
+        teardown(&f);
+    }
+}
+
+typedef struct {
+    sv_writer_t *w;
+    sv_unit_t u;
+    sv_err_t result;
+} blocker_t;
+
+static void *run_blocker(void *arg)
+{
+    blocker_t *b = arg;
+    b->result = sv_writer_run(b->w, &b->u);
+    return NULL;
+}
+
+/* A flush whose records end 1 byte before a block's end, then one whose first
+ * record is 256 bytes or more: the one byte of padding is not read as the
+ * start of a length (its header would read 1). Each flush ends with at least
+ * four zero bytes when it does not end on a block. */
+static void test_journal_padding_of_one_byte(void)
+{
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    sv_audit_entry_t e[24];
+    uint8_t rec[SV_AUDIT_RECORD_MAX], zero[32] = {0};
+    sv_audit_entry_init(&e[0], "secret_read", "tnt_a", "sa:app", "app/x", true, NULL);
+    e[0].status = 200;
+    size_t base = 4 + sv_audit_record_encode(rec, sizeof(rec), 1, 1, &e[0], zero); /* with its header */
+    /* k records after the first flush's block, whose user agents bring them to 4095 bytes */
+    size_t k = 4095 / (base + 255) + 1;
+    CU_ASSERT_FATAL(k * base <= 4095 && k + 2 <= 24);
+    size_t extra = 4095 - k * base;
+    for (size_t i = 1; i <= k; i++) {
+        e[i] = e[0];
+        size_t u = extra / (k - i + 1);
+        memset(e[i].user_agent, 'u', u);
+        e[i].user_agent[u] = 0;
+        extra -= u;
+    }
+    e[k + 1] = e[0];
+    memset(e[k + 1].user_agent, 'v', 255);
+    e[k + 1].user_agent[255] = 0;
+    /* a first unit's flush stalls (300 ms), so that the k queue up meanwhile and go in one flush */
+    sv_fault_arm(SV_FAULT_STALL, 1, 1, EIO); /* the errno is not used */
+    blocker_t b = {.w = f.w, .u = {.audit = &e[0]}};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, run_blocker, &b) == 0);
+    usleep(100000);
+    sv_unit_t u[24];
+    memset(u, 0, sizeof(u));
+    for (size_t i = 1; i <= k; i++)
+        u[i].audit = &e[i];
+    CU_ASSERT_EQUAL(sv_writer_run_all(f.w, u + 1, k), SV_OK);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL_FATAL(b.result, SV_OK);
+    sv_unit_t last = {.audit = &e[k + 1]};
+    CU_ASSERT_EQUAL_FATAL(sv_writer_run(f.w, &last), SV_OK);
+    /* the layout the test is about: the k records end at 4096 + 4095 */
+    uint8_t *img = malloc(3 * 4096);
+    FILE *fp = fopen(f.journal, "rb");
+    CU_ASSERT_FATAL(img != NULL && fp != NULL && fread(img, 1, 3 * 4096, fp) == 3 * 4096);
+    fclose(fp);
+    size_t off = 4096;
+    for (size_t i = 0; i < k && off + 4 <= 3 * 4096 && sv_get_be32(img + off) != 0; i++)
+        off += 4 + sv_get_be32(img + off);
+    if (off != 8191)
+        fprintf(stderr, "\n  k=%zu base=%zu: the records end at %zu\n", k, base, off);
+    bool layout = off == 8191 && img[8191] == 0;
+    free(img);
+    CU_ASSERT_FATAL(layout);
+    CU_ASSERT_EQUAL(journal_entries(&f), k + 2); /* read back after a crash */
+    barrier(&f);                                  /* and moved to the store */
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), k + 2);
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
 /* A journal path that is not a regular file is refused with a message,
  * never followed or waited on. */
 static void test_journal_not_a_file(void)
@@ -1577,5 +1675,7 @@ void sv_test_suite_audit(void)
         {"journal_recovers_after_crash", test_journal_recovers_after_crash},
         {"journal_of_another_store", test_journal_of_another_store},
         {"journal_flush_fails", test_journal_flush_fails}, {"journal_not_a_file", test_journal_not_a_file},
-        {"journal_torn_round_start", test_journal_torn_round_start});
+        {"journal_torn_round_start", test_journal_torn_round_start},
+        {"journal_padding_of_one_byte", test_journal_padding_of_one_byte},
+        {"journal_damaged_header", test_journal_damaged_header});
 }
