@@ -905,7 +905,8 @@ sv_err_t sv_audit_store_head(sv_store_t *st, uint64_t *seq, uint8_t hash[SV_AUDI
 static bool journal_take(void *arg, sv_unit_t *batch, sv_err_t *err)
 {
     sv_audit_t *a = journal_log(arg);
-    if (a == NULL || a->journal_off || sv_audit_journal_pending(a->journal) >= JOURNAL_DRAIN_ENTRIES)
+    if (a == NULL || a->journal_off || sv_audit_journal_pending(a->journal) >= JOURNAL_DRAIN_ENTRIES ||
+        sv_audit_journal_recovered(a->journal))
         return false;
     /* decide before any entry is encoded: a batch declined here goes to LMDB
      * whole, and its fault seams must count once */

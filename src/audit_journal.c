@@ -46,6 +46,7 @@ struct sv_audit_journal {
     size_t len;    /* where they end: a block boundary */
     size_t count;  /* records pending */
     size_t staged; /* bytes staged after len */
+    bool recovered; /* the pending records are a crash's, taken back: nothing goes after them */
 };
 
 static size_t block_up(size_t n)
@@ -361,12 +362,17 @@ sv_err_t sv_audit_journal_recover(sv_audit_journal_t *j, uint64_t head_seq, cons
         return err;
     if (lost > 0)
         keep_damaged(j, n, msg);
-    /* the kept records stay where they are (a rewrite could lose them to a
-     * crash); the next flush goes to the block after them */
+    /* the kept records stay where they are in the file (a rewrite could lose
+     * them to a crash); in memory nothing follows them, so that draining
+     * stops where they end, whatever the file holds after them. Nothing is
+     * appended after them (sv_audit_journal_recovered) until they are in the
+     * store and the journal starts over. */
+    memset(j->buf + end, 0, SV_AUDIT_JOURNAL_BYTES - end);
     j->base = count > 0 ? start : 0;
-    j->len = count > 0 ? flush_end(end) : 0;
+    j->len = count > 0 ? end : 0;
     j->count = count;
     j->staged = 0;
+    j->recovered = count > 0;
     return SV_OK;
 }
 
@@ -388,13 +394,13 @@ sv_err_t sv_audit_journal_scan(const char *path, uint64_t head_seq, const uint8_
             memcpy(hash, head_hash, sizeof(hash));
             size_t c, start, end, lost;
             err = walk(img, n, &seq, hash, &c, &start, &end, &lost, path, msg, msglen);
-            if (err == SV_OK && lost > 0)
-                err = SV_ECORRUPT; /* msg says what */
-            if (err == SV_OK && c > 0) {
+            if ((err == SV_OK || lost > 0) && c > 0) { /* with damage: the valid ones before it */
                 *count = c;
                 *last_seq = seq;
                 memcpy(last_hash, hash, SV_AUDIT_HASH_BYTES);
             }
+            if (err == SV_OK && lost > 0)
+                err = SV_ECORRUPT; /* msg says what */
         } else {
             snprintf(msg, msglen, "audit journal: cannot read '%s': %s", path, strerror(errno));
         }
@@ -473,9 +479,16 @@ bool sv_audit_journal_next(const sv_audit_journal_t *j, size_t *off, sv_bytes_t 
             return false; /* no flush starts with zeros */
         *off = flush_end(*off); /* a flush's padding */
     }
+    if (len > SV_AUDIT_RECORD_MAX || len > j->len - *off - SV_AUDIT_JOURNAL_HEADER)
+        return false; /* never past what was written or taken back */
     *rec = SV_BYTES(j->buf + *off + SV_AUDIT_JOURNAL_HEADER, len);
     *off += SV_AUDIT_JOURNAL_HEADER + len;
     return true;
+}
+
+bool sv_audit_journal_recovered(const sv_audit_journal_t *j)
+{
+    return j->recovered;
 }
 
 size_t sv_audit_journal_pending(const sv_audit_journal_t *j)
@@ -485,6 +498,7 @@ size_t sv_audit_journal_pending(const sv_audit_journal_t *j)
 
 void sv_audit_journal_reset(sv_audit_journal_t *j)
 {
+    j->recovered = false;
     j->base = 0;
     j->len = 0;
     j->count = 0;

@@ -56,7 +56,9 @@ sv_err_t sv_audit_journal_recover(sv_audit_journal_t *j, uint64_t head_seq, cons
  * link: reads the file at path (read-only, for the offline tools) and
  * returns how many records continue the chain after head_seq, the last
  * one's seq and hash (unchanged when none), and SV_ECORRUPT as recover.
- * SV_ENOTFOUND when there is no journal. */
+ * SV_ENOTFOUND when there is no journal. With a damaged record that entries
+ * follow: SV_ECORRUPT, msg, and the count and last seq of the valid records
+ * before it. */
 sv_err_t sv_audit_journal_scan(const char *path, uint64_t head_seq, const uint8_t head_hash[32], uint64_t *count,
                                uint64_t *last_seq, uint8_t last_hash[32], char *msg, size_t msglen);
 
@@ -77,6 +79,9 @@ sv_err_t sv_audit_journal_flush(sv_audit_journal_t *j);
 bool sv_audit_journal_next(const sv_audit_journal_t *j, size_t *off, sv_bytes_t *rec);
 /** How many records are pending. */
 size_t sv_audit_journal_pending(const sv_audit_journal_t *j);
+/** Whether the pending records are those recover took back: nothing may be
+ * staged after them until a reset (their end need not be a flush's end). */
+bool sv_audit_journal_recovered(const sv_audit_journal_t *j);
 /** Forgets the pending records (they are durable in the store now): the next
  * record goes to offset 0 again. */
 void sv_audit_journal_reset(sv_audit_journal_t *j);

@@ -94,7 +94,7 @@ static bool journal_continues(sv_store_t *st, const char *dir, sv_audit_verifier
     if (err != SV_OK) {
         fprintf(stderr, "scaivault: %s\n", msg[0] ? msg : sv_strerror(err));
         v->ok = false;
-        v->first_bad_seq = head + 1;
+        v->first_bad_seq = (n > 0 ? last : head) + 1; /* the first entry the journal does not show whole */
         snprintf(v->reason, sizeof(v->reason), "%s",
                  err == SV_ECORRUPT ? "the audit journal does not continue the chain, or is damaged"
                                     : "the audit journal cannot be read");

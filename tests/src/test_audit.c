@@ -1522,6 +1522,7 @@ static void test_journal_damaged_header(void)
         char msg[512] = "";
         CU_ASSERT_EQUAL(sv_audit_journal_scan(f.journal, 0, h0, &n, &last, lh, msg, sizeof(msg)), SV_ECORRUPT);
         CU_ASSERT_PTR_NOT_NULL(strstr(msg, "entry 2 is damaged, and the 2 entries after it"));
+        CU_ASSERT(n == 1 && last == 1); /* the valid one before it (the verifier names entry 2) */
         teardown(&f);
     }
 }
@@ -1647,6 +1648,51 @@ static void test_journal_padding_of_one_byte(void)
     teardown(&f);
 }
 
+/* A damaged record inside a batch: what comes after it in the file is not
+ * moved to the store, and nothing new is written after the records taken
+ * back before they are in the store. */
+static void test_journal_damage_inside_a_batch(void)
+{
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    sv_audit_entry_t e[7];
+    for (int i = 0; i < 7; i++)
+        make_entry(&e[i], i + 1, "tnt_a");
+    sv_fault_arm(SV_FAULT_STALL, 1, 1, EIO); /* the first flush stalls: the other six go in one */
+    blocker_t b = {.w = f.w, .u = {.audit = &e[0]}};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, run_blocker, &b) == 0);
+    usleep(100000);
+    sv_unit_t u[6];
+    memset(u, 0, sizeof(u));
+    for (int i = 0; i < 6; i++)
+        u[i].audit = &e[i + 1];
+    CU_ASSERT_EQUAL(sv_writer_run_all(f.w, u, 6), SV_OK);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL_FATAL(b.result, SV_OK);
+    /* entry 4 (the third of the six, at block 1) gets a changed byte */
+    uint8_t img[8192];
+    FILE *fp = fopen(f.journal, "r+b");
+    CU_ASSERT_FATAL(fp != NULL && fread(img, 1, sizeof(img), fp) == sizeof(img));
+    size_t off = 4096 + 4 + sv_get_be32(img + 4096);
+    off += 4 + sv_get_be32(img + off);
+    CU_ASSERT_FATAL(off + 4 + 100 < sizeof(img));
+    fseek(fp, (long)(off + 4 + 100), SEEK_SET);
+    fputc(img[off + 4 + 100] ^ 0x40, fp);
+    fclose(fp);
+    char msg[512];
+    CU_ASSERT_EQUAL_FATAL(crash_and_reopen(&f, msg, sizeof(msg)), SV_OK);
+    sv_audit_entry_t next;
+    make_entry(&next, 99, "tnt_a");
+    CU_ASSERT_EQUAL(append(&f, &next), SV_OK); /* goes to the store with them, not after them in the file */
+    barrier(&f);
+    CU_ASSERT_EQUAL(count_db(&f, SV_DB_AUDIT), 4); /* 1, 2 and 3, then 99 as entry 4 */
+    expect_request_id(&f, 3, "req_0003");
+    expect_request_id(&f, 4, "req_0099");
+    ASSERT_VERIFIES(&f, true);
+    teardown(&f);
+}
+
 /* A journal path that is not a regular file is refused with a message,
  * never followed or waited on. */
 static void test_journal_not_a_file(void)
@@ -1724,5 +1770,6 @@ void sv_test_suite_audit(void)
         {"journal_torn_round_start", test_journal_torn_round_start},
         {"journal_padding_of_one_byte", test_journal_padding_of_one_byte},
         {"journal_damaged_header", test_journal_damaged_header},
-        {"journal_random_layouts", test_journal_random_layouts});
+        {"journal_random_layouts", test_journal_random_layouts},
+        {"journal_damage_inside_a_batch", test_journal_damage_inside_a_batch});
 }
