@@ -125,6 +125,10 @@ sv_err_t sv_audit_journal_open(const char *path, sv_audit_journal_t **out, char 
         snprintf(msg, msglen, "audit journal: cannot open '%s': %s", path, strerror(e));
         goto fail;
     }
+    if (sb.st_size > 0 && sb.st_size < (off_t)SV_AUDIT_JOURNAL_BYTES)
+        sv_log_warn("audit journal: '%s' is %lld bytes, shorter than the %u it is made with (cut, or its making "
+                    "was interrupted): entries past its end, if it had any, are gone",
+                    path, (long long)sb.st_size, SV_AUDIT_JOURNAL_BYTES);
     if (sb.st_size < (off_t)SV_AUDIT_JOURNAL_BYTES) {
         /* allocate every block now: a flush then writes data only */
         if (!zero_range(j->fd, sb.st_size, SV_AUDIT_JOURNAL_BYTES) || fsync(j->fd) != 0) {
@@ -267,8 +271,12 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
             continue;
         }
         if (r.seq != *seq + 1 || memcmp(r.prev_hash, hash, SV_AUDIT_HASH_BYTES) != 0) {
-            if (!was_first)
-                break; /* a stale record, or a round's start torn by a crash: the journal ends here */
+            if (!was_first) {
+                /* the journal ends here: a round's start torn by a crash, or a record put where
+                 * another was (a copied block); later batches' records tell the second */
+                *lost = after_damage(img, n, off, *seq);
+                break;
+            }
             if (r.seq == head + 1) {
                 snprintf(msg, msglen,
                          "audit journal '%s': entry %llu does not continue the audit log of the store, which ends at "

@@ -1525,6 +1525,23 @@ static void test_journal_damaged_header(void)
         CU_ASSERT(n == 1 && last == 1); /* the valid one before it (the verifier names entry 2) */
         teardown(&f);
     }
+    /* a whole record put where another was (a block copied over another): said too */
+    fixture_t f;
+    setup_journal(&f, (sv_audit_opts_t){0});
+    append_n(&f, 1, 5, "tnt_a");
+    uint8_t block[4096];
+    FILE *fp = fopen(f.journal, "r+b");
+    CU_ASSERT_FATAL(fp != NULL && fread(block, 1, sizeof(block), fp) == sizeof(block)); /* entry 1 */
+    fseek(fp, 2 * 4096, SEEK_SET);
+    CU_ASSERT_FATAL(fwrite(block, 1, sizeof(block), fp) == sizeof(block)); /* over entry 3 */
+    fclose(fp);
+    uint64_t n = 0, last = 0;
+    uint8_t h0[32] = {0}, lh[32];
+    char msg[512] = "";
+    CU_ASSERT_EQUAL(sv_audit_journal_scan(f.journal, 0, h0, &n, &last, lh, msg, sizeof(msg)), SV_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "entry 3 is damaged, and the 2 entries after it"));
+    CU_ASSERT(n == 2 && last == 2);
+    teardown(&f);
 }
 
 /* Batches of random sizes and entries of random lengths, moved to the store
