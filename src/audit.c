@@ -913,7 +913,7 @@ static bool journal_take(void *arg, sv_unit_t *batch, sv_err_t *err)
     size_t n = 0;
     for (sv_unit_t *u = batch; u != NULL; u = u->next_)
         n++;
-    if (sv_audit_journal_room(a->journal) < n * (SV_AUDIT_JOURNAL_HEADER + SV_AUDIT_RECORD_MAX))
+    if (sv_audit_journal_room(a->journal) < (n + 1) * (SV_AUDIT_JOURNAL_HEADER + SV_AUDIT_RECORD_MAX))
         return false;
     if (!a->head_known) {
         /* the store's head is the chain's only when the journal holds nothing */

@@ -36,6 +36,7 @@
 #include "store/key.h"
 
 #define BLOCK 4096u /* O_DIRECT's alignment of memory, offset and length */
+#define FLUSH_START 0x80000000u /* in a length header: the first record of a flush (lengths are far below) */
 
 struct sv_audit_journal {
     int fd;
@@ -199,13 +200,25 @@ static size_t skip_padding(const uint8_t *img, size_t n, size_t off)
     return off;
 }
 
+/* A record's length, from its header (without the flush-start bit). */
+static size_t header_len(const uint8_t *p)
+{
+    return sv_get_be32(p) & ~FLUSH_START;
+}
+
+/* Whether the record at p is the first of its flush. */
+static bool flush_start(const uint8_t *p)
+{
+    return (sv_get_be32(p) & FLUSH_START) != 0;
+}
+
 /* The record at img[off] when it is whole: its length header, then a stored
  * entry that decodes and whose hash is its own. */
 static bool record_at(const uint8_t *img, size_t n, size_t off, size_t *len, sv_audit_record_t *r)
 {
     if (off + SV_AUDIT_JOURNAL_HEADER > n)
         return false;
-    *len = sv_get_be32(img + off);
+    *len = header_len(img + off);
     return *len > 0 && *len <= SV_AUDIT_RECORD_MAX && *len <= n - off - SV_AUDIT_JOURNAL_HEADER &&
            sv_audit_record_decode(SV_BYTES(img + off + SV_AUDIT_JOURNAL_HEADER, *len), r) == SV_OK &&
            sv_audit_record_hash_ok(r);
@@ -213,15 +226,26 @@ static bool record_at(const uint8_t *img, size_t n, size_t off, size_t *len, sv_
 
 /* After a damaged record at off (entry seq + 1 if it were whole): how many
  * entries after it the file still shows, 0 for a torn or stale tail (the
- * usual end of a journal). Two signs: whole records right after it that
- * link from its hash field, and the first record of any later flush (each
- * starts on a block), which was written, and answered, only after it. */
+ * usual end of a journal). The sign is the first record of a later flush
+ * (marked, at the start of a block), written, and answered, only after the
+ * damaged one's flush was; then the whole records right after the damaged
+ * one that link from its hash field count too. A flush torn by a crash,
+ * whose later records may have reached the disk, has no later flush. */
 static size_t after_damage(const uint8_t *img, size_t n, size_t off, uint64_t seq)
 {
-    uint64_t top = seq + 1; /* the highest entry seen after the damage */
+    uint64_t later = 0; /* the highest entry of a later flush */
     size_t len;
+    for (size_t b = block_up(off + 1); b + SV_AUDIT_JOURNAL_HEADER <= n; b += BLOCK) {
+        sv_audit_record_t r;
+        if (flush_start(img + b) && record_at(img, n, b, &len, &r) && r.seq > seq + 1 && r.seq > later &&
+            r.seq - seq <= SV_AUDIT_JOURNAL_BYTES / SV_AUDIT_JOURNAL_HEADER)
+            later = r.seq;
+    }
+    if (later == 0)
+        return 0;
+    uint64_t top = seq + 1; /* the highest entry seen after the damage */
     if (off + SV_AUDIT_JOURNAL_HEADER <= n) {
-        len = sv_get_be32(img + off);
+        len = header_len(img + off);
         if (len >= SV_AUDIT_HASH_BYTES && len <= SV_AUDIT_RECORD_MAX && len <= n - off - SV_AUDIT_JOURNAL_HEADER) {
             const uint8_t *want = img + off + SV_AUDIT_JOURNAL_HEADER; /* the damaged record's hash field */
             size_t at = skip_padding(img, n, off + SV_AUDIT_JOURNAL_HEADER + len);
@@ -234,11 +258,8 @@ static size_t after_damage(const uint8_t *img, size_t n, size_t off, uint64_t se
             }
         }
     }
-    for (size_t b = block_up(off + 1); b + SV_AUDIT_JOURNAL_HEADER <= n; b += BLOCK) {
-        sv_audit_record_t r;
-        if (record_at(img, n, b, &len, &r) && r.seq > top)
-            top = r.seq;
-    }
+    if (later > top)
+        top = later;
     return (size_t)(top - (seq + 1));
 }
 
@@ -265,8 +286,10 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
         first = false;
         if (r.seq <= head) {
             /* drained already (the store committed it before this file started over) */
-            if (*count > 0)
+            if (*count > 0) {
+                *lost = after_damage(img, n, off, *seq); /* an old block where a new one was */
                 break;
+            }
             off += SV_AUDIT_JOURNAL_HEADER + len;
             continue;
         }
@@ -305,9 +328,9 @@ static sv_err_t walk(const uint8_t *img, size_t n, uint64_t *seq, uint8_t hash[S
     }
     if (*lost > 0)
         snprintf(msg, msglen,
-                 "audit journal '%s': entry %llu is damaged, and the %zu entries after it, which continue from it, "
-                 "cannot be taken back (a disk that damaged the file, someone who changed it, or a crash in the "
-                 "middle of a write)",
+                 "audit journal '%s': entry %llu is damaged, and the %zu entries after it, which later writes "
+                 "show were answered, cannot be taken back (a disk that damaged the file, or someone who changed "
+                 "it)",
                  path, (unsigned long long)*seq + 1, *lost);
     return SV_OK;
 }
@@ -432,7 +455,7 @@ bool sv_audit_journal_stage(sv_audit_journal_t *j, const uint8_t *rec, size_t le
         j->len + j->staged + 2 * SV_AUDIT_JOURNAL_HEADER + len > SV_AUDIT_JOURNAL_BYTES)
         return false;
     uint8_t *p = j->buf + j->len + j->staged;
-    sv_put_be32(p, (uint32_t)len);
+    sv_put_be32(p, (uint32_t)len | (j->staged == 0 ? FLUSH_START : 0));
     memcpy(p + SV_AUDIT_JOURNAL_HEADER, rec, len);
     j->staged += SV_AUDIT_JOURNAL_HEADER + len;
     return true;
@@ -454,7 +477,7 @@ sv_err_t sv_audit_journal_flush(sv_audit_journal_t *j)
     if (e == 0) {
         if (j->count == 0)
             j->base = j->len; /* the first pending records */
-        for (size_t off = j->len; off < j->len + n; off += SV_AUDIT_JOURNAL_HEADER + sv_get_be32(j->buf + off))
+        for (size_t off = j->len; off < j->len + n; off += SV_AUDIT_JOURNAL_HEADER + header_len(j->buf + off))
             j->count++;
         j->len = end;
         return SV_OK;
@@ -481,7 +504,7 @@ bool sv_audit_journal_next(const sv_audit_journal_t *j, size_t *off, sv_bytes_t 
     for (;;) {
         if (*off + SV_AUDIT_JOURNAL_HEADER > j->len)
             return false;
-        if ((len = sv_get_be32(j->buf + *off)) != 0)
+        if ((len = header_len(j->buf + *off)) != 0)
             break;
         if (*off % BLOCK == 0)
             return false; /* no flush starts with zeros */

@@ -611,6 +611,8 @@ static void *writer_main(void *arg)
             w->readers_checked_us = now;
         }
         sv_err_t err = commit_batch(w, batch, n);
+        if (err == SV_OK)
+            w->drain_retry_us = 0; /* a failure of the journal's timer is said again after a success */
         atomic_fetch_add(&w->stat_units, n);
         complete_batch(batch, err);
         pthread_mutex_lock(&w->lock);
