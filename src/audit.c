@@ -962,8 +962,6 @@ static sv_err_t journal_drain(void *arg, sv_wtxn_t *tx)
     sv_audit_t *a = journal_log(arg);
     if (a == NULL || sv_audit_journal_pending(a->journal) == 0)
         return SV_OK;
-    /* when to try again if this batch fails */
-    a->drain_due_us = sv_mono_us() + (uint64_t)a->opts.journal_age_ms * 1000;
     uint64_t head;
     uint8_t hash[SV_AUDIT_HASH_BYTES];
     sv_err_t err = sv_audit_head(sv_wtxn_txn(tx), &head, hash, NULL);

@@ -74,7 +74,7 @@ struct sv_writer {
 
     sv_writer_audit_fn audit_fn;
     void *audit_arg;
-    sv_writer_journal_t journal; /* read by the writer thread under lock, once per batch */
+    sv_writer_journal_t journal; /* copied by the writer thread under lock, once per batch */
     sv_writer_batch_fn batch_fns[MAX_BATCH_HOOKS];
     void *batch_args[MAX_BATCH_HOOKS];
     unsigned n_batch_hooks;
@@ -452,7 +452,7 @@ static void count_commit(sv_writer_t *w, unsigned n, uint64_t t0)
 }
 
 /* Offers a batch of audit-only units to the journal. True when it took it. */
-static bool journal_take(sv_writer_t *w, const sv_writer_journal_t *j, sv_unit_t *batch, unsigned n, sv_err_t *err)
+static bool offer_journal(sv_writer_t *w, const sv_writer_journal_t *j, sv_unit_t *batch, unsigned n, sv_err_t *err)
 {
     if (j->take == NULL || batch == NULL)
         return false;
@@ -470,15 +470,14 @@ static bool journal_take(sv_writer_t *w, const sv_writer_journal_t *j, sv_unit_t
 }
 
 /* Applies and commits one batch (none: only the journal's drain and the
- * batch hooks). Returns SV_OK, or the error every unit gets. */
-static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n)
+ * batch hooks), with the journal hooks j as they were when it was taken.
+ * Returns SV_OK, or the error every unit gets. */
+static sv_err_t commit_batch(sv_writer_t *w, sv_unit_t *batch, unsigned n, const sv_writer_journal_t *jp)
 {
     sv_wtxn_t tx = {.base.st = w->st, .w = w};
     sv_err_t err;
-    pthread_mutex_lock(&w->lock);
-    sv_writer_journal_t j = w->journal;
-    pthread_mutex_unlock(&w->lock);
-    if (journal_take(w, &j, batch, n, &err))
+    sv_writer_journal_t j = *jp;
+    if (offer_journal(w, &j, batch, n, &err))
         return err;
     for (;;) {
         int rc = mdb_txn_begin(sv_store_env(w->st), NULL, 0, &tx.batch_txn);
@@ -574,9 +573,10 @@ static void *writer_main(void *arg)
         }
         if (w->head == NULL && w->stopping)
             break;
+        sv_writer_journal_t journal = w->journal; /* under the lock: sv_writer_set_journal may change it */
         if (w->head == NULL) {
             pthread_mutex_unlock(&w->lock);
-            sv_err_t err = commit_batch(w, NULL, 0);
+            sv_err_t err = commit_batch(w, NULL, 0, &journal);
             if (err != SV_OK) {
                 /* a store that cannot begin or commit: try again in a while, and say so once a streak */
                 if (w->drain_retry_us == 0)
@@ -610,7 +610,7 @@ static void *writer_main(void *arg)
             sv_store_clear_stale_readers(w->st);
             w->readers_checked_us = now;
         }
-        sv_err_t err = commit_batch(w, batch, n);
+        sv_err_t err = commit_batch(w, batch, n, &journal);
         if (err == SV_OK)
             w->drain_retry_us = 0; /* a failure of the journal's timer is said again after a success */
         atomic_fetch_add(&w->stat_units, n);

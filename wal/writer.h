@@ -121,7 +121,8 @@ typedef struct {
     /** After that batch committed durably: what drain moved may be dropped. */
     void (*drained)(void *arg);
     /** The monotonic time (sv_mono_us) by which an LMDB batch should run even
-     * when no unit comes (one without units then runs); 0: none needed. */
+     * when no unit comes (one without units then runs; after one that failed,
+     * the writer waits a second before the next); 0: none needed. */
     uint64_t (*due_us)(void *arg);
     void *arg;
 } sv_writer_journal_t;

@@ -1217,6 +1217,14 @@ static void test_journal_survives_kill(void)
         BB_ASSERT_STATUS(&r, 404);
         bb_resp_free(&r);
     }
+    /* the metric counts the entries the journal holds and the store lacks */
+    CU_ASSERT_FATAL(bb_req(&s, "GET", "/v1/metrics", s.token, NULL, NULL, &r));
+    BB_ASSERT_STATUS(&r, 200);
+    const char *m = r.body != NULL ? strstr(r.body, "\nscaivault_audit_journal_entries ") : NULL;
+    CU_ASSERT_PTR_NOT_NULL(m);
+    if (m != NULL)
+        CU_ASSERT(strtoull(m + 33, NULL, 10) >= 1);
+    bb_resp_free(&r);
     bb_kill(&s); /* well within the half second after which the journal goes to the store */
     char dir[400], out[4096];
     snprintf(dir, sizeof(dir), "--data-dir=%s", s.data_dir);
